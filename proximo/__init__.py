@@ -1,0 +1,59 @@
+"""Proximo: an agent for Proxmox VE whose every change is planned, approved, proven and undoable.
+
+The public API for tool packs is what this module exports; everything in ``proximo._*`` is the host's.
+"""
+
+from __future__ import annotations
+
+import pluggy
+
+from ._tools import ToolSpec
+from ._types import ApiCall, Draft, Effect, Impact, Irreversible, Plan, Risk, SshExec, Step
+from .errors import (
+    AlreadyApplied,
+    ApplyFailed,
+    BadInput,
+    NotApproved,
+    NotModelled,
+    OfflinePlan,
+    PackError,
+    PolicyDenied,
+    ProximoError,
+    PveApiError,
+    PveConnectionError,
+    Refused,
+    StalePlan,
+    UnknownTool,
+)
+
+hookimpl = pluggy.HookimplMarker("proximo")
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "AlreadyApplied",
+    "ApiCall",
+    "ApplyFailed",
+    "BadInput",
+    "Draft",
+    "Effect",
+    "Impact",
+    "Irreversible",
+    "NotApproved",
+    "NotModelled",
+    "OfflinePlan",
+    "PackError",
+    "Plan",
+    "PolicyDenied",
+    "ProximoError",
+    "PveApiError",
+    "PveConnectionError",
+    "Refused",
+    "Risk",
+    "SshExec",
+    "StalePlan",
+    "Step",
+    "ToolSpec",
+    "UnknownTool",
+    "hookimpl",
+]

@@ -1,0 +1,30 @@
+"""One model of Proxmox VE: simulator, predictor and offline snapshot (design section 2)."""
+
+from ._cluster import CREDENTIAL_STORAGE_TYPES, SHARED_STORAGE_TYPES, ClusterModel, Guest, Node, Task, as_int, config_digest, split_list
+from ._drives import GuestVolume, guest_volumes
+from ._semantics import Call, Semantics, SemanticsRegistry
+from ._snapshot import SNAPSHOT_FORMAT, collect, dump_snapshot, from_api, load_snapshot, render, snapshot_paths
+
+__all__ = [
+    "CREDENTIAL_STORAGE_TYPES",
+    "SHARED_STORAGE_TYPES",
+    "SNAPSHOT_FORMAT",
+    "Call",
+    "ClusterModel",
+    "Guest",
+    "GuestVolume",
+    "Node",
+    "Semantics",
+    "SemanticsRegistry",
+    "Task",
+    "as_int",
+    "collect",
+    "config_digest",
+    "dump_snapshot",
+    "from_api",
+    "guest_volumes",
+    "load_snapshot",
+    "render",
+    "snapshot_paths",
+    "split_list",
+]

@@ -1,0 +1,16 @@
+"""The simulated Proxmox VE cluster: the same model, served over the real API shape."""
+
+from __future__ import annotations
+
+import json
+from importlib import resources
+from typing import Any
+
+from ._app import Fault, Simulator
+
+__all__ = ["Fault", "Simulator", "demo_snapshot"]
+
+
+def demo_snapshot() -> dict[str, Any]:
+    """The built-in demo cluster, in snapshot format (design section 5)."""
+    return json.loads(resources.files("proximo.sim").joinpath("demo_cluster.json").read_text())

@@ -1,0 +1,84 @@
+"""The core tools: what every operator asks first, answered from the model (so they work offline too)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any, Literal
+
+import msgspec
+
+from proximo import ToolSpec
+from proximo.model import ClusterModel, render
+from proximo.params import ApiPath, GuestKind, NodeName, Upid
+
+
+class Tool(msgspec.Struct, frozen=True):
+    spec: ToolSpec
+    answer: Callable[[Any, ClusterModel], Any]
+
+
+class NoParams(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
+    pass
+
+
+class ResourcesParams(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
+    type: Literal["vm", "storage", "node", "sdn", "pool"] | None = None
+
+
+class GuestListParams(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
+    node: NodeName | None = None
+    kind: GuestKind | None = None
+
+
+class TaskParams(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
+    node: NodeName
+    upid: Upid
+
+
+class TaskLogParams(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
+    node: NodeName
+    upid: Upid
+    start: int = 0
+    limit: int = 50
+
+
+class ApiCallParams(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
+    method: Literal["POST", "PUT", "DELETE"]
+    path: ApiPath
+    params: dict[str, str | int | float | bool] = {}
+
+
+def _guest_list(p: GuestListParams, view: ClusterModel) -> list[dict[str, Any]]:
+    rows = render(view, "/cluster/resources?type=vm")
+    return [r for r in rows if (p.node is None or r["node"] == p.node) and (p.kind is None or r["type"] == p.kind)]
+
+
+def _node_list(p: NoParams, view: ClusterModel) -> list[dict[str, Any]]:
+    return render(view, "/nodes")
+
+
+def _task_log(p: TaskLogParams, view: ClusterModel) -> list[dict[str, Any]]:
+    return render(view, f"/nodes/{p.node}/tasks/{p.upid}/log?start={max(p.start, 0)}&limit={min(max(p.limit, 1), 5000)}")
+
+
+def _read(id: str, title: str, description: str, params: type[msgspec.Struct], answer: Callable[[Any, ClusterModel], Any]) -> Tool:
+    return Tool(ToolSpec(id=id, title=title, description=description, params=params, mutating=False), answer)
+
+
+TOOLS: dict[str, Tool] = {t.spec.id: t for t in [
+    _read("cluster.status", "Cluster status", "Quorum, nodes and their addresses (GET /cluster/status).",
+          NoParams, lambda p, v: render(v, "/cluster/status")),
+    _read("cluster.resources", "Cluster resources", "Every node, guest and storage with usage (GET /cluster/resources).",
+          ResourcesParams, lambda p, v: render(v, "/cluster/resources" + (f"?type={p.type}" if p.type else ""))),
+    _read("node.list", "Nodes", "The cluster's nodes with status and load (GET /nodes).", NoParams, _node_list),
+    _read("guest.list", "Guests", "VMs and containers, optionally on one node or of one kind.", GuestListParams, _guest_list),
+    _read("task.status", "Task status", "Status of a Proxmox task by UPID.", TaskParams,
+          lambda p, v: render(v, f"/nodes/{p.node}/tasks/{p.upid}/status")),
+    _read("task.log", "Task log", "Log lines of a Proxmox task by UPID.", TaskLogParams, _task_log),
+    Tool(ToolSpec(
+        id="api.call", title="Plan: any API call",
+        description=("Plan any state-changing PVE API call (POST, PUT or DELETE) that Proximo models. "
+                     "It gets the same blast radius, risk and undo as the named tools."),
+        params=ApiCallParams, mutating=True,
+    ), lambda p, v: None),
+]}

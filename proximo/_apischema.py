@@ -1,0 +1,177 @@
+"""The PVE 9.1 REST API schema, as the one check for every call that Proximo plans, serves or sends.
+
+Derived from Proxmox's own ``apidata.js`` by ``scripts/gen_api_schema.py``. Validation follows
+``PVE::JSONSchema``: the same rules and, where it matters to a reader, the same messages.
+"""
+
+from __future__ import annotations
+
+import functools
+import gzip
+import json
+import re
+from importlib import resources
+from typing import Any
+
+import msgspec
+
+
+class ParamSpec(msgspec.Struct, frozen=True):
+    type: str = "string"
+    optional: bool = False
+    enum: list[str] | None = None
+    format: str | None = None
+    pattern: str | None = None
+    minimum: int | float | str | None = None
+    maximum: int | float | str | None = None
+    maxLength: int | None = None
+    default: Any = None
+
+
+class Endpoint(msgspec.Struct, frozen=True):
+    method: str
+    path: str
+    params: dict[str, ParamSpec]
+
+    @property
+    def path_params(self) -> list[str]:
+        return re.findall(r"\{(\w+)\}", self.path)
+
+
+class _Doc(msgspec.Struct):
+    pve_docs_version: str
+    endpoints: list[Endpoint]
+
+
+_SEGMENT = r"([^/]+)"
+
+
+class ApiSchema:
+    """Look up endpoints by concrete path and validate parameters against them."""
+
+    def __init__(self, doc: _Doc) -> None:
+        self.version = doc.pve_docs_version
+        self.endpoints = doc.endpoints
+        self._by_key = {(e.method, e.path): e for e in doc.endpoints}
+        # Most specific first: literal segments beat {placeholders}.
+        templates = sorted({e.path for e in doc.endpoints}, key=lambda p: (p.count("{"), -p.count("/")))
+        self._matchers = [(t, re.compile("^" + re.sub(r"\\\{\w+\\\}", _SEGMENT, re.escape(t)) + "$")) for t in templates]
+
+    def endpoint(self, method: str, template: str) -> Endpoint | None:
+        return self._by_key.get((method, template))
+
+    def match(self, path: str) -> tuple[str, dict[str, str]] | None:
+        """The template a concrete path belongs to, and its path parameters."""
+        for template, rx in self._matchers:
+            m = rx.match(path)
+            if m:
+                names = re.findall(r"\{(\w+)\}", template)
+                return template, dict(zip(names, m.groups(), strict=True))
+        return None
+
+    def methods(self, template: str) -> list[str]:
+        return [m for m in ("GET", "POST", "PUT", "DELETE") if (m, template) in self._by_key]
+
+
+@functools.cache
+def schema() -> ApiSchema:
+    raw = resources.files("proximo").joinpath("_data/pve-api-9.1.json.gz").read_bytes()
+    return ApiSchema(msgspec.json.decode(gzip.decompress(raw), type=_Doc))
+
+
+# --- validation, after PVE::JSONSchema ------------------------------------------------------------
+
+_TRUE = {"1", "true", "yes", "on"}
+_FALSE = {"0", "false", "no", "off"}
+_STORAGE_ID = re.compile(r"^[a-z][a-z0-9\-_.]*[a-z0-9]$", re.IGNORECASE)
+_NODE = re.compile(r"^(?=.{1,63}$)[a-zA-Z0-9]([a-zA-Z0-9\-]*[a-zA-Z0-9])?$")
+_CONTENT = {"images", "rootdir", "vztmpl", "iso", "backup", "snippets", "import", "none"}
+
+# Formats whose violation we can state exactly; other formats are checked by type only.
+_FORMATS: dict[str, Any] = {
+    "pve-storage-id": lambda v: None if _STORAGE_ID.match(v) else f"storage ID '{v}' contains illegal characters",
+    "pve-node": lambda v: None if _NODE.match(v) else f"value '{v}' does not look like a valid node name",
+    "pve-vmid": lambda v: None if re.fullmatch(r"[1-9][0-9]{2,8}", v) else f"value '{v}' does not look like a valid VM ID",
+    "pve-storage-content-list": lambda v: next(
+        (f"invalid content type '{c}'" for c in v.split(",") if c and c not in _CONTENT), None
+    ),
+    "pve-node-list": lambda v: next(
+        (f"value '{n}' does not look like a valid node name" for n in re.split(r"[,;\s]+", v) if n and not _NODE.match(n)),
+        None,
+    ),
+    "pve-storage-id-list": lambda v: next(
+        (f"storage ID '{s}' contains illegal characters" for s in re.split(r"[,;\s]+", v) if s and not _STORAGE_ID.match(s)),
+        None,
+    ),
+}
+
+
+def coerce(spec: ParamSpec, value: Any) -> tuple[Any, str | None]:
+    """Check one value like PVE does, returning it in its typed form, or an error message."""
+    if spec.type == "boolean":
+        if isinstance(value, bool):
+            return int(value), None
+        text = str(value).lower()
+        if isinstance(value, int) and value in (0, 1):
+            return value, None
+        if text in _TRUE:
+            return 1, None
+        if text in _FALSE:
+            return 0, None
+        return value, f"type check ('boolean') failed - got '{value}'"
+    if spec.type in ("integer", "number"):
+        if isinstance(value, bool):
+            return value, f"type check ('{spec.type}') failed - got '{value}'"
+        try:
+            number: int | float
+            if spec.type == "integer":
+                if isinstance(value, float) or not re.fullmatch(r"[+-]?[0-9]+", str(value).strip()):
+                    raise ValueError
+                number = int(str(value))
+            else:
+                number = float(value)
+        except (ValueError, TypeError):
+            return value, f"type check ('{spec.type}') failed - got '{value}'"
+        if spec.minimum is not None and number < float(spec.minimum):
+            return value, f"value must have a minimum value of {spec.minimum}"
+        if spec.maximum is not None and number > float(spec.maximum):
+            return value, f"value must have a maximum value of {spec.maximum}"
+        return number, None
+    if spec.type == "array":
+        return value, None
+    if isinstance(value, (dict, list)):
+        return value, f"type check ('string') failed - got {type(value).__name__}"
+    text = str(value)
+    if spec.maxLength is not None and len(text) > spec.maxLength:
+        return value, f"value may only be {spec.maxLength} characters long"
+    if spec.enum is not None and text not in spec.enum:
+        return value, f"value '{text}' does not have a value in the enumeration '{', '.join(spec.enum)}'"
+    if spec.pattern is not None and not re.fullmatch(spec.pattern, text):
+        return value, "value does not match the regex pattern"
+    check = _FORMATS.get(spec.format or "")
+    if check is not None:
+        problem = check(text)
+        if problem:
+            return value, f"invalid format - {problem}"
+    return text, None
+
+
+def validate(endpoint: Endpoint, params: dict[str, Any], path_params: dict[str, str]) -> tuple[dict[str, Any], dict[str, str]]:
+    """PVE's parameter verification: typed params, or the per-parameter errors it would answer with."""
+    errors: dict[str, str] = {}
+    typed: dict[str, Any] = {}
+    merged = {**params, **path_params}
+    for name, value in merged.items():
+        spec = endpoint.params.get(name)
+        if spec is None:
+            errors[name] = "property is not defined in schema and the schema does not allow additional properties"
+            continue
+        typed[name], problem = coerce(spec, value)
+        if problem:
+            errors[name] = problem
+    for name, spec in endpoint.params.items():
+        if not spec.optional and name not in merged:
+            errors[name] = "property is missing and it is not optional"
+    for name in path_params:
+        typed.pop(name, None)
+    return typed, errors

@@ -1,0 +1,100 @@
+"""``proximo demo``: the whole trust pipeline on the built-in simulated cluster, in a temporary folder.
+
+Plan a storage delete that boot disks live on, approve it as the person at the terminal (or, with no
+terminal, on the operator's behalf because this is the demo cluster), apply, verify the ledger, undo,
+and show every guest can start again.
+"""
+
+from __future__ import annotations
+
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from rich.console import Console
+from rich.rule import Rule
+
+from ._ledger import Actor
+from ._pipeline import Host
+from ._render import print_apply, print_plan, print_verify
+from .errors import ProximoError
+from .model import ClusterModel
+from .testing import TOKEN_ID, World
+
+DEMO_STORAGE = "local-zfs"
+
+
+def unbootable(model: ClusterModel) -> dict[str, list[str]]:
+    """Guests (not templates) that could not start now, with PVE's reasons."""
+    out: dict[str, list[str]] = {}
+    for _, guest in sorted(model.guests.items()):
+        problems = model.start_problems(guest)
+        if problems and not guest.template:
+            out[guest.sid] = sorted({msg for _, msg in problems.values()})
+    return out
+
+
+def _approve(console: Console, host: Host, plan_id: str, actor: Actor) -> None:
+    plan = host.get_plan(plan_id)
+    if not host.needs_person(plan):
+        console.print(f"{plan.risk.value} is within auto-approval: apply goes ahead on the agent's word.")
+        return
+    if sys.stdin.isatty():
+        from .cli import approve_at_terminal
+
+        approve_at_terminal(host, plan_id, actor)
+    else:
+        console.print(f"No terminal on stdin: approving {plan.risk.value} plan {plan_id} on your behalf, "
+                      "because this is the built-in demo cluster. On a real cluster a person runs "
+                      f"`proximo approve {plan_id}`.")
+        host.approve(plan_id, Actor(token_id=TOKEN_ID, face="demo", client="proximo demo (no terminal)"), typed_target=plan.target)
+
+
+async def run_demo(console: Console) -> None:
+    started = time.monotonic()
+    with tempfile.TemporaryDirectory(prefix="proximo-demo-") as tmp:
+        world = World(Path(tmp))
+        actor = Actor(token_id=TOKEN_ID, face="demo", client="proximo demo")
+        guests = len(world.model.guests)
+        console.print(Rule("Proximo demo: a simulated 3-node cluster"))
+        console.print(f"{len(world.model.nodes)} nodes, {guests} guests, {len(world.model.storages)} storages. "
+                      f"Ledger and plans in {tmp} (deleted afterwards).")
+        async with world.host() as host:
+            console.print(Rule(f"1. PLAN: delete storage {DEMO_STORAGE}"))
+            console.print(f"$ proximo plan storage.delete storage={DEMO_STORAGE}")
+            plan = await host.plan("storage.delete", {"storage": DEMO_STORAGE}, actor)
+            print_plan(console, plan)
+            console.print(f"Nothing has changed yet: {len(unbootable(world.model))} guests unbootable right now.")
+
+            console.print(Rule("2. APPROVE: a person, not the agent"))
+            try:
+                await host.apply(plan.plan_id, actor)
+            except ProximoError as exc:
+                console.print(f"The agent tries to apply it straight away: refused: {exc}")
+            _approve(console, host, plan.plan_id, actor)
+
+            console.print(Rule("3. APPLY: exactly the planned steps"))
+            result = await host.apply(plan.plan_id, actor)
+            print_apply(console, result)
+            broken = unbootable(world.model)
+            console.print(f"Now {len(broken)} guests cannot start: {', '.join(broken)}")
+
+            console.print(Rule("4. PROVE: the ledger"))
+            print_verify(console, host.ledger.verify())
+
+            console.print(Rule(f"5. UNDO: ledger record #{result.ledger.seq}"))
+            undo = await host.undo(result.ledger.seq, actor)
+            print_plan(console, undo)
+            _approve(console, host, undo.plan_id, actor)
+            undone = await host.apply(undo.plan_id, actor)
+            print_apply(console, undone)
+            broken = unbootable(world.model)
+            back = DEMO_STORAGE in world.model.storages
+            console.print(f"storage {DEMO_STORAGE} {'is back' if back else 'is still missing'}; "
+                          f"{guests - len(broken)} of {guests} guests can start"
+                          + (" (every one)" if not broken else f"; still broken: {', '.join(broken)}"))
+            print_verify(console, host.ledger.verify())
+            if broken or not back or not undone.ok:
+                raise ProximoError("the demo did not end where it should: see above")
+        console.print(Rule(f"done in {time.monotonic() - started:.1f}s"))

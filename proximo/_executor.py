@@ -1,0 +1,58 @@
+"""The executor: the only code in Proximo that sends a state-changing request to Proxmox.
+
+The host calls it from ``Host.apply`` alone, after the plan was found stored, unmodified, unexpired,
+approved and fresh. Nothing else holds the writing side of the client.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import msgspec
+
+from ._types import ApiCall, Step
+from ._client import TaskTimeoutError, is_upid
+from .errors import NotModelled, PveApiError, PveConnectionError
+
+Progress = Callable[[str], Awaitable[None] | None]
+
+
+class StepResult(msgspec.Struct, frozen=True, omit_defaults=True):
+    step: str
+    ok: bool
+    data: Any = None
+    upid: str = ""
+    exitstatus: str = ""
+    error: str = ""
+    log_tail: list[str] = []
+
+
+class Executor:
+    def __init__(self, client: Any) -> None:
+        self._client = client
+
+    async def run(self, step: Step, progress: Progress | None = None) -> StepResult:
+        if not isinstance(step, ApiCall):
+            raise NotModelled(f"{step.describe()}: no pack that runs this kind of step is enabled")
+        label = step.describe()
+        try:
+            data = await self._client.send(step.method, step.path, step.params)
+        except (PveApiError, PveConnectionError) as exc:
+            return StepResult(step=label, ok=False, error=str(exc))
+        if not is_upid(data):
+            return StepResult(step=label, ok=True, data=data)
+        node = data.split(":")[1]
+
+        async def report(status: str, lines: list[str]) -> None:
+            if progress is not None:
+                out = progress(f"{label}: {status}" + (f" - {lines[-1]}" if lines else ""))
+                if out is not None:
+                    await out
+
+        try:
+            task = await self._client.wait_task(node, data, on_progress=report)
+        except (PveApiError, PveConnectionError, TaskTimeoutError, ValueError) as exc:
+            return StepResult(step=label, ok=False, upid=data, error=f"waiting on {data}: {exc}")
+        return StepResult(step=label, ok=task.ok, upid=data, exitstatus=task.exitstatus,
+                          error="" if task.ok else f"task failed: {task.exitstatus}", log_tail=task.log[-20:])

@@ -1,0 +1,65 @@
+"""Assembling a host from settings: packs, source, ledger, plan store, and the executor (live only)."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Iterable
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from ._client import PveClient
+from ._executor import Executor
+from ._ledger import Ledger
+from ._pipeline import Host
+from ._planstore import PlanStore
+from ._plugins import PackManager
+from ._settings import Settings
+from ._sources import LiveSource, SnapshotSource, Source
+from ._tls import TlsSettings, make_transport
+from .errors import BadInput
+
+
+def make_packs(settings: Settings, *, extra: Iterable[tuple[str, object]] = (), load_entry_points: bool = True) -> PackManager:
+    return PackManager(disabled=settings.disabled_packs, extra=extra, load_entry_points=load_entry_points)
+
+
+def make_client(settings: Settings, *, transport: httpx.AsyncBaseTransport | None = None) -> PveClient:
+    if not settings.url:
+        raise BadInput("no cluster configured: set PROXIMO_URL (or use --snapshot FILE, or `proximo demo`)")
+    if not settings.token_id or not settings.token_secret:
+        raise BadInput("set PROXIMO_TOKEN_ID and PROXIMO_TOKEN_SECRET (or PROXIMO_TOKEN_FILE)")
+    if transport is None and settings.url.startswith("https://"):
+        transport = make_transport(TlsSettings(ca_file=settings.ca_file, fingerprint=settings.tls_fingerprint))
+    try:
+        return PveClient(settings.url, settings.token_id, settings.token_secret.reveal(), transport=transport)
+    except ValueError as exc:
+        raise BadInput(str(exc)) from None
+
+
+@asynccontextmanager
+async def open_host(settings: Settings, *, snapshot: str | Path | None = None, transport: httpx.AsyncBaseTransport | None = None,
+                    packs: PackManager | None = None) -> AsyncIterator[Host]:
+    """A host on a live cluster (``PROXIMO_URL``) or, with ``snapshot``, offline on a snapshot file."""
+    packs = packs or make_packs(settings)
+    client: PveClient | None = None
+    source: Source
+    executor: Executor | None = None
+    if snapshot is not None:
+        source = SnapshotSource(snapshot)
+    else:
+        client = make_client(settings, transport=transport)
+        source = LiveSource(client, settings.url)
+        executor = Executor(client)
+    ledger = Ledger(settings.ledger_path, key=settings.ledger_key)
+    plans = PlanStore(settings.home / "plans.sqlite")
+    try:
+        yield Host(settings, source=source, packs=packs, ledger=ledger, plans=plans, executor=executor)
+    finally:
+        plans.close()
+        ledger.close()
+        if client is not None:
+            await client.aclose()
+
+

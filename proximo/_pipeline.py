@@ -1,0 +1,357 @@
+"""The trust pipeline: PLAN -> APPROVE -> APPLY -> PROVE -> UNDO, owned by the host.
+
+``Host`` is what every face (CLI, MCP, A2A) calls. It is the only holder of the executor, the ledger and
+the plan store; packs see copies of the model and return descriptions.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import msgspec
+
+from ._executor import Executor, StepResult
+from ._ledger import Actor, Ledger, LedgerHead, LedgerRecord
+from ._planstore import PlanStore, check_plan_id, new_plan_id
+from ._plugins import PackManager
+from ._settings import Settings
+from ._sources import Source, State
+from ._tools import ToolSpec, check_strings
+from ._types import ApiCall, Draft, Impact, Irreversible, LedgerRef, Plan, Risk, Step
+from .errors import (
+    AlreadyApplied,
+    BadInput,
+    NotApproved,
+    NotModelled,
+    OfflinePlan,
+    PackError,
+    ProximoError,
+    PveApiError,
+    Refused,
+    StalePlan,
+)
+from .model import ClusterModel
+
+log = logging.getLogger("proximo.pipeline")
+
+
+class Change(msgspec.Struct, frozen=True):
+    """What analysers are told about a plan: the tool, its params, the steps."""
+
+    tool: str
+    params: dict[str, Any]
+    steps: list[Step]
+
+
+class Answer(msgspec.Struct, frozen=True):
+    """A read tool's answer, with the ledger head the client should keep as a witness."""
+
+    tool: str
+    data: Any
+    ledger: LedgerRef
+
+
+class ApplyResult(msgspec.Struct, frozen=True):
+    plan_id: str
+    ok: bool
+    steps: list[StepResult]
+    matches_prediction: bool
+    mismatches: list[str]
+    ledger: LedgerRef
+
+
+def _iso(ts: float) -> str:
+    return dt.datetime.fromtimestamp(ts, dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _parse_iso(text: str) -> float:
+    return dt.datetime.strptime(text, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=dt.UTC).timestamp()
+
+
+def plan_hash(plan: Plan) -> str:
+    return hashlib.sha256(msgspec.json.encode(plan.content_hash_fields(), order="sorted")).hexdigest()
+
+
+class Host:
+    def __init__(self, settings: Settings, *, source: Source, packs: PackManager, ledger: Ledger, plans: PlanStore,
+                 executor: Executor | None, clock: Callable[[], float] = time.time) -> None:
+        self.settings = settings
+        self.source = source
+        self.packs = packs
+        self.ledger = ledger
+        self.plans = plans
+        self._executor = executor
+        self._clock = clock
+
+    @property
+    def tools(self):  # type: ignore[no-untyped-def]
+        return self.packs.tools
+
+    def head(self) -> LedgerRef:
+        h: LedgerHead = self.ledger.head()
+        return LedgerRef(seq=h.seq, head=h.hash, chain=h.chain)
+
+    def _append(self, kind: str, actor: Actor, **fields: Any) -> LedgerRecord:
+        record = self.ledger.append(kind, actor=actor, **fields)  # type: ignore[arg-type]
+        self.packs.prove(record)
+        return record
+
+    def _deny(self, actor: Actor, tool: str, params: Any, reason: str, plan_id: str = "") -> None:
+        self._append("deny", actor, tool=str(tool)[:200], params=params if isinstance(params, dict) else {},
+                     plan_id=plan_id, outcome={"reason": reason})
+
+    # --- reads ----------------------------------------------------------------------------------------
+
+    def _resolve(self, tool_id: Any, raw: Any) -> tuple[ToolSpec, msgspec.Struct]:
+        if not isinstance(tool_id, str):
+            raise BadInput("the tool id must be a string")
+        check_strings(tool_id)
+        if not isinstance(raw, dict):
+            raise BadInput(f"{tool_id}: parameters must be a JSON object")
+        tool = self.tools.get(tool_id)
+        return tool, tool.parse(raw)
+
+    async def state(self) -> State:
+        return await self.source.read_state()
+
+    async def read(self, tool_id: str, raw: dict[str, Any], actor: Actor) -> Answer:
+        try:
+            tool, params = self._resolve(tool_id, raw)
+            if tool.mutating:
+                raise BadInput(f"{tool.id} changes the cluster: make a plan with it (`proximo plan {tool.id} ...`)")
+        except BadInput as exc:
+            self._deny(actor, tool_id, raw, str(exc))
+            raise
+        state = await self.state()
+        try:
+            data = self.packs.read(tool, params, state.model.copy())
+        except BadInput as exc:
+            self._deny(actor, tool.id, raw, str(exc))
+            raise
+        return Answer(tool=tool.id, data=data, ledger=self.head())
+
+    # --- PLAN -----------------------------------------------------------------------------------------
+
+    async def plan(self, tool_id: str, raw: dict[str, Any], actor: Actor) -> Plan:
+        try:
+            tool, params = self._resolve(tool_id, raw)
+            if not tool.mutating:
+                raise BadInput(f"{tool.id} is a read: run it with `proximo read {tool.id}`")
+            state = await self.state()
+            draft = self.packs.plan(tool, params, state.model.copy())
+            return self._finish(tool, msgspec.to_builtins(params), draft, state, actor)
+        except (BadInput, NotModelled) as exc:
+            self._deny(actor, tool_id, raw, str(exc))
+            raise
+
+    def _predict(self, before: ClusterModel, steps: list[Step]) -> tuple[ClusterModel, list[ClusterModel], list[str], list[str]]:
+        """Apply the steps to a copy of the model: the state after, before each step, PVE's refusals, notes."""
+        after = before.copy()
+        states: list[ClusterModel] = []
+        blockers: list[str] = []
+        notes: list[str] = []
+        for step in steps:
+            if not isinstance(step, ApiCall):
+                raise NotModelled(f"{step.describe()}: this kind of step is not modelled, so it cannot be planned")
+            if step.method == "GET":
+                raise PackError(f"{step.describe()}: a plan's steps change state; reads are not steps")
+            check_strings(step.params)
+            states.append(after.copy())
+            try:
+                notes.extend(self.packs.semantics.notes(after, step))
+                self.packs.semantics.execute(after, step.method, step.path, step.params, user=self._user())
+            except PveApiError as exc:
+                if exc.status == 400:  # PVE's parameter verification: the input is wrong, not the cluster
+                    raise BadInput(f"{step.method} {step.path}: {exc}") from None
+                blockers.append(f"{step.method} {step.path}: Proxmox would refuse: {exc.message}")
+                break
+        return after, states, blockers, notes
+
+    def _user(self) -> str:
+        return self.settings.token_id or "root@pam"
+
+    def _finish(self, tool: ToolSpec | None, params: dict[str, Any], draft: Draft, state: State, actor: Actor,
+                *, undo_of: int | None = None) -> Plan:
+        before = state.model
+        after, states, refusals, call_notes = self._predict(before, list(draft.steps))
+        tool_id = tool.id if tool else "undo"
+        change = Change(tool=tool_id, params=params, steps=list(draft.steps))
+        impacts = _dedupe(self.packs.impacts(change, before, after))
+        undo, undo_note = self._undo(tool, change, before, after, states)
+        blockers = list(draft.blockers) + refusals
+        complete = not state.unseen
+        risk = Risk.MEDIUM if draft.steps else Risk.LOW
+        for impact in impacts:
+            risk = max(risk, impact.floor(), key=lambda r: r.rank)
+        if not complete:
+            risk = max(risk, Risk.HIGH, key=lambda r: r.rank)
+        now = self._clock()
+        plan = Plan(
+            plan_id=new_plan_id(), tool=tool_id, params=params, risk=risk, reversible=undo is not None,
+            blocked=bool(blockers), blockers=blockers, complete=complete, unseen=list(state.unseen),
+            impacts=impacts, steps=list(draft.steps), undo=undo, undo_note=undo_note,
+            notes=list(dict.fromkeys([*draft.notes, *call_notes])),
+            target=draft.target, created_at=_iso(now), expires_at=_iso(now + self.settings.plan_ttl),
+            source=self.source.name, fingerprint=before.fingerprint(), undo_of=undo_of,
+        )
+        plan = msgspec.structs.replace(plan, hash=plan_hash(plan))
+        self.plans.put(plan)
+        record = self._append(
+            "undo" if undo_of is not None else "plan", actor, tool=tool_id, params=params, plan_id=plan.plan_id,
+            plan_hash=plan.hash, impacts=[msgspec.to_builtins(i) for i in impacts],
+            outcome={"risk": risk.value, "blocked": plan.blocked, "steps": [s.describe() for s in plan.steps],
+                     **({"undo_of": undo_of} if undo_of is not None else {})},
+        )
+        return msgspec.structs.replace(plan, ledger=LedgerRef(seq=record.seq, head=record.hash, chain=self.ledger.head().chain))
+
+    def _undo(self, tool: ToolSpec | None, change: Change, before: ClusterModel, after: ClusterModel,
+              states: list[ClusterModel]) -> tuple[list[Step] | None, str]:
+        answer = self.packs.undo(tool, change, before, after) if tool is not None else None
+        if isinstance(answer, Irreversible):
+            return None, answer.reason
+        if answer is not None:
+            return list(answer), ""
+        inverse: list[Step] = []
+        for step, state_before in reversed(list(zip(change.steps, states, strict=False))):
+            assert isinstance(step, ApiCall)
+            result = self.packs.semantics.inverse(state_before, step)
+            if isinstance(result, Irreversible):
+                return None, result.reason
+            inverse += result
+        return (inverse, "") if inverse else (None, "nothing to undo")
+
+    # --- APPROVE --------------------------------------------------------------------------------------
+
+    def get_plan(self, plan_id: str) -> Plan:
+        plan = self.plans.get(check_plan_id(plan_id))
+        records = self.ledger.find(plan_id=plan.plan_id)
+        made = [r for r in records if r.kind in ("plan", "undo")]
+        if not made or made[0].plan_hash != plan.hash or plan_hash(plan) != plan.hash:
+            raise Refused(f"plan {plan_id} does not match the hash the ledger recorded for it: it was altered")
+        return msgspec.structs.replace(plan, ledger=LedgerRef(seq=made[0].seq, head=made[0].hash, chain=self.ledger.head().chain))
+
+    def _check_open(self, plan: Plan) -> None:
+        if self.ledger.find(plan_id=plan.plan_id, kind="apply-start"):
+            raise AlreadyApplied(f"plan {plan.plan_id} was already applied; make a new plan")
+        if plan.blocked:
+            raise Refused(f"plan {plan.plan_id} is blocked: {'; '.join(plan.blockers)}")
+        if self._clock() > _parse_iso(plan.expires_at):
+            raise StalePlan(f"plan {plan.plan_id} expired at {plan.expires_at}; make a new plan")
+
+    def needs_person(self, plan: Plan) -> bool:
+        return plan.risk is Risk.CRITICAL or plan.risk > self.settings.auto_approve
+
+    def approval(self, plan: Plan) -> LedgerRecord | None:
+        approvals = self.ledger.find(plan_id=plan.plan_id, kind="approve")
+        denials = self.ledger.find(plan_id=plan.plan_id, kind="deny")
+        if denials and (not approvals or denials[-1].seq > approvals[-1].seq):
+            return None
+        return approvals[-1] if approvals else None
+
+    def approve(self, plan_id: str, actor: Actor, *, typed_target: str | None = None) -> LedgerRecord:
+        """A person approves a plan (terminal, elicitation form, A2A input). Never reachable from a tool argument."""
+        plan = self.get_plan(plan_id)
+        self._check_open(plan)
+        if plan.risk is Risk.CRITICAL and (typed_target or "").strip() != plan.target:
+            self._deny(actor, plan.tool, {}, "the typed name did not match the target", plan_id=plan.plan_id)
+            raise NotApproved(f"plan {plan_id} is CRITICAL: approving it needs the target's name typed exactly ({plan.target!r})")
+        return self._append("approve", actor, tool=plan.tool, plan_id=plan.plan_id, plan_hash=plan.hash,
+                            outcome={"risk": plan.risk.value, "by": "person"})
+
+    def deny(self, plan_id: str, actor: Actor, reason: str) -> LedgerRecord:
+        plan = self.get_plan(plan_id)
+        return self._append("deny", actor, tool=plan.tool, plan_id=plan.plan_id, plan_hash=plan.hash, outcome={"reason": reason})
+
+    # --- APPLY ----------------------------------------------------------------------------------------
+
+    async def apply(self, plan_id: str, actor: Actor, progress: Callable[[str], Awaitable[None] | None] | None = None) -> ApplyResult:
+        plan = self.get_plan(plan_id)
+        try:
+            self._check_open(plan)
+            if not self.source.writable or self._executor is None:
+                raise OfflinePlan(f"{self.source.name} is a snapshot: there is nothing to apply a plan to")
+            if plan.source != self.source.name:
+                raise StalePlan(f"plan {plan.plan_id} was made against {plan.source}, not {self.source.name}")
+            if self.needs_person(plan):
+                if self.approval(plan) is None:
+                    raise NotApproved(
+                        f"plan {plan.plan_id} is {plan.risk.value}, above auto-approval ({self.settings.auto_approve.value}): "
+                        f"a person must approve it first: proximo approve {plan.plan_id}"
+                    )
+            elif self.approval(plan) is None:
+                self._append("approve", actor, tool=plan.tool, plan_id=plan.plan_id, plan_hash=plan.hash,
+                             outcome={"risk": plan.risk.value, "by": "auto", "auto_approve": self.settings.auto_approve.value})
+            state = await self.state()
+            now = state.model.fingerprint()
+            changed = sorted(k for k in set(now) | set(plan.fingerprint) if now.get(k) != plan.fingerprint.get(k))
+            if changed:
+                raise StalePlan(f"plan {plan.plan_id} is stale: {', '.join(changed)} changed since it was made; plan again")
+        except Refused as exc:
+            self._deny(actor, plan.tool, {}, str(exc), plan_id=plan.plan_id)
+            raise
+        expected = self._expected_after(plan, state.model)
+        self._append("apply-start", actor, tool=plan.tool, plan_id=plan.plan_id, plan_hash=plan.hash,
+                     outcome={"steps": [s.describe() for s in plan.steps]})
+        results: list[StepResult] = []
+        for step in plan.steps:
+            result = await self._executor.run(step, progress)
+            results.append(result)
+            if not result.ok:
+                break
+        ok = len(results) == len(plan.steps) and all(r.ok for r in results)
+        mismatches: list[str] = []
+        try:
+            actual = (await self.state()).model.fingerprint()
+            mismatches = sorted(k for k in set(actual) | set(expected) if actual.get(k) != expected.get(k)) if ok else []
+        except ProximoError as exc:
+            mismatches = [f"read back failed: {exc}"]
+        record = self._append(
+            "apply-result", actor, tool=plan.tool, plan_id=plan.plan_id, plan_hash=plan.hash,
+            outcome={"ok": ok, "steps": [msgspec.to_builtins(r) for r in results], "mismatches": mismatches},
+        )
+        return ApplyResult(plan_id=plan.plan_id, ok=ok, steps=results, matches_prediction=ok and not mismatches,
+                           mismatches=mismatches, ledger=LedgerRef(seq=record.seq, head=record.hash, chain=self.ledger.head().chain))
+
+    def _expected_after(self, plan: Plan, before: ClusterModel) -> dict[str, str]:
+        after, *_ = self._predict(before, list(plan.steps))
+        return after.fingerprint()
+
+    # --- UNDO -----------------------------------------------------------------------------------------
+
+    async def undo(self, seq: int, actor: Actor) -> Plan:
+        """Plan the inverse of the change recorded at ledger ``seq``, afresh, through the whole pipeline."""
+        try:
+            if isinstance(seq, bool) or not isinstance(seq, int) or seq < 1:
+                raise BadInput(f"not a ledger sequence number: {seq!r}")
+            record = self.ledger.get(seq)
+            if record is None or not record.plan_id:
+                raise BadInput(f"ledger record {seq} does not exist or is not about a plan")
+            plan = self.get_plan(record.plan_id)
+            results = self.ledger.find(plan_id=plan.plan_id, kind="apply-result")
+            if not results or not results[-1].outcome.get("ok"):
+                raise Refused(f"ledger record {seq}: plan {plan.plan_id} was not applied successfully, so there is nothing to undo")
+            if plan.undo is None:
+                raise Refused(f"ledger record {seq}: {plan.tool} has no undo: {plan.undo_note}")
+        except (BadInput, Refused) as exc:
+            self._deny(actor, "undo", {"seq": seq}, str(exc))
+            raise
+        state = await self.state()
+        notes = [f"undoes ledger record {seq}: {plan.tool} {plan.plan_id}"]
+        draft = Draft(steps=list(plan.undo), notes=notes, target=plan.target)
+        return self._finish(None, {"seq": seq}, draft, state, actor, undo_of=seq)
+
+
+def _dedupe(impacts: list[Impact]) -> list[Impact]:
+    seen: set[tuple[str, str, str]] = set()
+    out = []
+    for impact in sorted(impacts, key=lambda i: (-(i.floor().rank), i.target, i.effect, i.reason)):
+        key = (impact.target, impact.effect, impact.reason)
+        if key not in seen:
+            seen.add(key)
+            out.append(impact)
+    return out

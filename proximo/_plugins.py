@@ -1,0 +1,136 @@
+"""The only code that calls ``pm.hook``: a typed facade over pluggy's PluginManager (tox 4's habit).
+
+Built-in packs are found through the ``proximo`` entry point group like any third-party pack. Dispatch to
+an owning pack goes through a hook caller that holds only that pack, so another pack's wrapper cannot
+intercept, swallow or answer first; collecting hooks are called pack by pack for the same reason.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable
+from importlib import metadata
+from typing import Any
+
+import click
+import msgspec
+import pluggy
+
+from . import hookspecs
+from ._tools import ToolRegistry, ToolSpec
+from ._types import Draft, Impact, Irreversible, Step
+from .errors import PackError
+from .model import ClusterModel, SemanticsRegistry
+
+log = logging.getLogger("proximo.plugins")
+
+ENTRY_POINT_GROUP = "proximo"
+
+
+class PackInfo(msgspec.Struct, frozen=True):
+    name: str
+    distribution: str
+    version: str
+    tools: list[str]
+    semantics: list[str]
+
+
+class PackManager:
+    """Loads packs and calls their hooks. Build one per host; nothing here is module-global."""
+
+    def __init__(self, *, disabled: Iterable[str] = (), load_entry_points: bool = True, extra: Iterable[tuple[str, object]] = ()) -> None:
+        self._pm = pluggy.PluginManager("proximo")
+        self._pm.add_hookspecs(hookspecs)
+        self._dists: dict[str, tuple[str, str]] = {}
+        self.disabled = sorted({d.strip() for d in disabled if d.strip()})
+        for name in self.disabled:
+            self._pm.set_blocked(name)
+        if load_entry_points:
+            self._load_entry_points()
+        for name, pack in extra:
+            self._register(pack, name, ("(inline)", ""))
+        self._pm.check_pending()
+        self.tools = ToolRegistry()
+        self.semantics = SemanticsRegistry()
+        for name, plugin in self._plugins():
+            self._call_one(plugin, "proximo_register_tools", register=self.tools.registrar(name))
+            self._call_one(plugin, "proximo_register_semantics", register=self.semantics.registrar(name))
+
+    def _load_entry_points(self) -> None:
+        seen: dict[str, str] = {}
+        for ep in sorted(metadata.entry_points(group=ENTRY_POINT_GROUP), key=lambda e: e.name):
+            dist = ep.dist.name if ep.dist else "?"
+            if ep.name in seen:
+                raise PackError(f"two distributions register the pack name {ep.name!r}: {seen[ep.name]} and {dist}")
+            seen[ep.name] = dist
+            if self._pm.is_blocked(ep.name):
+                continue
+            self._register(ep.load(), ep.name, (dist, ep.dist.version if ep.dist else ""))
+
+    def _register(self, pack: object, name: str, dist: tuple[str, str]) -> None:
+        if self._pm.is_blocked(name):
+            return
+        if self._pm.get_plugin(name) is not None:
+            raise PackError(f"pack {name!r} is registered twice")
+        self._pm.register(pack, name=name)
+        self._dists[name] = dist
+
+    def _plugins(self) -> list[tuple[str, object]]:
+        return sorted(((name, plugin) for name, plugin in self._pm.list_name_plugin() if plugin is not None), key=lambda np: np[0])
+
+    def _call_one(self, plugin: object, hook: str, **kwargs: Any) -> Any:
+        """Call one hook on one pack, with no other pack's implementation or wrapper in the way."""
+        others = [p for _, p in self._plugins() if p is not plugin]
+        return self._pm.subset_hook_caller(hook, remove_plugins=others)(**kwargs)
+
+    def _owner(self, tool: ToolSpec) -> object:
+        plugin = self._pm.get_plugin(tool.owner)
+        if plugin is None:
+            raise PackError(f"tool {tool.id!r} belongs to pack {tool.owner!r}, which is not loaded")
+        return plugin
+
+    # --- the hooks, one typed method each ---------------------------------------------------------------
+
+    def packs(self) -> list[PackInfo]:
+        infos = []
+        for name, _ in self._plugins():
+            dist, version = self._dists.get(name, ("?", ""))
+            infos.append(PackInfo(
+                name=name, distribution=dist, version=version,
+                tools=[t.id for t in self.tools if t.owner == name],
+                semantics=[f"{s.method} {s.template}" for s in self.semantics if s.owner == name],
+            ))
+        return infos
+
+    def read(self, tool: ToolSpec, params: msgspec.Struct, view: ClusterModel) -> Any:
+        return self._call_one(self._owner(tool), "proximo_read", tool=tool, params=params, view=view)
+
+    def plan(self, tool: ToolSpec, params: msgspec.Struct, view: ClusterModel) -> Draft:
+        draft = self._call_one(self._owner(tool), "proximo_plan", tool=tool, params=params, view=view)
+        if not isinstance(draft, Draft):
+            raise PackError(f"pack {tool.owner!r} returned {type(draft).__name__} for {tool.id}, not a Draft")
+        return draft
+
+    def impacts(self, change: Any, before: ClusterModel, after: ClusterModel) -> list[Impact]:
+        found: list[Impact] = []
+        for name, plugin in self._plugins():
+            for result in self._call_one(plugin, "proximo_impact", change=change, before=before, after=after):
+                for impact in result or []:
+                    if not isinstance(impact, Impact):
+                        raise PackError(f"pack {name!r} returned {type(impact).__name__} as an impact")
+                    found.append(impact)
+        return found
+
+    def undo(self, tool: ToolSpec, change: Any, before: ClusterModel, after: ClusterModel) -> list[Step] | Irreversible | None:
+        return self._call_one(self._owner(tool), "proximo_undo", change=change, before=before, after=after)
+
+    def prove(self, record: Any) -> None:
+        for name, plugin in self._plugins():
+            try:
+                self._call_one(plugin, "proximo_prove", record=record)
+            except Exception:  # a sink failing must not undo the append
+                log.exception("pack %s failed in proximo_prove", name)
+
+    def register_commands(self, cli: click.Group) -> None:
+        for _, plugin in self._plugins():
+            self._call_one(plugin, "proximo_register_commands", cli=cli)

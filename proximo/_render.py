@@ -1,0 +1,103 @@
+"""Rich terminal output for plans, answers, apply results and ledger records (``--json`` skips this)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import msgspec
+from rich.console import Console
+from rich.table import Table
+from rich.text import Text
+
+from ._ledger import LedgerRecord, VerifyResult
+from ._pipeline import Answer, ApplyResult
+from ._types import Plan, Risk
+
+RISK_STYLE = {Risk.LOW: "green", Risk.MEDIUM: "yellow", Risk.HIGH: "bold red", Risk.CRITICAL: "bold white on red"}
+
+
+def plan_headline(plan: Plan) -> str:
+    """The one line a person reads first, e.g. ``PLAN p-... storage.delete - RISK_HIGH``."""
+    flags = [f"RISK_{plan.risk.value}"]
+    if plan.blocked:
+        flags.append("BLOCKED")
+    if not plan.complete:
+        flags.append("INCOMPLETE")
+    flags.append("reversible" if plan.reversible else "NO UNDO")
+    args = " ".join(f"{k}={v}" for k, v in plan.params.items())
+    return f"PLAN {plan.plan_id} {plan.tool} {args} - " + " / ".join(flags)
+
+
+def print_plan(console: Console, plan: Plan) -> None:
+    console.print(Text(plan_headline(plan), style=RISK_STYLE[plan.risk]))
+    if plan.impacts:
+        console.print(f"affected (cluster-wide): {len(plan.impacts)}")
+        table = Table(show_header=False, box=None, padding=(0, 1))
+        for impact in plan.impacts:
+            table.add_row(impact.target, Text(impact.effect, style="red"), impact.reason)
+        console.print(table)
+    else:
+        console.print("affected (cluster-wide): nothing beyond the named object")
+    for blocker in plan.blockers:
+        console.print(Text(f"blocked: {blocker}", style="bold red"))
+    if plan.unseen:
+        console.print(Text(f"incomplete: the token cannot see {', '.join(plan.unseen)}", style="red"))
+    console.print("steps:")
+    for step in plan.steps:
+        console.print(f"  {step.describe()}", markup=False)
+    if plan.undo is not None:
+        console.print("undo:")
+        for step in plan.undo:
+            console.print(f"  {step.describe()}", markup=False)
+    else:
+        console.print(f"undo: none ({plan.undo_note})", markup=False)
+    for note in plan.notes:
+        console.print(f"note: {note}", markup=False)
+    ledger = f"ledger #{plan.ledger.seq} {plan.ledger.head[:12]}" if plan.ledger else ""
+    console.print(Text(f"expires {plan.expires_at}  {ledger}", style="dim"))
+
+
+def print_answer(console: Console, answer: Answer) -> None:
+    data = msgspec.to_builtins(answer.data)
+    if isinstance(data, list) and data and all(isinstance(r, dict) for r in data):
+        keys: list[str] = []
+        for row in data:
+            keys += [k for k in row if k not in keys]
+        keys = keys[:10]
+        table = Table(*keys)
+        for row in data:
+            table.add_row(*(_cell(row.get(k)) for k in keys))
+        console.print(table)
+    else:
+        console.print_json(data=data)
+    console.print(Text(f"ledger head #{answer.ledger.seq} {answer.ledger.head[:12]}", style="dim"))
+
+
+def _cell(value: Any) -> str:
+    return "" if value is None else str(value)
+
+
+def print_apply(console: Console, result: ApplyResult) -> None:
+    style = "green" if result.ok else "bold red"
+    console.print(Text(f"APPLY {result.plan_id}: {'OK' if result.ok else 'FAILED'}", style=style))
+    for step in result.steps:
+        mark = "ok" if step.ok else "FAILED"
+        console.print(f"  [{mark}] {step.step}" + (f" ({step.upid})" if step.upid else "") + (f": {step.error}" if step.error else ""),
+                      markup=False)
+    if result.ok:
+        console.print("read back: matches the prediction" if result.matches_prediction
+                      else f"read back: differs from the prediction in {', '.join(result.mismatches)}")
+    console.print(Text(f"ledger #{result.ledger.seq} {result.ledger.head[:12]}", style="dim"))
+
+
+def print_record(console: Console, record: LedgerRecord) -> None:
+    summary = record.outcome.get("reason") or record.outcome.get("risk") or ("ok" if record.outcome.get("ok") else "")
+    console.print(f"#{record.seq:<5} {record.time} {record.kind:<12} {record.tool:<18} {record.plan_id:<15} "
+                  f"{record.actor.face}:{record.actor.token_id}  {summary}  {record.hash[:12]}", markup=False, highlight=False)
+
+
+def print_verify(console: Console, result: VerifyResult) -> None:
+    if result.ok:
+        console.print(Text(f"ledger OK: {result.records} records, head #{result.head.seq} {result.head.hash[:16]} ({result.head.chain})", style="green"))
+    else:
+        console.print(Text(f"ledger BROKEN at record {result.first_broken}: {result.reason}", style="bold red"))

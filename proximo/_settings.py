@@ -1,0 +1,81 @@
+"""Settings from ``PROXIMO_*`` environment variables, read once, with the token secret kept out of reprs."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from pathlib import Path
+
+import msgspec
+import platformdirs
+
+from ._types import Risk
+from .errors import BadInput
+
+
+class Secret:
+    """Holds the token secret; prints as ``***`` everywhere (repr, str, f-strings, logs)."""
+
+    __slots__ = ("_value",)
+
+    def __init__(self, value: str) -> None:
+        self._value = value
+
+    def reveal(self) -> str:
+        return self._value
+
+    def __repr__(self) -> str:
+        return "Secret('***')"
+
+    __str__ = __repr__
+
+    def __bool__(self) -> bool:
+        return bool(self._value)
+
+
+class Settings(msgspec.Struct, kw_only=True):
+    url: str = ""
+    token_id: str = ""
+    token_secret: Secret | None = None
+    ca_file: str | None = None
+    tls_fingerprint: str | None = None
+    plan_ttl: int = 600
+    auto_approve: Risk = Risk.MEDIUM
+    home: Path = Path(".")
+    ledger_path: Path = Path("ledger.sqlite")
+    ledger_key: bytes | None = None
+    disabled_packs: list[str] = []
+    admin_sources: list[str] = []
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
+        env = os.environ if env is None else env
+        home = Path(env.get("PROXIMO_HOME") or platformdirs.user_data_dir("proximo"))
+        secret = env.get("PROXIMO_TOKEN_SECRET")
+        if not secret and env.get("PROXIMO_TOKEN_FILE"):
+            try:
+                secret = Path(env["PROXIMO_TOKEN_FILE"]).read_text().strip()
+            except OSError as exc:
+                raise BadInput(f"PROXIMO_TOKEN_FILE: cannot read {env['PROXIMO_TOKEN_FILE']}: {exc.strerror}") from None
+        try:
+            ttl = int(env.get("PROXIMO_PLAN_TTL", "600"))
+        except ValueError:
+            raise BadInput("PROXIMO_PLAN_TTL must be a number of seconds") from None
+        level = env.get("PROXIMO_AUTO_APPROVE", "MEDIUM").upper()
+        if level not in ("LOW", "MEDIUM", "HIGH"):
+            raise BadInput("PROXIMO_AUTO_APPROVE must be LOW, MEDIUM or HIGH (CRITICAL always needs a person)")
+        key = env.get("PROXIMO_LEDGER_KEY")
+        return cls(
+            url=env.get("PROXIMO_URL", "").rstrip("/"),
+            token_id=env.get("PROXIMO_TOKEN_ID", ""),
+            token_secret=Secret(secret) if secret else None,
+            ca_file=env.get("PROXIMO_CA_FILE") or None,
+            tls_fingerprint=env.get("PROXIMO_TLS_FINGERPRINT") or None,
+            plan_ttl=ttl,
+            auto_approve=Risk(level),
+            home=home,
+            ledger_path=Path(env.get("PROXIMO_LEDGER") or home / "ledger.sqlite"),
+            ledger_key=key.encode() if key else None,
+            disabled_packs=[p for p in env.get("PROXIMO_DISABLED_PACKS", "").split(",") if p.strip()],
+            admin_sources=[s for s in env.get("PROXIMO_ADMIN_SOURCES", "").split(",") if s.strip()],
+        )

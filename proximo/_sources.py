@@ -1,0 +1,69 @@
+"""Where the host reads cluster state from: a live cluster (through the client) or a snapshot file."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+from typing import Any, Protocol
+
+import msgspec
+
+from .errors import BadInput
+from .model import ClusterModel, collect, from_api, load_snapshot, render
+
+
+class State(msgspec.Struct):
+    model: ClusterModel
+    unseen: list[str]
+
+
+class Source(Protocol):
+    name: str  # recorded in every plan: a plan applies only to the source it was made from
+    writable: bool
+
+    async def read_state(self) -> State: ...
+
+    async def get(self, path: str) -> Any: ...
+
+
+class LiveSource:
+    """A Proxmox VE cluster (or the simulator) over its REST API. Only GETs go through here."""
+
+    writable = True
+
+    def __init__(self, client: Any, url: str) -> None:
+        self._client = client
+        self.name = f"live:{url}"
+
+    async def get(self, path: str) -> Any:
+        base, _, query = path.partition("?")
+        params = dict(p.split("=", 1) for p in query.split("&") if "=" in p) if query else None
+        return await self._client.get(base, params)
+
+    async def read_state(self) -> State:
+        api, unseen = await collect(self.get)
+        return State(model=from_api(api), unseen=unseen)
+
+
+class SnapshotSource:
+    """A snapshot file: plans and reads work offline; apply refuses (nothing is there to change)."""
+
+    writable = False
+
+    def __init__(self, path: str | Path) -> None:
+        raw = Path(path).read_bytes() if Path(path).is_file() else None
+        if raw is None:
+            raise BadInput(f"snapshot {path}: no such file")
+        try:
+            self._doc = json.loads(raw)
+            self._model = load_snapshot(self._doc)
+        except (ValueError, KeyError, TypeError) as exc:
+            raise BadInput(f"snapshot {path}: {exc}") from None
+        self.name = "snapshot:" + hashlib.sha256(raw).hexdigest()[:16]
+
+    async def get(self, path: str) -> Any:
+        return render(self._model, path)
+
+    async def read_state(self) -> State:
+        return State(model=self._model.copy(), unseen=[])

@@ -1,0 +1,102 @@
+"""Tool descriptors and the registry the host builds from every pack at start-up."""
+
+from __future__ import annotations
+
+import fnmatch
+import re
+import unicodedata
+from collections.abc import Callable, Iterable, Iterator
+from typing import Any
+
+import msgspec
+
+from .errors import BadInput, PackError, UnknownTool
+
+_TOOL_ID = re.compile(r"^[a-z][a-z0-9_]*(\.[a-z][a-z0-9_]*)+$")
+MAX_STRING = 4096
+
+
+class ToolSpec(msgspec.Struct, frozen=True, kw_only=True):
+    """What a pack registers for one tool. The host runs it; the pack only describes and plans."""
+
+    id: str  # dotted: "storage.delete"
+    title: str
+    description: str
+    params: type[msgspec.Struct]  # the parameter struct; its fields mirror Proxmox's names
+    mutating: bool  # True: the tool returns a plan; False: a read (risk LOW), answered at once
+    owner: str = ""  # the pack that registered it (set by the host)
+
+    @property
+    def mcp_name(self) -> str:
+        return "pve_" + self.id.replace(".", "_")
+
+    def parse(self, raw: dict[str, Any]) -> msgspec.Struct:
+        """Validate raw parameters: one line naming the problem, or the typed params."""
+        check_strings(raw)
+        try:
+            return msgspec.convert(raw, type=self.params, strict=True)
+        except msgspec.ValidationError as exc:
+            raise BadInput(f"{self.id}: {exc}") from None
+
+    def input_schema(self) -> dict[str, Any]:
+        """JSON Schema of the parameters, inlined at the top level (MCP wants an object schema)."""
+        (ref,), components = msgspec.json.schema_components([self.params], ref_template="#/$defs/{name}")
+        name = ref["$ref"].rsplit("/", 1)[-1]
+        top = dict(components.pop(name))
+        if components:
+            top["$defs"] = components
+        return top
+
+
+def check_strings(value: Any, where: str = "$") -> None:
+    """Refuse control characters, and over-long values, anywhere in the input."""
+    if isinstance(value, str):
+        if len(value) > MAX_STRING:
+            raise BadInput(f"value at {where} is {len(value)} characters long; the limit is {MAX_STRING}")
+        for ch in value:
+            if unicodedata.category(ch) in ("Cc", "Cf", "Zl", "Zp"):
+                raise BadInput(f"value at {where} contains the control character {ch!r}")
+    elif isinstance(value, dict):
+        for k, v in value.items():
+            check_strings(k, where)
+            check_strings(v, f"{where}.{k}")
+    elif isinstance(value, list):
+        for i, v in enumerate(value):
+            check_strings(v, f"{where}[{i}]")
+
+
+class ToolRegistry:
+    """Every tool of every loaded pack, by id. Duplicate ids are refused at start-up."""
+
+    def __init__(self) -> None:
+        self._tools: dict[str, ToolSpec] = {}
+
+    def registrar(self, owner: str) -> Callable[[ToolSpec], None]:
+        def register(tool: ToolSpec) -> None:
+            if not _TOOL_ID.match(tool.id):
+                raise PackError(f"pack {owner!r}: tool id {tool.id!r} is not dotted lower-case (like 'storage.delete')")
+            if tool.id in self._tools:
+                raise PackError(f"tool {tool.id!r} is registered by both {self._tools[tool.id].owner!r} and {owner!r}")
+            if not (isinstance(tool.params, type) and issubclass(tool.params, msgspec.Struct)):
+                raise PackError(f"pack {owner!r}: tool {tool.id!r} params must be a msgspec.Struct type")
+            self._tools[tool.id] = msgspec.structs.replace(tool, owner=owner)
+
+        return register
+
+    def get(self, tool_id: str) -> ToolSpec:
+        try:
+            return self._tools[tool_id]
+        except (KeyError, TypeError):
+            raise UnknownTool(f"unknown tool {tool_id!r} (see `proximo tools`)") from None
+
+    def __iter__(self) -> Iterator[ToolSpec]:
+        return iter(sorted(self._tools.values(), key=lambda t: t.id))
+
+    def __len__(self) -> int:
+        return len(self._tools)
+
+    def select(self, patterns: Iterable[str] | None = None, *, read_only: bool = False) -> list[ToolSpec]:
+        """Tools matching ids or glob patterns (``storage.*,guest.list``); all when no pattern is given."""
+        pats = [p.strip() for p in (patterns or []) if p.strip()]
+        chosen = [t for t in self if not pats or any(fnmatch.fnmatchcase(t.id, p) for p in pats)]
+        return [t for t in chosen if not (read_only and t.mutating)]

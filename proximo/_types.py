@@ -1,0 +1,160 @@
+"""The contracts that tools, faces and the ledger rely on (design section 5), as msgspec structs.
+
+A mutating tool never changes anything: its pack returns a ``Draft`` (the steps, plus what it wants to say),
+and the host turns it into a ``Plan`` (prediction, impacts, risk, undo, expiry, fingerprint).
+"""
+
+from __future__ import annotations
+
+import enum
+from typing import Any, Literal
+
+import msgspec
+
+HttpMethod = Literal["GET", "POST", "PUT", "DELETE"]
+
+
+class ApiCall(msgspec.Struct, frozen=True, tag="api", tag_field="kind"):
+    """One request to the PVE REST API; ``path`` is relative to ``/api2/json``."""
+
+    method: HttpMethod
+    path: str
+    params: dict[str, Any] = {}
+
+    def describe(self) -> str:
+        args = " ".join(f"{k}={v}" for k, v in sorted(self.params.items()))
+        return f"{self.method} {self.path}" + (f" {args}" if args else "")
+
+
+class SshExec(msgspec.Struct, frozen=True, tag="ssh", tag_field="kind"):
+    """``pct exec`` inside a container, over ssh to its node (the lxc-exec pack, opt-in)."""
+
+    node: str
+    ctid: int
+    argv: list[str]
+    timeout: float = 60.0
+
+    def describe(self) -> str:
+        return f"ssh {self.node}: pct exec {self.ctid} -- " + " ".join(self.argv)
+
+
+Step = ApiCall | SshExec
+
+
+class Risk(enum.Enum):
+    """LOW means "no state change", not "safe" (design section 5)."""
+
+    LOW = "LOW"
+    MEDIUM = "MEDIUM"
+    HIGH = "HIGH"
+    CRITICAL = "CRITICAL"
+
+    @property
+    def rank(self) -> int:
+        return _RISK_ORDER.index(self)
+
+    def __ge__(self, other: Risk) -> bool:  # type: ignore[override]
+        return self.rank >= other.rank
+
+    def __gt__(self, other: Risk) -> bool:  # type: ignore[override]
+        return self.rank > other.rank
+
+    def __le__(self, other: Risk) -> bool:  # type: ignore[override]
+        return self.rank <= other.rank
+
+    def __lt__(self, other: Risk) -> bool:  # type: ignore[override]
+        return self.rank < other.rank
+
+
+_RISK_ORDER = [Risk.LOW, Risk.MEDIUM, Risk.HIGH, Risk.CRITICAL]
+
+Effect = Literal[
+    "wont-boot",
+    "degraded",
+    "data-loss",
+    "loses-network",
+    "unreachable",
+    "lockout",
+    "downtime",
+    "traffic-blocked",
+    "traffic-opened",
+    "privilege-gain",
+    "privilege-loss",
+    "backup-fails",
+    "replication-fails",
+    "ha-error",
+    "quorum-risk",
+]
+
+#: The least risk an impact of each effect implies; analysers may raise it (``Impact.risk``).
+EFFECT_RISK: dict[str, Risk] = {
+    "data-loss": Risk.CRITICAL,
+    "lockout": Risk.CRITICAL,
+}
+
+
+class Impact(msgspec.Struct, frozen=True, omit_defaults=True):
+    """One thing outside the named object that the change affects, found by diffing before and after."""
+
+    target: str
+    effect: Effect
+    reason: str
+    risk: Risk | None = None  # an analyser's floor for the plan's risk, beyond the default for the effect
+
+    def floor(self) -> Risk:
+        return self.risk or EFFECT_RISK.get(self.effect, Risk.HIGH)
+
+
+class Irreversible(msgspec.Struct, frozen=True):
+    """Returned instead of undo steps: why this change cannot be undone."""
+
+    reason: str
+
+
+class Draft(msgspec.Struct, frozen=True):
+    """What a pack returns for a mutating tool: the steps, and what only the pack can say about them."""
+
+    steps: list[Step]
+    blockers: list[str] = []
+    notes: list[str] = []
+    target: str = ""  # the object a person must type to approve a CRITICAL plan, e.g. "local-zfs"
+
+
+class LedgerRef(msgspec.Struct, frozen=True):
+    seq: int
+    head: str
+    chain: str
+
+
+class Plan(msgspec.Struct, frozen=True, kw_only=True):
+    """A dry run: exactly the steps that apply will run, and what they will do to the cluster."""
+
+    plan_id: str
+    tool: str
+    params: dict[str, Any]
+    risk: Risk
+    reversible: bool
+    blocked: bool
+    blockers: list[str]
+    complete: bool
+    unseen: list[str]
+    impacts: list[Impact]
+    steps: list[Step]
+    undo: list[Step] | None
+    undo_note: str
+    notes: list[str]
+    target: str
+    created_at: str
+    expires_at: str
+    source: str  # "live:<url>" or "snapshot:<sha256 of the file>"
+    fingerprint: dict[str, str]
+    hash: str = ""
+    ledger: LedgerRef | None = None
+    undo_of: int | None = None  # the ledger seq whose change this plan undoes
+
+    def content_hash_fields(self) -> dict[str, Any]:
+        """What the plan hash covers: everything that decides what runs and what was shown."""
+        data = msgspec.to_builtins(self)
+        for key in ("hash", "ledger"):
+            data.pop(key, None)
+        return data

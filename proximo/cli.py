@@ -1,0 +1,356 @@
+"""The ``proximo`` command line: built by a factory (no state at import), one host per command."""
+
+from __future__ import annotations
+
+import getpass
+import json
+import os
+import socket
+import sys
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any, TypeVar
+
+import anyio
+import click
+import msgspec
+from rich.console import Console
+
+from ._host import make_client, make_packs, open_host
+from ._ledger import Actor, Ledger, LedgerError
+from ._pipeline import Host
+from ._render import print_answer, print_apply, print_plan, print_record, print_verify
+from ._settings import Settings
+from .errors import BadInput, ProximoError
+
+T = TypeVar("T")
+
+
+def parse_assignments(args: tuple[str, ...]) -> dict[str, Any]:
+    """``key=value`` pairs; a value that parses as JSON is JSON, anything else is a string."""
+    out: dict[str, Any] = {}
+    for arg in args:
+        key, sep, value = arg.partition("=")
+        if not sep or not key:
+            raise BadInput(f"expected key=value, got {arg!r}")
+        if key in out:
+            raise BadInput(f"parameter {key!r} given twice")
+        try:
+            out[key] = json.loads(value)
+        except ValueError:
+            out[key] = value
+    return out
+
+
+class Context(msgspec.Struct):
+    settings: Settings
+    as_json: bool = False
+
+    def actor(self, face: str = "cli") -> Actor:
+        who = f"{getpass.getuser()}@{socket.gethostname()}"
+        return Actor(token_id=self.settings.token_id or "-", face=face, client=who)
+
+
+def _console() -> Console:
+    return Console(highlight=False, soft_wrap=True)
+
+
+def _emit(ctx: Context, value: Any, human: Callable[[Console], None]) -> None:
+    if ctx.as_json:
+        click.echo(msgspec.json.encode(value).decode())
+    else:
+        human(_console())
+
+
+def _run(fn: Callable[[], Awaitable[T]]) -> T:
+    try:
+        return anyio.run(fn)
+    except ProximoError as exc:
+        click.echo(f"proximo: {exc}", err=True)
+        sys.exit(exc.exit_code)
+    except LedgerError as exc:
+        click.echo(f"proximo: ledger: {exc}", err=True)
+        sys.exit(1)
+
+
+def _overrides(settings: Settings, token_id: str | None, admin_sources: tuple[str, ...]) -> Settings:
+    if token_id:
+        settings = msgspec.structs.replace(settings, token_id=token_id)
+    if admin_sources:
+        settings = msgspec.structs.replace(settings, admin_sources=list(admin_sources))
+    return settings
+
+
+_json_option = click.option("--json", "as_json", is_flag=True, help="Machine output (JSON) instead of text.")
+_snapshot_option = click.option("--snapshot", type=click.Path(dir_okay=False), help="Work offline on a snapshot file.")
+_identity_options = [
+    click.option("--token-id", help="Proximo's own token id (user@realm!token), for lockout analysis."),
+    click.option("--admin-source", "admin_sources", multiple=True, help="Address or CIDR people manage from (repeatable)."),
+]
+
+
+def _identity(f: Callable[..., Any]) -> Callable[..., Any]:
+    for option in reversed(_identity_options):
+        f = option(f)
+    return f
+
+
+def build_cli() -> click.Group:
+    @click.group(context_settings={"help_option_names": ["-h", "--help"]})
+    @click.pass_context
+    def cli(click_ctx: click.Context) -> None:
+        """Proximo: plan, approve, apply, prove and undo changes to a Proxmox VE cluster."""
+        try:
+            click_ctx.obj = Context(settings=Settings.from_env())
+        except BadInput as exc:
+            click.echo(f"proximo: {exc}", err=True)
+            sys.exit(exc.exit_code)
+
+    @cli.command()
+    @click.argument("tool")
+    @click.argument("assignments", nargs=-1)
+    @_snapshot_option
+    @_identity
+    @_json_option
+    @click.pass_obj
+    def plan(ctx: Context, tool: str, assignments: tuple[str, ...], snapshot: str | None, token_id: str | None,
+             admin_sources: tuple[str, ...], as_json: bool) -> None:
+        """Plan TOOL key=value...: a dry run with blast radius, risk and undo. Changes nothing."""
+        ctx.as_json = as_json
+        settings = _overrides(ctx.settings, token_id, admin_sources)
+
+        async def go() -> None:
+            params = parse_assignments(assignments)
+            async with open_host(settings, snapshot=snapshot) as host:
+                result = await host.plan(tool, params, ctx.actor())
+            _emit(ctx, result, lambda c: print_plan(c, result))
+
+        _run(go)
+
+    @cli.command()
+    @click.argument("tool")
+    @click.argument("assignments", nargs=-1)
+    @_snapshot_option
+    @_identity
+    @_json_option
+    @click.pass_obj
+    def read(ctx: Context, tool: str, assignments: tuple[str, ...], snapshot: str | None, token_id: str | None,
+             admin_sources: tuple[str, ...], as_json: bool) -> None:
+        """Run a read tool (risk LOW) and print its answer."""
+        ctx.as_json = as_json
+        settings = _overrides(ctx.settings, token_id, admin_sources)
+
+        async def go() -> None:
+            params = parse_assignments(assignments)
+            async with open_host(settings, snapshot=snapshot) as host:
+                answer = await host.read(tool, params, ctx.actor())
+            _emit(ctx, answer, lambda c: print_answer(c, answer))
+
+        _run(go)
+
+    @cli.command()
+    @click.argument("plan_id")
+    @_json_option
+    @click.pass_obj
+    def apply(ctx: Context, plan_id: str, as_json: bool) -> None:
+        """Apply a stored, fresh, approved plan: exactly its steps, nothing else."""
+        ctx.as_json = as_json
+
+        async def go() -> None:
+            async with open_host(ctx.settings) as host:
+                result = await host.apply(plan_id, ctx.actor(), progress=None if as_json else _progress)
+            _emit(ctx, result, lambda c: print_apply(c, result))
+            if not result.ok:
+                sys.exit(1)
+
+        _run(go)
+
+    @cli.command()
+    @click.argument("plan_id")
+    @click.pass_obj
+    def approve(ctx: Context, plan_id: str) -> None:
+        """Approve a plan as the person at this terminal (asks; CRITICAL asks for the target's name)."""
+
+        async def go() -> None:
+            async with open_host(ctx.settings, snapshot=_NO_SOURCE) as host:
+                approve_at_terminal(host, plan_id, ctx.actor("terminal"))
+
+        _run(go)
+
+    @cli.command()
+    @click.argument("seq", type=int)
+    @_json_option
+    @click.pass_obj
+    def undo(ctx: Context, seq: int, as_json: bool) -> None:
+        """Plan the undo of the change recorded at ledger SEQ (a new plan, with its own blast radius)."""
+        ctx.as_json = as_json
+
+        async def go() -> None:
+            async with open_host(ctx.settings) as host:
+                result = await host.undo(seq, ctx.actor())
+            _emit(ctx, result, lambda c: print_plan(c, result))
+
+        _run(go)
+
+    @cli.group()
+    def ledger() -> None:
+        """The tamper-evident record of every plan, approval, apply and result."""
+
+    @ledger.command("verify")
+    @_json_option
+    @click.pass_obj
+    def ledger_verify(ctx: Context, as_json: bool) -> None:
+        """Walk the hash chain; name the first broken record."""
+        ctx.as_json = as_json
+        try:
+            with Ledger(ctx.settings.ledger_path, key=ctx.settings.ledger_key) as book:
+                result = book.verify()
+        except LedgerError as exc:
+            click.echo(f"proximo: ledger: {exc}", err=True)
+            sys.exit(1)
+        _emit(ctx, result, lambda c: print_verify(c, result))
+        if not result.ok:
+            sys.exit(1)
+
+    @ledger.command("show")
+    @click.option("-n", "count", default=20, show_default=True, help="How many records, newest last.")
+    @_json_option
+    @click.pass_obj
+    def ledger_show(ctx: Context, count: int, as_json: bool) -> None:
+        """Show the newest ledger records."""
+        ctx.as_json = as_json
+        with Ledger(ctx.settings.ledger_path, key=ctx.settings.ledger_key) as book:
+            records = book.tail(count)
+        _emit(ctx, records, lambda c: [print_record(c, r) for r in records])
+
+    @cli.command()
+    @_json_option
+    @click.pass_obj
+    def tools(ctx: Context, as_json: bool) -> None:
+        """List every tool of every enabled pack."""
+        ctx.as_json = as_json
+        packs = _packs(ctx)
+        rows = [{"id": t.id, "mcp_name": t.mcp_name, "kind": "plan" if t.mutating else "read", "pack": t.owner, "title": t.title}
+                for t in packs.tools]
+
+        def human(c: Console) -> None:
+            for r in rows:
+                c.print(f"{r['id']:<22} {r['kind']:<5} {r['pack']:<10} {r['title']}", markup=False)
+
+        _emit(ctx, rows, human)
+
+    @cli.command()
+    @_json_option
+    @click.pass_obj
+    def packs(ctx: Context, as_json: bool) -> None:
+        """List the loaded tool packs (built-in and third-party alike)."""
+        ctx.as_json = as_json
+        infos = _packs(ctx).packs()
+
+        def human(c: Console) -> None:
+            for p in infos:
+                c.print(f"{p.name:<10} {p.distribution} {p.version}: {len(p.tools)} tools, {len(p.semantics)} endpoints", markup=False)
+            if ctx.settings.disabled_packs:
+                c.print(f"disabled: {', '.join(ctx.settings.disabled_packs)}")
+
+        _emit(ctx, infos, human)
+
+    @cli.command()
+    @click.option("-o", "--output", required=True, type=click.Path(dir_okay=False), help="Where to write the snapshot.")
+    @click.pass_obj
+    def snapshot(ctx: Context, output: str) -> None:
+        """Save the cluster's GET responses to a snapshot file (for offline plans and the simulator)."""
+        from .model import SNAPSHOT_FORMAT, collect
+        from .model._snapshot import now_iso
+
+        async def go() -> None:
+            async with make_client(ctx.settings) as client:
+                api, unseen = await collect(client.get)
+            doc = {"format": SNAPSHOT_FORMAT, "captured_at": now_iso(), "api": api, "extra": {}}
+            Path(output).write_text(json.dumps(doc, indent=1, sort_keys=True))
+            click.echo(f"wrote {output}: {len(api)} API paths" + (f"; could not see {len(unseen)}: {', '.join(unseen)}" if unseen else ""), err=True)
+
+        _run(go)
+
+    @cli.command()
+    @click.option("--snapshot", type=click.Path(dir_okay=False, exists=True), help="Serve this snapshot instead of the demo cluster.")
+    @click.option("--host", default="127.0.0.1", show_default=True)
+    @click.option("--port", default=8006, show_default=True, type=int)
+    @click.option("--latency", default=0.0, type=float, help="Seconds added to every request.")
+    @click.pass_obj
+    def sim(ctx: Context, snapshot: str | None, host: str, port: int, latency: float) -> None:
+        """Serve a simulated Proxmox VE API (plain http on loopback) from a snapshot or the demo cluster."""
+        import secrets
+
+        import uvicorn
+
+        from .sim import Simulator, demo_snapshot
+        from .model import load_snapshot
+
+        doc = json.loads(Path(snapshot).read_text()) if snapshot else demo_snapshot()
+        token_id = ctx.settings.token_id or "proximo@pve!agent"
+        secret = os.environ.get("PROXIMO_SIM_SECRET") or secrets.token_hex(16)
+        simulator = Simulator(load_snapshot(doc), _packs(ctx).semantics, tokens={token_id: secret}, latency=latency)
+        click.echo(f"simulated PVE at http://{host}:{port}/api2/json ({'snapshot ' + snapshot if snapshot else 'demo cluster'})", err=True)
+        click.echo(f"  export PROXIMO_URL=http://{host}:{port} PROXIMO_TOKEN_ID='{token_id}' PROXIMO_TOKEN_SECRET={secret}", err=True)
+        uvicorn.run(simulator.app, host=host, port=port, log_level="warning")
+
+    @cli.command()
+    @click.pass_obj
+    def demo(ctx: Context) -> None:
+        """The whole story on the built-in simulated cluster, in about a minute. Touches nothing of yours."""
+        from ._demo import run_demo
+
+        _run(lambda: run_demo(_console()))
+
+    make_packs(Settings.from_env() if _env_ok() else Settings()).register_commands(cli)
+    return cli
+
+
+_NO_SOURCE: Any = None
+
+
+def _env_ok() -> bool:
+    try:
+        Settings.from_env()
+    except BadInput:
+        return False
+    return True
+
+
+def _packs(ctx: Context):  # type: ignore[no-untyped-def]
+    try:
+        return make_packs(ctx.settings)
+    except ProximoError as exc:
+        click.echo(f"proximo: {exc}", err=True)
+        sys.exit(exc.exit_code)
+
+
+def _progress(message: str) -> None:
+    click.echo(f"  ... {message}", err=True)
+
+
+def approve_at_terminal(host: Host, plan_id: str, actor: Actor, *, ask: Callable[[str], str] | None = None) -> None:
+    """Show the plan and ask the person; only an interactive terminal can approve."""
+    plan = host.get_plan(plan_id)
+    console = _console()
+    print_plan(console, plan)
+    if ask is None:
+        if not sys.stdin.isatty():
+            raise BadInput("approve needs a person at an interactive terminal (stdin is not a TTY)")
+        ask = lambda prompt: click.prompt(prompt, default="", show_default=False)  # noqa: E731
+    if plan.risk.value == "CRITICAL":
+        typed = ask(f"CRITICAL: type the target's name ({plan.target}) to approve")
+        host.approve(plan_id, actor, typed_target=typed)
+    else:
+        answer = ask(f"Approve {plan.tool} ({plan.risk.value})? type 'yes'")
+        if answer.strip().lower() != "yes":
+            host.deny(plan_id, actor, "declined at the terminal")
+            click.echo("declined: recorded in the ledger", err=True)
+            sys.exit(3)
+        host.approve(plan_id, actor)
+    click.echo(f"approved {plan_id}: now `proximo apply {plan_id}`", err=True)
+
+
+def main() -> None:
+    build_cli()(prog_name="proximo")

@@ -1,0 +1,145 @@
+"""The hooks a Proximo tool pack can implement.
+
+A pack is a module (or object) registered under the entry point group ``proximo``; the host's built-in
+packs are registered exactly that way. Every hook is called by keyword, so an implementation may take
+fewer arguments than the spec names. Only ``proximo._plugins.PackManager`` calls these hooks.
+
+The call sequence, from start-up to undo::
+
+    start-up    proximo_register_tools(register)        every pack: its ToolSpecs
+                proximo_register_semantics(register)    every pack: model semantics for its endpoints
+                proximo_register_commands(cli)          every pack: extra CLI commands (optional)
+
+    read        proximo_read(tool, params, view)        the owning pack only: the answer, from the model
+
+    PLAN        proximo_plan(tool, params, view)        the owning pack only: a Draft (steps; no I/O)
+      predict     the host applies the steps to a copy of the model, through the registered semantics;
+                  a step without semantics refuses the plan (NotModelled)
+      impact    proximo_impact(change, before, after)   EVERY pack: impacts found by diffing the two states
+      undo      proximo_undo(change, before, after)     the owning pack only; None lets the host compose
+                                                        the inverse of each step from its semantics
+      risk        the host: max of the impacts' floors, MEDIUM for any change, HIGH if incomplete
+      store       the host: plan id, expiry, fingerprint of what it read; a ``plan`` ledger record
+
+    APPROVE       the host: auto up to PROXIMO_AUTO_APPROVE, else a person (``approve`` / ``deny`` record)
+    APPLY         the host's executor, and nothing else: re-check the fingerprint, ``apply-start`` record,
+                  run each step, wait on UPIDs, read back, ``apply-result`` record
+    PROVE       proximo_prove(record)                   EVERY pack: after each ledger append (sinks)
+    UNDO          ``proximo undo SEQ``: the recorded inverse becomes a new plan, through all of the above
+
+Packs never receive the client, the ledger or the executor: the host does all I/O.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+import pluggy
+
+if TYPE_CHECKING:
+    import click
+    import msgspec
+
+    from ._ledger import LedgerRecord
+    from ._pipeline import Change
+    from ._tools import ToolSpec
+    from ._types import Draft, Impact, Irreversible, Step
+    from .model import ClusterModel
+
+hookspec = pluggy.HookspecMarker("proximo")
+
+
+# --- start-up -----------------------------------------------------------------------------------------
+
+
+@hookspec
+def proximo_register_tools(register: Callable[[ToolSpec], None]) -> None:
+    """Register this pack's tools.
+
+    :param register: call once per tool with a :class:`proximo.ToolSpec`. Tool ids are dotted
+        (``storage.delete``); an id registered twice stops start-up with an error naming both packs.
+    """
+
+
+@hookspec
+def proximo_register_semantics(register: Callable[..., None]) -> None:
+    """Register what each state-changing endpoint this pack owns does to the model.
+
+    :param register: ``register(method, template, apply, inverse=None, notes=None)``. ``template`` is the PVE API path
+        as the schema writes it (``/storage/{storage}``); it must exist in the 9.1 schema.
+        ``apply(model, call)`` mutates the model and returns the API's ``data`` (a UPID for async calls),
+        raising :class:`proximo.PveApiError` exactly as Proxmox would refuse. ``inverse(before, call)``
+        returns the steps that undo the call, computed from the state before it, or an
+        :class:`proximo.Irreversible` saying why there is none. ``notes(before, call)`` returns lines for
+        the plan about what the call does that no diff of the model shows (e.g. credentials PVE deletes).
+    """
+
+
+@hookspec
+def proximo_register_commands(cli: click.Group) -> None:
+    """Add commands to the ``proximo`` CLI. Commands must go through the host for any change.
+
+    :param cli: the root click group.
+    """
+
+
+# --- reading and planning (dispatched to the owning pack only) ----------------------------------------
+
+
+@hookspec(firstresult=True)
+def proximo_read(tool: ToolSpec, params: msgspec.Struct, view: ClusterModel) -> Any:
+    """Answer a read tool from the model. Called only on the pack that registered ``tool``.
+
+    :param tool: the tool being read.
+    :param params: validated parameters (an instance of ``tool.params``).
+    :param view: a copy of the cluster model; changing it changes nothing.
+    :return: JSON-serialisable data (msgspec structs are fine).
+    """
+
+
+@hookspec(firstresult=True)
+def proximo_plan(tool: ToolSpec, params: msgspec.Struct, view: ClusterModel) -> Draft | None:
+    """Describe what a mutating tool would do. Called only on the pack that registered ``tool``.
+
+    Pure: no I/O, no mutation. Raise :class:`proximo.BadInput` for input the cluster makes wrong
+    (a storage that does not exist); return ``Draft(steps, blockers=[...])`` for a change that cannot
+    succeed, so the person sees why.
+
+    :param view: a copy of the cluster model as read for this plan.
+    """
+
+
+# --- blast radius and undo ----------------------------------------------------------------------------
+
+
+@hookspec
+def proximo_impact(change: Change, before: ClusterModel, after: ClusterModel) -> list[Impact] | None:
+    """Find what the change affects by comparing the two states. Called on EVERY pack for every plan.
+
+    Do not ask the tool what it affects: diff ``before`` and ``after``, so that ``api.call`` and the named
+    tool report the same impacts. Both models are shared: read them, never change them.
+
+    :param change: the tool, its params and the steps.
+    :return: impacts; ``target`` and ``effect`` follow design section 5.
+    """
+
+
+@hookspec(firstresult=True)
+def proximo_undo(change: Change, before: ClusterModel, after: ClusterModel) -> list[Step] | Irreversible | None:
+    """The steps that undo the change. Called only on the pack that owns the tool.
+
+    Return None to let the host compose the inverse of each step from its registered semantics
+    (the usual case). Return :class:`proximo.Irreversible` when nothing can undo it.
+    """
+
+
+# --- proof --------------------------------------------------------------------------------------------
+
+
+@hookspec
+def proximo_prove(record: LedgerRecord) -> None:
+    """Receive every ledger record right after it is appended (forward it to syslog, a SIEM, ...).
+
+    Called on every pack; an exception here is logged and does not undo the append.
+    """

@@ -1,0 +1,252 @@
+"""The cluster model: what a Proxmox VE cluster looks like through its API, typed where blast radius needs it.
+
+Every entity keeps the API rows it was read from (``raw`` and friends), so nothing a real cluster returns
+is lost and the simulator can render it back unchanged. Semantics (``_semantics.py``) mutate the model;
+the predictor runs them on a copy; analysers compare two models.
+"""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+import itertools
+import time
+from typing import Any, Literal
+
+import msgspec
+
+from ..errors import PveApiError
+from ._drives import GuestVolume, guest_volumes
+
+GuestKind = Literal["qemu", "lxc"]
+
+# PVE::Storage::Plugin @SHARED_STORAGE: these types are shared whatever the config says.
+SHARED_STORAGE_TYPES = frozenset({"iscsi", "nfs", "cifs", "rbd", "cephfs", "iscsidirect", "glusterfs", "zfs", "drbd", "pbs"})
+# on_delete_hook of these plugins removes credentials PVE stored (guest-start-volume-semantics.md).
+CREDENTIAL_STORAGE_TYPES = {
+    "cifs": "the CIFS credentials file",
+    "pbs": "the PBS password, encryption key and master public key",
+    "rbd": "the Ceph keyring and ceph config",
+    "cephfs": "the CephFS secret",
+    "esxi": "the ESXi credentials",
+}
+
+
+def config_digest(config: dict[str, Any]) -> str:
+    """A stable SHA-1 over a config, as PVE's ``digest`` is a SHA-1 over the config file."""
+    body = {k: v for k, v in config.items() if k != "digest"}
+    return hashlib.sha1(msgspec.json.encode(body, order="sorted")).hexdigest()
+
+
+def split_list(value: Any) -> list[str]:
+    """PVE list strings: comma, semicolon or space separated."""
+    if value is None:
+        return []
+    return [part for part in str(value).replace(";", ",").replace(" ", ",").split(",") if part]
+
+
+def as_int(value: Any, default: int = 0) -> int:
+    """Real responses are looser than the schema: numbers may arrive as strings."""
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        return default
+
+
+class Node(msgspec.Struct):
+    name: str
+    resource: dict[str, Any]  # its /cluster/resources row
+    index: dict[str, Any]  # its /nodes row
+    status: dict[str, Any]  # its /cluster/status row
+    network: list[dict[str, Any]] | None = None
+    network_changes: str | None = None
+
+    @property
+    def online(self) -> bool:
+        return self.resource.get("status", self.index.get("status")) == "online"
+
+
+class Guest(msgspec.Struct):
+    vmid: int
+    kind: GuestKind
+    node: str
+    resource: dict[str, Any]  # its /cluster/resources row
+    config: dict[str, Any]  # GET .../config
+
+    @property
+    def sid(self) -> str:
+        return f"{self.kind}/{self.vmid}"
+
+    @property
+    def name(self) -> str:
+        return str(self.config.get("name") or self.config.get("hostname") or self.resource.get("name") or self.vmid)
+
+    @property
+    def running(self) -> bool:
+        return self.resource.get("status") == "running"
+
+    @property
+    def template(self) -> bool:
+        return as_int(self.resource.get("template", self.config.get("template", 0))) == 1
+
+    def volumes(self) -> list[GuestVolume]:
+        return guest_volumes(self.kind, self.config)
+
+
+class Task(msgspec.Struct):
+    upid: str
+    node: str
+    type: str
+    id: str
+    user: str
+    starttime: int
+    exitstatus: str = "OK"
+    log: list[str] = []
+    polls_left: int = 0  # the simulator reports "running" this many more times
+    endtime: int = 0
+
+    @property
+    def status(self) -> str:
+        return "running" if self.polls_left > 0 else "stopped"
+
+
+class ClusterModel(msgspec.Struct):
+    """A whole cluster. Treat it as read-only outside semantics: the host hands packs copies."""
+
+    version: dict[str, Any] = {}
+    cluster_status: list[dict[str, Any]] = []
+    nodes: dict[str, Node] = {}
+    storages: dict[str, dict[str, Any]] = {}  # /storage rows: the whole storage config
+    storage_status: dict[str, dict[str, dict[str, Any]]] = {}  # sid -> node -> /nodes/{node}/storage row
+    storage_resources: dict[str, dict[str, dict[str, Any]]] = {}  # sid -> node -> /cluster/resources row
+    volumes: dict[str, dict[str, dict[str, dict[str, Any]]]] = {}  # sid -> node ("" if shared) -> volid -> row
+    guests: dict[int, Guest] = {}
+    other_resources: list[dict[str, Any]] = []  # /cluster/resources rows of other types (pool, sdn, ...)
+    backup_jobs: list[dict[str, Any]] = []
+    replication_jobs: list[dict[str, Any]] = []
+    ha_resources: list[dict[str, Any]] = []
+    ha_groups: list[dict[str, Any]] | None = None
+    ha_rules: list[dict[str, Any]] | None = None
+    users: list[dict[str, Any]] = []  # /access/users?full=1
+    groups: list[dict[str, Any]] = []
+    roles: list[dict[str, Any]] = []
+    acl: list[dict[str, Any]] = []
+    pools: dict[str, dict[str, Any]] = {}  # poolid -> /pools?poolid=ID row (with members)
+    corosync_nodes: list[dict[str, Any]] = []
+    tasks: dict[str, Task] = {}
+    other: dict[str, Any] = {}  # GET paths the model does not interpret yet, served verbatim
+    extra: dict[str, dict[str, Any]] = {}  # members beside `data` for paths in `other`
+
+    # --- copying and fingerprints ------------------------------------------------------------------
+
+    def copy(self) -> ClusterModel:
+        return copy.deepcopy(self)
+
+    def fingerprint(self) -> dict[str, str]:
+        """Hashes of the configuration a plan depends on, by section (no volatile metrics)."""
+
+        def h(value: Any) -> str:
+            return hashlib.sha256(msgspec.json.encode(value, order="sorted")).hexdigest()[:16]
+
+        sections: dict[str, Any] = {
+            "storage": self.storages,
+            "nodes": {n: [node.online, node.network] for n, node in sorted(self.nodes.items())},
+            "jobs": [self.backup_jobs, self.replication_jobs],
+            "ha": [self.ha_resources, self.ha_groups, self.ha_rules],
+            "access": [self.users, self.groups, self.roles, self.acl, self.pools],
+            "other": self.other,
+        }
+        for vmid, g in sorted(self.guests.items()):
+            sections[g.sid] = [g.node, g.resource.get("status"), g.template, g.config.get("digest") or config_digest(g.config)]
+        return {name: h(value) for name, value in sections.items()}
+
+    # --- storages ------------------------------------------------------------------------------------
+
+    def storage(self, sid: str) -> dict[str, Any]:
+        try:
+            return self.storages[sid]
+        except KeyError:
+            raise PveApiError(500, f"storage '{sid}' does not exist") from None
+
+    def storage_shared(self, sid: str) -> bool:
+        cfg = self.storages.get(sid, {})
+        return cfg.get("type") in SHARED_STORAGE_TYPES or as_int(cfg.get("shared")) == 1
+
+    def storage_nodes(self, sid: str) -> set[str]:
+        """Nodes where the storage is configured (ignoring ``disable``)."""
+        cfg = self.storages.get(sid)
+        if cfg is None:
+            return set()
+        restricted = set(split_list(cfg.get("nodes")))
+        return restricted & set(self.nodes) if restricted else set(self.nodes)
+
+    def storage_problem(self, sid: str, node: str) -> str | None:
+        """Why a guest on ``node`` could not activate a volume on ``sid``: PVE's own message, or None."""
+        cfg = self.storages.get(sid)
+        if cfg is None:
+            return f"storage '{sid}' does not exist"
+        if as_int(cfg.get("disable")) == 1:
+            return f"storage '{sid}' is disabled"
+        if node not in self.storage_nodes(sid):
+            return f"storage '{sid}' is not available on node '{node}'"
+        return None
+
+    def storage_content(self, sid: str) -> set[str]:
+        return set(split_list(self.storages.get(sid, {}).get("content")))
+
+    def volumes_on(self, sid: str, node: str) -> dict[str, dict[str, Any]]:
+        key = "" if self.storage_shared(sid) else node
+        return self.volumes.setdefault(sid, {}).setdefault(key, {})
+
+    # --- guests --------------------------------------------------------------------------------------
+
+    def volume_start_problem(self, guest: Guest, vol: GuestVolume) -> str | None:
+        """PVE's error for this volume when the guest starts on its node, or None if it would activate.
+
+        QEMU and LXC activate every configured volume at start and die on a storage that does not exist,
+        is disabled or is not on the node; QEMU also checks the storage allows the volume's content type
+        (QemuServer::check_volume_storage_type). See guest-start-volume-semantics.md.
+        """
+        problem = self.storage_problem(vol.storage, guest.node)
+        if problem:
+            return problem
+        if guest.kind == "qemu":
+            needed = "iso" if vol.role == "cdrom" else "images"
+            if needed not in self.storage_content(vol.storage):
+                return f"storage '{vol.storage}' does not support content-type '{needed}'"
+        return None
+
+    def start_problems(self, guest: Guest) -> dict[str, tuple[GuestVolume, str]]:
+        """Every volume that would stop this guest from starting, by config key (``unusedN`` never does)."""
+        return {v.key: (v, p) for v in guest.volumes() if v.needed_at_start and (p := self.volume_start_problem(guest, v))}
+
+    def guest(self, vmid: int | str) -> Guest:
+        try:
+            return self.guests[int(vmid)]
+        except (KeyError, ValueError):
+            raise PveApiError(500, f"Configuration file 'nodes/*/qemu-server/{vmid}.conf' does not exist") from None
+
+    def guests_using_storage(self, sid: str) -> list[tuple[Guest, list[GuestVolume]]]:
+        found = []
+        for _, guest in sorted(self.guests.items()):
+            vols = [v for v in guest.volumes() if v.storage == sid]
+            if vols:
+                found.append((guest, vols))
+        return found
+
+    # --- tasks ---------------------------------------------------------------------------------------
+
+    def start_task(self, node: str, type: str, id: str, user: str, *, log: list[str] | None = None,
+                   exitstatus: str = "OK", polls: int = 0) -> str:
+        """Record a task as PVE's worker would and return its UPID (PVE::Tools::upid_encode)."""
+        now = int(time.time())
+        n = next(_task_counter)
+        pid, pstart = 100000 + n, 1000000 + n
+        upid = f"UPID:{node}:{pid:08X}:{pstart:08X}:{now:08X}:{type}:{id}:{user}:"
+        self.tasks[upid] = Task(upid=upid, node=node, type=type, id=id, user=user, starttime=now,
+                                exitstatus=exitstatus, log=list(log or []) + [f"TASK {exitstatus}"],
+                                polls_left=polls, endtime=now)
+        return upid
+
+
+_task_counter = itertools.count(1)

@@ -1,0 +1,454 @@
+"""Between the API and the model: collect GET responses, build a model from them, render them back.
+
+The snapshot file (design section 5) is ``{"format", "captured_at", "api": {PATH: DATA}, "extra": {...}}``.
+One set of functions serves a live cluster, a snapshot file and the simulator, so the three cannot drift.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+import urllib.parse
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import anyio
+
+from ..errors import PveApiError
+from ._cluster import ClusterModel, Guest, Node, as_int
+
+SNAPSHOT_FORMAT = "proximo-snapshot/1"
+
+# Paths read once per cluster, in this order; per-node, per-guest and per-pool paths follow.
+CLUSTER_PATHS = [
+    "/version",
+    "/cluster/status",
+    "/cluster/resources",
+    "/nodes",
+    "/storage",
+    "/cluster/config/nodes",
+    "/cluster/backup",
+    "/cluster/replication",
+    "/cluster/ha/resources",
+    "/cluster/ha/groups",
+    "/cluster/ha/rules",
+    "/cluster/tasks",
+    "/access/users?full=1",
+    "/access/groups",
+    "/access/roles",
+    "/access/acl",
+    "/pools",
+    "/cluster/firewall/options",
+    "/cluster/firewall/rules",
+    "/cluster/firewall/groups",
+    "/cluster/firewall/ipset",
+    "/cluster/firewall/aliases",
+]
+
+
+def now_iso() -> str:
+    return dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+# --- collecting from a live cluster (or anything that answers GETs) -----------------------------------
+
+
+async def collect(get: Callable[[str], Awaitable[Any]], *, limit: int = 8) -> tuple[dict[str, Any], list[str]]:
+    """Read everything the model needs through ``get``; return the API map and the paths we could not see.
+
+    A 403 means the token cannot see that part of the cluster: the path goes to ``unseen`` and every plan
+    made from this state says it is incomplete. A 404/501 means "not on this version": silently none.
+    """
+    api: dict[str, Any] = {}
+    unseen: list[str] = []
+    sem = anyio.Semaphore(limit)
+
+    async def fetch(path: str) -> None:
+        async with sem:
+            try:
+                api[path] = await get(path)
+            except PveApiError as exc:
+                if exc.status in (401, 403):
+                    unseen.append(path)
+                elif exc.status not in (404, 501) and not (exc.status == 500 and "not implemented" in exc.message.lower()):
+                    raise
+
+    async def fetch_all(paths: list[str]) -> None:
+        async with anyio.create_task_group() as tg:
+            for p in paths:
+                tg.start_soon(fetch, p)
+
+    await fetch_all(CLUSTER_PATHS)
+    resources = api.get("/cluster/resources") or []
+    nodes = sorted({r["node"] for r in api.get("/nodes") or []} | {r["node"] for r in resources if r.get("type") == "node"})
+    second: list[str] = []
+    for node in nodes:
+        second += [f"/nodes/{node}/qemu", f"/nodes/{node}/lxc", f"/nodes/{node}/network", f"/nodes/{node}/storage"]
+        second += [f"/nodes/{node}/firewall/options", f"/nodes/{node}/firewall/rules"]
+    for pool in api.get("/pools") or []:
+        second.append("/pools?" + urllib.parse.urlencode({"poolid": pool["poolid"]}))
+    for row in resources:
+        if row.get("type") in ("qemu", "lxc"):
+            base = f"/nodes/{row['node']}/{row['type']}/{as_int(row['vmid'])}"
+            second += [f"{base}/config", f"{base}/firewall/options", f"{base}/firewall/rules"]
+    await fetch_all(second)
+    third: list[str] = []
+    for node in nodes:
+        for row in api.get(f"/nodes/{node}/storage") or []:
+            if as_int(row.get("enabled", 1)) and as_int(row.get("active", 1)):
+                third.append(f"/nodes/{node}/storage/{row['storage']}/content")
+    for group in api.get("/cluster/firewall/groups") or []:
+        third.append(f"/cluster/firewall/groups/{group['group']}")
+    for ipset in api.get("/cluster/firewall/ipset") or []:
+        third.append(f"/cluster/firewall/ipset/{ipset['name']}")
+    await fetch_all(third)
+    return dict(sorted(api.items())), sorted(unseen)
+
+
+# --- building a model from API data --------------------------------------------------------------------
+
+_GUEST_CONFIG = re.compile(r"^/nodes/([^/]+)/(qemu|lxc)/(\d+)/config$")
+_CONTENT = re.compile(r"^/nodes/([^/]+)/storage/([^/]+)/content$")
+_NODE_STORAGE = re.compile(r"^/nodes/([^/]+)/storage$")
+_NODE_GUESTS = re.compile(r"^/nodes/([^/]+)/(qemu|lxc)$")
+_NODE_NETWORK = re.compile(r"^/nodes/([^/]+)/network$")
+
+# Paths the model interprets; every other path lands in ``other`` and is served verbatim.
+_MODELLED = {
+    "/version", "/cluster/status", "/cluster/resources", "/nodes", "/storage", "/cluster/config/nodes",
+    "/cluster/backup", "/cluster/replication", "/cluster/ha/resources", "/cluster/ha/groups", "/cluster/ha/rules",
+    "/cluster/tasks", "/access/users?full=1", "/access/groups", "/access/roles", "/access/acl", "/pools",
+}
+
+
+def from_api(api: dict[str, Any], extra: dict[str, dict[str, Any]] | None = None) -> ClusterModel:
+    """Build a model from GET responses (``data`` members), as a snapshot file or a live read holds them."""
+    extra = extra or {}
+    m = ClusterModel()
+    m.version = dict(api.get("/version") or {})
+    m.cluster_status = list(api.get("/cluster/status") or [])
+    status_rows = {r.get("name"): r for r in m.cluster_status if r.get("type") == "node"}
+    index_rows = {r["node"]: r for r in api.get("/nodes") or []}
+    resources = api.get("/cluster/resources") or []
+    for row in resources:
+        kind = row.get("type")
+        if kind == "node":
+            name = row["node"]
+            m.nodes[name] = Node(name=name, resource=dict(row), index=dict(index_rows.get(name, {})), status=dict(status_rows.get(name, {})))
+        elif kind == "storage":
+            m.storage_resources.setdefault(row["storage"], {})[row["node"]] = dict(row)
+        elif kind not in ("qemu", "lxc"):
+            m.other_resources.append(dict(row))
+    for name, row in index_rows.items():
+        if name not in m.nodes:
+            m.nodes[name] = Node(name=name, resource={"id": f"node/{name}", "type": "node", "node": name, "status": row.get("status", "unknown")}, index=dict(row), status=dict(status_rows.get(name, {})))
+    m.storages = {row["storage"]: dict(row) for row in api.get("/storage") or []}
+    for row in resources:
+        if row.get("type") in ("qemu", "lxc"):
+            vmid = as_int(row["vmid"])
+            config = api.get(f"/nodes/{row['node']}/{row['type']}/{vmid}/config")
+            m.guests[vmid] = Guest(vmid=vmid, kind=row["type"], node=row["node"], resource={**row, "vmid": vmid}, config=dict(config or {}))
+    m.corosync_nodes = list(api.get("/cluster/config/nodes") or [])
+    m.backup_jobs = list(api.get("/cluster/backup") or [])
+    m.replication_jobs = list(api.get("/cluster/replication") or [])
+    m.ha_resources = list(api.get("/cluster/ha/resources") or [])
+    m.ha_groups = api.get("/cluster/ha/groups")
+    m.ha_rules = api.get("/cluster/ha/rules")
+    m.users = list(api.get("/access/users?full=1") or [])
+    m.groups = list(api.get("/access/groups") or [])
+    m.roles = list(api.get("/access/roles") or [])
+    m.acl = list(api.get("/access/acl") or [])
+    for row in api.get("/pools") or []:
+        detail = api.get("/pools?" + urllib.parse.urlencode({"poolid": row["poolid"]}))
+        m.pools[row["poolid"]] = dict(detail[0] if isinstance(detail, list) and detail else row)
+    for row in api.get("/cluster/tasks") or []:
+        _load_task(m, row)
+    for path, data in api.items():
+        if path in _MODELLED or _GUEST_CONFIG.match(path) or _NODE_GUESTS.match(path) or path.startswith("/pools?"):
+            continue
+        if match := _CONTENT.match(path):
+            node, sid = match.groups()
+            shared = m.storage_shared(sid)
+            bucket = m.volumes.setdefault(sid, {}).setdefault("" if shared else node, {})
+            for row in data or []:
+                bucket[row["volid"]] = dict(row)
+        elif match := _NODE_STORAGE.match(path):
+            for row in data or []:
+                m.storage_status.setdefault(row["storage"], {})[match.group(1)] = dict(row)
+        elif (match := _NODE_NETWORK.match(path)) and match.group(1) in m.nodes:
+            node = m.nodes[match.group(1)]
+            node.network = list(data or [])
+            node.network_changes = (extra.get(path) or {}).get("changes")
+        else:
+            m.other[path] = data
+            if path in extra:
+                m.extra[path] = dict(extra[path])
+    return m
+
+
+def _load_task(m: ClusterModel, row: dict[str, Any]) -> None:
+    from ._cluster import Task
+
+    upid = row["upid"]
+    m.tasks[upid] = Task(upid=upid, node=row.get("node", ""), type=row.get("type", ""), id=str(row.get("id", "")),
+                         user=row.get("user", ""), starttime=as_int(row.get("starttime")),
+                         exitstatus=row.get("status", "OK"), endtime=as_int(row.get("endtime")))
+
+
+def load_snapshot(doc: dict[str, Any]) -> ClusterModel:
+    if doc.get("format") != SNAPSHOT_FORMAT:
+        raise ValueError(f"not a Proximo snapshot (format {doc.get('format')!r}, expected {SNAPSHOT_FORMAT!r})")
+    return from_api(doc.get("api") or {}, doc.get("extra") or {})
+
+
+# --- rendering the model as API responses --------------------------------------------------------------
+
+
+def snapshot_paths(m: ClusterModel) -> list[str]:
+    """Every GET path a snapshot of this model holds."""
+    paths = [p for p in CLUSTER_PATHS if not p.startswith("/cluster/firewall")]
+    if m.ha_groups is None:
+        paths.remove("/cluster/ha/groups")
+    if m.ha_rules is None:
+        paths.remove("/cluster/ha/rules")
+    for node in sorted(m.nodes):
+        paths += [f"/nodes/{node}/qemu", f"/nodes/{node}/lxc", f"/nodes/{node}/storage"]
+        if m.nodes[node].network is not None:
+            paths.append(f"/nodes/{node}/network")
+        for row in render(m, f"/nodes/{node}/storage"):
+            paths.append(f"/nodes/{node}/storage/{row['storage']}/content")
+    for vmid, g in sorted(m.guests.items()):
+        paths.append(f"/nodes/{g.node}/{g.kind}/{vmid}/config")
+    for pool in sorted(m.pools):
+        paths.append("/pools?" + urllib.parse.urlencode({"poolid": pool}))
+    paths += list(m.other)
+    return sorted(set(paths))
+
+
+def dump_snapshot(m: ClusterModel, *, captured_at: str | None = None) -> dict[str, Any]:
+    api = {path: render(m, path) for path in snapshot_paths(m)}
+    extra = {p: dict(v) for p, v in m.extra.items()}
+    for name, node in sorted(m.nodes.items()):
+        if node.network_changes is not None:
+            extra[f"/nodes/{name}/network"] = {"changes": node.network_changes}
+    return {"format": SNAPSHOT_FORMAT, "captured_at": captured_at or now_iso(), "api": api, "extra": extra}
+
+
+def _not_found(path: str) -> PveApiError:
+    return PveApiError(501, f"Method 'GET {path}' not implemented")
+
+
+def render(m: ClusterModel, path: str) -> Any:
+    """What ``GET path`` (with its query string, if any) answers as ``data`` for this model."""
+    if path in m.other:
+        return m.other[path]
+    base, _, query = path.partition("?")
+    args = dict(urllib.parse.parse_qsl(query))
+    parts = base.strip("/").split("/")
+    handler = _RENDERERS.get(parts[0]) if parts and parts[0] else None
+    if handler is None:
+        raise _not_found(base)
+    return handler(m, parts, args, base)
+
+
+def _render_version(m: ClusterModel, parts: list[str], args: dict[str, str], base: str) -> Any:
+    if parts != ["version"]:
+        raise _not_found(base)
+    return m.version
+
+
+def _guest_resource(g: Guest) -> dict[str, Any]:
+    return {**g.resource, "id": g.sid, "type": g.kind, "vmid": g.vmid, "node": g.node}
+
+
+def _render_cluster(m: ClusterModel, parts: list[str], args: dict[str, str], base: str) -> Any:
+    rest = parts[1:]
+    if rest == ["status"]:
+        return m.cluster_status
+    if rest == ["resources"]:
+        rows: list[dict[str, Any]] = [dict(n.resource) for _, n in sorted(m.nodes.items())]
+        rows += [_guest_resource(g) for _, g in sorted(m.guests.items())]
+        for sid in sorted(m.storages):
+            for node in sorted(m.storage_nodes(sid)):
+                if m.storage_problem(sid, node) is None:
+                    rows.append(_storage_resource(m, sid, node))
+        rows += m.other_resources
+        wanted = args.get("type")
+        if wanted:
+            kinds = {"vm": ("qemu", "lxc")}.get(wanted, (wanted,))
+            rows = [r for r in rows if r.get("type") in kinds]
+        return rows
+    if rest == ["config", "nodes"]:
+        return m.corosync_nodes
+    if rest == ["backup"]:
+        return m.backup_jobs
+    if len(rest) == 2 and rest[0] == "backup":
+        return _find(m.backup_jobs, "id", rest[1], f"backup job '{rest[1]}' does not exist")
+    if rest == ["replication"]:
+        return m.replication_jobs
+    if len(rest) == 2 and rest[0] == "replication":
+        return _find(m.replication_jobs, "id", rest[1], f"replication job '{rest[1]}' does not exist")
+    if rest == ["ha", "resources"]:
+        return m.ha_resources
+    if rest == ["ha", "groups"] and m.ha_groups is not None:
+        return m.ha_groups
+    if rest == ["ha", "rules"] and m.ha_rules is not None:
+        return m.ha_rules
+    if rest == ["tasks"]:
+        return [_task_row(t) for t in sorted(m.tasks.values(), key=lambda t: -t.starttime)]
+    raise _not_found(base)
+
+
+def _find(rows: list[dict[str, Any]], key: str, value: str, message: str) -> dict[str, Any]:
+    for row in rows:
+        if str(row.get(key)) == value:
+            return row
+    raise PveApiError(500, message)
+
+
+def _storage_resource(m: ClusterModel, sid: str, node: str) -> dict[str, Any]:
+    cfg = m.storages[sid]
+    known = m.storage_resources.get(sid, {}).get(node, {})
+    return {
+        "disk": 0, "maxdisk": 0, **known,
+        "id": f"storage/{node}/{sid}", "type": "storage", "storage": sid, "node": node, "status": "available",
+        "plugintype": cfg.get("type"), "content": cfg.get("content", ""), "shared": 1 if m.storage_shared(sid) else 0,
+    }
+
+
+def _task_row(t: Any) -> dict[str, Any]:
+    row = {"upid": t.upid, "node": t.node, "type": t.type, "id": t.id, "user": t.user, "starttime": t.starttime}
+    if t.status == "stopped":
+        row.update(status=t.exitstatus, endtime=t.endtime or t.starttime)
+    return row
+
+
+def _render_storage(m: ClusterModel, parts: list[str], args: dict[str, str], base: str) -> Any:
+    if len(parts) == 1:
+        rows = [dict(cfg) for _, cfg in sorted(m.storages.items())]
+        return [r for r in rows if not args.get("type") or r.get("type") == args["type"]]
+    if len(parts) == 2:
+        return m.storage(parts[1])
+    raise _not_found(base)
+
+
+def _render_nodes(m: ClusterModel, parts: list[str], args: dict[str, str], base: str) -> Any:
+    if len(parts) == 1:
+        return [dict(n.index) or {"node": n.name, "status": n.resource.get("status")} for _, n in sorted(m.nodes.items())]
+    name = parts[1]
+    node = m.nodes.get(name)
+    if node is None:
+        raise PveApiError(500, f"hostname lookup '{name}' failed - failed to get address info for: {name}: Name or service not known")
+    rest = parts[2:]
+    if rest in (["qemu"], ["lxc"]):
+        return [_guest_list_row(g) for _, g in sorted(m.guests.items()) if g.node == name and g.kind == rest[0]]
+    if len(rest) >= 2 and rest[0] in ("qemu", "lxc"):
+        g = m.guests.get(as_int(rest[1], -1))
+        if g is None or g.node != name or g.kind != rest[0]:
+            conf = "qemu-server" if rest[0] == "qemu" else "lxc"
+            raise PveApiError(500, f"Configuration file 'nodes/{name}/{conf}/{rest[1]}.conf' does not exist")
+        if rest[2:] == ["config"]:
+            return {**g.config, "digest": g.config.get("digest") or _digest(g.config)}
+        if rest[2:] == ["status", "current"]:
+            return {**_guest_resource(g), "status": g.resource.get("status", "stopped")}
+        raise _not_found(base)
+    if rest == ["network"] and node.network is not None:
+        return node.network
+    if rest == ["storage"]:
+        rows = []
+        for sid in sorted(m.storages):
+            if m.storage_problem(sid, name) is None:
+                known = m.storage_status.get(sid, {}).get(name, {})
+                cfg = m.storages[sid]
+                rows.append({"total": 0, "used": 0, "avail": 0, **known, "storage": sid, "type": cfg.get("type"),
+                             "content": cfg.get("content", ""), "shared": 1 if m.storage_shared(sid) else 0,
+                             "enabled": 1, "active": 1})
+        return rows
+    if len(rest) >= 2 and rest[0] == "storage":
+        sid = rest[1]
+        problem = m.storage_problem(sid, name)
+        if problem:
+            raise PveApiError(500, problem)
+        if rest[2:] == ["content"]:
+            rows = sorted(m.volumes.get(sid, {}).get("" if m.storage_shared(sid) else name, {}).values(), key=lambda r: r["volid"])
+            if args.get("content"):
+                rows = [r for r in rows if r.get("content") == args["content"]]
+            if args.get("vmid"):
+                rows = [r for r in rows if str(r.get("vmid")) == args["vmid"]]
+            return rows
+        if rest[2:] == ["status"]:
+            row = next(r for r in _render_nodes(m, ["nodes", name, "storage"], {}, base) if r["storage"] == sid)
+            return row
+        raise _not_found(base)
+    if len(rest) >= 2 and rest[0] == "tasks":
+        task = m.tasks.get(rest[1])
+        if task is None or task.node != name:
+            raise PveApiError(500, f"unable to parse worker upid '{rest[1]}'" if not rest[1].startswith("UPID:") else "no such task")
+        if rest[2:] == ["status"]:
+            if task.polls_left > 0:
+                task.polls_left -= 1
+            row = {"upid": task.upid, "node": task.node, "pid": 0, "pstart": 0, "starttime": task.starttime,
+                   "type": task.type, "id": task.id, "user": task.user, "status": task.status}
+            if task.status == "stopped":
+                row["exitstatus"] = task.exitstatus
+            return row
+        if rest[2:] == ["log"]:
+            start, limit = as_int(args.get("start"), 0), as_int(args.get("limit"), 50)
+            return [{"n": i + 1, "t": line} for i, line in enumerate(task.log)][start:start + limit]
+    if rest == ["tasks"]:
+        return [_task_row(t) for t in sorted(m.tasks.values(), key=lambda t: -t.starttime) if t.node == name]
+    raise _not_found(base)
+
+
+def _digest(config: dict[str, Any]) -> str:
+    from ._cluster import config_digest
+
+    return config_digest(config)
+
+
+def _guest_list_row(g: Guest) -> dict[str, Any]:
+    keep = ("vmid", "name", "status", "maxmem", "maxdisk", "cpus", "mem", "disk", "uptime", "netin", "netout",
+            "diskread", "diskwrite", "cpu", "template", "tags", "lock", "pid", "maxswap", "swap", "type")
+    row = {k: v for k, v in _guest_resource(g).items() if k in keep}
+    row["cpus"] = g.resource.get("maxcpu", row.get("cpus", 1))
+    if g.kind == "lxc":
+        row["type"] = "lxc"
+    else:
+        row.pop("type", None)
+    return row
+
+
+def _render_access(m: ClusterModel, parts: list[str], args: dict[str, str], base: str) -> Any:
+    rest = parts[1:]
+    if rest == ["users"]:
+        if args.get("full") in ("1", "true"):
+            return m.users
+        return [{k: v for k, v in u.items() if k not in ("tokens", "groups")} for u in m.users]
+    if rest == ["groups"]:
+        return m.groups
+    if rest == ["roles"]:
+        return m.roles
+    if rest == ["acl"]:
+        return m.acl
+    raise _not_found(base)
+
+
+def _render_pools(m: ClusterModel, parts: list[str], args: dict[str, str], base: str) -> Any:
+    if len(parts) != 1:
+        raise _not_found(base)
+    if "poolid" in args:
+        pool = m.pools.get(args["poolid"])
+        if pool is None:
+            raise PveApiError(500, f"pool '{args['poolid']}' does not exist")
+        return [pool]
+    return [{k: v for k, v in p.items() if k != "members"} for _, p in sorted(m.pools.items())]
+
+
+_RENDERERS: dict[str, Callable[[ClusterModel, list[str], dict[str, str], str], Any]] = {
+    "version": _render_version,
+    "cluster": _render_cluster,
+    "storage": _render_storage,
+    "nodes": _render_nodes,
+    "access": _render_access,
+    "pools": _render_pools,
+}

@@ -1,0 +1,82 @@
+"""Parameter types for tool packs: ids as Proxmox accepts them, and structs built from the PVE schema.
+
+Patterns use ``[0-9]`` rather than ``\\d`` so that unicode digits are refused, and the host refuses control
+characters in every string before any of these run.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Annotated, Any, Literal
+
+import msgspec
+
+from ._apischema import ParamSpec, schema
+
+# PVE::JSONSchema pve-storage-id: [a-z][a-z0-9\-\_\.]*[a-z0-9] (case-insensitive)
+StorageId = Annotated[str, msgspec.Meta(pattern=r"^[A-Za-z][A-Za-z0-9_.-]*[A-Za-z0-9]$", max_length=64,
+                                        description="storage ID, e.g. local-zfs")]
+# pve-node: a DNS label
+NodeName = Annotated[str, msgspec.Meta(pattern=r"^[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?$", description="node name")]
+# pve-vmid: 100 - 999999999
+VmId = Annotated[int, msgspec.Meta(ge=100, le=999_999_999, description="guest id (100-999999999)")]
+Upid = Annotated[str, msgspec.Meta(pattern=r"^UPID:[A-Za-z0-9-]+:[0-9A-F]{8}:[0-9A-F]{8,9}:[0-9A-F]{8}:[A-Za-z0-9_-]+:[^:\s]*:[^:\s]+:[^\s]*$",
+                                   max_length=256, description="a task id (UPID)")]
+ApiPath = Annotated[str, msgspec.Meta(pattern=r"^(/[A-Za-z0-9_.@!:=+-]+)+$", max_length=512,
+                                      description="API path relative to /api2/json, e.g. /storage/local-zfs")]
+GuestKind = Literal["qemu", "lxc"]
+
+_TYPES: dict[str, Any] = {"string": str, "integer": int, "number": float, "boolean": bool}
+
+
+def _field_type(spec: ParamSpec) -> Any:
+    base = _TYPES.get(spec.type)
+    if base is None:
+        return Any
+    meta: dict[str, Any] = {}
+    if spec.type in ("integer", "number"):
+        if spec.minimum is not None:
+            meta["ge"] = base(spec.minimum)
+        if spec.maximum is not None:
+            meta["le"] = base(spec.maximum)
+    if spec.type == "string":
+        if spec.enum:
+            return Literal[tuple(spec.enum)]  # type: ignore[misc]
+        if spec.maxLength:
+            meta["max_length"] = spec.maxLength
+        if spec.format == "pve-storage-id":
+            return StorageId
+        if spec.format == "pve-node":
+            return NodeName
+    return Annotated[base, msgspec.Meta(**meta)] if meta else base
+
+
+def struct_from_schema(name: str, method: str, template: str, *, exclude: tuple[str, ...] = (),
+                       require: tuple[str, ...] = ()) -> type[msgspec.Struct]:
+    """A parameter struct whose fields are exactly the PVE endpoint's parameters (hyphens become ``_``)."""
+    endpoint = schema().endpoint(method, template)
+    if endpoint is None:
+        raise ValueError(f"{method} {template} is not in the PVE API schema")
+    required: list[tuple[str, Any, Any]] = []
+    optional: list[tuple[str, Any, Any]] = []
+    for pname, spec in sorted(endpoint.params.items()):
+        if pname in exclude:
+            continue
+        attr = re.sub(r"[^A-Za-z0-9_]", "_", pname)
+        ftype = _field_type(spec)
+        if spec.optional and pname not in require:
+            optional.append((attr, ftype | None, msgspec.field(default=None, name=pname)))
+        else:
+            required.append((attr, ftype, msgspec.field(name=pname)))
+    return msgspec.defstruct(name, required + optional, forbid_unknown_fields=True, frozen=True, kw_only=True,
+                             module=__name__)
+
+
+def api_params(params: msgspec.Struct) -> dict[str, Any]:
+    """The params as the API names them, without unset ones; booleans as PVE's 0/1."""
+    out: dict[str, Any] = {}
+    for key, value in msgspec.to_builtins(params).items():
+        if value is None:
+            continue
+        out[key] = int(value) if isinstance(value, bool) else value
+    return out

@@ -1,0 +1,162 @@
+"""The simulator: the PVE REST API served from the model, as an ASGI app.
+
+It answers like ``pve-api-daemon``: the ``{"data": ...}`` envelope, PVE's error bodies and status codes,
+``PVEAPIToken`` auth, UPIDs for async work with ``/nodes/{node}/tasks/{upid}/status|log``. Writes go through
+the same registered semantics the predictor uses, so what a plan predicts is what the simulator does.
+"""
+
+from __future__ import annotations
+
+import hmac
+import json
+import logging
+import re
+import secrets
+import urllib.parse
+from collections.abc import Awaitable, Callable, MutableMapping
+from typing import Any
+
+import anyio
+import msgspec
+
+from ..errors import NotModelled, PveApiError
+from ..model import ClusterModel, SemanticsRegistry, render
+
+log = logging.getLogger("proximo.sim")
+
+Scope = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[MutableMapping[str, Any]]]
+Send = Callable[[MutableMapping[str, Any]], Awaitable[None]]
+
+_AUTH = re.compile(r"^PVEAPIToken=(?P<token>[^=\s]+)=(?P<secret>\S+)$")
+_PREFIX = "/api2/json"
+
+
+class Fault(msgspec.Struct):
+    """An injected failure: the next ``times`` matching requests get this status and message."""
+
+    method: str
+    path: re.Pattern[str]
+    status: int
+    message: str
+    times: int = 1
+
+
+class Simulator:
+    """A simulated Proxmox VE cluster. ``app`` is the ASGI application; ``model`` is its live state."""
+
+    def __init__(self, model: ClusterModel, semantics: SemanticsRegistry, *, tokens: dict[str, str] | None = None,
+                 latency: float = 0.0, task_polls: int = 0) -> None:
+        self.model = model
+        self.semantics = semantics
+        self.tokens = dict(tokens) if tokens is not None else {"proximo@pve!agent": secrets.token_hex(16)}
+        self.latency = latency
+        self.task_polls = task_polls  # async tasks report "running" for this many status reads
+        self.faults: list[Fault] = []
+        self.requests: list[tuple[str, str]] = []  # (method, path) of every authenticated request
+
+    def inject_fault(self, method: str, path_regex: str, status: int, message: str, *, times: int = 1) -> None:
+        self.faults.append(Fault(method.upper(), re.compile(path_regex), status, message, times))
+
+    def _fault(self, method: str, path: str) -> Fault | None:
+        for fault in self.faults:
+            if fault.times > 0 and fault.method in (method, "*") and fault.path.search(path):
+                fault.times -= 1
+                return fault
+        return None
+
+    def _authorised(self, headers: dict[str, str]) -> str | None:
+        match = _AUTH.match(headers.get("authorization", "").strip())
+        if not match:
+            return None
+        expected = self.tokens.get(match["token"])
+        if expected is None or not hmac.compare_digest(expected.encode(), match["secret"].encode()):
+            return None
+        return match["token"]
+
+    # --- ASGI -------------------------------------------------------------------------------------------
+
+    async def app(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "lifespan":
+            while True:
+                message = await receive()
+                if message["type"] == "lifespan.startup":
+                    await send({"type": "lifespan.startup.complete"})
+                elif message["type"] == "lifespan.shutdown":
+                    await send({"type": "lifespan.shutdown.complete"})
+                    return
+        if scope["type"] != "http":
+            return
+        body = b""
+        while True:
+            message = await receive()
+            body += message.get("body", b"")
+            if not message.get("more_body"):
+                break
+        status, payload = await self.handle(
+            scope["method"], scope.get("raw_path", scope["path"].encode()).decode("latin-1").split("?", 1)[0],
+            scope.get("query_string", b"").decode("latin-1"),
+            {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope.get("headers", [])},
+            body,
+        )
+        data = json.dumps(payload).encode()
+        await send({"type": "http.response.start", "status": status, "headers": [
+            (b"content-type", b"application/json;charset=UTF-8"), (b"server", b"pve-api-daemon/3.0"),
+            (b"content-length", str(len(data)).encode())]})
+        await send({"type": "http.response.body", "body": data})
+
+    async def handle(self, method: str, raw_path: str, query: str, headers: dict[str, str], body: bytes) -> tuple[int, Any]:
+        if self.latency:
+            await anyio.sleep(self.latency)
+        if not raw_path.startswith(_PREFIX + "/"):
+            return 404, {"data": None}
+        token = self._authorised(headers)
+        if token is None:
+            return 401, {"data": None, "message": "authentication failure\n", "status": 401, "success": 0}
+        path = urllib.parse.unquote(raw_path[len(_PREFIX):])
+        self.requests.append((method, path))
+        fault = self._fault(method, path)
+        if fault is not None:
+            return fault.status, _error_body(PveApiError(fault.status, fault.message))
+        try:
+            if method == "GET":
+                return 200, {"data": render(self.model, path + (f"?{query}" if query else ""))}
+            params = _params(method, query, headers, body)
+            data = self.semantics.execute(self.model, method, path, params, user=token)
+            self._slow_tasks(data)
+            return 200, {"data": data}
+        except PveApiError as exc:
+            return exc.status, _error_body(exc)
+        except NotModelled as exc:
+            return 501, _error_body(PveApiError(501, f"Method '{method} {path}' not implemented by the simulator ({exc})"))
+        except Exception:
+            log.exception("simulator failed on %s %s", method, path)
+            return 500, _error_body(PveApiError(500, "internal simulator error"))
+
+    def _slow_tasks(self, data: Any) -> None:
+        if isinstance(data, str) and data in self.model.tasks:
+            self.model.tasks[data].polls_left = self.task_polls
+
+
+def _params(method: str, query: str, headers: dict[str, str], body: bytes) -> dict[str, Any]:
+    """PVE takes form-encoded bodies (and JSON); repeated keys become lists; DELETE uses the query string."""
+    params: dict[str, Any] = {}
+    pairs = urllib.parse.parse_qsl(query, keep_blank_values=True)
+    if body:
+        if headers.get("content-type", "").startswith("application/json"):
+            params.update(json.loads(body))
+        else:
+            pairs += urllib.parse.parse_qsl(body.decode(), keep_blank_values=True)
+    for key, value in pairs:
+        if key in params:
+            params[key] = (params[key] if isinstance(params[key], list) else [params[key]]) + [value]
+        else:
+            params[key] = value
+    return params
+
+
+def _error_body(exc: PveApiError) -> dict[str, Any]:
+    body: dict[str, Any] = {"data": None, "message": exc.message + "\n", "status": exc.status, "success": 0}
+    if exc.errors:
+        body["errors"] = exc.errors
+    return body
