@@ -11,7 +11,7 @@ import httpx
 
 from ._client import PveClient
 from ._executor import Executor
-from ._ledger import Ledger
+from ._ledger import Actor, Ledger
 from ._pipeline import Host
 from ._planstore import PlanStore
 from ._plugins import PackManager
@@ -55,7 +55,10 @@ async def open_host(settings: Settings, *, snapshot: str | Path | None = None, t
     ledger = Ledger(settings.ledger_path, key=settings.ledger_key)
     plans = PlanStore(settings.home / "plans.sqlite")
     try:
-        yield Host(settings, source=source, packs=packs, ledger=ledger, plans=plans, executor=executor)
+        host = Host(settings, source=source, packs=packs, ledger=ledger, plans=plans, executor=executor)
+        if executor is not None and ledger.open_applies():
+            await host.reconcile(Actor(token_id=settings.token_id or "-", face="recovery", client="proximo start-up"))
+        yield host
     finally:
         plans.close()
         ledger.close()

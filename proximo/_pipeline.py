@@ -9,6 +9,8 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import logging
+import os
+import socket
 import time
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -296,7 +298,8 @@ class Host:
             raise
         expected = self._expected_after(plan, state.model)
         self._append("apply-start", actor, tool=plan.tool, plan_id=plan.plan_id, plan_hash=plan.hash,
-                     outcome={"steps": [s.describe() for s in plan.steps]})
+                     outcome={"steps": [s.describe() for s in plan.steps], "pid": os.getpid(), "host": socket.gethostname(),
+                              "started": int(self._clock())})
         results: list[StepResult] = []
         for step in plan.steps:
             result = await self._executor.run(step, progress)
@@ -321,6 +324,30 @@ class Host:
         after, *_ = self._predict(before, list(plan.steps))
         return after.fingerprint()
 
+    # --- recovery -------------------------------------------------------------------------------------
+
+    async def reconcile(self, actor: Actor) -> list[LedgerRecord]:
+        """Close apply-start records whose process died mid-apply, naming the tasks Proxmox ran since.
+
+        Nothing is lost silently: the interrupted apply gets an ``apply-result`` with ``interrupted``,
+        and the tasks from ``/cluster/tasks`` that started after it, so a person can see what did happen.
+        """
+        closed: list[LedgerRecord] = []
+        for start in self.ledger.open_applies():
+            info = start.outcome
+            if not _apply_is_dead(info, self._clock()):
+                continue
+            tasks: list[Any] = []
+            try:
+                rows = await self.source.get("/cluster/tasks")
+                tasks = [r.get("upid") for r in rows or [] if int(r.get("starttime", 0)) >= int(info.get("started", 0))]
+            except ProximoError as exc:
+                tasks = [f"could not read /cluster/tasks: {exc}"]
+            closed.append(self._append("apply-result", actor, tool=start.tool, plan_id=start.plan_id, plan_hash=start.plan_hash,
+                                       outcome={"ok": False, "interrupted": True, "tasks_since_start": tasks,
+                                                "reason": "the applying process ended before the apply finished; check these tasks"}))
+        return closed
+
     # --- UNDO -----------------------------------------------------------------------------------------
 
     async def undo(self, seq: int, actor: Actor) -> Plan:
@@ -344,6 +371,21 @@ class Host:
         notes = [f"undoes ledger record {seq}: {plan.tool} {plan.plan_id}"]
         draft = Draft(steps=list(plan.undo), notes=notes, target=plan.target)
         return self._finish(None, {"seq": seq}, draft, state, actor, undo_of=seq)
+
+
+def _apply_is_dead(info: dict[str, Any], now: float) -> bool:
+    """An apply-start is abandoned when its process is gone (same host), or after a day (any host)."""
+    if now - float(info.get("started", 0)) > 86400:
+        return True
+    if info.get("host") != socket.gethostname():
+        return False
+    try:
+        os.kill(int(info.get("pid", 0)), 0)
+    except ProcessLookupError:
+        return True
+    except (PermissionError, ValueError, OverflowError):
+        return False
+    return int(info.get("pid", 0)) <= 0
 
 
 def _dedupe(impacts: list[Impact]) -> list[Impact]:
