@@ -140,7 +140,8 @@ class ClusterModel(msgspec.Struct):
     # --- copying and fingerprints ------------------------------------------------------------------
 
     def copy(self) -> ClusterModel:
-        return copy.deepcopy(self)
+        """A deep copy; a msgpack round trip is several times faster than copy.deepcopy here."""
+        return msgspec.msgpack.decode(msgspec.msgpack.encode(self), type=ClusterModel)
 
     def fingerprint(self) -> dict[str, str]:
         """Hashes of the configuration a plan depends on, by section (no volatile metrics)."""

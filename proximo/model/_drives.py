@@ -11,12 +11,14 @@ it mirrors (qemu-server e6352be6, pve-container 94f55852, pve-common). The confo
 
 from __future__ import annotations
 
+import functools
+
 import dataclasses
 import hashlib
 import re
 import urllib.parse
 from collections.abc import Iterator, Mapping
-from typing import Literal
+from typing import Any, Literal
 
 import msgspec
 
@@ -747,11 +749,22 @@ def guest_volumes(kind: Literal["qemu", "lxc"], config: Mapping[str, object]) ->
     ``needed_at_start`` is what vm_start/vzstart activate (a missing, disabled or offline storage
     fails the start); unusedN volumes are owned by the guest but never needed to start it.
     """
-    if kind == "qemu":
-        return list(_qemu_volumes(config))
-    if kind == "lxc":
-        return list(_lxc_volumes(config))
-    raise DriveError(f"unknown guest type '{kind}'")
+    if kind not in ("qemu", "lxc"):
+        raise DriveError(f"unknown guest type '{kind}'")
+    try:
+        key = tuple(sorted((k, v) for k, v in config.items() if k != "digest"))
+        hash(key)
+    except TypeError:  # an unhashable value (a raw `lxc` list): parse without the cache
+        return list(_qemu_volumes(config) if kind == "qemu" else _lxc_volumes(config))
+    return list(_guest_volumes(kind, key))
+
+
+@functools.lru_cache(maxsize=1 << 16)
+def _guest_volumes(kind: str, items: tuple[tuple[str, Any], ...]) -> tuple[GuestVolume, ...]:
+    """Parsing drive strings dominates blast-radius time on big clusters: configs repeat across the
+    before/after models of every plan, so the parse is cached on the config's content."""
+    config = dict(items)
+    return tuple(_qemu_volumes(config) if kind == "qemu" else _lxc_volumes(config))
 
 
 # --- the qemu-server config file (PVE::QemuServer::parse_vm_config / write_vm_config) --------------------

@@ -1,0 +1,79 @@
+"""How long planning takes on a large cluster: model load, copy, fingerprint, and a full storage.delete plan.
+
+    uv run python bench/bench_plan.py [--guests 3000] [--nodes 20]
+
+The cluster is the demo cluster's shapes multiplied: every node gets a share of qemu guests with disks on
+local-zfs and ceph-rbd, plus backup jobs. Runs in-process against the simulator (no network cost).
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import anyio
+
+from proximo.model import from_api
+from proximo.sim import demo_snapshot
+from proximo.testing import World, snapshot_from
+
+
+def big_cluster(guests: int, nodes: int) -> dict[str, Any]:
+    api = copy.deepcopy(demo_snapshot()["api"])
+    names = [f"pve{i}" for i in range(1, nodes + 1)]
+    template_node = api["/cluster/resources"][0]
+    api["/nodes"] = [{"node": n, "status": "online", "type": "node", "id": f"node/{n}"} for n in names]
+    resources = [dict(template_node, node=n, id=f"node/{n}") for n in names]
+    for row in api["/cluster/resources"]:
+        if row.get("type") == "storage":
+            for n in names:
+                resources.append(dict(row, node=n, id=f"storage/{n}/{row['storage']}"))
+    for i in range(guests):
+        vmid, node = 1000 + i, names[i % nodes]
+        resources.append({"id": f"qemu/{vmid}", "type": "qemu", "vmid": vmid, "node": node, "name": f"vm{vmid}",
+                          "status": "running" if i % 2 else "stopped", "template": 0, "maxmem": 2 << 30, "cpu": 0.01})
+        api[f"/nodes/{node}/qemu/{vmid}/config"] = {
+            "boot": "order=scsi0;net0", "scsi0": f"local-zfs:vm-{vmid}-disk-0,size=32G",
+            "scsi1": f"ceph-rbd:vm-{vmid}-disk-1,size=100G", "net0": "virtio=BC:24:11:00:00:01,bridge=vmbr0",
+            "memory": 2048, "name": f"vm{vmid}", "digest": f"{vmid:040x}",
+        }
+    api["/cluster/resources"] = resources
+    return snapshot_from(api)
+
+
+def timed(label: str, fn: Any, repeat: int = 3) -> Any:
+    best, result = float("inf"), None
+    for _ in range(repeat):
+        start = time.perf_counter()
+        result = fn()
+        best = min(best, time.perf_counter() - start)
+    print(f"{label:<34} {best * 1000:9.1f} ms")
+    return result
+
+
+async def main(guests: int, nodes: int) -> None:
+    doc = big_cluster(guests, nodes)
+    print(f"cluster: {nodes} nodes, {guests} guests, {len(doc['api'])} API paths")
+    model = timed("model from API responses", lambda: from_api(doc["api"]))
+    timed("model copy (predictor)", model.copy)
+    timed("fingerprint", model.fingerprint)
+    with tempfile.TemporaryDirectory() as tmp:
+        world = World(Path(tmp), doc)
+        async with world.host() as host:
+            for _ in range(3):
+                start = time.perf_counter()
+                plan = await host.plan("storage.delete", {"storage": "local-zfs"}, world.actor)
+                elapsed = time.perf_counter() - start
+            print(f"{'plan storage.delete (in-process)':<34} {elapsed * 1000:9.1f} ms  ({len(plan.impacts)} impacts)")
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--guests", type=int, default=3000)
+    parser.add_argument("--nodes", type=int, default=20)
+    args = parser.parse_args()
+    anyio.run(main, args.guests, args.nodes)
