@@ -61,6 +61,7 @@ async def collect(get: Callable[[str], Awaitable[Any]], *, limit: int = 8) -> tu
     """
     api: dict[str, Any] = {}
     unseen: list[str] = []
+    failures: list[Exception] = []
     sem = anyio.Semaphore(limit)
 
     async def fetch(path: str) -> None:
@@ -71,12 +72,16 @@ async def collect(get: Callable[[str], Awaitable[Any]], *, limit: int = 8) -> tu
                 if exc.status in (401, 403):
                     unseen.append(path)
                 elif exc.status not in (404, 501) and not (exc.status == 500 and "not implemented" in exc.message.lower()):
-                    raise
+                    failures.append(exc)
+            except Exception as exc:  # connection errors: the state is unknown, so no plan from it
+                failures.append(exc)
 
     async def fetch_all(paths: list[str]) -> None:
         async with anyio.create_task_group() as tg:
             for p in paths:
                 tg.start_soon(fetch, p)
+        if failures:
+            raise failures[0]  # one clear error, not an exception group
 
     await fetch_all(CLUSTER_PATHS)
     resources = api.get("/cluster/resources") or []
