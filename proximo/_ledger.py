@@ -29,6 +29,8 @@ from typing import Any, Literal, get_args
 
 import msgspec
 
+from .errors import ProximoError
+
 __all__ = [
     "GENESIS",
     "Actor",
@@ -37,7 +39,9 @@ __all__ = [
     "LedgerHead",
     "LedgerKind",
     "LedgerRecord",
+    "REDACTED",
     "VerifyResult",
+    "is_secret_key",
     "redact",
 ]
 
@@ -79,7 +83,7 @@ _SCHEMA = (
 # The triggers stop accidents, not attackers (they can be dropped); the chain is what detects tampering.
 
 
-class LedgerError(Exception):
+class LedgerError(ProximoError):
     """The ledger cannot be opened, read or written; ``str(error)`` is one line for a person."""
 
 
@@ -264,7 +268,7 @@ class Ledger:
             )
             self._db.execute(f"PRAGMA busy_timeout={_BUSY_TIMEOUT_MS}")
             mode = self._switch_to_wal(self._db)
-            if str(mode).lower() != "wal":
+            if mode.lower() != "wal":
                 raise LedgerError(f"ledger {self.path}: cannot use WAL mode here (journal mode is {mode})")
             # FULL: a committed apply-start survives power loss, so a crash mid-apply is never silent.
             self._db.execute("PRAGMA synchronous=FULL")
@@ -275,7 +279,7 @@ class Ledger:
         except (OSError, sqlite3.Error) as e:
             self.close()
             raise LedgerError(f"cannot open ledger {self.path}: {_one_line(e)}") from None
-        self._key_matches = key is None or hmac.compare_digest(stored_check, self._key_check())
+        self._key_matches = key is None or _same(stored_check, self._key_check())
 
     @staticmethod
     def _switch_to_wal(db: sqlite3.Connection) -> str:
@@ -305,14 +309,11 @@ class Ledger:
                 )
             meta = dict(db.execute("SELECT name, value FROM meta").fetchall())
             db.execute("COMMIT")
-        except sqlite3.OperationalError as e:
-            db.execute("ROLLBACK")
-            if "no such table" in str(e):
-                raise LedgerError(f"{self.path} is an SQLite file but not a Proximo ledger") from None
-            raise
-        except BaseException:
+        except BaseException as e:
             if db.in_transaction:
                 db.execute("ROLLBACK")
+            if isinstance(e, sqlite3.OperationalError) and "no such table" in str(e):
+                raise LedgerError(f"{self.path} is an SQLite file but not a Proximo ledger") from None
             raise
         if meta.get("format") != _FORMAT:
             raise LedgerError(f"{self.path}: unsupported ledger format {meta.get('format')!r} (want {_FORMAT})")
@@ -323,7 +324,7 @@ class Ledger:
             if chain == "sha256":
                 raise LedgerError(f"ledger {self.path} is not keyed: unset PROXIMO_LEDGER_KEY to open it")
             raise LedgerError(f"ledger {self.path} has an unknown chain kind {chain!r}")
-        return chain, meta.get("key_check", "")
+        return chain, str(meta.get("key_check", ""))
 
     def _key_check(self) -> str:
         assert self._key is not None
@@ -360,6 +361,10 @@ class Ledger:
             raise LedgerError(f"unknown ledger record kind {kind!r} (one of: {', '.join(sorted(_KINDS))})")
         if not isinstance(actor, Actor):
             raise LedgerError(f"actor must be an Actor, not {type(actor).__name__}")
+        try:  # a Struct does not check its field types when built; a record must read back
+            msgspec.convert(msgspec.to_builtins(actor), Actor)
+        except msgspec.ValidationError as e:
+            raise LedgerError(f"actor: {_one_line(e)}") from None
         for name, text in (("tool", tool), ("plan_id", plan_id), ("plan_hash", plan_hash)):
             if not isinstance(text, str):
                 raise LedgerError(f"{name} must be a string, not {type(text).__name__}")

@@ -14,7 +14,8 @@
     ├── ApplyFailed               Proxmox refused or failed a step while applying (the ledger has it)
     ├── PveApiError               what Proxmox answered with an error status (the model raises it too,
     │                             so the simulator answers exactly as Proxmox would)
-    └── PveConnectionError        Proxmox could not be reached
+    ├── PveConnectionError        Proxmox could not be reached
+    └── LedgerError               the ledger cannot be opened, read or written (proximo._ledger)
 """
 
 from __future__ import annotations

@@ -168,6 +168,8 @@ def test_bad_input_is_refused_and_nothing_is_written(ledger: Ledger) -> None:
         ledger.append("delete", actor=CLI)  # type: ignore[arg-type]
     with pytest.raises(LedgerError, match="actor must be an Actor"):
         ledger.append("plan", actor={"token_id": "x", "face": "cli"})  # type: ignore[arg-type]
+    with pytest.raises(LedgerError, match=r"actor: Expected `str`, got `int` - at `\$.token_id`"):
+        ledger.append("plan", actor=Actor(token_id=7, face="cli"))  # type: ignore[arg-type]
     with pytest.raises(LedgerError, match="tool must be a string"):
         ledger.append("plan", actor=CLI, tool=3)  # type: ignore[arg-type]
     with pytest.raises(LedgerError, match="cannot record params"):

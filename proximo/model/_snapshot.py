@@ -69,7 +69,7 @@ async def collect(get: Callable[[str], Awaitable[Any]], *, limit: int = 8) -> tu
             try:
                 api[path] = await get(path)
             except PveApiError as exc:
-                if exc.status in (401, 403):
+                if exc.status == 403:  # permission check failed; 401 (bad token) is an error, below
                     unseen.append(path)
                 elif exc.status not in (404, 501) and not (exc.status == 500 and "not implemented" in exc.message.lower()):
                     failures.append(exc)
