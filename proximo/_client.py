@@ -30,6 +30,7 @@ import anyio
 import httpx
 import msgspec
 
+from ._secret import Secret
 from ._tls import CertificatePinError, TlsSettings, make_ssl_context
 from .errors import ProximoError, PveApiError, PveConnectionError
 
@@ -207,21 +208,6 @@ def _retryable_status(status: int) -> bool:
     return status == 429 or (500 <= status <= 599 and status != 501)
 
 
-class _Secret:
-    """Holds the token secret so that no repr, vars() dump or debugger view shows it."""
-
-    __slots__ = ("_value",)
-
-    def __init__(self, value: str) -> None:
-        self._value = value
-
-    def reveal(self) -> str:
-        return self._value
-
-    def __repr__(self) -> str:
-        return "<secret>"
-
-
 class PveClient:
     """An async client for one PVE cluster endpoint, authenticated with an API token.
 
@@ -272,7 +258,7 @@ class PveClient:
 
         self.base_url = f"{parts.scheme}://{parts.netloc}"
         self.token_id = token_id
-        self._secret = _Secret(token_secret)
+        self._secret = Secret(token_secret)
         self._get_retries = get_retries
         self._backoff = backoff
         self._timeout = timeout

@@ -9,28 +9,9 @@ from pathlib import Path
 import msgspec
 import platformdirs
 
+from ._secret import Secret
 from ._types import Risk
 from .errors import BadInput
-
-
-class Secret:
-    """Holds the token secret; prints as ``***`` everywhere (repr, str, f-strings, logs)."""
-
-    __slots__ = ("_value",)
-
-    def __init__(self, value: str) -> None:
-        self._value = value
-
-    def reveal(self) -> str:
-        return self._value
-
-    def __repr__(self) -> str:
-        return "Secret('***')"
-
-    __str__ = __repr__
-
-    def __bool__(self) -> bool:
-        return bool(self._value)
 
 
 class Settings(msgspec.Struct, kw_only=True):

@@ -106,47 +106,9 @@ def build_cli() -> click.Group:
             click.echo(f"proximo: {exc}", err=True)
             sys.exit(exc.exit_code)
 
-    @cli.command()
-    @click.argument("tool")
-    @click.argument("assignments", nargs=-1)
-    @_snapshot_option
-    @_identity
-    @_json_option
-    @click.pass_obj
-    def plan(ctx: Context, tool: str, assignments: tuple[str, ...], snapshot: str | None, token_id: str | None,
-             admin_sources: tuple[str, ...], as_json: bool) -> None:
-        """Plan TOOL key=value...: a dry run with blast radius, risk and undo. Changes nothing."""
-        ctx.as_json = as_json
-        settings = _overrides(ctx.settings, token_id, admin_sources)
-
-        async def go() -> None:
-            params = parse_assignments(assignments)
-            async with open_host(settings, snapshot=snapshot) as host:
-                result = await host.plan(tool, params, ctx.actor())
-            _emit(ctx, result, lambda c: print_plan(c, result))
-
-        _run(go)
-
-    @cli.command()
-    @click.argument("tool")
-    @click.argument("assignments", nargs=-1)
-    @_snapshot_option
-    @_identity
-    @_json_option
-    @click.pass_obj
-    def read(ctx: Context, tool: str, assignments: tuple[str, ...], snapshot: str | None, token_id: str | None,
-             admin_sources: tuple[str, ...], as_json: bool) -> None:
-        """Run a read tool (risk LOW) and print its answer."""
-        ctx.as_json = as_json
-        settings = _overrides(ctx.settings, token_id, admin_sources)
-
-        async def go() -> None:
-            params = parse_assignments(assignments)
-            async with open_host(settings, snapshot=snapshot) as host:
-                answer = await host.read(tool, params, ctx.actor())
-            _emit(ctx, answer, lambda c: print_answer(c, answer))
-
-        _run(go)
+    _tool_command(cli, "plan", "plan", print_plan,
+                  "Plan TOOL key=value...: a dry run with blast radius, risk and undo. Changes nothing.")
+    _tool_command(cli, "read", "read", print_answer, "Run a read tool (risk LOW) and print its answer.")
 
     @cli.command()
     @click.argument("plan_id")
@@ -308,6 +270,30 @@ def build_cli() -> click.Group:
 
 
 _NO_SOURCE: Any = None
+
+
+def _tool_command(cli: click.Group, name: str, method: str, printer: Callable[[Console, Any], None], doc: str) -> None:
+    """``plan`` and ``read``: TOOL key=value..., live or on a snapshot, human or JSON output."""
+
+    @cli.command(name, help=doc)
+    @click.argument("tool")
+    @click.argument("assignments", nargs=-1)
+    @_snapshot_option
+    @_identity
+    @_json_option
+    @click.pass_obj
+    def command(ctx: Context, tool: str, assignments: tuple[str, ...], snapshot: str | None, token_id: str | None,
+                admin_sources: tuple[str, ...], as_json: bool) -> None:
+        ctx.as_json = as_json
+        settings = _overrides(ctx.settings, token_id, admin_sources)
+
+        async def go() -> None:
+            params = parse_assignments(assignments)
+            async with open_host(settings, snapshot=snapshot) as host:
+                result = await getattr(host, method)(tool, params, ctx.actor())
+            _emit(ctx, result, lambda c: printer(c, result))
+
+        _run(go)
 
 
 def _env_ok() -> bool:
