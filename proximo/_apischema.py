@@ -9,6 +9,7 @@ from __future__ import annotations
 import functools
 import gzip
 import json
+import math
 import re
 from importlib import resources
 from typing import Any
@@ -35,7 +36,7 @@ class Endpoint(msgspec.Struct, frozen=True):
 
     @property
     def path_params(self) -> list[str]:
-        return re.findall(r"\{(\w+)\}", self.path)
+        return _PLACEHOLDER.findall(self.path)
 
 
 class _Doc(msgspec.Struct):
@@ -44,6 +45,13 @@ class _Doc(msgspec.Struct):
 
 
 _SEGMENT = r"([^/]+)"
+# Placeholder names are not all \w: /nodes/{node}/hardware/pci/{pci-id-or-mapping}
+_PLACEHOLDER = re.compile(r"\{([^{}/]+)\}")
+
+
+def _compile(template: str) -> re.Pattern[str]:
+    parts = _PLACEHOLDER.split(template)  # literal, name, literal, name, ..., literal
+    return re.compile("^" + "".join(_SEGMENT if i % 2 else re.escape(p) for i, p in enumerate(parts)) + "$")
 
 
 class ApiSchema:
@@ -55,7 +63,7 @@ class ApiSchema:
         self._by_key = {(e.method, e.path): e for e in doc.endpoints}
         # Most specific first: literal segments beat {placeholders}.
         templates = sorted({e.path for e in doc.endpoints}, key=lambda p: (p.count("{"), -p.count("/")))
-        self._matchers = [(t, re.compile("^" + re.sub(r"\\\{\w+\\\}", _SEGMENT, re.escape(t)) + "$")) for t in templates]
+        self._matchers = [(t, _compile(t)) for t in templates]
 
     def endpoint(self, method: str, template: str) -> Endpoint | None:
         return self._by_key.get((method, template))
@@ -65,7 +73,7 @@ class ApiSchema:
         for template, rx in self._matchers:
             m = rx.match(path)
             if m:
-                names = re.findall(r"\{(\w+)\}", template)
+                names = _PLACEHOLDER.findall(template)
                 return template, dict(zip(names, m.groups(), strict=True))
         return None
 
@@ -83,6 +91,7 @@ def schema() -> ApiSchema:
 
 _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"0", "false", "no", "off"}
+_NUMBER = re.compile(r"[+-]?([0-9]+\.[0-9]+|[0-9]+\.|\.[0-9]+|[0-9]+)([eE][+-]?[0-9]+)?")
 _STORAGE_ID = re.compile(r"^[a-z][a-z0-9\-_.]*[a-z0-9]$", re.IGNORECASE)
 _NODE = re.compile(r"^(?=.{1,63}$)[a-zA-Z0-9]([a-zA-Z0-9\-]*[a-zA-Z0-9])?$")
 _CONTENT = {"images", "rootdir", "vztmpl", "iso", "backup", "snippets", "import", "none"}
@@ -129,6 +138,9 @@ def coerce(spec: ParamSpec, value: Any) -> tuple[Any, str | None]:
                     raise ValueError
                 number = int(str(value))
             else:
+                # PVE::JSONSchema::is_number: no "inf", "nan", "1_000" or surrounding blanks, which float() takes
+                if not (math.isfinite(value) if isinstance(value, float) else _NUMBER.fullmatch(str(value))):
+                    raise ValueError
                 number = float(value)
         except (ValueError, TypeError):
             return value, f"type check ('{spec.type}') failed - got '{value}'"
@@ -136,6 +148,8 @@ def coerce(spec: ParamSpec, value: Any) -> tuple[Any, str | None]:
             return value, f"value must have a minimum value of {spec.minimum}"
         if spec.maximum is not None and number > float(spec.maximum):
             return value, f"value must have a maximum value of {spec.maximum}"
+        if spec.enum is not None and str(value) not in spec.enum:  # PVE checks enum whatever the type
+            return value, f"value '{value}' does not have a value in the enumeration '{', '.join(spec.enum)}'"
         return number, None
     if spec.type == "array":
         return value, None

@@ -20,7 +20,7 @@ from ._pipeline import Host
 from ._render import print_apply, print_plan, print_verify
 from .errors import ProximoError
 from .model import ClusterModel
-from .testing import TOKEN_ID, World
+from ._world import TOKEN_ID, World
 
 DEMO_STORAGE = "local-zfs"
 

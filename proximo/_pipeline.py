@@ -221,7 +221,10 @@ class Host:
         inverse: list[Step] = []
         for step, state_before in reversed(list(zip(change.steps, states, strict=False))):
             assert isinstance(step, ApiCall)
-            result = self.packs.semantics.inverse(state_before, step)
+            try:
+                result = self.packs.semantics.inverse(state_before, step)
+            except PveApiError as exc:  # a step Proxmox would refuse (the plan is blocked): it has no inverse
+                return None, f"{step.method} {step.path}: Proxmox would refuse it: {exc.message}"
             if isinstance(result, Irreversible):
                 return None, result.reason
             inverse += result

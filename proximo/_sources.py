@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import urllib.parse
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -38,7 +39,8 @@ class LiveSource:
 
     async def get(self, path: str) -> Any:
         base, _, query = path.partition("?")
-        params = dict(p.split("=", 1) for p in query.split("&") if "=" in p) if query else None
+        # Decode the query: the client encodes params itself (a pool id "a/b" must not go out as a%252Fb).
+        params = dict(urllib.parse.parse_qsl(query, keep_blank_values=True)) if query else None
         return await self._client.get(base, params)
 
     async def read_state(self) -> State:

@@ -22,7 +22,10 @@ class ApiCall(msgspec.Struct, frozen=True, tag="api", tag_field="kind"):
     params: dict[str, Any] = {}
 
     def describe(self) -> str:
-        args = " ".join(f"{k}={v}" for k, v in sorted(self.params.items()))
+        """One line for people and the ledger: secret values (``password``, ``keyring``, ...) are redacted."""
+        from ._ledger import REDACTED, is_secret_key
+
+        args = " ".join(f"{k}={REDACTED if is_secret_key(k) else v}" for k, v in sorted(self.params.items()))
         return f"{self.method} {self.path}" + (f" {args}" if args else "")
 
 

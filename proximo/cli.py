@@ -222,12 +222,14 @@ def build_cli() -> click.Group:
     @click.pass_obj
     def snapshot(ctx: Context, output: str) -> None:
         """Save the cluster's GET responses to a snapshot file (for offline plans and the simulator)."""
+        from ._sources import LiveSource
         from .model import SNAPSHOT_FORMAT, collect
         from .model._snapshot import now_iso
 
         async def go() -> None:
             async with make_client(ctx.settings) as client:
-                api, unseen = await collect(client.get)
+                # collect's paths carry query strings (/access/users?full=1): LiveSource splits them into params
+                api, unseen = await collect(LiveSource(client, ctx.settings.url).get)
             doc = {"format": SNAPSHOT_FORMAT, "captured_at": now_iso(), "api": api, "extra": {}}
             Path(output).write_text(json.dumps(doc, indent=1, sort_keys=True))
             click.echo(f"wrote {output}: {len(api)} API paths" + (f"; could not see {len(unseen)}: {', '.join(unseen)}" if unseen else ""), err=True)

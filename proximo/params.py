@@ -33,6 +33,8 @@ def _field_type(spec: ParamSpec) -> Any:
     base = _TYPES.get(spec.type)
     if base is None:
         return Any
+    if spec.type == "boolean":
+        return bool | Literal[0, 1]  # PVE's booleans are 0/1 (``disable=1``); JSON clients send true/false
     meta: dict[str, Any] = {}
     if spec.type in ("integer", "number"):
         if spec.minimum is not None:

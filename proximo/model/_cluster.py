@@ -154,7 +154,11 @@ class ClusterModel(msgspec.Struct):
             "nodes": {n: [node.online, node.network] for n, node in sorted(self.nodes.items())},
             "jobs": [self.backup_jobs, self.replication_jobs],
             "ha": [self.ha_resources, self.ha_groups, self.ha_rules],
-            "access": [self.users, self.groups, self.roles, self.acl, self.pools],
+            # pool members are /cluster/resources-like rows with live cpu/mem/uptime: only who is a member counts
+            "access": [self.users, self.groups, self.roles, self.acl,
+                       {pid: {**{k: v for k, v in pool.items() if k != "members"},
+                              "members": sorted(str(m.get("id")) for m in pool.get("members", []))}
+                        for pid, pool in sorted(self.pools.items())}],
             "other": self.other,
         }
         for vmid, g in sorted(self.guests.items()):

@@ -152,7 +152,17 @@ def from_api(api: dict[str, Any], extra: dict[str, dict[str, Any]] | None = None
         if row.get("type") in ("qemu", "lxc"):
             vmid = as_int(row["vmid"])
             config = api.get(f"/nodes/{row['node']}/{row['type']}/{vmid}/config")
+            _ensure_node(m, row["node"])  # a guest's node exists even if its row was not readable
             m.guests[vmid] = Guest(vmid=vmid, kind=row["type"], node=row["node"], resource={**row, "vmid": vmid}, config=dict(config or {}))
+    # Guests a node's list or a config names but /cluster/resources does not (a partial or hand-written
+    # snapshot): keep them, rather than silently drop what the API said.
+    for path, data in api.items():
+        if match := _NODE_GUESTS.match(path):
+            for row in data or []:
+                _add_guest(m, api, match.group(1), match.group(2), row)
+    for path in api:
+        if match := _GUEST_CONFIG.match(path):
+            _add_guest(m, api, match.group(1), match.group(2), {"vmid": match.group(3)})
     m.corosync_nodes = list(api.get("/cluster/config/nodes") or [])
     m.backup_jobs = list(api.get("/cluster/backup") or [])
     m.replication_jobs = list(api.get("/cluster/replication") or [])
@@ -191,6 +201,25 @@ def from_api(api: dict[str, Any], extra: dict[str, dict[str, Any]] | None = None
     return m
 
 
+def _ensure_node(m: ClusterModel, node: str) -> None:
+    if node not in m.nodes:
+        m.nodes[node] = Node(name=node, resource={"id": f"node/{node}", "type": "node", "node": node, "status": "unknown"}, index={}, status={})
+
+
+def _add_guest(m: ClusterModel, api: dict[str, Any], node: str, kind: str, row: dict[str, Any]) -> None:
+    """A guest known from ``/nodes/{node}/{kind}`` (or only from its config): its list row as its resource row."""
+    vmid = as_int(row.get("vmid"), -1)
+    if vmid < 0 or vmid in m.guests:
+        return
+    _ensure_node(m, node)
+    resource = {k: v for k, v in row.items() if k != "cpus"}
+    if "cpus" in row:
+        resource["maxcpu"] = row["cpus"]  # the list's ``cpus`` is the resource row's ``maxcpu``
+    resource.update(id=f"{kind}/{vmid}", type=kind, node=node, vmid=vmid)
+    config = api.get(f"/nodes/{node}/{kind}/{vmid}/config")
+    m.guests[vmid] = Guest(vmid=vmid, kind=kind, node=node, resource=resource, config=dict(config or {}))  # type: ignore[arg-type]
+
+
 def _load_task(m: ClusterModel, row: dict[str, Any]) -> None:
     from ._cluster import Task
 
@@ -201,8 +230,11 @@ def _load_task(m: ClusterModel, row: dict[str, Any]) -> None:
 
 
 def load_snapshot(doc: dict[str, Any]) -> ClusterModel:
-    if doc.get("format") != SNAPSHOT_FORMAT:
-        raise ValueError(f"not a Proximo snapshot (format {doc.get('format')!r}, expected {SNAPSHOT_FORMAT!r})")
+    fmt = doc.get("format") if isinstance(doc, dict) else None  # a JSON array or string is no snapshot either
+    if fmt != SNAPSHOT_FORMAT:
+        raise ValueError(f"not a Proximo snapshot (format {fmt!r}, expected {SNAPSHOT_FORMAT!r})")
+    if not isinstance(doc.get("api") or {}, dict) or not isinstance(doc.get("extra") or {}, dict):
+        raise ValueError("not a Proximo snapshot ('api' and 'extra' must be JSON objects)")
     return from_api(doc.get("api") or {}, doc.get("extra") or {})
 
 

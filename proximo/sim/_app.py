@@ -19,6 +19,7 @@ from typing import Any
 import anyio
 import msgspec
 
+from .._apischema import schema, validate
 from ..errors import NotModelled, PveApiError
 from ..model import ClusterModel, SemanticsRegistry, render
 
@@ -120,6 +121,7 @@ class Simulator:
             return fault.status, _error_body(PveApiError(fault.status, fault.message))
         try:
             if method == "GET":
+                _check_get(path, query)
                 return 200, {"data": render(self.model, path + (f"?{query}" if query else ""))}
             params = _params(method, query, headers, body)
             data = self.semantics.execute(self.model, method, path, params, user=token)
@@ -136,6 +138,17 @@ class Simulator:
     def _slow_tasks(self, data: Any) -> None:
         if isinstance(data, str) and data in self.model.tasks:
             self.model.tasks[data].polls_left = self.task_polls
+
+
+def _check_get(path: str, query: str) -> None:
+    """A GET is checked against the schema as PVE checks it: unknown routes 501, bad query parameters 400."""
+    match = schema().match(path)
+    endpoint = schema().endpoint("GET", match[0]) if match else None
+    if match is None or endpoint is None:
+        raise PveApiError(501, f"Method 'GET {path}' not implemented")
+    _, errors = validate(endpoint, dict(urllib.parse.parse_qsl(query, keep_blank_values=True)), match[1])
+    if errors:
+        raise PveApiError(400, "Parameter verification failed.", errors)
 
 
 def _params(method: str, query: str, headers: dict[str, str], body: bytes) -> dict[str, Any]:

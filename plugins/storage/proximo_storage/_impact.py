@@ -104,7 +104,7 @@ def ha_resources(before: ClusterModel, after: ClusterModel, wont_boot: set[str])
         sid = str(res.get("sid", ""))
         kind, _, vmid = sid.partition(":")
         guest = f"{'qemu' if kind == 'vm' else 'lxc'}/{vmid}"
-        if guest in wont_boot:
+        if guest in wont_boot and res.get("state") != "ignored":  # ignored: not HA-managed (ha-semantics.md §1)
             yield Impact(f"ha/{sid}", "ha-error",
                          f"HA manages {guest} (requested state {res.get('state', 'started')}): when HA next starts or "
                          f"recovers it the start fails and, after max_restart/max_relocate tries, the resource goes to 'error'")
