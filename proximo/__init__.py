@@ -8,7 +8,7 @@ from __future__ import annotations
 import pluggy
 
 from ._tools import ToolSpec
-from ._types import ApiCall, Draft, Effect, Impact, Irreversible, Plan, Risk, SshExec, Step
+from ._types import ApiCall, Change, Draft, Effect, Impact, Irreversible, Operator, Plan, Risk, SshExec, Step
 from .errors import (
     AlreadyApplied,
     ApplyFailed,
@@ -35,6 +35,7 @@ __all__ = [
     "ApiCall",
     "ApplyFailed",
     "BadInput",
+    "Change",
     "Draft",
     "Effect",
     "Impact",
@@ -42,6 +43,7 @@ __all__ = [
     "NotApproved",
     "NotModelled",
     "OfflinePlan",
+    "Operator",
     "PackError",
     "Plan",
     "PolicyDenied",

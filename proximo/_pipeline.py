@@ -24,7 +24,7 @@ from ._plugins import PackManager
 from ._settings import Settings
 from ._sources import Source, State
 from ._tools import ToolSpec, check_strings
-from ._types import ApiCall, Draft, Impact, Irreversible, LedgerRef, Plan, Risk, Step
+from ._types import ApiCall, Change, Draft, Impact, Irreversible, LedgerRef, Operator, Plan, Risk, Step
 from .errors import (
     AlreadyApplied,
     BadInput,
@@ -40,14 +40,6 @@ from .errors import (
 from .model import ClusterModel
 
 log = logging.getLogger("proximo.pipeline")
-
-
-class Change(msgspec.Struct, frozen=True):
-    """What analysers are told about a plan: the tool, its params, the steps."""
-
-    tool: str
-    params: dict[str, Any]
-    steps: list[Step]
 
 
 class Answer(msgspec.Struct, frozen=True):
@@ -80,6 +72,11 @@ def plan_hash(plan: Plan) -> str:
 
 
 class Host:
+    def operator(self) -> Operator:
+        """The operator identity lockout analysers check against (settings, else what the source saw)."""
+        sources = list(self.settings.admin_sources) or list(self.source.local_addresses)
+        return Operator(token_id=self.settings.token_id, admin_sources=sources)
+
     def __init__(self, settings: Settings, *, source: Source, packs: PackManager, ledger: Ledger, plans: PlanStore,
                  executor: Executor | None, clock: Callable[[], float] = time.time) -> None:
         self.settings = settings
@@ -182,7 +179,7 @@ class Host:
         before = state.model
         after, states, refusals, call_notes = self._predict(before, list(draft.steps))
         tool_id = tool.id if tool else "undo"
-        change = Change(tool=tool_id, params=params, steps=list(draft.steps))
+        change = Change(tool=tool_id, params=params, steps=list(draft.steps), operator=self.operator())
         impacts = _dedupe(self.packs.impacts(change, before, after))
         undo, undo_note = self._undo(tool, change, before, after, states)
         blockers = list(draft.blockers) + refusals

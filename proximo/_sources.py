@@ -22,6 +22,7 @@ class State(msgspec.Struct):
 class Source(Protocol):
     name: str  # recorded in every plan: a plan applies only to the source it was made from
     writable: bool
+    local_addresses: list[str]  # the addresses this host reaches the API from, where known (lockout analysis)
 
     async def read_state(self) -> State: ...
 
@@ -36,6 +37,7 @@ class LiveSource:
     def __init__(self, client: Any, url: str) -> None:
         self._client = client
         self.name = f"live:{url}"
+        self.local_addresses: list[str] = []
 
     async def get(self, path: str) -> Any:
         base, _, query = path.partition("?")
@@ -52,6 +54,7 @@ class SnapshotSource:
     """A snapshot file: plans and reads work offline; apply refuses (nothing is there to change)."""
 
     writable = False
+    local_addresses: list[str] = []  # offline: nobody reaches an API; PROXIMO_ADMIN_SOURCES names the operator
 
     def __init__(self, path: str | Path) -> None:
         raw = Path(path).read_bytes() if Path(path).is_file() else None

@@ -161,3 +161,24 @@ class Plan(msgspec.Struct, frozen=True, kw_only=True):
         for key in ("hash", "ledger"):
             data.pop(key, None)
         return data
+
+
+class Operator(msgspec.Struct, frozen=True):
+    """Who manages the cluster, for lockout analysis (design section 5, "Who is the operator").
+
+    ``token_id`` is Proximo's own API token (``user@realm!tokenid``; never the secret). ``admin_sources`` are
+    the addresses or CIDRs people manage the cluster from: ``PROXIMO_ADMIN_SOURCES`` (or ``--admin-source``),
+    else the local address Proximo reaches the API from, if known; empty when neither is known.
+    """
+
+    token_id: str = ""
+    admin_sources: list[str] = []
+
+
+class Change(msgspec.Struct, frozen=True):
+    """What analysers are told about a plan: the tool, its params, the steps, and who the operator is."""
+
+    tool: str
+    params: dict[str, Any]
+    steps: list[Step]
+    operator: Operator = Operator()

@@ -42,7 +42,7 @@ if TYPE_CHECKING:
     import msgspec
 
     from ._ledger import LedgerRecord
-    from ._pipeline import Change
+    from ._types import Change
     from ._tools import ToolSpec
     from ._types import Draft, Impact, Irreversible, Step
     from .model import ClusterModel

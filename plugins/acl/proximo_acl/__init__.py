@@ -1,0 +1,3 @@
+"""Proximo tool pack: acl (being built; see its issue)."""
+
+from __future__ import annotations

@@ -1,0 +1,3 @@
+"""Proximo tool pack: firewall (being built; see its issue)."""
+
+from __future__ import annotations
