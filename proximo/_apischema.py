@@ -101,6 +101,8 @@ _FORMATS: dict[str, Any] = {
     "pve-storage-id": lambda v: None if _STORAGE_ID.match(v) else f"storage ID '{v}' contains illegal characters",
     "pve-node": lambda v: None if _NODE.match(v) else f"value '{v}' does not look like a valid node name",
     "pve-vmid": lambda v: None if re.fullmatch(r"[1-9][0-9]{2,8}", v) else f"value '{v}' does not look like a valid VM ID",
+    # PVE::JSONSchema pve-configid (snapshot names, config keys): [a-z][a-z0-9_-]+, case-insensitive
+    "pve-configid": lambda v: None if re.fullmatch(r"[A-Za-z][A-Za-z0-9_-]+", v) else f"invalid configuration ID '{v}'",
     "pve-storage-content-list": lambda v: next(
         (f"invalid content type '{c}'" for c in v.split(",") if c and c not in _CONTENT), None
     ),
@@ -113,6 +115,12 @@ _FORMATS: dict[str, Any] = {
         None,
     ),
 }
+
+
+@functools.cache
+def _perl_regex(pattern: str) -> str:
+    """Perl's stringified ``qr//`` (``(?^:...)``, the token id and userid patterns) as a Python pattern."""
+    return pattern.replace("(?^:", "(?:")
 
 
 def coerce(spec: ParamSpec, value: Any) -> tuple[Any, str | None]:
@@ -160,7 +168,7 @@ def coerce(spec: ParamSpec, value: Any) -> tuple[Any, str | None]:
         return value, f"value may only be {spec.maxLength} characters long"
     if spec.enum is not None and text not in spec.enum:
         return value, f"value '{text}' does not have a value in the enumeration '{', '.join(spec.enum)}'"
-    if spec.pattern is not None and not re.fullmatch(spec.pattern, text):
+    if spec.pattern is not None and not re.fullmatch(_perl_regex(spec.pattern), text):
         return value, "value does not match the regex pattern"
     check = _FORMATS.get(spec.format or "")
     if check is not None:
@@ -170,13 +178,34 @@ def coerce(spec: ParamSpec, value: Any) -> tuple[Any, str | None]:
     return text, None
 
 
+# How many of each indexed option PVE accepts (the schema writes them ``net[n]``): qemu-server and
+# pve-container's $MAX_* constants (PVE 9.1).
+INDEXED_LIMITS: dict[str, int] = {
+    "ide": 4, "sata": 6, "scsi": 31, "virtio": 16, "net": 32, "unused": 256, "mp": 256, "ipconfig": 32,
+    "hostpci": 16, "usb": 14, "serial": 4, "parallel": 3, "numa": 8, "virtiofs": 10, "dev": 256, "link": 8,
+}
+_INDEXED = re.compile(r"([a-z]+)([0-9]+)")
+
+
+def indexed_spec(endpoint: Endpoint, name: str) -> ParamSpec | None:
+    """The spec of an indexed option (``scsi5`` for ``scsi[n]``), if the endpoint has it and the index is in range."""
+    match = _INDEXED.fullmatch(name)
+    if match is None or (len(match.group(2)) > 1 and match.group(2).startswith("0")):
+        return None
+    base, index = match.group(1), int(match.group(2))
+    spec = endpoint.params.get(f"{base}[n]")
+    if spec is None or index >= INDEXED_LIMITS.get(base, 0):
+        return None
+    return spec
+
+
 def validate(endpoint: Endpoint, params: dict[str, Any], path_params: dict[str, str]) -> tuple[dict[str, Any], dict[str, str]]:
     """PVE's parameter verification: typed params, or the per-parameter errors it would answer with."""
     errors: dict[str, str] = {}
     typed: dict[str, Any] = {}
     merged = {**params, **path_params}
     for name, value in merged.items():
-        spec = endpoint.params.get(name)
+        spec = endpoint.params.get(name) or indexed_spec(endpoint, name)
         if spec is None:
             errors[name] = "property is not defined in schema and the schema does not allow additional properties"
             continue
@@ -184,7 +213,7 @@ def validate(endpoint: Endpoint, params: dict[str, Any], path_params: dict[str, 
         if problem:
             errors[name] = problem
     for name, spec in endpoint.params.items():
-        if not spec.optional and name not in merged:
+        if not spec.optional and name not in merged and not name.endswith("[n]"):
             errors[name] = "property is missing and it is not optional"
     for name in path_params:
         typed.pop(name, None)

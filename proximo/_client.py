@@ -15,12 +15,14 @@ Why it looks the way it does:
 
 from __future__ import annotations
 
+import contextvars
 import ipaddress
 import logging
 import re
 import ssl
 import time
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Iterator, Mapping
+from contextlib import contextmanager
 from inspect import isawaitable
 from types import TracebackType
 from typing import Any, Literal
@@ -32,7 +34,7 @@ import msgspec
 
 from ._secret import Secret
 from ._tls import CertificatePinError, TlsSettings, make_ssl_context
-from .errors import ProximoError, PveApiError, PveConnectionError
+from .errors import ProximoError, PveApiError, PveConnectionError, Refused
 
 __all__ = [
     "PveApiError",
@@ -41,6 +43,7 @@ __all__ = [
     "TaskResult",
     "TaskTimeoutError",
     "Upid",
+    "WriteRefused",
     "is_upid",
     "parse_upid",
 ]
@@ -69,6 +72,26 @@ _UPID_RE = re.compile(
     r"(?P<user>[^:\s]+):"
 )
 _NODE_RE = re.compile(r"[a-zA-Z0-9](?:[a-zA-Z0-9\-]*[a-zA-Z0-9])?")
+
+
+# The write permit the running code holds. Only the executor sets it, around one step (``writing``). A task
+# or thread that other code starts (a pack's hook scheduling a request) copies the context it started in,
+# which holds none, so its writes are refused before a byte is sent.
+_write_permit: contextvars.ContextVar[object | None] = contextvars.ContextVar("proximo_write_permit", default=None)
+
+
+class WriteRefused(Refused):
+    """A non-GET request from outside the executor: the client refuses to send it."""
+
+
+@contextmanager
+def writing(permit: object) -> Iterator[None]:
+    """Let the current task send writes with ``permit`` (from ``PveClient.take_write_permit``) until the block ends."""
+    token = _write_permit.set(permit)
+    try:
+        yield
+    finally:
+        _write_permit.reset(token)
 
 
 class Upid(msgspec.Struct, frozen=True):
@@ -126,7 +149,7 @@ class TaskTimeoutError(ProximoError, TimeoutError):
         super().__init__(f"task {upid} on {node} still running after {timeout:g}s")
 
 
-def _check_path(path: str) -> None:
+def check_api_path(path: str) -> None:
     """Refuse a path that could resolve to anything other than what it says (raises ValueError)."""
     if not isinstance(path, str) or not path.startswith("/"):
         raise ValueError("API path must be a string starting with '/'")
@@ -261,6 +284,7 @@ class PveClient:
         self._secret = Secret(token_secret)
         self._get_retries = get_retries
         self._backoff = backoff
+        self.local_addresses: list[str] = []  # our side of the API connection, as the cluster sees us (lockout analysis)
         self._timeout = timeout
         self._http = httpx.AsyncClient(
             headers={
@@ -273,7 +297,27 @@ class PveClient:
             timeout=timeout,
             follow_redirects=False,  # a redirect would carry the token somewhere not chosen here
             trust_env=False,  # no proxy or netrc from the environment sees the token
+            event_hooks={"request": [self._guard_writes]},  # every request, however it was made, passes here
         )
+        self._permit: object | None = None
+
+    def take_write_permit(self) -> object:
+        """Hand the right to send writes to one holder (the executor), once.
+
+        From then on every non-GET request this client makes outside ``writing(permit)`` is refused
+        (``WriteRefused``), whoever holds a reference to the client. A client whose permit was never
+        taken (a standalone script, the snapshot command) sends what it is asked.
+        """
+        if self._permit is not None:
+            raise WriteRefused("this client's write permit was already handed out")
+        self._permit = object()
+        return self._permit
+
+    async def _guard_writes(self, request: httpx.Request) -> None:
+        if self._permit is not None and request.method != "GET" and _write_permit.get() is not self._permit:
+            log.warning("refused %s %s from outside the executor", request.method, request.url.path)
+            raise WriteRefused(f"{request.method} {request.url.path}: refused: only the executor sends writes, "
+                               "for a stored, fresh, approved plan")
 
     def __repr__(self) -> str:
         return f"PveClient(base_url={self.base_url!r}, token_id={self.token_id!r})"
@@ -294,7 +338,7 @@ class PveClient:
 
     async def get(self, path: str, params: Mapping[str, Any] | None = None) -> Any:
         """GET ``path`` (relative to /api2/json) and return the ``data`` member; retries transient failures."""
-        _check_path(path)
+        check_api_path(path)
         query = _encode_params(params)
         attempt = 0
         while True:
@@ -325,7 +369,7 @@ class PveClient:
         """Send one mutation and return ``data`` (often a UPID). Never retried: it may have been applied."""
         if method not in ("POST", "PUT", "DELETE"):
             raise ValueError("send() takes POST, PUT or DELETE; use get() to read")
-        _check_path(path)
+        check_api_path(path)
         pairs = _encode_params(params)
         try:
             if method == "DELETE":
@@ -360,8 +404,19 @@ class PveClient:
             headers=headers,
         )
         elapsed_ms = (time.monotonic() - started) * 1000
+        self._note_local_address(response)
         log.debug("%s %s -> %d (%.0f ms)", method, path, response.status_code, elapsed_ms)
         return response
+
+    def _note_local_address(self, response: httpx.Response) -> None:
+        """Remember the local socket address of the connection (absent for in-process transports)."""
+        stream = response.extensions.get("network_stream")
+        try:
+            addr = stream.get_extra_info("client_addr") if stream is not None else None
+        except Exception:  # a closed socket: nothing to learn from this exchange
+            addr = None
+        if isinstance(addr, tuple) and addr and str(addr[0]) not in self.local_addresses:
+            self.local_addresses.append(str(addr[0]))
 
     def _connection_error(self, method: str, path: str, exc: httpx.HTTPError) -> PveConnectionError:
         """A one-line PveConnectionError that says whether a mutation may have landed anyway."""

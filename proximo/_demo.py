@@ -51,6 +51,47 @@ def _approve(console: Console, host: Host, plan_id: str, actor: Actor) -> None:
         host.approve(plan_id, Actor(token_id=TOKEN_ID, face="demo", client="proximo demo (no terminal)"), typed_target=plan.target)
 
 
+DEMO_TEMPLATE = 9000
+
+
+async def _guest_destroy_chapter(console: Console, host: Host, world: World, actor: Actor) -> None:
+    """6. A destroy Proxmox would refuse: a template whose base volume linked clones still read from."""
+    template = world.model.guests[DEMO_TEMPLATE]
+    console.print(Rule(f"6. BLOCKED: destroy template {template.sid} ({template.name})"))
+    console.print(f"$ proximo plan guest.destroy vmid={DEMO_TEMPLATE}")
+    plan = await host.plan("guest.destroy", {"vmid": DEMO_TEMPLATE}, actor)
+    print_plan(console, plan)
+    clones = sorted(i.target for i in plan.impacts if i.effect == "wont-boot")
+    try:
+        await host.apply(plan.plan_id, actor)
+    except ProximoError as exc:
+        console.print(f"Apply is refused: {exc}")
+    if not plan.blocked or not clones or DEMO_TEMPLATE not in world.model.guests:
+        raise ProximoError("the guest-destroy chapter did not end where it should: see above")
+    console.print(f"The template stays; its linked clones {', '.join(clones)} keep their base volume.")
+
+
+DEMO_OPERATOR = "192.168.1.50"  # outside the nodes' local network, so only the API port rules let it in
+
+
+async def _firewall_lockout_chapter(console: Console, world: World, actor: Actor) -> None:
+    """7. Enabling the cluster firewall (policy_in DROP) would cut the operator off the API: the plan says so first."""
+    console.print(Rule("7. LOCKOUT: enable the cluster firewall with policy DROP"))
+    console.print(f"You manage the cluster from {DEMO_OPERATOR} (PROXIMO_ADMIN_SOURCES={DEMO_OPERATOR}).")
+    console.print("$ proximo plan firewall.options.set level=cluster enable=1 policy_in=DROP")
+    async with world.host(admin_sources=[DEMO_OPERATOR]) as host:
+        plan = await host.plan("firewall.options.set", {"level": "cluster", "enable": 1, "policy_in": "DROP"}, actor)
+        print_plan(console, plan)
+        try:
+            await host.apply(plan.plan_id, actor)
+        except ProximoError as exc:
+            console.print(f"The agent tries to apply it: refused: {exc}")
+    locked = sorted(i.target for i in plan.impacts if i.effect == "lockout")
+    if plan.risk.value != "CRITICAL" or not locked or world.model.firewall.cluster.options.get("enable") != 0:
+        raise ProximoError("the firewall chapter did not end where it should: see above")
+    console.print(f"Nothing changed: the cluster firewall is still off; {', '.join(locked)} would have been cut off from tcp/8006.")
+
+
 async def run_demo(console: Console) -> None:
     started = time.monotonic()
     with tempfile.TemporaryDirectory(prefix="proximo-demo-") as tmp:
@@ -97,4 +138,7 @@ async def run_demo(console: Console) -> None:
             print_verify(console, host.ledger.verify())
             if broken or not back or not undone.ok:
                 raise ProximoError("the demo did not end where it should: see above")
+
+            await _guest_destroy_chapter(console, host, world, actor)
+            await _firewall_lockout_chapter(console, world, actor)
         console.print(Rule(f"done in {time.monotonic() - started:.1f}s"))

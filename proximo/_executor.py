@@ -12,7 +12,7 @@ from typing import Any
 import msgspec
 
 from ._types import ApiCall, Step
-from ._client import TaskTimeoutError, is_upid
+from ._client import TaskTimeoutError, is_upid, writing
 from .errors import NotModelled, PveApiError, PveConnectionError
 
 Progress = Callable[[str], Awaitable[None] | None]
@@ -31,13 +31,16 @@ class StepResult(msgspec.Struct, frozen=True, omit_defaults=True):
 class Executor:
     def __init__(self, client: Any) -> None:
         self._client = client
+        # From here on the client refuses writes that do not come from ``run`` (see _client.writing).
+        self._permit = client.take_write_permit()
 
     async def run(self, step: Step, progress: Progress | None = None) -> StepResult:
         if not isinstance(step, ApiCall):
             raise NotModelled(f"{step.describe()}: no pack that runs this kind of step is enabled")
         label = step.describe()
         try:
-            data = await self._client.send(step.method, step.path, step.params)
+            with writing(self._permit):
+                data = await self._client.send(step.method, step.path, step.params)
         except (PveApiError, PveConnectionError) as exc:
             return StepResult(step=label, ok=False, error=str(exc))
         if not is_upid(data):

@@ -183,9 +183,11 @@ def redact(params: Mapping[str, Any]) -> dict[str, Any]:
 
     Values under a secret key (see :func:`is_secret_key`) are replaced unless they are a bool or null,
     which carry no secret and show whether a secret was set; any string holding a PVE credential
-    (``PVEAPIToken=...``, ``PVEAuthCookie=...``, ``user@realm!tokenid=UUID``) is replaced whole.
+    (``PVEAPIToken=...``, ``PVEAuthCookie=...``, ``user@realm!tokenid=UUID``) is replaced whole. The answer
+    to creating an API token (``{"full-tokenid", "info", "value"}``) has its secret under ``value``: redacted.
     """
-    return {str(k): _redact_value(v, secret=is_secret_key(str(k))) for k, v in params.items()}
+    token_answer = "full-tokenid" in params and "value" in params
+    return {str(k): _redact_value(v, secret=is_secret_key(str(k)) or (token_answer and k == "value")) for k, v in params.items()}
 
 
 def _redact_value(value: Any, *, secret: bool) -> Any:

@@ -17,8 +17,9 @@ from typing import Any
 
 import msgspec
 
+from ._client import check_api_path
 from ._executor import Executor, StepResult
-from ._ledger import Actor, Ledger, LedgerHead, LedgerRecord
+from ._ledger import REDACTED, Actor, Ledger, LedgerHead, LedgerRecord
 from ._planstore import PlanStore, check_plan_id, new_plan_id
 from ._plugins import PackManager
 from ._settings import Settings
@@ -96,6 +97,9 @@ class Host:
         return LedgerRef(seq=h.seq, head=h.hash, chain=h.chain)
 
     def _append(self, kind: str, actor: Actor, **fields: Any) -> LedgerRecord:
+        secret = self.settings.token_secret.reveal() if self.settings.token_secret else ""
+        if len(secret) >= 8:  # redaction goes by key; this catches the token secret pasted as any value (bad input echoes it)
+            fields = {k: scrub(v, secret) for k, v in fields.items()}
         record = self.ledger.append(kind, actor=actor, **fields)  # type: ignore[arg-type]
         self.packs.prove(record)
         return record
@@ -127,8 +131,15 @@ class Host:
             self._deny(actor, tool_id, raw, str(exc))
             raise
         state = await self.state()
+        view = state.model.copy()
+        if tool.live_reads is not None and self.source.writable:
+            for path in tool.live_reads(params):
+                try:
+                    view.other[path] = await self.source.get(path)
+                except ProximoError as exc:  # a 403 (the token may not read it) or no answer: the pack says so
+                    view.extra[path] = {"error": str(exc)}
         try:
-            data = self.packs.read(tool, params, state.model.copy())
+            data = self.packs.read(tool, params, view, self.operator())
         except BadInput as exc:
             self._deny(actor, tool.id, raw, str(exc))
             raise
@@ -160,12 +171,16 @@ class Host:
             if step.method == "GET":
                 raise PackError(f"{step.describe()}: a plan's steps change state; reads are not steps")
             check_strings(step.params)
+            try:  # the client's own rule, at plan time: a path it would refuse to send is never planned
+                check_api_path(step.path)
+            except ValueError as exc:
+                raise BadInput(f"{step.method} {step.path[:120]!r}: {exc}") from None
             states.append(after.copy())
             try:
                 notes.extend(self.packs.semantics.notes(after, step))
                 self.packs.semantics.execute(after, step.method, step.path, step.params, user=self._user())
             except PveApiError as exc:
-                if exc.status == 400:  # PVE's parameter verification: the input is wrong, not the cluster
+                if exc.status in (400, 501):  # PVE's parameter verification, or no such endpoint: the input is wrong
                     raise BadInput(f"{step.method} {step.path}: {exc}") from None
                 blockers.append(f"{step.method} {step.path}: Proxmox would refuse: {exc.message}")
                 break
@@ -245,7 +260,13 @@ class Host:
         if self._clock() > _parse_iso(plan.expires_at):
             raise StalePlan(f"plan {plan.plan_id} expired at {plan.expires_at}; make a new plan")
 
+    def check_open(self, plan: Plan) -> None:
+        """Refuse a plan that can no longer be applied (applied, blocked, expired): before anyone is asked about it."""
+        self._check_open(plan)
+
     def needs_person(self, plan: Plan) -> bool:
+        if any(impact.needs_person for impact in plan.impacts):  # an analyser said: never on the agent's word
+            return True
         return plan.risk is Risk.CRITICAL or plan.risk > self.settings.auto_approve
 
     def approval(self, plan: Plan) -> LedgerRecord | None:
@@ -279,15 +300,11 @@ class Host:
                 raise OfflinePlan(f"{self.source.name} is a snapshot: there is nothing to apply a plan to")
             if plan.source != self.source.name:
                 raise StalePlan(f"plan {plan.plan_id} was made against {plan.source}, not {self.source.name}")
-            if self.needs_person(plan):
-                if self.approval(plan) is None:
-                    raise NotApproved(
-                        f"plan {plan.plan_id} is {plan.risk.value}, above auto-approval ({self.settings.auto_approve.value}): "
-                        f"a person must approve it first: proximo approve {plan.plan_id}"
-                    )
-            elif self.approval(plan) is None:
-                self._append("approve", actor, tool=plan.tool, plan_id=plan.plan_id, plan_hash=plan.hash,
-                             outcome={"risk": plan.risk.value, "by": "auto", "auto_approve": self.settings.auto_approve.value})
+            if self.needs_person(plan) and self.approval(plan) is None:
+                raise NotApproved(
+                    f"plan {plan.plan_id} is {plan.risk.value}, above auto-approval ({self.settings.auto_approve.value}): "
+                    f"a person must approve it first: proximo approve {plan.plan_id}"
+                )
             state = await self.state()
             now = state.model.fingerprint()
             changed = sorted(k for k in set(now) | set(plan.fingerprint) if now.get(k) != plan.fingerprint.get(k))
@@ -296,6 +313,9 @@ class Host:
         except Refused as exc:
             self._deny(actor, plan.tool, {}, str(exc), plan_id=plan.plan_id)
             raise
+        if not self.needs_person(plan) and self.approval(plan) is None:  # only a fresh plan is auto-approved
+            self._append("approve", actor, tool=plan.tool, plan_id=plan.plan_id, plan_hash=plan.hash,
+                         outcome={"risk": plan.risk.value, "by": "auto", "auto_approve": self.settings.auto_approve.value})
         expected = self._expected_after(plan, state.model)
         self._append("apply-start", actor, tool=plan.tool, plan_id=plan.plan_id, plan_hash=plan.hash,
                      outcome={"steps": [s.describe() for s in plan.steps], "pid": os.getpid(), "host": socket.gethostname(),
@@ -386,6 +406,17 @@ def _apply_is_dead(info: dict[str, Any], now: float) -> bool:
     except (PermissionError, ValueError, OverflowError):
         return False
     return int(info.get("pid", 0)) <= 0
+
+
+def scrub(value: Any, secret: str) -> Any:
+    """``value`` with every occurrence of ``secret`` in its strings (keys too) replaced, at any depth."""
+    if isinstance(value, str):
+        return value.replace(secret, REDACTED) if secret in value else value
+    if isinstance(value, dict):
+        return {scrub(k, secret): scrub(v, secret) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [scrub(v, secret) for v in value]
+    return value
 
 
 def _dedupe(impacts: list[Impact]) -> list[Impact]:

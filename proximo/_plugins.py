@@ -102,8 +102,8 @@ class PackManager:
             ))
         return infos
 
-    def read(self, tool: ToolSpec, params: msgspec.Struct, view: ClusterModel) -> Any:
-        return self._call_one(self._owner(tool), "proximo_read", tool=tool, params=params, view=view)
+    def read(self, tool: ToolSpec, params: msgspec.Struct, view: ClusterModel, operator: Any = None) -> Any:
+        return self._call_one(self._owner(tool), "proximo_read", tool=tool, params=params, view=view, operator=operator)
 
     def plan(self, tool: ToolSpec, params: msgspec.Struct, view: ClusterModel) -> Draft:
         draft = self._call_one(self._owner(tool), "proximo_plan", tool=tool, params=params, view=view)
@@ -113,8 +113,14 @@ class PackManager:
 
     def impacts(self, change: Any, before: ClusterModel, after: ClusterModel) -> list[Impact]:
         found: list[Impact] = []
+        # Analysers share one before/after pair: one that edits it could hide another pack's blast radius
+        # (or fake a fingerprint), so each call is checked and the plan is refused if the models moved.
+        given = (msgspec.msgpack.encode(before), msgspec.msgpack.encode(after))
         for name, plugin in self._plugins():
-            for result in self._call_one(plugin, "proximo_impact", change=change, before=before, after=after):
+            results = self._call_one(plugin, "proximo_impact", change=change, before=before, after=after)
+            if (msgspec.msgpack.encode(before), msgspec.msgpack.encode(after)) != given:
+                raise PackError(f"pack {name!r} changed the cluster models it was given to analyse; its impacts cannot be trusted")
+            for result in results:
                 for impact in result or []:
                     if not isinstance(impact, Impact):
                         raise PackError(f"pack {name!r} returned {type(impact).__name__} as an impact")

@@ -9,7 +9,7 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from ._ledger import LedgerRecord, VerifyResult
+from ._ledger import LedgerRecord, VerifyResult, redact
 from ._pipeline import Answer, ApplyResult
 from ._types import Plan, Risk
 
@@ -24,8 +24,22 @@ def plan_headline(plan: Plan) -> str:
     if not plan.complete:
         flags.append("INCOMPLETE")
     flags.append("reversible" if plan.reversible else "NO UNDO")
-    args = " ".join(f"{k}={v}" for k, v in plan.params.items())
+    args = " ".join(f"{k}={v}" for k, v in redact(plan.params).items())
     return f"PLAN {plan.plan_id} {plan.tool} {args} - " + " / ".join(flags)
+
+
+def plan_document(plan: Plan) -> dict[str, Any]:
+    """The plan JSON of design section 5, as faces show it: secret params (passwords, keyrings) redacted.
+
+    The stored plan keeps them, because apply must send them; nothing a person or an agent reads does.
+    """
+    data = msgspec.to_builtins(plan)
+    data["params"] = redact(data["params"])
+    for key in ("steps", "undo"):
+        for step in data.get(key) or []:
+            if isinstance(step.get("params"), dict):
+                step["params"] = redact(step["params"])
+    return data
 
 
 def print_plan(console: Console, plan: Plan) -> None:
@@ -84,6 +98,10 @@ def print_apply(console: Console, result: ApplyResult) -> None:
         mark = "ok" if step.ok else "FAILED"
         console.print(f"  [{mark}] {step.step}" + (f" ({step.upid})" if step.upid else "") + (f": {step.error}" if step.error else ""),
                       markup=False)
+        if isinstance(step.data, dict) and "full-tokenid" in step.data and "value" in step.data:
+            # A new API token's secret: shown here once, to the person; the ledger has it redacted.
+            console.print(Text(f"      token {step.data['full-tokenid']} secret: {step.data['value']}  "
+                               "(shown once: Proximo does not keep it)", style="bold yellow"))
     if result.ok:
         console.print("read back: matches the prediction" if result.matches_prediction
                       else f"read back: differs from the prediction in {', '.join(result.mismatches)}")

@@ -37,7 +37,11 @@ class LiveSource:
     def __init__(self, client: Any, url: str) -> None:
         self._client = client
         self.name = f"live:{url}"
-        self.local_addresses: list[str] = []
+
+    @property
+    def local_addresses(self) -> list[str]:
+        """The local address of the API connection, once the client has made one (empty before, or in-process)."""
+        return list(getattr(self._client, "local_addresses", []))
 
     async def get(self, path: str) -> Any:
         base, _, query = path.partition("?")

@@ -25,6 +25,10 @@ class ToolSpec(msgspec.Struct, frozen=True, kw_only=True):
     params: type[msgspec.Struct]  # the parameter struct; its fields mirror Proxmox's names
     mutating: bool  # True: the tool returns a plan; False: a read (risk LOW), answered at once
     owner: str = ""  # the pack that registered it (set by the host)
+    # A read tool that also shows what Proxmox itself answers: params -> GET paths the host reads live (never
+    # from a snapshot) into ``view.other`` before ``proximo_read``; a path it could not read is in ``view.extra``
+    # as ``{"error": "..."}`` instead.
+    live_reads: Callable[[Any], list[str]] | None = None
 
     @property
     def mcp_name(self) -> str:
@@ -40,12 +44,17 @@ class ToolSpec(msgspec.Struct, frozen=True, kw_only=True):
 
     def input_schema(self) -> dict[str, Any]:
         """JSON Schema of the parameters, inlined at the top level (MCP wants an object schema)."""
-        (ref,), components = msgspec.json.schema_components([self.params], ref_template="#/$defs/{name}")
-        name = ref["$ref"].rsplit("/", 1)[-1]
-        top = dict(components.pop(name))
-        if components:
-            top["$defs"] = components
-        return top
+        return object_schema(self.params)
+
+
+def object_schema(struct: Any) -> dict[str, Any]:
+    """A msgspec type's JSON Schema with its root inlined (not a ``$ref``), other definitions under ``$defs``."""
+    (ref,), components = msgspec.json.schema_components([struct], ref_template="#/$defs/{name}")
+    name = ref["$ref"].rsplit("/", 1)[-1]
+    top = dict(components.pop(name))
+    if components:
+        top["$defs"] = components
+    return top
 
 
 def check_strings(value: Any, where: str = "$") -> None:

@@ -103,6 +103,7 @@ class Impact(msgspec.Struct, frozen=True, omit_defaults=True):
     effect: Effect
     reason: str
     risk: Risk | None = None  # an analyser's floor for the plan's risk, beyond the default for the effect
+    needs_person: bool = False  # never auto-approved, whatever PROXIMO_AUTO_APPROVE says (removing protection)
 
     def floor(self) -> Risk:
         return self.risk or EFFECT_RISK.get(self.effect, Risk.HIGH)

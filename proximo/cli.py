@@ -18,8 +18,9 @@ from rich.console import Console
 
 from ._host import make_client, make_packs, open_host
 from ._ledger import Actor, Ledger, LedgerError
-from ._pipeline import Host
-from ._render import print_answer, print_apply, print_plan, print_record, print_verify
+from ._pipeline import Host, scrub
+from ._render import plan_document, print_answer, print_apply, print_plan, print_record, print_verify
+from ._types import Plan
 from ._settings import Settings
 from .errors import BadInput, ProximoError
 
@@ -57,6 +58,8 @@ def _console() -> Console:
 
 def _emit(ctx: Context, value: Any, human: Callable[[Console], None]) -> None:
     if ctx.as_json:
+        if isinstance(value, Plan):
+            value = plan_document(value)
         click.echo(msgspec.json.encode(value).decode())
     else:
         human(_console())
@@ -66,11 +69,19 @@ def _run(fn: Callable[[], Awaitable[T]]) -> T:
     try:
         return anyio.run(fn)
     except ProximoError as exc:
-        click.echo(f"proximo: {exc}", err=True)
+        click.echo(f"proximo: {_scrubbed(str(exc))}", err=True)
         sys.exit(exc.exit_code)
     except LedgerError as exc:
         click.echo(f"proximo: ledger: {exc}", err=True)
         sys.exit(1)
+
+
+def _scrubbed(message: str) -> str:
+    """An error line without the token secret, even when the input that is echoed back was the secret."""
+    ctx = click.get_current_context(silent=True)
+    settings = getattr(ctx.find_object(Context), "settings", None) if ctx else None
+    secret = settings.token_secret.reveal() if settings and settings.token_secret else ""
+    return scrub(message, secret) if len(secret) >= 8 else message
 
 
 def _overrides(settings: Settings, token_id: str | None, admin_sources: tuple[str, ...]) -> Settings:
@@ -129,11 +140,18 @@ def build_cli() -> click.Group:
 
     @cli.command()
     @click.argument("plan_id")
+    @click.option("--sim", is_flag=True, help="A plan made through `proximo serve --sim` (the simulated cluster's ledger).")
     @click.pass_obj
-    def approve(ctx: Context, plan_id: str) -> None:
+    def approve(ctx: Context, plan_id: str, sim: bool) -> None:
         """Approve a plan as the person at this terminal (asks; CRITICAL asks for the target's name)."""
 
         async def go() -> None:
+            if sim:
+                from .mcp import sim_world
+
+                async with sim_world(ctx.settings).host() as host:
+                    approve_at_terminal(host, plan_id, ctx.actor("terminal"))
+                return
             async with open_host(ctx.settings, snapshot=_NO_SOURCE) as host:
                 approve_at_terminal(host, plan_id, ctx.actor("terminal"))
 
@@ -257,7 +275,9 @@ def build_cli() -> click.Group:
         simulator = Simulator(load_snapshot(doc), _packs(ctx).semantics, tokens={token_id: secret}, latency=latency)
         click.echo(f"simulated PVE at http://{host}:{port}/api2/json ({'snapshot ' + snapshot if snapshot else 'demo cluster'})", err=True)
         click.echo(f"  export PROXIMO_URL=http://{host}:{port} PROXIMO_TOKEN_ID='{token_id}' PROXIMO_TOKEN_SECRET={secret}", err=True)
-        uvicorn.run(simulator.app, host=host, port=port, log_level="warning")
+        # interface: uvicorn takes a bound method for an ASGI2 app unless told; every request would fail
+        # (and its own Server header off: the simulator says pve-api-daemon, as PVE does)
+        uvicorn.run(simulator.app, host=host, port=port, log_level="warning", interface="asgi3", server_header=False)
 
     @cli.command()
     @click.pass_obj
@@ -267,6 +287,7 @@ def build_cli() -> click.Group:
 
         _run(lambda: run_demo(_console()))
 
+    cli.add_command(serve_command())
     make_packs(Settings.from_env() if _env_ok() else Settings()).register_commands(cli)
     return cli
 
@@ -338,6 +359,40 @@ def approve_at_terminal(host: Host, plan_id: str, actor: Actor, *, ask: Callable
             sys.exit(3)
         host.approve(plan_id, actor)
     click.echo(f"approved {plan_id}: now `proximo apply {plan_id}`", err=True)
+
+
+def serve_command() -> click.Command:
+    """``proximo serve`` and the ``proximo-proxmox`` console script (the same command): the MCP server.
+
+    On stdio, stdout is the protocol stream: everything this command says goes to stderr.
+    """
+
+    @click.command("serve", context_settings={"help_option_names": ["-h", "--help"]})
+    @click.option("--transport", type=click.Choice(["stdio", "http"]), default="stdio", show_default=True,
+                  help="stdio (what MCP clients spawn) or streamable HTTP at /mcp (bearer token: PROXIMO_HTTP_TOKEN).")
+    @click.option("--host", default="127.0.0.1", show_default=True,
+                  help="HTTP: address to bind. Anything but loopback needs PROXIMO_HTTP_TOKEN.")
+    @click.option("--port", default=8765, show_default=True, type=click.IntRange(0, 65535), help="HTTP: port.")
+    @click.option("--allowed-host", "allowed_hosts", multiple=True, metavar="HOST[:PORT]",
+                  help="HTTP: a Host header to accept besides loopback (repeatable; also PROXIMO_ALLOWED_HOSTS).")
+    @click.option("--sim", is_flag=True, help="Serve the built-in simulated cluster: try it with no Proxmox.")
+    def serve(transport: str, host: str, port: int, allowed_hosts: tuple[str, ...], sim: bool) -> None:
+        """Serve every Proximo tool to MCP clients (stdio by default; --transport http for streamable HTTP)."""
+        from .mcp import McpSettings, serve_mcp
+
+        try:
+            settings = Settings.from_env()
+            mcp_settings = McpSettings.from_env()
+            if allowed_hosts:
+                mcp_settings = msgspec.structs.replace(mcp_settings, allowed_hosts=(*mcp_settings.allowed_hosts, *allowed_hosts))
+            serve_mcp(settings, mcp_settings, transport="http" if transport == "http" else "stdio", host=host, port=port, sim=sim)
+        except ProximoError as exc:
+            click.echo(f"proximo serve: {exc}", err=True)
+            sys.exit(exc.exit_code)
+        except KeyboardInterrupt:
+            pass
+
+    return serve
 
 
 def main() -> None:

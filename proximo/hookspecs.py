@@ -44,7 +44,7 @@ if TYPE_CHECKING:
     from ._ledger import LedgerRecord
     from ._types import Change
     from ._tools import ToolSpec
-    from ._types import Draft, Impact, Irreversible, Step
+    from ._types import Draft, Impact, Irreversible, Operator, Step
     from .model import ClusterModel
 
 hookspec = pluggy.HookspecMarker("proximo")
@@ -88,12 +88,14 @@ def proximo_register_commands(cli: click.Group) -> None:
 
 
 @hookspec(firstresult=True)
-def proximo_read(tool: ToolSpec, params: msgspec.Struct, view: ClusterModel) -> Any:
+def proximo_read(tool: ToolSpec, params: msgspec.Struct, view: ClusterModel, operator: Operator) -> Any:
     """Answer a read tool from the model. Called only on the pack that registered ``tool``.
 
     :param tool: the tool being read.
     :param params: validated parameters (an instance of ``tool.params``).
-    :param view: a copy of the cluster model; changing it changes nothing.
+    :param view: a copy of the cluster model; changing it changes nothing. Live, it also holds what the host
+        read for ``tool.live_reads`` (in ``view.other``; unreadable paths in ``view.extra`` as ``{"error"}``).
+    :param operator: who the operator is (Proximo's own token id, the admin sources).
     :return: JSON-serialisable data (msgspec structs are fine).
     """
 

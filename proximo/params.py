@@ -22,7 +22,8 @@ NodeName = Annotated[str, msgspec.Meta(pattern=r"^[A-Za-z0-9]([A-Za-z0-9-]{0,61}
 VmId = Annotated[int, msgspec.Meta(ge=100, le=999_999_999, description="guest id (100-999999999)")]
 Upid = Annotated[str, msgspec.Meta(pattern=r"^UPID:[A-Za-z0-9-]+:[0-9A-F]{8}:[0-9A-F]{8,9}:[0-9A-F]{8}:[A-Za-z0-9_-]+:[^:\s]*:[^:\s]+:[^\s]*$",
                                    max_length=256, description="a task id (UPID)")]
-ApiPath = Annotated[str, msgspec.Meta(pattern=r"^(/[A-Za-z0-9_.@!:=+-]+)+$", max_length=512,
+# no "." or ".." segment: a path means what it says (the client refuses them too, before sending)
+ApiPath = Annotated[str, msgspec.Meta(pattern=r"^(/(?!\.\.?(?:/|$))[A-Za-z0-9_.@!:=+-]+)+$", max_length=512,
                                       description="API path relative to /api2/json, e.g. /storage/local-zfs")]
 GuestKind = Literal["qemu", "lxc"]
 
@@ -53,16 +54,38 @@ def _field_type(spec: ParamSpec) -> Any:
     return Annotated[base, msgspec.Meta(**meta)] if meta else base
 
 
-def struct_from_schema(name: str, method: str, template: str, *, exclude: tuple[str, ...] = (),
-                       require: tuple[str, ...] = ()) -> type[msgspec.Struct]:
-    """A parameter struct whose fields are exactly the PVE endpoint's parameters (hyphens become ``_``)."""
+def schema_params(method: str, template: str, *, expand_indexed: bool = False) -> dict[str, ParamSpec]:
+    """The endpoint's parameters by name; with ``expand_indexed``, ``scsi[n]`` becomes scsi0 .. scsi30."""
+    from ._apischema import INDEXED_LIMITS
+
     endpoint = schema().endpoint(method, template)
     if endpoint is None:
         raise ValueError(f"{method} {template} is not in the PVE API schema")
+    if not expand_indexed:
+        return dict(endpoint.params)
+    out: dict[str, ParamSpec] = {}
+    for pname, spec in endpoint.params.items():
+        if pname.endswith("[n]"):
+            base = pname[:-3]
+            out.update({f"{base}{i}": spec for i in range(INDEXED_LIMITS.get(base, 0))})
+        else:
+            out[pname] = spec
+    return out
+
+
+def struct_from_schema(name: str, method: str, template: str, *, exclude: tuple[str, ...] = (),
+                       require: tuple[str, ...] = (), expand_indexed: bool = False,
+                       params: dict[str, ParamSpec] | None = None, omit_defaults: bool = False) -> type[msgspec.Struct]:
+    """A parameter struct whose fields are exactly the PVE endpoint's parameters (hyphens become ``_``).
+
+    ``expand_indexed`` gives indexed options their real names (``net0``, ``scsi5``); ``params`` replaces the
+    endpoint's parameters (e.g. the union of two endpoints' from :func:`schema_params`).
+    """
+    specs = params if params is not None else schema_params(method, template, expand_indexed=expand_indexed)
     required: list[tuple[str, Any, Any]] = []
     optional: list[tuple[str, Any, Any]] = []
-    for pname, spec in sorted(endpoint.params.items()):
-        if pname in exclude:
+    for pname, spec in sorted(specs.items()):
+        if pname in exclude or pname.endswith("[n]"):
             continue
         attr = re.sub(r"[^A-Za-z0-9_]", "_", pname)
         ftype = _field_type(spec)
@@ -71,7 +94,7 @@ def struct_from_schema(name: str, method: str, template: str, *, exclude: tuple[
         else:
             required.append((attr, ftype, msgspec.field(name=pname)))
     return msgspec.defstruct(name, required + optional, forbid_unknown_fields=True, frozen=True, kw_only=True,
-                             module=__name__)
+                             module=__name__, omit_defaults=omit_defaults)
 
 
 def api_params(params: msgspec.Struct) -> dict[str, Any]:

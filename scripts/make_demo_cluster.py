@@ -545,6 +545,27 @@ def node_list_row(name: str) -> dict[str, Any]:
             "ssl_fingerprint": ":".join(fp[i:i + 2] for i in range(0, 64, 2))}
 
 
+# Guests with a snapshot: vmid -> (name, description, snaptime)
+SNAPSHOTS: dict[int, tuple[str, str, int]] = {105: ("before-upgrade", "Before the PostgreSQL 17 upgrade", 1_795_500_000)}
+
+
+def node_status(name: str) -> dict[str, Any]:
+    """GET /nodes/{node}/status, the parts an operator reads (PVE 9.1 key names)."""
+    n = NODES[name]
+    return {"cpu": n["cpu"], "uptime": n["uptime"], "loadavg": ["0.42", "0.51", "0.48"], "idle": 0, "wait": 0.0012,
+            "cpuinfo": {"cpus": n["maxcpu"], "cores": n["maxcpu"] // 2, "sockets": 1, "mhz": "3000.000",
+                        "model": "AMD EPYC 7302P 16-Core Processor", "hvm": "1", "user_hz": 100, "flags": ""},
+            "memory": {"total": n["maxmem"], "used": n["mem"], "free": n["maxmem"] - n["mem"],
+                       "available": n["maxmem"] - n["mem"]},
+            "swap": {"total": 8 * 1024**3, "used": 0, "free": 8 * 1024**3},
+            "rootfs": {"total": n["root_total"], "used": n["root_used"], "avail": n["root_total"] - n["root_used"],
+                       "free": n["root_total"] - n["root_used"]},
+            "kversion": "Linux 6.17.2-1-pve #1 SMP PREEMPT_DYNAMIC PMX 6.17.2-1 (2025-10-21T11:55Z) x86_64",
+            "pveversion": "pve-manager/9.1.2/6a3e57f2", "current-kernel": {"sysname": "Linux", "release": "6.17.2-1-pve",
+                                                                          "machine": "x86_64", "version": "#1 SMP PREEMPT_DYNAMIC PMX 6.17.2-1"},
+            "boot-info": {"mode": "efi", "secureboot": 0}, "ksm": {"shared": 0}}
+
+
 def node_resource_row(name: str) -> dict[str, Any]:
     n = NODES[name]
     return {"id": f"node/{name}", "node": name, "type": "node", "status": "online", "uptime": n["uptime"],
@@ -683,6 +704,7 @@ def build() -> dict[str, Any]:
     ]
     for name in nodes:
         api[f"/nodes/{name}/network"] = network_rows(name)
+        api[f"/nodes/{name}/status"] = node_status(name)
 
     # --- storage -----------------------------------------------------------------------------------------
     storage_digest = sha1(storage_text())
@@ -744,10 +766,27 @@ def build() -> dict[str, Any]:
     for g in GUESTS:
         conf = config_for(g)
         base = f"/nodes/{g['node']}/{g['type']}/{g['vmid']}"
-        api[f"{base}/config"] = {**conf, "digest": sha1(config_text(conf))}
+        snap = SNAPSHOTS.get(g["vmid"])
+        snapshot_rows: list[dict[str, Any]] = []
+        if snap is not None:  # one snapshot, taken while running, without RAM state
+            name, description, snaptime = snap
+            api[f"{base}/config?snapshot={name}"] = {**conf, "description": description, "snaptime": snaptime}
+            snapshot_rows.append({"name": name, "description": description, "snaptime": snaptime})
+            conf = {**conf, "parent": name}
+        digest = sha1(config_text(conf))
+        api[f"{base}/config"] = {**conf, "digest": digest}
+        current: dict[str, Any] = {"name": "current", "digest": digest, "description": "You are here!",
+                                   "running": 1 if g["status"] == "running" else 0}
+        if snap is not None:
+            current["parent"] = snap[0]
+        api[f"{base}/snapshot"] = snapshot_rows + [current]
+        if g["status"] == "running":  # nothing pending: every key with its current value
+            api[f"{base}/pending"] = [{"key": k, "value": v} for k, v in sorted(conf.items())]
         opts, rules = GUEST_FW.get(g["vmid"], ({}, []))
         api[f"{base}/firewall/options"] = fw_options(opts)
         api[f"{base}/firewall/rules"] = fw_rules(rules)
+        api[f"{base}/firewall/ipset"] = []  # no guest-level ipsets or aliases (collect reads both)
+        api[f"{base}/firewall/aliases"] = []
 
     # --- /cluster/resources ------------------------------------------------------------------------------
     resources: list[dict[str, Any]] = []
@@ -818,6 +857,17 @@ def build() -> dict[str, Any]:
     api["/cluster/firewall/options"] = fw_options({"enable": 0, "policy_in": "DROP", "policy_out": "ACCEPT"})
     for sub in ("rules", "groups", "ipset", "aliases"):
         api[f"/cluster/firewall/{sub}"] = []
+    # A security group, an ipset and an alias nothing refers to yet (the firewall pack's tools act on them).
+    group_rules = [{"type": "in", "action": "ACCEPT", "macro": "HTTPS", "enable": 1, "log": "nolog"},
+                   {"type": "in", "action": "ACCEPT", "macro": "HTTP", "enable": 1, "log": "nolog"}]
+    api["/cluster/firewall/groups"] = [{"group": "web-in", "comment": "public web", "digest": fw_digest([{"group": "web-in", "comment": "public web"}])}]
+    api["/cluster/firewall/groups/web-in"] = fw_rules(group_rules)
+    api["/cluster/firewall/ipset"] = [{"name": "admins", "comment": "operator workstations",
+                                       "digest": fw_digest([{"name": "admins", "comment": "operator workstations"}])}]
+    admins = [{"cidr": "10.0.0.0/24"}, {"cidr": "10.0.0.99", "nomatch": 1, "comment": "kiosk"}]
+    api["/cluster/firewall/ipset/admins"] = [{**e, "digest": fw_digest(admins)} for e in admins]
+    office = [{"name": "office", "cidr": "192.168.1.0/24", "ipversion": 4, "comment": "office LAN"}]
+    api["/cluster/firewall/aliases"] = [{**e, "digest": fw_digest(office)} for e in office]
     for name in nodes:
         api[f"/nodes/{name}/firewall/options"] = fw_options({})
         api[f"/nodes/{name}/firewall/rules"] = []

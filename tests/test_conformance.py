@@ -19,7 +19,7 @@ import msgspec
 import pytest
 
 import proximo
-from proximo._apischema import schema, validate
+from proximo._apischema import indexed_spec, schema, validate
 from proximo._client import PveClient
 from proximo._sources import LiveSource
 from proximo._tools import ToolSpec
@@ -84,11 +84,11 @@ def _check_call(index: dict[tuple[str, str], dict[str, Any]], method: str, path:
     endpoint = index.get((method, template))
     if endpoint is None:
         return [f"{method} {template}: no such method on that path in PVE 9.1"]
-    problems = [f"{method} {template}: parameter {name!r} is not declared" for name in params
-                if name not in endpoint["params"] or name in path_params]
     # and the values are ones PVE accepts (Proximo's validator, on the compact copy of the same schema)
     compact = schema().endpoint(method, template)
     assert compact is not None
+    problems = [f"{method} {template}: parameter {name!r} is not declared" for name in params  # scsi1 is scsi[n]
+                if (name not in endpoint["params"] and indexed_spec(compact, name) is None) or name in path_params]
     _, errors = validate(compact, params, {k: urllib.parse.unquote(v) for k, v in path_params.items()})
     problems += [f"{method} {template}: {name}: {message}" for name, message in errors.items()]
     return problems
@@ -204,6 +204,58 @@ PLANS: list[tuple[str, dict[str, Any]]] = [
                                                                       "groups": "operators", "delete": 1}}),
     ("api.call", {"method": "PUT", "path": "/pools", "params": {"poolid": "prod", "storage": "local"}}),
     ("api.call", {"method": "PUT", "path": "/pools", "params": {"poolid": "prod", "storage": "nfs-backup", "delete": 1}}),
+    # the ACL pack (plugins/acl), on the demo cluster's access configuration
+    ("access.acl.grant", {"path": "/vms/101", "roles": "PVEVMUser", "users": "bob@pve", "propagate": False}),
+    ("access.acl.revoke", {"path": "/pool/prod", "roles": "VMOperator", "groups": "operators"}),
+    ("access.user.create", {"userid": "carol@pve", "groups": "operators", "email": "carol@demo.lan"}),
+    ("access.user.update", {"userid": "bob@pve", "groups": "admins", "append": True, "comment": "on call"}),
+    ("access.user.delete", {"userid": "bob@pve"}),
+    ("access.group.create", {"groupid": "auditors", "comment": "read only"}),
+    ("access.group.update", {"groupid": "operators", "comment": "ops"}),
+    ("access.group.delete", {"groupid": "operators"}),
+    ("access.role.create", {"roleid": "Auditors", "privs": "Sys.Audit,VM.Audit"}),
+    ("access.role.update", {"roleid": "VMOperator", "privs": "VM.Audit", "append": True}),
+    ("access.role.delete", {"roleid": "VMOperator"}),
+    ("access.token.create", {"userid": "bob@pve", "tokenid": "ci", "privsep": True, "expire": 0}),
+    ("access.token.update", {"userid": "proximo@pve", "tokenid": "agent", "comment": "renamed"}),
+    ("access.token.delete", {"userid": "proximo@pve", "tokenid": "agent"}),
+    # the guests pack (plugins/guests), on the demo cluster's guests
+    ("vm.create", {"node": "pve1", "vmid": 150, "scsi0": "local-zfs:4", "net0": "virtio,bridge=vmbr0", "memory": "2048"}),
+    ("ct.create", {"node": "pve2", "vmid": 310, "ostemplate": "local:vztmpl/debian-12-standard_12.7-1_amd64.tar.zst",
+                   "rootfs": "local-zfs:4", "net0": "name=eth0,bridge=vmbr0,ip=dhcp"}),
+    ("guest.start", {"vmid": 108}),
+    ("guest.stop", {"vmid": 104}),
+    ("guest.shutdown", {"vmid": 202}),
+    ("guest.reboot", {"vmid": 106}),
+    ("guest.suspend", {"vmid": 106}),
+    ("guest.resume", {"vmid": 106}),
+    ("guest.clone", {"vmid": 9000, "newid": 140, "name": "ci-runner-03"}),
+    ("guest.config.set", {"vmid": 105, "memory": "8192", "scsi2": "local-zfs:10"}),
+    ("guest.config.set", {"vmid": 204, "mp0": "ceph-rbd:2,mp=/srv", "delete": "unused0"}),
+    ("guest.snapshot.create", {"vmid": 201, "snapname": "pre_upgrade"}),
+    ("guest.snapshot.rollback", {"vmid": 105, "snapname": "before-upgrade"}),
+    ("guest.snapshot.delete", {"vmid": 105, "snapname": "before-upgrade"}),
+    ("guest.disk.resize", {"vmid": 108, "disk": "scsi0", "size": "+4G"}),
+    ("guest.disk.move", {"vmid": 108, "disk": "scsi0", "storage": "ceph-rbd", "delete": 1}),
+    ("guest.template", {"vmid": 108}),
+    ("guest.destroy", {"vmid": 121, "purge": 1, "destroy-unreferenced-disks": 1}),
+    # the firewall pack (plugins/firewall), on the demo cluster's firewall (web-01's rules, group web-in, ipset admins)
+    ("firewall.rule.add", {"level": "qemu/104", "type": "in", "action": "ACCEPT", "macro": "DNS", "enable": 1}),
+    ("firewall.rule.add", {"level": "group/web-in", "type": "in", "action": "DROP", "proto": "tcp", "dport": "8080"}),
+    ("firewall.rule.update", {"level": "qemu/104", "pos": 2, "source": "10.0.1.0/24"}),
+    ("firewall.rule.delete", {"level": "qemu/104", "pos": 1}),
+    ("firewall.rule.move", {"level": "qemu/104", "pos": 2, "moveto": 0}),
+    ("firewall.options.set", {"level": "cluster", "enable": 1}),
+    ("firewall.options.set", {"level": "qemu/104", "policy_in": "REJECT"}),
+    ("firewall.group.create", {"group": "db-in", "comment": "databases"}),
+    ("firewall.group.delete", {"group": "web-in"}),
+    ("firewall.ipset.create", {"name": "ipfilter-net0", "level": "qemu/104"}),
+    ("firewall.ipset.delete", {"name": "admins", "force": True}),
+    ("firewall.ipset.add", {"name": "admins", "cidr": "10.0.0.77"}),
+    ("firewall.ipset.remove", {"name": "admins", "cidr": "10.0.0.99"}),
+    ("firewall.alias.create", {"name": "lab", "cidr": "10.9.0.0/16"}),
+    ("firewall.alias.update", {"name": "office", "cidr": "192.168.2.0/24"}),
+    ("firewall.alias.delete", {"name": "office"}),
 ]
 
 
@@ -235,6 +287,8 @@ async def test_undo_of_an_applied_delete_is_a_pve_call(tmp_path: Path, index: di
     world = World(tmp_path)
     async with world.host() as host:
         plan = await host.plan("api.call", {"method": "PUT", "path": "/pools", "params": {"poolid": "prod", "storage": "local"}}, world.actor)
+        if host.needs_person(plan):  # the pool's ACL roles now reach /storage/local: a privilege-gain (ACL pack)
+            host.approve(plan.plan_id, world.actor)
         result = await host.apply(plan.plan_id, world.actor)
         assert result.ok and result.matches_prediction
         undo = await host.undo(result.ledger.seq, world.actor)
@@ -491,9 +545,13 @@ class StartPack:
         register("POST", "/nodes/{node}/qemu/{vmid}/status/start", start)
 
 
+# The guests pack owns qemu start; these simulator tests keep their own inline pack, so it is left out here.
+_NO_GUESTS = {"PROXIMO_DISABLED_PACKS": "guests"}
+
+
 @pytest.fixture
 def world(tmp_path: Path) -> World:
-    return World(tmp_path, extra_packs=[("test-start", StartPack())])
+    return World(tmp_path, extra_packs=[("test-start", StartPack())], env=_NO_GUESTS)
 
 
 def _http(world: World, token: str | None = None) -> httpx.AsyncClient:
@@ -649,7 +707,7 @@ async def test_sim_upid_is_readable(world: World) -> None:
 
 @pytest.mark.anyio
 async def test_sim_task_runs_for_a_few_polls(tmp_path: Path) -> None:
-    world = World(tmp_path, extra_packs=[("test-start", StartPack())])
+    world = World(tmp_path, extra_packs=[("test-start", StartPack())], env=_NO_GUESTS)
     world.sim.task_polls = 2
     async with _http(world) as http:
         upid = (await http.post("/nodes/pve1/qemu/121/status/start")).json()["data"]

@@ -446,8 +446,13 @@ def test_access(api: dict[str, Any]) -> None:
 def test_firewall(api: dict[str, Any]) -> None:
     assert api["/cluster/firewall/options"]["enable"] == 0
     assert api["/cluster/firewall/options"]["policy_in"] == "DROP"
-    for sub in ("rules", "groups", "ipset", "aliases"):
-        assert api[f"/cluster/firewall/{sub}"] == []
+    assert api["/cluster/firewall/rules"] == []
+    # a security group, an ipset and an alias nothing refers to yet, for the firewall pack's tools
+    assert [g["group"] for g in api["/cluster/firewall/groups"]] == ["web-in"]
+    assert [r["pos"] for r in api["/cluster/firewall/groups/web-in"]] == [0, 1]
+    assert [s["name"] for s in api["/cluster/firewall/ipset"]] == ["admins"]
+    assert any(e.get("nomatch") == 1 for e in api["/cluster/firewall/ipset/admins"])
+    assert [a["name"] for a in api["/cluster/firewall/aliases"]] == ["office"]
     for row in guests(api):
         base = f"/nodes/{row['node']}/{row['type']}/{row['vmid']}/firewall"
         assert "digest" in api[f"{base}/options"]

@@ -1,7 +1,19 @@
 """One model of Proxmox VE: simulator, predictor and offline snapshot (design section 2)."""
 
-from ._cluster import CREDENTIAL_STORAGE_TYPES, SHARED_STORAGE_TYPES, ClusterModel, Guest, Node, Task, as_int, config_digest, split_list
+from ._cluster import (
+    CREDENTIAL_STORAGE_TYPES,
+    SHARED_STORAGE_TYPES,
+    ClusterModel,
+    Guest,
+    Node,
+    Task,
+    as_int,
+    config_digest,
+    moved_volumes,
+    split_list,
+)
 from ._drives import GuestVolume, guest_volumes
+from ._firewall import Firewall, FirewallGroup, FirewallIpset, FirewallLevel, current_digest, fw_digest, options_digest
 from ._semantics import Call, Semantics, SemanticsRegistry
 from ._snapshot import SNAPSHOT_FORMAT, collect, dump_snapshot, from_api, load_snapshot, render, snapshot_paths
 
@@ -10,6 +22,13 @@ __all__ = [
     "SHARED_STORAGE_TYPES",
     "SNAPSHOT_FORMAT",
     "Call",
+    "Firewall",
+    "current_digest",
+    "FirewallGroup",
+    "FirewallIpset",
+    "FirewallLevel",
+    "fw_digest",
+    "options_digest",
     "ClusterModel",
     "Guest",
     "GuestVolume",
@@ -24,6 +43,7 @@ __all__ = [
     "from_api",
     "guest_volumes",
     "load_snapshot",
+    "moved_volumes",
     "render",
     "snapshot_paths",
     "split_list",

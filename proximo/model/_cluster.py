@@ -17,6 +17,7 @@ import msgspec
 
 from ..errors import PveApiError
 from ._drives import GuestVolume, guest_volumes
+from ._firewall import Firewall
 
 GuestKind = Literal["qemu", "lxc"]
 
@@ -60,6 +61,13 @@ class Node(msgspec.Struct):
     status: dict[str, Any]  # its /cluster/status row
     network: list[dict[str, Any]] | None = None
     network_changes: str | None = None
+    node_status: dict[str, Any] | None = None  # GET /nodes/{node}/status (None: not read)
+
+    def bridge_exists(self, bridge: str) -> bool | None:
+        """Whether the node's network config has this bridge (Linux or OVS); None when the network was not read."""
+        if self.network is None:
+            return None
+        return any(row.get("iface") == bridge and row.get("type") in ("bridge", "OVSBridge") for row in self.network)
 
     @property
     def online(self) -> bool:
@@ -71,7 +79,12 @@ class Guest(msgspec.Struct):
     kind: GuestKind
     node: str
     resource: dict[str, Any]  # its /cluster/resources row
-    config: dict[str, Any]  # GET .../config
+    config: dict[str, Any]  # GET .../config (PVE's default view: pending changes applied)
+    snapshots: list[dict[str, Any]] | None = None  # GET .../snapshot, with its "current" row (None: not read)
+    snapshot_configs: dict[str, dict[str, Any]] = {}  # snapname -> GET .../config?snapshot=NAME
+    pending: list[dict[str, Any]] | None = None  # GET .../pending rows of a running guest (None: nothing pending)
+    rolled_back_to: str = ""  # set by a rollback on this model: what was written since that snapshot is gone
+    paused: bool = False  # suspended to RAM (qmpstatus "paused"); status stays "running"
 
     @property
     def sid(self) -> str:
@@ -134,6 +147,7 @@ class ClusterModel(msgspec.Struct):
     pools: dict[str, dict[str, Any]] = {}  # poolid -> /pools?poolid=ID row (with members)
     corosync_nodes: list[dict[str, Any]] = []
     tasks: dict[str, Task] = {}
+    firewall: Firewall = msgspec.field(default_factory=Firewall)  # cluster, node and guest firewall config (_firewall.py)
     other: dict[str, Any] = {}  # GET paths the model does not interpret yet, served verbatim
     extra: dict[str, dict[str, Any]] = {}  # members beside `data` for paths in `other`
 
@@ -159,10 +173,13 @@ class ClusterModel(msgspec.Struct):
                        {pid: {**{k: v for k, v in pool.items() if k != "members"},
                               "members": sorted(str(m.get("id")) for m in pool.get("members", []))}
                         for pid, pool in sorted(self.pools.items())}],
+            "firewall": [self.firewall.read, self.firewall.cluster, self.firewall.groups, self.firewall.nodes,
+                         {str(vmid): level for vmid, level in sorted(self.firewall.guests.items())}],
             "other": self.other,
         }
         for vmid, g in sorted(self.guests.items()):
-            sections[g.sid] = [g.node, g.resource.get("status"), g.template, g.config.get("digest") or config_digest(g.config)]
+            sections[g.sid] = [g.node, g.resource.get("status"), g.template, g.config.get("digest") or config_digest(g.config),
+                               sorted(str(r.get("name")) for r in g.snapshots or [] if r.get("name") != "current")]
         return {name: h(value) for name, value in sections.items()}
 
     # --- storages ------------------------------------------------------------------------------------
@@ -225,6 +242,30 @@ class ClusterModel(msgspec.Struct):
         """Every volume that would stop this guest from starting, by config key (``unusedN`` never does)."""
         return {v.key: (v, p) for v in guest.volumes() if v.needed_at_start and (p := self.volume_start_problem(guest, v))}
 
+    def bridge_problems(self, guest: Guest) -> dict[str, str]:
+        """NICs whose bridge does not exist on the guest's node, by config key, with PVE's start error.
+
+        QEMU (read_bridge_mtu while building the command line) and LXC (update_lxc_config) both die with
+        ``bridge '<br>' does not exist`` (network-semantics.md §6, guest-start-volume-semantics.md). A NIC
+        without ``bridge=`` (QEMU user networking) never needs one; a node whose network was not read is
+        not judged, and neither is a name other than ``vmbrN`` that the node lacks (it may be an SDN vnet).
+        """
+        from ._drives import parse_property_string
+
+        node = self.nodes.get(guest.node)
+        problems: dict[str, str] = {}
+        for key, value in guest.config.items():
+            if not (key.startswith("net") and key[3:].isascii() and key[3:].isdigit()):
+                continue
+            try:
+                bridge = parse_property_string(str(value), "model").get("bridge")
+            except ValueError:
+                continue
+            # Only a vmbrN name is surely a node bridge: another name may be an SDN vnet, which is not modelled.
+            if bridge and node is not None and node.bridge_exists(bridge) is False and bridge.startswith("vmbr"):
+                problems[key] = f"bridge '{bridge}' does not exist"
+        return problems
+
     def guest(self, vmid: int | str) -> Guest:
         try:
             return self.guests[int(vmid)]
@@ -255,3 +296,28 @@ class ClusterModel(msgspec.Struct):
 
 
 _task_counter = itertools.count(1)
+
+
+def _volume_ids(model: ClusterModel) -> set[str]:
+    return {volid for by_node in model.volumes.values() for vols in by_node.values() for volid in vols}
+
+
+def moved_volumes(before: ClusterModel, after: ClusterModel) -> dict[str, str]:
+    """Volumes whose data moved rather than vanished: old volid -> new volid.
+
+    A guest's disk key that names a volume before and a different, new volume after, while the old one
+    is gone: ``move_disk``/``move_volume`` with ``delete=1``, and a template conversion (vm-* -> base-*).
+    Destroying the old volume there is not data loss: the data lives on in the new one.
+    """
+    old_ids, new_ids = _volume_ids(before), _volume_ids(after)
+    moved: dict[str, str] = {}
+    for vmid, old in before.guests.items():
+        new = after.guests.get(vmid)
+        if new is None:
+            continue
+        now = {v.key: v.volid for v in new.volumes()}
+        for vol in old.volumes():
+            target = now.get(vol.key)
+            if target and target != vol.volid and vol.volid not in new_ids and target not in old_ids:
+                moved[vol.volid] = target
+    return moved

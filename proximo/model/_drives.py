@@ -677,6 +677,7 @@ class GuestVolume(msgspec.Struct, frozen=True):
     is_boot: bool = False  # the VM's boot disk (see boot_disk) or a container's rootfs
     needed_at_start: bool = True  # activated by vm_start/vzstart: a missing storage stops the start
     size: int | None = None  # bytes, as the config records it
+    replicate: bool = True  # the drive's/mount point's ``replicate`` option (default 1); unusedN always 1
 
 
 def _qemu_role(drive: QemuDrive) -> VolumeRole:
@@ -701,7 +702,8 @@ def _qemu_volumes(config: Mapping[str, object]) -> Iterator[GuestVolume]:
     for drive in _parsed_drives(config):
         if drive.volid is not None:
             storage = parse_volume_id(drive.volid)[0]
-            yield GuestVolume(drive.key, drive.volid, storage, _qemu_role(drive), drive.key == boot, True, drive.size)
+            yield GuestVolume(drive.key, drive.volid, storage, _qemu_role(drive), drive.key == boot, True, drive.size,
+                              _parse_boolean(drive.options.get("replicate", "1")) != "0")
     vmstate = config.get("vmstate")
     if vmstate is not None and is_volume_id(str(vmstate)):
         yield GuestVolume("vmstate", str(vmstate), parse_volume_id(str(vmstate))[0], "vmstate")
@@ -738,7 +740,8 @@ def _lxc_volumes(config: Mapping[str, object]) -> Iterator[GuestVolume]:
         if mount.type == "volume" and is_volume_id(mount.volume):
             role: VolumeRole = "rootfs" if key == "rootfs" else "mp"
             storage = parse_volume_id(mount.volume)[0]
-            yield GuestVolume(key, mount.volume, storage, role, key == "rootfs", True, mount.size)
+            yield GuestVolume(key, mount.volume, storage, role, key == "rootfs", True, mount.size,
+                              _parse_boolean(mount.options.get("replicate", "1")) != "0")
     for key, volid in _present_unused(config):
         yield GuestVolume(key, volid, parse_volume_id(volid)[0], "unused", needed_at_start=False)
 

@@ -16,6 +16,7 @@ import anyio
 
 from ..errors import PveApiError
 from ._cluster import ClusterModel, Guest, Node, as_int
+from ._firewall import firewall_from_api, firewall_path, firewall_paths, render_firewall
 
 SNAPSHOT_FORMAT = "proximo-snapshot/1"
 
@@ -90,12 +91,16 @@ async def collect(get: Callable[[str], Awaitable[Any]], *, limit: int = 8) -> tu
     for node in nodes:
         second += [f"/nodes/{node}/qemu", f"/nodes/{node}/lxc", f"/nodes/{node}/network", f"/nodes/{node}/storage"]
         second += [f"/nodes/{node}/firewall/options", f"/nodes/{node}/firewall/rules"]
+        second.append(f"/nodes/{node}/status")
     for pool in api.get("/pools") or []:
         second.append("/pools?" + urllib.parse.urlencode({"poolid": pool["poolid"]}))
     for row in resources:
         if row.get("type") in ("qemu", "lxc"):
             base = f"/nodes/{row['node']}/{row['type']}/{as_int(row['vmid'])}"
-            second += [f"{base}/config", f"{base}/firewall/options", f"{base}/firewall/rules"]
+            second += [f"{base}/config", f"{base}/firewall/options", f"{base}/firewall/rules", f"{base}/snapshot"]
+            second += [f"{base}/firewall/aliases", f"{base}/firewall/ipset"]  # guest-level aliases and ipsets
+            if row.get("status") == "running":  # only a running guest can have pending changes
+                second.append(f"{base}/pending")
     await fetch_all(second)
     third: list[str] = []
     for node in nodes:
@@ -106,6 +111,15 @@ async def collect(get: Callable[[str], Awaitable[Any]], *, limit: int = 8) -> tu
         third.append(f"/cluster/firewall/groups/{group['group']}")
     for ipset in api.get("/cluster/firewall/ipset") or []:
         third.append(f"/cluster/firewall/ipset/{ipset['name']}")
+    for path, rows in list(api.items()):  # guest ipsets' members
+        if path.endswith("/firewall/ipset") and path.startswith("/nodes/"):
+            third += [f"{path}/{row['name']}" for row in rows or [] if row.get("name")]
+    for row in resources:  # each snapshot's config: what a rollback restores
+        if row.get("type") in ("qemu", "lxc"):
+            base = f"/nodes/{row['node']}/{row['type']}/{as_int(row['vmid'])}"
+            for snap in api.get(f"{base}/snapshot") or []:
+                if snap.get("name") and snap["name"] != "current":
+                    third.append(f"{base}/config?" + urllib.parse.urlencode({"snapshot": snap["name"]}))
     await fetch_all(third)
     return dict(sorted(api.items())), sorted(unseen)
 
@@ -117,6 +131,8 @@ _CONTENT = re.compile(r"^/nodes/([^/]+)/storage/([^/]+)/content$")
 _NODE_STORAGE = re.compile(r"^/nodes/([^/]+)/storage$")
 _NODE_GUESTS = re.compile(r"^/nodes/([^/]+)/(qemu|lxc)$")
 _NODE_NETWORK = re.compile(r"^/nodes/([^/]+)/network$")
+_NODE_STATUS = re.compile(r"^/nodes/([^/]+)/status$")
+_GUEST_EXTRA = re.compile(r"^/nodes/([^/]+)/(qemu|lxc)/(\d+)/(snapshot|pending|config\?snapshot=.+)$")
 
 # Paths the model interprets; every other path lands in ``other`` and is served verbatim.
 _MODELLED = {
@@ -164,6 +180,7 @@ def from_api(api: dict[str, Any], extra: dict[str, dict[str, Any]] | None = None
         if match := _GUEST_CONFIG.match(path):
             _add_guest(m, api, match.group(1), match.group(2), {"vmid": match.group(3)})
     m.corosync_nodes = list(api.get("/cluster/config/nodes") or [])
+    m.firewall = firewall_from_api(api)
     m.backup_jobs = list(api.get("/cluster/backup") or [])
     m.replication_jobs = list(api.get("/cluster/replication") or [])
     m.ha_resources = list(api.get("/cluster/ha/resources") or [])
@@ -179,7 +196,23 @@ def from_api(api: dict[str, Any], extra: dict[str, dict[str, Any]] | None = None
     for row in api.get("/cluster/tasks") or []:
         _load_task(m, row)
     for path, data in api.items():
+        if (match := _GUEST_EXTRA.match(path)) and (g := m.guests.get(int(match.group(3)))) is not None:
+            what = match.group(4)
+            if what == "snapshot":
+                g.snapshots = [dict(r) for r in data or []]
+            elif what == "pending":
+                g.pending = [dict(r) for r in data or []] if any("pending" in r or "delete" in r for r in data or []) else None
+            else:
+                name = urllib.parse.parse_qs(what.partition("?")[2]).get("snapshot", [""])[0]
+                g.snapshot_configs[name] = dict(data or {})
+        elif (match := _NODE_STATUS.match(path)) and match.group(1) in m.nodes:
+            m.nodes[match.group(1)].node_status = dict(data or {})
+    for path, data in api.items():
         if path in _MODELLED or _GUEST_CONFIG.match(path) or _NODE_GUESTS.match(path) or path.startswith("/pools?"):
+            continue
+        if firewall_path(path):  # typed in m.firewall
+            continue
+        if _GUEST_EXTRA.match(path) or _NODE_STATUS.match(path):
             continue
         if match := _CONTENT.match(path):
             node, sid = match.groups()
@@ -256,8 +289,16 @@ def snapshot_paths(m: ClusterModel) -> list[str]:
             paths.append(f"/nodes/{node}/storage/{row['storage']}/content")
     for vmid, g in sorted(m.guests.items()):
         paths.append(f"/nodes/{g.node}/{g.kind}/{vmid}/config")
+        paths.append(f"/nodes/{g.node}/{g.kind}/{vmid}/snapshot")  # as collect reads them
+        if g.running or g.pending is not None:
+            paths.append(f"/nodes/{g.node}/{g.kind}/{vmid}/pending")
+        for name in sorted(g.snapshot_configs):
+            paths.append(f"/nodes/{g.node}/{g.kind}/{vmid}/config?" + urllib.parse.urlencode({"snapshot": name}))
+    for node in sorted(m.nodes):
+        paths.append(f"/nodes/{node}/status")
     for pool in sorted(m.pools):
         paths.append("/pools?" + urllib.parse.urlencode({"poolid": pool}))
+    paths += firewall_paths(m.firewall, {vmid: (g.node, g.kind) for vmid, g in m.guests.items()})
     paths += list(m.other)
     return sorted(set(paths))
 
@@ -277,6 +318,11 @@ def _not_found(path: str) -> PveApiError:
 
 def render(m: ClusterModel, path: str) -> Any:
     """What ``GET path`` (with its query string, if any) answers as ``data`` for this model."""
+    if m.firewall.read and firewall_path(path.partition("?")[0]):
+        try:
+            return render_firewall(m.firewall, path.partition("?")[0])
+        except LookupError:
+            pass
     if path in m.other:
         return m.other[path]
     base, _, query = path.partition("?")
@@ -384,11 +430,26 @@ def _render_nodes(m: ClusterModel, parts: list[str], args: dict[str, str], base:
         if g is None or g.node != name or g.kind != rest[0]:
             conf = "qemu-server" if rest[0] == "qemu" else "lxc"
             raise PveApiError(500, f"Configuration file 'nodes/{name}/{conf}/{rest[1]}.conf' does not exist")
+        if rest[2:] == ["config"] and args.get("snapshot"):
+            return _snapshot_config(g, args["snapshot"])
         if rest[2:] == ["config"]:
+            if args.get("current") in ("1", "true") and g.pending:
+                return _current_config(g)
             return {**g.config, "digest": g.config.get("digest") or _digest(g.config)}
         if rest[2:] == ["status", "current"]:
-            return {**_guest_resource(g), "status": g.resource.get("status", "stopped")}
+            row = {**_guest_resource(g), "status": g.resource.get("status", "stopped")}
+            if g.kind == "qemu":
+                row["qmpstatus"] = "paused" if g.paused else row["status"]
+            return row
+        if rest[2:] == ["snapshot"]:
+            return render_snapshots(g)
+        if len(rest) == 5 and rest[2] == "snapshot" and rest[4] == "config":
+            return _snapshot_config(g, rest[3])
+        if rest[2:] == ["pending"]:
+            return render_pending(g)
         raise _not_found(base)
+    if rest == ["status"]:
+        return _node_status(node)
     if rest == ["network"] and node.network is not None:
         return node.network
     if rest == ["storage"]:
@@ -424,7 +485,8 @@ def _render_nodes(m: ClusterModel, parts: list[str], args: dict[str, str], base:
         if rest[2:] == ["status"]:
             if task.polls_left > 0:
                 task.polls_left -= 1
-            row = {"upid": task.upid, "node": task.node, "pid": 0, "pstart": 0, "starttime": task.starttime,
+            fields = task.upid.split(":")  # UPID:node:PID:PSTART:...: PVE's status decodes them (upid_decode)
+            row = {"upid": task.upid, "node": task.node, "pid": int(fields[2], 16), "pstart": int(fields[3], 16), "starttime": task.starttime,
                    "type": task.type, "id": task.id, "user": task.user, "status": task.status}
             if task.status == "stopped":
                 row["exitstatus"] = task.exitstatus
@@ -435,6 +497,59 @@ def _render_nodes(m: ClusterModel, parts: list[str], args: dict[str, str], base:
     if rest == ["tasks"]:
         return [_task_row(t) for t in sorted(m.tasks.values(), key=lambda t: -t.starttime) if t.node == name]
     raise _not_found(base)
+
+
+def render_snapshots(g: Guest) -> list[dict[str, Any]]:
+    """GET .../snapshot: every snapshot, then the "current" row PVE always adds ("You are here!")."""
+    rows = [dict(r) for r in g.snapshots or [] if r.get("name") != "current"]
+    current: dict[str, Any] = {"name": "current", "digest": g.config.get("digest") or _digest(g.config),
+                               "description": "You are here!", "running": 1 if g.running else 0}
+    if g.config.get("parent"):
+        current["parent"] = g.config["parent"]
+    return rows + [current]
+
+
+def _snapshot_config(g: Guest, name: str) -> dict[str, Any]:
+    if not any(r.get("name") == name for r in g.snapshots or []) or name == "current":
+        raise PveApiError(500, f"snapshot '{name}' does not exist")
+    conf = g.snapshot_configs.get(name)
+    if conf is None:  # the list was read but not this snapshot's config: do not invent it
+        raise PveApiError(501, f"the config of snapshot '{name}' was not read")
+    return {**conf, "digest": g.config.get("digest") or _digest(g.config)}
+
+
+def _current_config(g: Guest) -> dict[str, Any]:
+    """``current=1``: the running values, i.e. without the pending changes (PVE::GuestHelpers::config_with_pending_array)."""
+    conf = {k: v for k, v in g.config.items()}
+    for row in g.pending or []:
+        key = row["key"]
+        if "value" in row:
+            conf[key] = row["value"]
+        else:
+            conf.pop(key, None)
+    return conf
+
+
+def render_pending(g: Guest) -> list[dict[str, Any]]:
+    """GET .../pending: one row per key with its current ``value``, a ``pending`` new value, or ``delete``."""
+    if g.pending is not None:
+        return [dict(r) for r in g.pending]
+    return [{"key": k, "value": v} for k, v in sorted(g.config.items()) if k != "digest"]
+
+
+def _node_status(node: Node) -> dict[str, Any]:
+    """GET /nodes/{node}/status as read; unread, only what the /nodes row says (PVE's key names)."""
+    if node.node_status is not None:
+        return node.node_status
+    row = {**node.index, **node.resource}
+    out: dict[str, Any] = {"uptime": row.get("uptime", 0), "cpu": row.get("cpu", 0)}
+    if "maxmem" in row:
+        out["memory"] = {"total": row["maxmem"], "used": row.get("mem", 0), "free": row["maxmem"] - row.get("mem", 0)}
+    if "maxdisk" in row:
+        out["rootfs"] = {"total": row["maxdisk"], "used": row.get("disk", 0), "avail": row["maxdisk"] - row.get("disk", 0)}
+    if "maxcpu" in row:
+        out["cpuinfo"] = {"cpus": row["maxcpu"]}
+    return out
 
 
 def _digest(config: dict[str, Any]) -> str:
@@ -467,6 +582,37 @@ def _render_access(m: ClusterModel, parts: list[str], args: dict[str, str], base
         return m.roles
     if rest == ["acl"]:
         return m.acl
+    return _render_access_item(m, rest, base)
+
+
+def _render_access_item(m: ClusterModel, rest: list[str], base: str) -> Any:
+    """One user (with its token map), its tokens, one group (members), one role (privilege map), as PVE answers."""
+    if len(rest) >= 2 and rest[0] == "users":
+        user = next((u for u in m.users if u.get("userid") == rest[1]), None)
+        if user is None:
+            raise PveApiError(500, f"no such user ('{rest[1]}')")
+        tokens = {str(t.get("tokenid")): {k: v for k, v in t.items() if k != "tokenid"} for t in user.get("tokens") or []}
+        if len(rest) == 2:
+            groups = user.get("groups")
+            return {**{k: v for k, v in user.items() if k not in ("userid", "tokens", "groups", "realm-type")},
+                    "groups": groups if isinstance(groups, list) else [g for g in str(groups or "").split(",") if g], "tokens": tokens}
+        if rest[2:] == ["token"]:
+            return [{"tokenid": name, **info} for name, info in sorted(tokens.items())]
+        if len(rest) == 4 and rest[2] == "token":
+            if rest[3] not in tokens:
+                raise PveApiError(500, f"no such token '{rest[3]}' for user '{rest[1]}'")
+            return tokens[rest[3]]
+    if len(rest) == 2 and rest[0] == "groups":
+        group = next((g for g in m.groups if g.get("groupid") == rest[1]), None)
+        if group is None:
+            raise PveApiError(500, f"group '{rest[1]}' does not exist")
+        members = sorted(u for u in str(group.get("users") or "").split(",") if u)
+        return {**({"comment": group["comment"]} if group.get("comment") else {}), "members": members}
+    if len(rest) == 2 and rest[0] == "roles":
+        role = next((r for r in m.roles if r.get("roleid") == rest[1]), None)
+        if role is None:
+            raise PveApiError(500, f"role '{rest[1]}' does not exist")
+        return {p: 1 for p in sorted(str(role.get("privs") or "").split(",")) if p}
     raise _not_found(base)
 
 

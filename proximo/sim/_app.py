@@ -22,6 +22,7 @@ import msgspec
 from .._apischema import schema, validate
 from ..errors import NotModelled, PveApiError
 from ..model import ClusterModel, SemanticsRegistry, render
+from ..model._access import acl_answer, permissions_answer
 
 log = logging.getLogger("proximo.sim")
 
@@ -122,10 +123,16 @@ class Simulator:
         try:
             if method == "GET":
                 _check_get(path, query)
+                if path == "/access/permissions":  # the answer depends on who asks (their own, or Sys.Audit on /access)
+                    args = dict(urllib.parse.parse_qsl(query))
+                    return 200, {"data": permissions_answer(self.model, token, args.get("userid"), args.get("path"))}
+                if path == "/access/acl":  # so does this list (Sys.Audit on /access, else what the token may modify)
+                    return 200, {"data": acl_answer(self.model, token)}
                 return 200, {"data": render(self.model, path + (f"?{query}" if query else ""))}
             params = _params(method, query, headers, body)
             data = self.semantics.execute(self.model, method, path, params, user=token)
             self._slow_tasks(data)
+            self._sync_tokens(data)
             return 200, {"data": data}
         except PveApiError as exc:
             return exc.status, _error_body(exc)
@@ -134,6 +141,15 @@ class Simulator:
         except Exception:
             log.exception("simulator failed on %s %s", method, path)
             return 500, _error_body(PveApiError(500, "internal simulator error"))
+
+    def _sync_tokens(self, data: Any) -> None:
+        """A token created here can log in with the secret it was given; a deleted one (or its user's) cannot."""
+        if isinstance(data, dict) and isinstance(data.get("full-tokenid"), str) and isinstance(data.get("value"), str):
+            self.tokens[data["full-tokenid"]] = data["value"]
+        known = {f"{u.get('userid')}!{t.get('tokenid')}" for u in self.model.users for t in u.get("tokens") or []}
+        if self.model.users:  # a snapshot without users cannot say which tokens exist
+            for token_id in [t for t in self.tokens if t not in known]:
+                del self.tokens[token_id]
 
     def _slow_tasks(self, data: Any) -> None:
         if isinstance(data, str) and data in self.model.tasks:

@@ -1,7 +1,9 @@
-"""Semantics of the ACL and pool-membership writes that storage undo needs (PVE::API2::ACL, PVE::API2::Pool).
+"""Semantics of the pool-membership write that storage undo needs (PVE::API2::Pool ``PUT /pools``).
 
-Only what these endpoints do to ACL entries and pool members is modelled; the ACL pack owns the
-permission model that reads them.
+Pools group guests and storages; storage.delete's undo puts a storage back into its pools, and backup jobs
+select guests by pool, so the core pack keeps ``PUT /pools``. What pool membership means for permissions (pool roles on member guests and storages) is the ACL
+pack's evaluator, which sees any pool change through its before/after diff. ``PUT /access/acl`` and the rest
+of /access are the ACL pack's (plugins/acl).
 """
 
 from __future__ import annotations
@@ -11,49 +13,6 @@ from typing import Any
 
 from proximo import ApiCall, Irreversible, PveApiError, Step
 from proximo.model import Call, ClusterModel, split_list
-
-_KINDS = (("users", "user"), ("groups", "group"), ("tokens", "token"))
-
-
-def _known_role(model: ClusterModel, role: str) -> bool:
-    return not model.roles or any(r.get("roleid") == role for r in model.roles)
-
-
-def update_acl(model: ClusterModel, call: Call) -> None:
-    """PUT /access/acl: add (or with delete=1 remove) entries for each role x subject."""
-    p = call.params
-    path = str(p["path"])
-    if not path.startswith("/") or "//" in path or "/../" in path + "/":
-        raise PveApiError(400, "Parameter verification failed.", {"path": f"invalid ACL path '{path}'"})
-    roles = split_list(p.get("roles"))
-    propagate = int(p.get("propagate", 1))
-    subjects = [(kind, ugid) for key, kind in _KINDS for ugid in split_list(p.get(key))]
-    if not subjects:
-        raise PveApiError(400, "Parameter verification failed.", {"users": "no users, groups or tokens specified"})
-    for role in roles:
-        if not _known_role(model, role):
-            raise PveApiError(500, f"role '{role}' does not exist")
-    for kind, ugid in subjects:
-        for role in roles:
-            model.acl[:] = [a for a in model.acl if not (a["path"] == path and a["type"] == kind and a["ugid"] == ugid and a["roleid"] == role)]
-            if not int(p.get("delete", 0)):
-                model.acl.append({"path": path, "type": kind, "ugid": ugid, "roleid": role, "propagate": propagate})
-
-
-def _acl_inverse(before: ClusterModel, call: Call) -> list[Step] | Irreversible:
-    p = call.params
-    path = str(p["path"])
-    steps: list[Step] = []
-    for key, kind in _KINDS:
-        for ugid in split_list(p.get(key)):
-            for role in split_list(p.get("roles")):
-                old = next((a for a in before.acl if a["path"] == path and a["type"] == kind and a["ugid"] == ugid and a["roleid"] == role), None)
-                if old is None:
-                    if not int(p.get("delete", 0)):
-                        steps.append(ApiCall("PUT", "/access/acl", {"path": path, "roles": role, key: ugid, "delete": 1}))
-                else:
-                    steps.append(ApiCall("PUT", "/access/acl", {"path": path, "roles": role, key: ugid, "propagate": int(old.get("propagate", 1))}))
-    return steps
 
 
 def _pool(model: ClusterModel, poolid: str) -> dict[str, Any]:
@@ -102,5 +61,4 @@ def _pool_inverse(before: ClusterModel, call: Call) -> list[Step] | Irreversible
 
 
 def register_all(register: Callable[..., None]) -> None:
-    register("PUT", "/access/acl", update_acl, inverse=_acl_inverse)
     register("PUT", "/pools", update_pool, inverse=_pool_inverse)

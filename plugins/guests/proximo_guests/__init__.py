@@ -1,3 +1,45 @@
-"""Proximo tool pack: guests (being built; see its issue)."""
+"""Proximo's guests pack: VM and container tools, the semantics of the guest endpoints, and guest blast radius.
+
+Registered through the ``proximo`` entry point group, exactly like a third-party pack. Pure: it describes
+steps, model semantics and impact analysers; the host does all I/O. See docs/packs/guests.md.
+"""
 
 from __future__ import annotations
+
+from typing import Any
+
+import msgspec
+
+import proximo
+from proximo import Draft, Impact, ToolSpec
+from proximo.model import ClusterModel
+
+from ._impact import guest_impacts
+from ._semantics import register_all
+from ._tools import TOOLS
+
+
+@proximo.hookimpl
+def proximo_register_tools(register) -> None:  # type: ignore[no-untyped-def]
+    for tool in TOOLS.values():
+        register(tool.spec)
+
+
+@proximo.hookimpl
+def proximo_register_semantics(register) -> None:  # type: ignore[no-untyped-def]
+    register_all(register)
+
+
+@proximo.hookimpl
+def proximo_read(tool: ToolSpec, params: msgspec.Struct, view: ClusterModel) -> Any:
+    return TOOLS[tool.id].run(params, view)
+
+
+@proximo.hookimpl
+def proximo_plan(tool: ToolSpec, params: msgspec.Struct, view: ClusterModel) -> Draft:
+    return TOOLS[tool.id].run(params, view)
+
+
+@proximo.hookimpl
+def proximo_impact(change: Any, before: ClusterModel, after: ClusterModel) -> list[Impact]:
+    return guest_impacts(change, before, after)

@@ -8,10 +8,11 @@ allows the volume's content type. ``unusedN`` volumes are not activated, so they
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 
 from proximo import Impact
-from proximo.model import ClusterModel, Guest, GuestVolume, as_int, split_list
+from proximo.model import ClusterModel, Guest, GuestVolume, as_int, moved_volumes, split_list
 
 _ROLE_NAMES = {
     "disk": "disk", "efidisk": "EFI disk", "tpmstate": "TPM state", "cdrom": "ISO", "cloudinit": "cloud-init drive",
@@ -39,22 +40,28 @@ def bootability(before: ClusterModel, after: ClusterModel) -> Iterator[Impact]:
             continue
         when = ("it is running now and keeps running until it stops; the next start fails" if new.running
                 else "its next start fails")
-        yield Impact(new.sid, "wont-boot", f"{detail} on node {new.node}; {when}")
+        # PVE's own message may already name the node ("... is not available on node 'pve3'"): say it once
+        where = "" if f"node '{new.node}'" in detail else f" on node {new.node}"
+        yield Impact(new.sid, "wont-boot", f"{detail}{where}; {when}")
 
 
 def _backup_guests(model: ClusterModel, job: dict[str, object]) -> list[Guest]:
-    if as_int(job.get("all")):
-        excluded = {as_int(v) for v in split_list(job.get("exclude"))}
-        chosen = [g for vmid, g in sorted(model.guests.items()) if vmid not in excluded]
-    elif job.get("pool"):
+    """The guests a vzdump job backs up, as PVE::VZDump::get_included_guests picks them: ``pool`` first, then
+    ``vmid``, then ``all`` minus ``exclude``; ``node`` narrows. Templates are backed up like any guest."""
+    if job.get("pool"):
         members = model.pools.get(str(job["pool"]), {}).get("members", [])
         ids = {as_int(m.get("vmid")) for m in members if m.get("type") in ("qemu", "lxc")}
         chosen = [g for vmid, g in sorted(model.guests.items()) if vmid in ids]
-    else:
+    elif job.get("vmid"):
         ids = {as_int(v) for v in split_list(job.get("vmid"))}
         chosen = [g for vmid, g in sorted(model.guests.items()) if vmid in ids]
+    elif as_int(job.get("all")):
+        excluded = {as_int(v) for v in split_list(job.get("exclude"))}
+        chosen = [g for vmid, g in sorted(model.guests.items()) if vmid not in excluded]
+    else:
+        chosen = []
     node = job.get("node")
-    return [g for g in chosen if (not node or g.node == node) and not g.template]
+    return [g for g in chosen if not node or g.node == node]
 
 
 def backup_jobs(before: ClusterModel, after: ClusterModel) -> Iterator[Impact]:
@@ -77,21 +84,50 @@ def backup_jobs(before: ClusterModel, after: ClusterModel) -> Iterator[Impact]:
                          f"backup job {jid} writes to {sid}: {message}; guests {', '.join(map(str, vmids))} will not be backed up")
 
 
+# The guest that owns a volume, from its name (vm-104-disk-0, subvol-201-disk-1, base-9000-disk-0/vm-120-disk-0):
+# the zfspool names that replication, which needs ZFS, ever sees.
+_OWNER_RE = re.compile(r"(?:^|[:/])(?:vm|base|subvol|basevol)-([0-9]+)-[^/]*$")
+
+
+def replication_problem(model: ClusterModel, guest: Guest, vol: GuestVolume, node: str) -> str | None:
+    """Why a replication run of ``guest`` dies on ``vol`` on ``node``, or None (not replicated, or fine).
+
+    After get_replicatable_volumes (qemu-server PVE/QemuConfig.pm, pve-container src/PVE/LXC/Config.pm) and
+    the activate_volumes that follows on the source and, through ``pvesm import``, on the target:
+    QEMU skips CD-ROMs (cloud-init drives are CD-ROMs) and ``replicate=0`` drives before looking the storage
+    up; both then die on a storage that does not exist (``storage_config``), skip shared storages and volumes
+    owned by another guest; LXC checks ``replicate=0`` only after that, so a container's non-replicated mount
+    point on a removed storage still fails the job. unusedN volumes are replicated (replicate=1).
+    """
+    if guest.kind == "qemu" and (vol.role in ("cdrom", "cloudinit") or not vol.replicate):
+        return None
+    if vol.storage not in model.storages:
+        return f"storage '{vol.storage}' does not exist"
+    if model.storage_shared(vol.storage):
+        return None
+    owner = _OWNER_RE.search(vol.volid)
+    if owner and int(owner.group(1)) != guest.vmid:
+        return None
+    if not vol.replicate:
+        return None
+    return model.storage_problem(vol.storage, node)
+
+
 def replication_jobs(before: ClusterModel, after: ClusterModel) -> Iterator[Impact]:
-    """Replication jobs with a volume whose storage becomes unusable on the source or the target node."""
+    """Replication jobs with a replicated volume that stops resolving on the source or the target node."""
     for job in after.replication_jobs:
         vmid = as_int(job.get("guest"))
         old, new = before.guests.get(vmid), after.guests.get(vmid)
         if old is None or new is None or as_int(job.get("disable")):
             continue
         target = str(job.get("target"))
+        was_broken = {(vol.key, node) for vol in old.volumes() for node in (old.node, target)
+                      if replication_problem(before, old, vol, node)}
         broken = []
         for vol in new.volumes():
-            if vol.role == "cdrom":
-                continue
             for node in (new.node, target):
-                now, was = after.storage_problem(vol.storage, node), before.storage_problem(vol.storage, node)
-                if now and not was:
+                now = replication_problem(after, new, vol, node)
+                if now and (vol.key, node) not in was_broken:
                     broken.append(f"{vol.key} on {vol.storage}: {now}")
         if broken:
             yield Impact(f"replication/{job.get('id')}", "replication-fails",
@@ -111,10 +147,14 @@ def ha_resources(before: ClusterModel, after: ClusterModel, wont_boot: set[str])
 
 
 def lost_volumes(before: ClusterModel, after: ClusterModel) -> Iterator[Impact]:
-    """Volumes that exist before and not after: data destroyed, not recoverable from Proxmox itself."""
+    """Volumes that exist before and not after: data destroyed, not recoverable from Proxmox itself.
+
+    A volume whose data moved to a new volume (a disk move with delete=1, a template conversion) is not lost.
+    """
+    moved = moved_volumes(before, after)
     for sid, by_node in sorted(before.volumes.items()):
         for node, vols in sorted(by_node.items()):
-            gone = sorted(set(vols) - set(after.volumes.get(sid, {}).get(node, {})))
+            gone = sorted(set(vols) - set(after.volumes.get(sid, {}).get(node, {})) - set(moved))
             for volid in gone:
                 where = f" on {node}" if node else ""
                 yield Impact(f"volume/{volid}", "data-loss", f"volume {volid}{where} is destroyed")

@@ -64,15 +64,20 @@ def stored_credentials(cfg: dict[str, Any]) -> str | None:
     return CREDENTIAL_STORAGE_TYPES.get(kind)
 
 
+def missing_required(kind: str, params: dict[str, Any]) -> str | None:
+    """The first option storage type ``kind`` requires on create that ``params`` lacks (PVE::SectionConfig::check_config)."""
+    return next((option for option in REQUIRED_OPTIONS.get(kind, ()) if option not in params), None)
+
+
 def create(model: ClusterModel, call: Call) -> None:
     p = dict(call.params)
     sid = str(p.pop("storage"))
     kind = str(p["type"])
     if sid in model.storages:
         raise PveApiError(500, f"create storage failed: storage ID '{sid}' already defined")
-    for option in REQUIRED_OPTIONS.get(kind, ()):
-        if option not in p:
-            raise PveApiError(400, "Parameter verification failed.", {option: f"missing value for required option '{option}'"})
+    missing = missing_required(kind, p)
+    if missing:  # SectionConfig::check_config dies before the lock: a plain 500, as PVE answers
+        raise PveApiError(500, f"missing value for required option '{missing}'")
     for option in SECRET_OPTIONS:
         p.pop(option, None)
     cfg: dict[str, Any] = {"storage": sid, **p}

@@ -9,6 +9,7 @@ import msgspec
 
 from proximo import ApiCall, BadInput, Draft, ToolSpec
 from proximo.model import ClusterModel, render
+from ._semantics import missing_required
 from proximo.params import NodeName, StorageId, VmId, api_params, struct_from_schema
 
 StorageCreateParams = struct_from_schema("StorageCreateParams", "POST", "/storage")
@@ -96,6 +97,9 @@ def plan_create(p: Any, view: ClusterModel) -> Draft:
     params = api_params(p)
     if params["storage"] in view.storages:
         raise BadInput(f"storage '{params['storage']}' already exists")
+    missing = missing_required(str(params["type"]), params)
+    if missing:  # PVE answers this with a 500 after the schema passed; it is the caller's input that is wrong
+        raise BadInput(f"storage.create: missing value for required option '{missing}' (storage type {params['type']})")
     if "nodes" in params:
         for node in str(params["nodes"]).split(","):
             _node(view, node.strip() or None)

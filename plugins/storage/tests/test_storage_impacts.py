@@ -287,8 +287,9 @@ async def test_delete_disable_restrict_and_content(tmp_path: Path, tool: str, pa
 async def test_restricting_nodes_names_the_node_and_keeps_guests_on_kept_nodes(tmp_path: Path) -> None:
     plan = await plan_of(tmp_path, cluster(*SPREAD), "storage.update", {"storage": "local-zfs", "nodes": "pve1"})
     assert "qemu/100" not in {i.target for i in plan.impacts}  # pve1 keeps local-zfs
-    assert impact(plan, "lxc/201").reason == ("mount point mp0 on local-zfs: storage 'local-zfs' is not available on node 'pve3' "
-                                              "on node pve3; its next start fails")
+    # the node is named once: PVE's message already says which (it used to read "... node 'pve3' on node pve3")
+    assert impact(plan, "lxc/201").reason == ("mount point mp0 on local-zfs: storage 'local-zfs' is not available on node 'pve3'; "
+                                              "its next start fails")
     assert plan.undo == [proximo_api("PUT", "/storage/local-zfs", {"delete": "nodes"})]
 
 

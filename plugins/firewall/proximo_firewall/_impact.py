@@ -1,0 +1,259 @@
+"""Blast radius of firewall changes: lockout and reach, found by evaluating probe flows on both models.
+
+Probes are the flows that can tell the two models apart: every source address the rules, ipsets and aliases
+name (plus one internet address that none of them holds, the operator's addresses and local_network), and
+every port the rules or their macros name (plus the management and sensitive ports). A flow whose verdict
+differs between before and after is reported; nothing else is guessed.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from collections import defaultdict
+from collections.abc import Iterator
+from typing import Any
+
+from proximo import Impact, Risk
+from proximo.model import ClusterModel, FirewallLevel
+
+from ._eval import (
+    MANAGEMENT_PORTS,
+    Packet,
+    RuleError,
+    Verdict,
+    _network,
+    _safe_ip,
+    evaluate_guest,
+    evaluate_node,
+    firewalled_nics,
+    local_network,
+    macro_rules,
+    port_ranges,
+)
+
+API_PORT = 8006
+SSH_PORT = 22
+# Opening these to the whole internet is HIGH: remote shells/desktops, the PVE API, and databases.
+SENSITIVE_PORTS: dict[int, str] = {22: "SSH", 23: "telnet", 3389: "RDP", 8006: "PVE API", 3306: "MySQL", 5432: "PostgreSQL",
+                                   6379: "Redis", 27017: "MongoDB", 1433: "MS SQL", 9200: "Elasticsearch", 11211: "memcached",
+                                   445: "SMB", 2375: "Docker API", 111: "rpcbind", 2049: "NFS"}
+SENSITIVE_RANGES = [(5900, 5999, "VNC")]
+INTERNET_CANDIDATES = ("198.51.100.77", "203.0.113.77", "192.0.2.77", "100.64.77.77", "8.8.4.4")
+INTERNET = "0.0.0.0/0"
+
+
+def sensitive(port: int) -> str | None:
+    if port in SENSITIVE_PORTS:
+        return SENSITIVE_PORTS[port]
+    return next((name for a, b, name in SENSITIVE_RANGES if a <= port <= b), None)
+
+
+def _levels(model: ClusterModel) -> Iterator[FirewallLevel]:
+    fw = model.firewall
+    yield fw.cluster
+    yield from fw.nodes.values()
+    yield from fw.guests.values()
+
+
+def _rule_lists(model: ClusterModel) -> Iterator[list[dict[str, Any]]]:
+    for level in _levels(model):
+        yield level.rules
+    for group in model.firewall.groups.values():
+        yield group.rules
+
+
+def _named_networks(model: ClusterModel) -> dict[str, str]:
+    """label -> a representative address, for every literal address, alias and ipset entry in the config."""
+    specs: list[str] = []
+    for rules in _rule_lists(model):
+        for rule in rules:
+            for key in ("source", "dest"):
+                if rule.get(key) and not str(rule[key]).startswith("+"):
+                    specs += str(rule[key]).split(",")
+    for level in _levels(model):
+        specs += [str(a.get("cidr")) for a in level.aliases]
+        specs += [str(e.get("cidr")) for s in level.ipsets.values() for e in s.entries]
+    out: dict[str, str] = {}
+    for spec in specs:
+        nets = _network(spec)
+        if nets:
+            out[spec] = _representative(nets[0])
+    return out
+
+
+def _representative(net: ipaddress.IPv4Network | ipaddress.IPv6Network) -> str:
+    return str(net.network_address + 1 if net.num_addresses > 2 else net.network_address)
+
+
+def _ports(model: ClusterModel) -> set[tuple[str, int]]:
+    found: set[tuple[str, int]] = set()
+    for rules in _rule_lists(model):
+        for rule in rules:
+            lines = [rule]
+            if rule.get("macro"):
+                try:
+                    lines = [{**line, **{k: v for k, v in rule.items() if k in ("proto", "dport") and v}} for line in macro_rules(str(rule["macro"]), 4)]
+                except RuleError:
+                    continue
+            for line in lines:
+                proto = str(line.get("proto") or "tcp")
+                if proto not in ("tcp", "udp") or not line.get("dport"):
+                    continue
+                try:
+                    for a, b in port_ranges(line["dport"]):
+                        found |= {(proto, a), (proto, b)}
+                except RuleError:
+                    continue
+    return found
+
+
+def _probes(before: ClusterModel, after: ClusterModel, admin: list[str]) -> tuple[dict[str, str], list[tuple[str, int]]]:
+    sources = {**_named_networks(before), **_named_networks(after)}
+    held = [n for spec in sources for n in (_network(spec) or [])]
+    internet = next(c for c in INTERNET_CANDIDATES if not any(ipaddress.ip_address(c) in n for n in held if n.version == 4))
+    sources[INTERNET] = internet
+    for spec in admin:
+        nets = _network(spec)
+        if nets:
+            sources[spec] = _representative(nets[0])
+    ports = _ports(before) | _ports(after)
+    ports |= {("tcp", a) for a, _, _ in MANAGEMENT_PORTS} | {("tcp", p) for p in SENSITIVE_PORTS} | {("tcp", 5900)}
+    return sources, sorted(ports)
+
+
+def node_ip(model: ClusterModel, node: str) -> str | None:
+    for row in model.cluster_status:
+        if row.get("type") == "node" and row.get("name") == node and row.get("ip"):
+            return str(row["ip"])
+    return None
+
+
+def _node_iface(model: ClusterModel, node: str) -> str | None:
+    """The interface holding the node's address: where the operator's packets arrive."""
+    ip = _safe_ip(node_ip(model, node))
+    n = model.nodes.get(node)
+    for row in (n.network or []) if n and ip else []:
+        for key in ("cidr", "cidr6"):
+            try:
+                if row.get(key) and ip in ipaddress.ip_interface(str(row[key])).network:
+                    return str(row.get("iface"))
+            except ValueError:
+                continue
+    return None
+
+
+def _node_inputs(m: ClusterModel, node: str) -> Any:
+    fw = m.firewall
+    n = m.nodes.get(node)
+    return (fw.read, fw.cluster, fw.groups, fw.nodes.get(node), m.corosync_nodes, n.network if n else None, node_ip(m, node))
+
+
+def _guest_inputs(m: ClusterModel, vmid: int) -> Any:
+    fw = m.firewall
+    g = m.guests.get(vmid)
+    return (fw.read, fw.cluster, fw.groups, fw.guests.get(vmid), {k: v for k, v in (g.config if g else {}).items() if k.startswith("net")},
+            g.node if g else None)
+
+
+def _word(v: Verdict) -> str:
+    return {"ACCEPT": "accepted", "DROP": "dropped", "REJECT": "rejected"}[v.verdict]
+
+
+def _summarise(target: str, changes: list[tuple[str, str, int, Verdict, Verdict]]) -> Iterator[Impact]:
+    """One impact per (change, deciding rule, set of ports): "tcp/443 from 0.0.0.0/0 now dropped by group web-in rule 2"."""
+    per_source: dict[tuple[str, str, str, str], set[tuple[str, int]]] = defaultdict(set)
+    for label, proto, port, _old, new in changes:
+        effect = "traffic-opened" if new.verdict == "ACCEPT" else "traffic-blocked"
+        per_source[(effect, _word(new), new.decided_by, label)].add((proto, port))
+    buckets: dict[tuple[str, str, str, tuple[tuple[str, int], ...]], list[str]] = defaultdict(list)
+    for (effect, word, by, label), flows in per_source.items():
+        buckets[(effect, word, by, tuple(sorted(flows)))].append(label)
+    for (effect, word, by, flows), labels in sorted(buckets.items()):
+        ports = [f"{p}/{n}" for p, n in flows]
+        sources = sorted(labels)
+        reason = (f"{', '.join(ports[:10])}{f' and {len(ports) - 10} more ports' if len(ports) > 10 else ''} from "
+                  f"{', '.join(sources[:6])}{' ...' if len(sources) > 6 else ''} now {word} by {by}")
+        risky = sorted({f"{p}/{n} ({sensitive(n)})" for p, n in flows if p == "tcp" and sensitive(n)}) if INTERNET in labels else []
+        if effect == "traffic-opened" and risky:
+            yield Impact(target, "traffic-opened", f"{reason}; opens {', '.join(risky)} to the whole internet", risk=Risk.HIGH)
+        else:
+            yield Impact(target, effect, reason, risk=Risk.MEDIUM)  # type: ignore[arg-type]
+
+
+def node_impacts(before: ClusterModel, after: ClusterModel, node: str, admin: list[str]) -> Iterator[Impact]:
+    sources, ports = _probes(before, after, admin)
+    iface = _node_iface(after, node)
+    dest = node_ip(after, node)
+
+    def verdict(m: ClusterModel, src: str, proto: str, port: int) -> Verdict:
+        return evaluate_node(m, node, Packet(direction="in", iface=iface, source=src, dest=dest, proto=proto, dport=port))
+
+    target = f"node/{node}"
+    for spec in admin:
+        nets = _network(spec)
+        if not nets:
+            yield Impact(target, "lockout", f"cannot check lockout: PROXIMO_ADMIN_SOURCES entry {spec!r} is not an address or network", risk=Risk.HIGH)
+            continue
+        src = sources[spec]
+        api_old, api_new = verdict(before, src, "tcp", API_PORT), verdict(after, src, "tcp", API_PORT)
+        if api_old.verdict == "ACCEPT" and api_new.verdict != "ACCEPT":
+            yield Impact(target, "lockout", f"the operator ({spec}) can no longer reach the API on tcp/{API_PORT}: "
+                         f"{_word(api_new)} by {api_new.decided_by}", risk=Risk.CRITICAL, needs_person=True)
+        elif api_new.verdict == "ACCEPT":
+            ssh_old, ssh_new = verdict(before, src, "tcp", SSH_PORT), verdict(after, src, "tcp", SSH_PORT)
+            if ssh_old.verdict == "ACCEPT" and ssh_new.verdict != "ACCEPT":
+                yield Impact(target, "traffic-blocked", f"the operator ({spec}) loses SSH (tcp/22): {_word(ssh_new)} by {ssh_new.decided_by}; "
+                             f"the API on tcp/{API_PORT} stays reachable", risk=Risk.HIGH)
+    changes = []
+    for label, src in sorted(sources.items()):
+        for proto, port in ports:
+            old, new = verdict(before, src, proto, port), verdict(after, src, proto, port)
+            if (old.verdict == "ACCEPT") != (new.verdict == "ACCEPT"):
+                changes.append((label, proto, port, old, new))
+    # Addresses no rule names behave like the internet probe, so without changes on 8006/22 no one can be locked out.
+    management_changed = any(proto == "tcp" and port in (API_PORT, SSH_PORT) for _, proto, port, _, _ in changes)
+    if not admin and management_changed:
+        everyone_lost = all(verdict(before, s, "tcp", API_PORT).verdict == "ACCEPT" and verdict(after, s, "tcp", API_PORT).verdict != "ACCEPT"
+                            for s in sources.values())
+        if everyone_lost:
+            new = verdict(after, sources[INTERNET], "tcp", API_PORT)
+            yield Impact(target, "lockout", f"no address Proximo knows of can reach the API on tcp/{API_PORT} any more ({_word(new)} by "
+                         f"{new.decided_by})", risk=Risk.CRITICAL, needs_person=True)
+        else:
+            yield Impact(target, "lockout", "could not check lockout: the operator's address is unknown; set PROXIMO_ADMIN_SOURCES "
+                         "(or --admin-source) to the addresses you manage the cluster from", risk=Risk.HIGH)
+    yield from _summarise(target, changes)
+
+
+def guest_impacts(before: ClusterModel, after: ClusterModel, vmid: int) -> Iterator[Impact]:
+    guest = after.guests[vmid]
+    sources, ports = _probes(before, after, [])
+    nics = sorted(set(firewalled_nics(after, vmid)) | (set(firewalled_nics(before, vmid)) if vmid in before.guests else set()))
+    for iface in nics:
+        changes = []
+        for label, src in sorted(sources.items()):
+            for proto, port in ports:
+                pkt = Packet(direction="in", iface=iface, source=src, proto=proto, dport=port)
+                try:
+                    old = evaluate_guest(before, vmid, iface, pkt) if vmid in before.guests else None
+                    new = evaluate_guest(after, vmid, iface, pkt)
+                except KeyError:
+                    continue
+                if old is not None and (old.verdict == "ACCEPT") != (new.verdict == "ACCEPT"):
+                    changes.append((label, proto, port, old, new))
+        target = guest.sid if iface == "net0" or len(nics) == 1 else f"{guest.sid}/{iface}"
+        yield from _summarise(target, changes)
+
+
+def firewall_impacts(change: Any, before: ClusterModel, after: ClusterModel) -> list[Impact]:
+    if not (before.firewall.read or after.firewall.read):
+        return []
+    admin = list(getattr(getattr(change, "operator", None), "admin_sources", []) or [])
+    impacts: list[Impact] = []
+    for node in sorted(after.nodes):
+        if _node_inputs(before, node) != _node_inputs(after, node):
+            impacts += node_impacts(before, after, node, admin)
+    for vmid in sorted(after.guests):
+        if vmid in before.guests and _guest_inputs(before, vmid) != _guest_inputs(after, vmid):
+            impacts += guest_impacts(before, after, vmid)
+    return impacts

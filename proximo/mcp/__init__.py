@@ -1,0 +1,213 @@
+"""The MCP face: every Proximo tool over stdio or streamable HTTP, through the host and nothing else.
+
+    build_server(host_factory, settings, tools=registry)   an MCPServer; one host per server lifetime
+    http_app(server, token=...)                            its streamable HTTP app behind a bearer token
+    serve_mcp(settings, mcp_settings, transport=..., sim=...)  what ``proximo serve`` / ``proximo-proxmox`` run
+
+Tools: one ``pve_*`` tool per tool in the host's registry (generated, see ``_tools``), plus ``proximo_apply``,
+``proximo_undo``, ``proximo_ledger_verify`` and ``proximo_ledger_tail``; plans and ledger records are resources.
+How a person approves what the agent cannot: ``_approval``. How HTTP is guarded: ``_http``.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import shlex
+import socket
+import sys
+from collections.abc import AsyncIterator, Callable
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from functools import partial
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Literal
+
+import anyio
+import msgspec
+from mcp.server.mcpserver import MCPServer
+
+from .._pipeline import Host
+from .._settings import Settings
+from .._tools import ToolRegistry
+from ..errors import BadInput, ProximoError
+from ._face import face_tools
+from ._http import BearerAuth, check_bind, http_app, is_loopback, transport_security
+from ._resources import add_resources
+from ._results import FaceState
+from ._settings import McpSettings
+from ._tools import host_tools
+
+if TYPE_CHECKING:
+    from .._world import World
+
+__all__ = ["BearerAuth", "FaceState", "McpSettings", "build_server", "http_app", "is_loopback", "main", "serve_async",
+           "serve_mcp", "sim_world", "transport_security"]
+
+HostFactory = Callable[[], AbstractAsyncContextManager[Host]]
+
+INSTRUCTIONS = """\
+Proximo manages a Proxmox VE cluster; every change goes PLAN -> APPROVE -> APPLY -> PROVE -> UNDO.
+Tools named pve_* either read (answered at once) or plan (titled "Plan: ..."). A plan changes nothing: it shows
+the exact API calls, the blast radius across the cluster, the risk and the undo. To make the change, call
+proximo_apply(plan_id): the host runs exactly the planned steps. Plans above the auto-approval level need a
+person's approval, which no tool argument can give: the client shows the person a form, or the plan waits for
+`proximo approve PLAN_ID` in a terminal. proximo_undo(seq) plans the undo of an applied change.
+Every answer carries the ledger head (seq and hash): the hash-chained record of every plan, approval and apply."""
+
+READ_ONLY_INSTRUCTIONS = """Proximo, read-only (PROXIMO_READ_ONLY=1): the pve_* tools read a Proxmox VE cluster, and proximo_ledger_verify /
+proximo_ledger_tail show the hash-chained record of what was planned, approved and applied. Nothing here plans or
+changes anything. Every answer carries the ledger head (seq and hash)."""
+
+
+def build_server(host_factory: HostFactory, settings: McpSettings | None = None, *, tools: ToolRegistry,
+                 name: str = "proximo") -> MCPServer[FaceState]:
+    """An MCP server whose tools are generated from ``tools``, the registry of the hosts ``host_factory`` opens.
+
+    The host is opened in the server's lifespan (once per stdio process, once per HTTP server, once per
+    in-memory connection) and is the only thing the handlers call.
+    """
+    from .. import __version__
+
+    settings = settings or McpSettings()
+
+    @asynccontextmanager
+    async def lifespan(_: MCPServer[FaceState]) -> AsyncIterator[FaceState]:
+        async with host_factory() as host:
+            if host.tools is not tools:
+                raise RuntimeError("build_server: the host's tool registry is not the one the tools were generated from")
+            yield FaceState(host=host, settings=settings)
+
+    server: MCPServer[FaceState] = MCPServer(
+        name, title="Proximo", version=__version__, lifespan=lifespan,
+        instructions=READ_ONLY_INSTRUCTIONS if settings.read_only else INSTRUCTIONS,
+        tools=[*host_tools(tools, settings), *face_tools(read_only=settings.read_only)], log_level="WARNING",
+    )
+    add_resources(server)
+    return server
+
+
+# --- serving ------------------------------------------------------------------------------------------
+
+
+def _stderr_logging() -> None:
+    """Everything the server says goes to stderr: on stdio, stdout is the protocol stream."""
+    logging.basicConfig(level=logging.WARNING, stream=sys.stderr, format="proximo: %(name)s: %(message)s")
+
+
+def _say(line: str) -> None:
+    print(f"proximo: {line}", file=sys.stderr, flush=True)  # never stdout: on stdio that is the protocol stream
+
+
+def sim_world(settings: Settings) -> World:
+    """The simulated cluster ``proximo serve --sim`` serves; its ledger and plans live in ``PROXIMO_HOME/sim``.
+
+    ``proximo approve --sim`` opens the same folder, so a person can approve what an MCP client planned.
+    The operator's own choices that still make sense on a simulated cluster carry over.
+    """
+    from .._world import World
+
+    env = {"PROXIMO_AUTO_APPROVE": settings.auto_approve.value, "PROXIMO_PLAN_TTL": str(settings.plan_ttl)}
+    if settings.disabled_packs:
+        env["PROXIMO_DISABLED_PACKS"] = ",".join(settings.disabled_packs)
+    if settings.admin_sources:
+        env["PROXIMO_ADMIN_SOURCES"] = ",".join(settings.admin_sources)
+    return World(Path(settings.home) / "sim", env=env)
+
+
+def sim_approve_command() -> str:
+    """What a person types to approve a plan made on ``serve --sim`` (naming PROXIMO_HOME when it was set)."""
+    home = os.environ.get("PROXIMO_HOME")
+    return (f"PROXIMO_HOME={shlex.quote(home)} " if home else "") + "proximo approve --sim"
+
+
+async def _check_live(settings: Settings) -> None:
+    from .._host import make_client
+
+    client = make_client(settings)  # raises BadInput naming what is missing, before any client connects
+    await client.aclose()
+
+
+async def serve_async(settings: Settings, mcp_settings: McpSettings, *, transport: Literal["stdio", "http"] = "stdio",
+                      host: str = "127.0.0.1", port: int = 8765, sim: bool = False) -> None:
+    _stderr_logging()
+    token = check_bind(host, mcp_settings.http_token) if transport == "http" else None
+    if sim:
+        world = sim_world(settings)
+        factory: HostFactory = world.host
+        registry = world.packs.tools
+        mcp_settings = msgspec.structs.replace(mcp_settings, approve_command=sim_approve_command())
+        where = f"the built-in simulated cluster (ledger and plans in {world.home})"
+    else:
+        from .._host import make_packs, open_host
+
+        await _check_live(settings)
+        packs = make_packs(settings)
+        factory = partial(open_host, settings, packs=packs)
+        registry = packs.tools
+        where = settings.url
+    server = build_server(factory, mcp_settings, tools=registry)
+    count = len(await server.list_tools())
+    if transport == "stdio":
+        _say(f"MCP server on stdio: {count} tools on {where}")
+        await server.run_stdio_async()
+        return
+    import uvicorn
+
+    assert token is not None
+    sock = _listen(host, port)  # bound here, so a busy port is one clear line and --port 0 shows the real port
+    try:
+        if not mcp_settings.http_token:
+            _say(f"PROXIMO_HTTP_TOKEN is not set; this run's bearer token is: {token.reveal()}")
+        app = http_app(server, token=token, bind_host=host, allowed_hosts=mcp_settings.allowed_hosts)
+        shown = f"[{host}]" if ":" in host else host
+        web = uvicorn.Server(uvicorn.Config(app, log_level="warning", access_log=False, lifespan="on"))
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(partial(web.serve, sockets=[sock]))
+            while not web.started and not web.should_exit:  # say where it listens once it does
+                await anyio.sleep(0.02)
+            if web.started:
+                _say(f"MCP server at http://{shown}:{sock.getsockname()[1]}/mcp (bearer token required): "
+                     f"{count} tools on {where}")
+    finally:
+        sock.close()
+
+
+def _listen(host: str, port: int) -> socket.socket:
+    sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((host.strip("[]"), port))
+    except OSError as exc:
+        sock.close()
+        raise BadInput(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from None
+    return sock
+
+
+def serve_mcp(settings: Settings, mcp_settings: McpSettings, **options: Any) -> None:
+    """Run the server until the client hangs up (stdio) or the process is stopped (HTTP)."""
+    try:
+        anyio.run(partial(serve_async, settings, mcp_settings, **options))
+    except BaseExceptionGroup as group:  # a lifespan failure arrives wrapped by the task groups
+        first = _first_proximo_error(group)
+        if first is None:
+            raise
+        raise first from None
+
+
+def _first_proximo_error(error: BaseException) -> ProximoError | None:
+    if isinstance(error, ProximoError):
+        return error
+    if isinstance(error, BaseExceptionGroup):
+        for inner in error.exceptions:
+            found = _first_proximo_error(inner)
+            if found is not None:
+                return found
+    return None
+
+
+def main() -> None:
+    """``proximo-proxmox``: what ``uvx proximo-proxmox`` runs; the same as ``proximo serve``."""
+    from ..cli import serve_command
+
+    serve_command()(prog_name=os.path.basename(sys.argv[0]) or "proximo-proxmox")
+

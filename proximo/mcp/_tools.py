@@ -1,0 +1,155 @@
+"""MCP tools generated from the host's tool registry, and the small base the face's own tools share.
+
+Why Tool subclasses, not ``MCPServer.add_tool``: ``add_tool`` derives the input schema and a pydantic
+argument model from a Python signature, and validates arguments with it before the handler runs. Proximo's
+tools are described by msgspec structs that the *host* must validate (``ToolSpec.parse``: one-line
+``BadInput``, and a ``deny`` record in the ledger), and generating one Python signature per tool would be
+writing each tool twice. ``Tool`` is the SDK's own registration record (``MCPServer(tools=[...])`` takes a
+list of them), so :class:`HostTool` is one: its ``parameters`` are ``ToolSpec.input_schema()``, its
+output schema is the plan or answer struct's, and its ``run`` hands the raw arguments to the host.
+
+The face's own tools (``proximo_apply`` and friends) keep ``Tool.from_function``, because ``proximo_apply``
+needs the SDK's resolver machinery (elicitation on both protocol versions); :class:`FaceTool` only swaps
+in a msgspec schema and checks the arguments against it first, so no argument the schema does not name
+(``approved=true``, say) is ever silently dropped or accepted.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import logging
+from collections.abc import Callable
+from typing import Any
+
+import msgspec
+from mcp.server.mcpserver import Context
+from mcp.server.mcpserver.exceptions import UnexpectedToolError
+from mcp.server.mcpserver.tools import Tool
+from mcp.server.mcpserver.utilities.func_metadata import ArgModelBase, FuncMetadata
+from mcp.shared.exceptions import MCPError
+from mcp_types import CallToolResult, ToolAnnotations
+from pydantic import Field
+
+from .._pipeline import Answer, Host
+from .._render import plan_document
+from .._tools import ToolRegistry, ToolSpec, check_strings, object_schema
+from .._types import Plan
+from ..errors import BadInput, ProximoError
+from ._results import actor, face, failure, structured
+from ._settings import McpSettings
+
+log = logging.getLogger("proximo.mcp")
+
+PLAN_NOTE = ("\n\nThis only makes a plan: the exact API calls, the blast radius across the cluster, the risk and the "
+             "undo. It changes nothing. To run exactly these steps, call proximo_apply with the plan_id; above the "
+             "auto-approval level a person approves it first.")
+
+
+def plan_summary(host: Host, plan: Plan) -> str:
+    """The line the model reads before the plan JSON: what it is, and what applying it will take."""
+    flags = [f"risk {plan.risk.value}"]
+    if not plan.complete:
+        flags.append("INCOMPLETE (the token cannot see everything)")
+    flags.append("reversible" if plan.reversible else "no undo")
+    head = f"Plan {plan.plan_id}: {plan.tool}, {', '.join(flags)}, {len(plan.impacts)} impacts. Nothing has changed."
+    if plan.blocked:
+        return f"{head} It is BLOCKED and cannot be applied: {'; '.join(plan.blockers)}"
+    auto = host.settings.auto_approve.value
+    if host.needs_person(plan):
+        how = (f"{plan.risk.value} is above auto-approval ({auto}): proximo_apply will ask a person to approve it"
+               + (f" by typing {plan.target!r}" if plan.risk.value == "CRITICAL" else "") + ".")
+    else:
+        how = f"{plan.risk.value} is within auto-approval ({auto}): proximo_apply(plan_id) runs it."
+    return f"{head} {how}"
+
+
+def plan_result(host: Host, plan: Plan) -> CallToolResult:
+    """The plan JSON of design section 5, as every face shows it (secret parameters redacted), after its summary."""
+    return structured(host, plan_document(plan), summary=plan_summary(host, plan))
+
+
+def plan_title(spec: ToolSpec) -> str:
+    return spec.title if spec.title.lower().startswith("plan") else f"Plan: {spec.title}"
+
+
+async def _never_called(**_: Any) -> None:  # HostTool.run replaces the SDK's call path entirely
+    raise AssertionError("HostTool runs through the host")
+
+
+class HostTool(Tool):
+    """One Proximo tool (read or plan), generated from its ``ToolSpec``; the host does everything."""
+
+    spec: Any = Field(default=None, exclude=True)
+
+    @classmethod
+    def from_spec(cls, spec: ToolSpec) -> HostTool:
+        if spec.mutating:
+            title, description = plan_title(spec), spec.description + PLAN_NOTE
+            # Planning changes nothing (it writes a plan record to the ledger, not to the cluster).
+            hints = ToolAnnotations(title=title, read_only_hint=True, destructive_hint=False, idempotent_hint=False,
+                                    open_world_hint=True)
+            output = object_schema(Plan)
+        else:
+            title, description = spec.title, spec.description
+            hints = ToolAnnotations(title=title, read_only_hint=True, destructive_hint=False, idempotent_hint=True,
+                                    open_world_hint=True)
+            output = object_schema(Answer)
+        return cls(
+            fn=_never_called, name=spec.mcp_name, title=title, description=description,
+            parameters=spec.input_schema(), fn_metadata=FuncMetadata(arg_model=ArgModelBase, output_schema=output),
+            is_async=True, annotations=hints, spec=spec, meta={"proximo/tool": spec.id, "proximo/pack": spec.owner},
+        )
+
+    async def run(self, arguments: dict[str, Any], context: Context[Any, Any], convert_result: bool = False) -> Any:
+        host = face(context).host
+        spec: ToolSpec = self.spec
+        try:
+            if spec.mutating:
+                return plan_result(host, await host.plan(spec.id, arguments, actor(context)))
+            return structured(host, await host.read(spec.id, arguments, actor(context)))
+        except ProximoError as exc:
+            return failure(host, str(exc))
+        except MCPError:
+            raise
+        except Exception as exc:  # a crash: its text stays in the server's log, not in the model's context
+            raise UnexpectedToolError(f"Error executing tool {self.name}") from exc
+
+
+class FaceTool(Tool):
+    """A tool of the face itself: the SDK's function tool, with arguments checked against a msgspec struct."""
+
+    params_struct: Any = Field(default=None, exclude=True)
+
+    @classmethod
+    def build(cls, fn: Callable[..., Any], *, name: str, title: str, description: str, params: type[msgspec.Struct],
+              output: Any, hints: ToolAnnotations) -> FaceTool:
+        base = Tool.from_function(fn, name=name, title=title, description=description, annotations=hints)
+        return cls(
+            fn=base.fn, name=base.name, title=base.title, description=base.description,
+            parameters=object_schema(params),
+            fn_metadata=base.fn_metadata.model_copy(update={"output_schema": object_schema(output)}),
+            is_async=base.is_async, context_kwarg=base.context_kwarg, resolved_params=base.resolved_params,
+            resolver_plans=base.resolver_plans, annotations=base.annotations, params_struct=params,
+        )
+
+    async def run(self, arguments: dict[str, Any], context: Context[Any, Any], convert_result: bool = False) -> Any:
+        try:
+            check_strings(arguments)
+            msgspec.convert(arguments, self.params_struct, strict=True)
+        except BadInput as exc:
+            return failure(face(context).host, f"{self.name}: {exc}")
+        except msgspec.ValidationError as exc:
+            return failure(face(context).host, f"{self.name}: {exc}")
+        return await super().run(arguments, context, convert_result)
+
+
+def select_specs(registry: ToolRegistry, settings: McpSettings) -> list[ToolSpec]:
+    """``PROXIMO_TOOLS`` and ``PROXIMO_READ_ONLY`` applied to the registry (a pattern matching nothing is logged)."""
+    for pattern in settings.tools:
+        if not any(fnmatch.fnmatchcase(t.id, pattern) for t in registry):
+            log.warning("PROXIMO_TOOLS: %r matches no tool (see `proximo tools`)", pattern)
+    return registry.select(settings.tools, read_only=settings.read_only)
+
+
+def host_tools(registry: ToolRegistry, settings: McpSettings) -> list[Tool]:
+    return [HostTool.from_spec(spec) for spec in select_specs(registry, settings)]

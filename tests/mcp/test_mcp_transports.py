@@ -1,0 +1,206 @@
+"""The MCP face through the SDK's own client, on every transport (memory, stdio, HTTP) and both protocol modes.
+
+auto negotiates 2026-07-28 (no handshake; elicitation rides ``input_required`` rounds), legacy negotiates
+2025-11-25 (initialize handshake; elicitation is a mid-call ``elicitation/create``). Each test runs the same
+story on all six combinations: what a client sees must not depend on how it connects.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+from mcp import Client
+
+from _mcp_pack import FETCH_TOOL
+from _mcp_support import MODES, TRANSPORTS, Face, Person, anyio_backend, open_face, text  # noqa: F401
+
+pytestmark = [pytest.mark.anyio, pytest.mark.parametrize("mode", MODES), pytest.mark.parametrize("kind", TRANSPORTS)]
+
+FACE_TOOLS = {"proximo_apply", "proximo_undo", "proximo_ledger_verify", "proximo_ledger_tail"}
+
+
+async def storages(client: Client) -> set[str]:
+    result = await client.call_tool("pve_storage_list", {})
+    assert not result.is_error, text(result)
+    return {row["storage"] for row in result.structured_content["data"]}
+
+
+async def plan(client: Client, tool: str, args: dict[str, Any]) -> dict[str, Any]:
+    result = await client.call_tool(tool, args)
+    assert not result.is_error, text(result)
+    return result.structured_content
+
+
+def kinds(face: Face, plan_id: str) -> list[str]:
+    return [r.kind for r in face.ledger() if r.plan_id == plan_id]
+
+
+async def test_tools_list_is_the_registry_with_annotations_and_schemas(kind: str, mode: str, tmp_path: Path) -> None:
+    async with open_face(kind, mode, tmp_path) as face, face.client() as client:
+        listed = {t.name: t for t in (await client.list_tools()).tools}
+    registry = list(face.world.packs.tools)
+    assert set(listed) == {t.mcp_name for t in registry} | FACE_TOOLS
+    assert f"pve_{FETCH_TOOL.replace('.', '_')}" in listed  # a pack's tool appears with nothing written for it
+    for spec in registry:
+        tool = listed[spec.mcp_name]
+        hints = tool.annotations
+        assert hints is not None and hints.read_only_hint is True and hints.destructive_hint is False  # plans change nothing
+        assert hints.open_world_hint is True
+        assert tool.input_schema["type"] == "object" and tool.input_schema.get("additionalProperties") is False
+        assert tool.meta == {"proximo/tool": spec.id, "proximo/pack": spec.owner}
+        assert tool.output_schema is not None and tool.output_schema["type"] == "object"
+        if spec.mutating:
+            assert tool.title.startswith("Plan: ") and "plan_id" in tool.output_schema["properties"]
+            assert hints.idempotent_hint is False
+        else:
+            assert set(tool.output_schema["properties"]) == {"tool", "data", "ledger"} and hints.idempotent_hint is True
+    delete = listed["pve_storage_delete"].input_schema
+    assert delete["required"] == ["storage"] and set(delete["properties"]) == {"storage"}
+    apply = listed["proximo_apply"]
+    assert apply.annotations.destructive_hint is True and apply.annotations.read_only_hint is False
+    assert apply.input_schema["required"] == ["plan_id"] and set(apply.input_schema["properties"]) == {"plan_id"}
+    assert listed["proximo_undo"].annotations.destructive_hint is True
+    assert listed["proximo_ledger_tail"].annotations.read_only_hint is True
+
+
+async def test_a_read_answers_with_the_ledger_head(kind: str, mode: str, tmp_path: Path) -> None:
+    async with open_face(kind, mode, tmp_path) as face, face.client() as client:
+        result = await client.call_tool("pve_storage_status", {"storage": "local-zfs", "node": "pve1"})
+    assert not result.is_error, text(result)
+    body = result.structured_content
+    assert body["tool"] == "storage.status" and body["data"][0]["node"] == "pve1" and body["data"][0]["storage"] == "local-zfs"
+    assert set(body["ledger"]) == {"seq", "head", "chain"} and body["ledger"]["chain"] == "sha256"
+
+
+async def test_a_plan_changes_nothing_and_is_in_the_ledger(kind: str, mode: str, tmp_path: Path) -> None:
+    async with open_face(kind, mode, tmp_path) as face, face.client() as client:
+        made = await plan(client, "pve_storage_delete", {"storage": "local-zfs"})
+        assert "local-zfs" in await storages(client)  # nothing changed
+        resource = await client.read_resource(f"proximo://plan/{made['plan_id']}")
+    assert made["risk"] == "HIGH" and made["steps"] == [{"kind": "api", "method": "DELETE", "path": "/storage/local-zfs", "params": {}}]
+    assert {i["effect"] for i in made["impacts"]} >= {"wont-boot"} and made["reversible"] is True
+    record = face.ledger()[-1]
+    assert (record.kind, record.plan_id, record.plan_hash) == ("plan", made["plan_id"], made["hash"])
+    assert made["ledger"]["seq"] == record.seq and made["ledger"]["head"] == record.hash
+    assert record.actor.face == "mcp"
+    stored = json.loads(resource.contents[0].text)
+    assert stored["plan"]["hash"] == made["hash"] and stored["ledger"]["seq"] == record.seq
+
+
+async def test_client_without_elicitation_waits_for_the_terminal(kind: str, mode: str, tmp_path: Path) -> None:
+    """The CLI-approval path: the answer says what to run; apply goes ahead only once the approval is recorded."""
+    async with open_face(kind, mode, tmp_path) as face, face.client() as client:
+        made = await plan(client, "pve_storage_delete", {"storage": "cifs-iso"})
+        first = await client.call_tool("proximo_apply", {"plan_id": made["plan_id"]})
+        assert first.is_error and f"proximo approve {made['plan_id']}" in text(first)
+        assert "cifs-iso" in await storages(client) and kinds(face, made["plan_id"]) == ["plan"]
+        await face.approve_at_terminal(made["plan_id"])
+        second = await client.call_tool("proximo_apply", {"plan_id": made["plan_id"]})
+        assert not second.is_error, text(second)
+        assert "cifs-iso" not in await storages(client)
+    assert kinds(face, made["plan_id"]) == ["plan", "approve", "apply-start", "apply-result"]
+    approval = [r for r in face.ledger() if r.kind == "approve"][0]
+    assert approval.actor.face == "terminal" and approval.outcome["by"] == "person"
+    assert second.structured_content["ok"] is True and second.structured_content["matches_prediction"] is True
+
+
+async def test_approval_accepted_in_the_client_form(kind: str, mode: str, tmp_path: Path) -> None:
+    person = Person("accept", {"approve": True})
+    async with open_face(kind, mode, tmp_path) as face, face.client(person) as client:
+        made = await plan(client, "pve_storage_delete", {"storage": "local-zfs"})
+        result = await client.call_tool("proximo_apply", {"plan_id": made["plan_id"]})
+        assert not result.is_error, text(result)
+        assert "local-zfs" not in await storages(client)
+    assert len(person.asked) == 1
+    question = person.asked[0]
+    assert made["plan_id"] in question.message and "DELETE /storage/local-zfs" in question.message and "HIGH" in question.message
+    assert set(question.requested_schema["properties"]) == {"approve"}
+    assert kinds(face, made["plan_id"]) == ["plan", "approve", "apply-start", "apply-result"]
+    approval = [r for r in face.ledger() if r.kind == "approve"][0]
+    assert approval.actor.face == "mcp-elicitation"
+    assert result.structured_content["ledger"]["seq"] == face.ledger()[-1].seq
+
+
+@pytest.mark.parametrize("action", ["decline", "cancel"])
+async def test_approval_declined_is_a_deny_record(kind: str, mode: str, action: str, tmp_path: Path) -> None:
+    person = Person(action)  # type: ignore[arg-type]
+    async with open_face(kind, mode, tmp_path) as face, face.client(person) as client:
+        made = await plan(client, "pve_storage_delete", {"storage": "ceph-rbd"})
+        result = await client.call_tool("proximo_apply", {"plan_id": made["plan_id"]})
+        assert result.is_error and "nothing was applied" in text(result)
+        assert "ceph-rbd" in await storages(client)
+    assert kinds(face, made["plan_id"]) == ["plan", "deny"] and len(person.asked) == 1
+
+
+async def test_unticked_box_is_a_deny_record(kind: str, mode: str, tmp_path: Path) -> None:
+    person = Person("accept", {"approve": False})
+    async with open_face(kind, mode, tmp_path) as face, face.client(person) as client:
+        made = await plan(client, "pve_storage_delete", {"storage": "ceph-rbd"})
+        result = await client.call_tool("proximo_apply", {"plan_id": made["plan_id"]})
+    assert result.is_error and kinds(face, made["plan_id"]) == ["plan", "deny"]
+
+
+async def test_critical_plan_needs_the_target_typed(kind: str, mode: str, tmp_path: Path) -> None:
+    args = {"node": "pve1", "storage": "local", "template": "wipe-debian-12"}
+    wrong, right = Person("accept", {"target": "wipe-debian"}), Person("accept", {"target": "wipe-debian-12"})
+    async with open_face(kind, mode, tmp_path) as face:
+        async with face.client(wrong) as client:
+            made = await plan(client, "pve_mcptest_fetch", args)
+            assert made["risk"] == "CRITICAL"
+            refused = await client.call_tool("proximo_apply", {"plan_id": made["plan_id"]})
+        async with face.client(right) as client:
+            applied = await client.call_tool("proximo_apply", {"plan_id": made["plan_id"]})
+    assert refused.is_error and "typed exactly" in text(refused)
+    assert not applied.is_error, text(applied)
+    assert set(wrong.asked[0].requested_schema["properties"]) == {"target"} and "wipe-debian-12" in wrong.asked[0].message
+    assert kinds(face, made["plan_id"]) == ["plan", "deny", "approve", "apply-start", "apply-result"]
+
+
+async def test_a_stale_plan_is_refused_with_one_line(kind: str, mode: str, tmp_path: Path) -> None:
+    async with open_face(kind, mode, tmp_path) as face, face.client() as client:
+        older = await plan(client, "pve_storage_update", {"storage": "nfs-backup", "prune-backups": "keep-last=3"})
+        newer = await plan(client, "pve_storage_update", {"storage": "local", "prune-backups": "keep-last=2"})
+        assert older["risk"] == newer["risk"] == "MEDIUM"  # within auto-approval: no person needed
+        applied = await client.call_tool("proximo_apply", {"plan_id": newer["plan_id"]})
+        assert not applied.is_error, text(applied)
+        stale = await client.call_tool("proximo_apply", {"plan_id": older["plan_id"]})
+    assert stale.is_error and "stale" in text(stale) and "\n" not in text(stale)
+    recorded = kinds(face, older["plan_id"])
+    assert recorded[0] == "plan" and recorded[-1] == "deny" and "apply-start" not in recorded
+
+
+async def test_progress_while_waiting_on_the_task(kind: str, mode: str, tmp_path: Path) -> None:
+    seen: list[tuple[float, float | None, str | None]] = []
+
+    async def progress(done: float, total: float | None, message: str | None) -> None:
+        seen.append((done, total, message))
+
+    async with open_face(kind, mode, tmp_path) as face, face.client() as client:
+        made = await plan(client, "pve_mcptest_fetch", {"node": "pve2", "storage": "local", "template": "debian-12"})
+        result = await client.call_tool("proximo_apply", {"plan_id": made["plan_id"]}, progress_callback=progress)
+    assert not result.is_error, text(result)
+    step = result.structured_content["steps"][0]
+    assert step["upid"].startswith("UPID:pve2:") and step["exitstatus"] == "OK"
+    messages = [m for _, _, m in seen]
+    assert any("running" in (m or "") for m in messages) and any("stopped" in (m or "") for m in messages)
+    assert [d for d, _, _ in seen] == sorted(d for d, _, _ in seen)  # progress only goes up
+
+
+async def test_a_failed_task_answers_with_its_log(kind: str, mode: str, tmp_path: Path) -> None:
+    seen: list[str] = []
+
+    async def progress(done: float, total: float | None, message: str | None) -> None:
+        seen.append(message or "")
+
+    async with open_face(kind, mode, tmp_path) as face, face.client() as client:
+        made = await plan(client, "pve_mcptest_fetch", {"node": "pve1", "storage": "local", "template": "broken-image"})
+        result = await client.call_tool("proximo_apply", {"plan_id": made["plan_id"]}, progress_callback=progress)
+    assert result.is_error
+    line = text(result).splitlines()[0]
+    assert "exit code 8" in line and "404 Not Found" in line  # the task's own log, in the one line the model reads
+    assert any("task log" in m and "wget" in m for m in seen)
+    assert result.structured_content["ok"] is False
+    assert face.ledger()[-1].kind == "apply-result" and face.ledger()[-1].outcome["ok"] is False
