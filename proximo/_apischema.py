@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import functools
 import gzip
-import json
 import math
 import re
 from importlib import resources

@@ -357,8 +357,13 @@ class Ledger:
         plan_hash: str = "",
         impacts: Iterable[Any] = (),
         outcome: Mapping[str, Any] | None = None,
-    ) -> LedgerRecord:
-        """Add one record at the head; secrets in params, outcome and impacts are redacted first."""
+        once: bool = False,
+    ) -> LedgerRecord | None:
+        """Add one record at the head; secrets in params, outcome and impacts are redacted first.
+
+        With ``once``, the record is added only if the plan has no record of this kind yet, checked under the
+        write lock: two processes applying one plan cannot both write its apply-start. Returns None then.
+        """
         if kind not in _KINDS:
             raise LedgerError(f"unknown ledger record kind {kind!r} (one of: {', '.join(sorted(_KINDS))})")
         if not isinstance(actor, Actor):
@@ -381,6 +386,10 @@ class Ledger:
                 # IMMEDIATE takes the write lock before reading the head, so concurrent appenders queue up.
                 db.execute("BEGIN IMMEDIATE")
                 try:
+                    if once and db.execute("SELECT 1 FROM records WHERE plan_id = ? AND kind = ? LIMIT 1",
+                                           (plan_id, kind)).fetchone():
+                        db.execute("ROLLBACK")
+                        return None
                     row = db.execute("SELECT seq, hash FROM records ORDER BY seq DESC LIMIT 1").fetchone()
                     seq, prev = (row[0] + 1, row[1]) if row else (1, GENESIS)
                     unsigned = LedgerRecord(

@@ -97,11 +97,17 @@ class Host:
         return LedgerRef(seq=h.seq, head=h.hash, chain=h.chain)
 
     def _append(self, kind: str, actor: Actor, **fields: Any) -> LedgerRecord:
+        record = self._append_once(kind, actor, **fields)
+        assert record is not None  # only ``once=True`` appends can be skipped
+        return record
+
+    def _append_once(self, kind: str, actor: Actor, **fields: Any) -> LedgerRecord | None:
         secret = self.settings.token_secret.reveal() if self.settings.token_secret else ""
         if len(secret) >= 8:  # redaction goes by key; this catches the token secret pasted as any value (bad input echoes it)
             fields = {k: scrub(v, secret) for k, v in fields.items()}
         record = self.ledger.append(kind, actor=actor, **fields)  # type: ignore[arg-type]
-        self.packs.prove(record)
+        if record is not None:
+            self.packs.prove(record)
         return record
 
     def _deny(self, actor: Actor, tool: str, params: Any, reason: str, plan_id: str = "") -> None:
@@ -260,9 +266,20 @@ class Host:
         if self._clock() > _parse_iso(plan.expires_at):
             raise StalePlan(f"plan {plan.plan_id} expired at {plan.expires_at}; make a new plan")
 
-    def check_open(self, plan: Plan) -> None:
-        """Refuse a plan that can no longer be applied (applied, blocked, expired): before anyone is asked about it."""
+    async def check_open(self, plan: Plan) -> None:
+        """Refuse a plan that can no longer be applied (applied, blocked, expired, stale): before anyone is asked."""
         self._check_open(plan)
+        if self.source.writable and plan.source == self.source.name:
+            await self._fresh_state(plan)
+
+    async def _fresh_state(self, plan: Plan) -> State:
+        """The cluster now, if it still has the configuration the plan was made from; else StalePlan."""
+        state = await self.state()
+        now = state.model.fingerprint()
+        changed = sorted(k for k in set(now) | set(plan.fingerprint) if now.get(k) != plan.fingerprint.get(k))
+        if changed:
+            raise StalePlan(f"plan {plan.plan_id} is stale: {', '.join(changed)} changed since it was made; plan again")
+        return state
 
     def needs_person(self, plan: Plan) -> bool:
         if any(impact.needs_person for impact in plan.impacts):  # an analyser said: never on the agent's word
@@ -300,16 +317,12 @@ class Host:
                 raise OfflinePlan(f"{self.source.name} is a snapshot: there is nothing to apply a plan to")
             if plan.source != self.source.name:
                 raise StalePlan(f"plan {plan.plan_id} was made against {plan.source}, not {self.source.name}")
+            state = await self._fresh_state(plan)  # first: a stale plan is worth no one's approval
             if self.needs_person(plan) and self.approval(plan) is None:
                 raise NotApproved(
                     f"plan {plan.plan_id} is {plan.risk.value}, above auto-approval ({self.settings.auto_approve.value}): "
                     f"a person must approve it first: proximo approve {plan.plan_id}"
                 )
-            state = await self.state()
-            now = state.model.fingerprint()
-            changed = sorted(k for k in set(now) | set(plan.fingerprint) if now.get(k) != plan.fingerprint.get(k))
-            if changed:
-                raise StalePlan(f"plan {plan.plan_id} is stale: {', '.join(changed)} changed since it was made; plan again")
         except Refused as exc:
             self._deny(actor, plan.tool, {}, str(exc), plan_id=plan.plan_id)
             raise
@@ -317,9 +330,11 @@ class Host:
             self._append("approve", actor, tool=plan.tool, plan_id=plan.plan_id, plan_hash=plan.hash,
                          outcome={"risk": plan.risk.value, "by": "auto", "auto_approve": self.settings.auto_approve.value})
         expected = self._expected_after(plan, state.model)
-        self._append("apply-start", actor, tool=plan.tool, plan_id=plan.plan_id, plan_hash=plan.hash,
-                     outcome={"steps": [s.describe() for s in plan.steps], "pid": os.getpid(), "host": socket.gethostname(),
-                              "started": int(self._clock())})
+        started = self._append_once("apply-start", actor, tool=plan.tool, plan_id=plan.plan_id, plan_hash=plan.hash, once=True,
+                               outcome={"steps": [s.describe() for s in plan.steps], "pid": os.getpid(),
+                                        "host": socket.gethostname(), "started": int(self._clock())})
+        if started is None:  # another process started it between our checks and now (the ledger decides, atomically)
+            raise AlreadyApplied(f"plan {plan.plan_id} is already being applied or was applied; plans run once")
         results: list[StepResult] = []
         for step in plan.steps:
             result = await self._executor.run(step, progress)

@@ -73,6 +73,36 @@ def check_strings(value: Any, where: str = "$") -> None:
         for i, v in enumerate(value):
             check_strings(v, f"{where}[{i}]")
 
+class Tool(msgspec.Struct, frozen=True):
+    """One of a pack's tools: what it registers (``spec``) and the pure function that answers or drafts it.
+
+    ``run(params, view)`` returns the answer of a read tool, or the :class:`~proximo.Draft` of a mutating one.
+    A pack keeps its tools in a :func:`tool_table` and its ``proximo_read``/``proximo_plan`` hooks look them up.
+    """
+
+    spec: ToolSpec
+    run: Callable[..., Any]
+
+
+def read_tool(id: str, title: str, description: str, params: type[msgspec.Struct], run: Callable[..., Any]) -> Tool:
+    """A read tool (risk LOW, answered at once from the model)."""
+    return Tool(ToolSpec(id=id, title=title, description=description, params=params, mutating=False), run)
+
+
+def plan_tool(id: str, title: str, description: str, params: type[msgspec.Struct], run: Callable[..., Any]) -> Tool:
+    """A mutating tool: ``run`` returns a Draft; the host predicts, analyses, stores and applies it."""
+    return Tool(ToolSpec(id=id, title=title, description=description, params=params, mutating=True), run)
+
+
+def tool_table(*tools: Tool) -> dict[str, Tool]:
+    """A pack's tools by id; an id given twice is a bug in the pack, refused at import."""
+    table: dict[str, Tool] = {}
+    for tool in tools:
+        if tool.spec.id in table:
+            raise ValueError(f"tool id {tool.spec.id!r} is defined twice")
+        table[tool.spec.id] = tool
+    return table
+
 
 class ToolRegistry:
     """Every tool of every loaded pack, by id. Duplicate ids are refused at start-up."""

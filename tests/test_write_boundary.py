@@ -30,6 +30,7 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
+import anyio
 import httpx
 import msgspec
 import pytest
@@ -187,6 +188,27 @@ async def test_apply_twice(world: World, recorder: Recorder) -> None:
     async with recorded_host(world, recorder) as host:  # a new process: the ledger remembers
         await _refused(host, recorder, world, plan.plan_id, AlreadyApplied, "already applied")
     assert len(recorder.writes()) == 1
+
+
+async def test_two_hosts_applying_one_plan_at_once_send_it_once(world: World, recorder: Recorder) -> None:
+    # Two processes (here: two hosts on one home) both pass the "not applied yet" check while they read the
+    # cluster; the ledger's apply-start is written once per plan under its write lock, so only one sends.
+    async with recorded_host(world, recorder) as first, recorded_host(world, recorder) as second:
+        plan = await first.plan(*MEDIUM_PLAN, world.actor)
+        outcomes: list[object] = []
+
+        async def run(host: Host) -> None:
+            try:
+                outcomes.append(await host.apply(plan.plan_id, world.actor))
+            except AlreadyApplied as exc:
+                outcomes.append(exc)
+
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(run, first)
+            tg.start_soon(run, second)
+        assert len(first.ledger.find(plan_id=plan.plan_id, kind="apply-start")) == 1
+    assert sorted(type(o).__name__ for o in outcomes) == ["AlreadyApplied", "ApplyResult"]
+    assert recorder.writes() == [("POST", "/api2/json/storage")]
 
 
 async def test_apply_offline_plan(world: World, recorder: Recorder) -> None:

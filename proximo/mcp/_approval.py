@@ -110,7 +110,7 @@ async def ask_person(plan_id: str, ctx: Context[Any, Any]) -> Elicit[Any] | NoQu
     host = face(ctx).host
     try:
         plan = host.get_plan(plan_id)
-        host.check_open(plan)  # nobody is asked about a plan that is applied, blocked or expired
+        await host.check_open(plan)  # nobody is asked about a plan that is applied, blocked, expired or stale
     except ProximoError:
         return NoQuestion("go")  # host.apply refuses it, with the reason and a deny record
     if not host.needs_person(plan) or host.approval(plan) is not None:

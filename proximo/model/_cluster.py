@@ -7,7 +7,6 @@ the predictor runs them on a copy; analysers compare two models.
 
 from __future__ import annotations
 
-import copy
 import hashlib
 import itertools
 import time

@@ -195,6 +195,19 @@ async def test_an_expired_plan_asks_nobody(tmp_path: Path) -> None:
     assert plan_hash(expired) != plan.hash and "altered" in text(result)  # and tampering is caught first
 
 
+async def test_a_stale_plan_asks_nobody(tmp_path: Path) -> None:
+    # A person is never asked to approve a plan the cluster has moved away from: apply would refuse it anyway.
+    world, server = server_for(tmp_path)
+    person = Person("accept", {"approve": True})
+    async with world.host() as host:
+        plan = await host.plan("storage.delete", {"storage": "local-zfs"}, world.actor)
+    world.model.storages["local-zfs"]["content"] = "images"  # someone edits the storage meanwhile
+    async with Client(server, elicitation_callback=person) as client:
+        result = await client.call_tool("proximo_apply", {"plan_id": plan.plan_id})
+    assert person.asked == [] and "stale" in one_line(result)
+    assert "local-zfs" in world.model.storages
+
+
 @pytest.mark.parametrize("mode", MODES)
 async def test_no_sequence_of_mcp_calls_applies_without_a_person(mode: str, tmp_path: Path) -> None:
     """Everything an agent can send, with a client that cannot ask a person and one whose person says no."""

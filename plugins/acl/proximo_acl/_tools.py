@@ -8,7 +8,7 @@ from typing import Annotated, Any
 
 import msgspec
 
-from proximo import ApiCall, BadInput, Draft, ToolSpec
+from proximo import ApiCall, BadInput, Draft, plan_tool, read_tool, tool_table
 from proximo.model import ClusterModel, render, split_list
 from proximo.model._access import ACL_PATH_RE, ROOT, Access, normalize_path, split_tokenid
 from proximo.params import api_params, struct_from_schema
@@ -330,59 +330,49 @@ def plan_token_delete(p: Any, view: ClusterModel) -> Draft:
     return Draft(steps=[ApiCall("DELETE", f"/access/users/{p.userid}/token/{p.tokenid}")], target=f"{p.userid}!{p.tokenid}")
 
 
-class Tool(msgspec.Struct, frozen=True):
-    spec: ToolSpec
-    run: Callable[..., Any]
 
 
-def _read(id: str, title: str, description: str, params: type[msgspec.Struct], run: Callable[..., Any]) -> Tool:
-    return Tool(ToolSpec(id=id, title=title, description=description, params=params, mutating=False), run)
 
-
-def _plan(id: str, title: str, description: str, params: type[msgspec.Struct], run: Callable[..., Any]) -> Tool:
-    return Tool(ToolSpec(id=id, title=title, description=description, params=params, mutating=True), run)
-
-
-TOOLS: dict[str, Tool] = {t.spec.id: t for t in [
-    _read("access.users", "Users", "Users with their groups and token names (GET /access/users?full=1).", NoParams, read_users),
-    _read("access.groups", "Groups", "Groups and their members (GET /access/groups).", NoParams, lambda p, v: render(v, "/access/groups")),
-    _read("access.roles", "Roles", "Built-in and custom roles with their privileges (GET /access/roles).", NoParams, read_roles),
-    _read("access.acl", "ACL", "ACL entries (GET /access/acl), optionally on one path or for one user/group/token.", AclListParams, read_acl),
-    _read("access.tokens", "API tokens", "API tokens with privilege separation and expiry; never their secrets.", TokensParams, read_tokens),
-    _read("access.permissions", "Effective permissions",
+TOOLS = tool_table(
+    read_tool("access.users", "Users", "Users with their groups and token names (GET /access/users?full=1).", NoParams, read_users),
+    read_tool("access.groups", "Groups", "Groups and their members (GET /access/groups).", NoParams, lambda p, v: render(v, "/access/groups")),
+    read_tool("access.roles", "Roles", "Built-in and custom roles with their privileges (GET /access/roles).", NoParams, read_roles),
+    read_tool("access.acl", "ACL", "ACL entries (GET /access/acl), optionally on one path or for one user/group/token.", AclListParams, read_acl),
+    read_tool("access.tokens", "API tokens", "API tokens with privilege separation and expiry; never their secrets.", TokensParams, read_tokens),
+    read_tool("access.permissions", "Effective permissions",
           "The roles and effective privileges of a user or token on a path, computed as Proxmox does (pools, groups, "
           "privilege separation, NoAccess); live, also Proxmox's own GET /access/permissions, and whether they agree.",
           PermissionsParams, read_permissions),
-    _read("access.doctor", "Doctor: can Proximo's token do its job?",
+    read_tool("access.doctor", "Doctor: can Proximo's token do its job?",
           "Checks that Proximo's token (or subject=) has the privileges each tool needs (from the PVE 9.1 schema), names "
           "every missing privilege and path, the privilege-separation trap, and the pveum command that fixes it.",
           DoctorParams, read_doctor),
-    _plan("access.acl.grant", "Plan: grant a role", "Plan PUT /access/acl: give users/groups/tokens a role on a path.",
+    plan_tool("access.acl.grant", "Plan: grant a role", "Plan PUT /access/acl: give users/groups/tokens a role on a path.",
           AclGrantParams, plan_acl_grant),
-    _plan("access.acl.revoke", "Plan: revoke a role", "Plan PUT /access/acl delete=1: take a role on a path away.",
+    plan_tool("access.acl.revoke", "Plan: revoke a role", "Plan PUT /access/acl delete=1: take a role on a path away.",
           AclRevokeParams, plan_acl_revoke),
-    _plan("access.user.create", "Plan: create a user", "Plan POST /access/users (no password: set it with pveum passwd).",
+    plan_tool("access.user.create", "Plan: create a user", "Plan POST /access/users (no password: set it with pveum passwd).",
           UserCreateParams, plan_user_create),
-    _plan("access.user.update", "Plan: update a user", "Plan PUT /access/users/{userid}: enable, expire, groups (append=1 adds), ...",
+    plan_tool("access.user.update", "Plan: update a user", "Plan PUT /access/users/{userid}: enable, expire, groups (append=1 adds), ...",
           UserUpdateParams, plan_user_update),
-    _plan("access.user.delete", "Plan: delete a user", "Plan DELETE /access/users/{userid}: its tokens, ACL entries and memberships go too.",
+    plan_tool("access.user.delete", "Plan: delete a user", "Plan DELETE /access/users/{userid}: its tokens, ACL entries and memberships go too.",
           UserRef, plan_user_delete),
-    _plan("access.group.create", "Plan: create a group", "Plan POST /access/groups.", GroupCreateParams, plan_group_create),
-    _plan("access.group.update", "Plan: update a group", "Plan PUT /access/groups/{groupid} (its comment).", GroupUpdateParams, plan_group_update),
-    _plan("access.group.delete", "Plan: delete a group", "Plan DELETE /access/groups/{groupid}: memberships and its ACL entries go.",
+    plan_tool("access.group.create", "Plan: create a group", "Plan POST /access/groups.", GroupCreateParams, plan_group_create),
+    plan_tool("access.group.update", "Plan: update a group", "Plan PUT /access/groups/{groupid} (its comment).", GroupUpdateParams, plan_group_update),
+    plan_tool("access.group.delete", "Plan: delete a group", "Plan DELETE /access/groups/{groupid}: memberships and its ACL entries go.",
           GroupRef, plan_group_delete),
-    _plan("access.role.create", "Plan: create a role", "Plan POST /access/roles.", RoleCreateParams, plan_role_create),
-    _plan("access.role.update", "Plan: update a role", "Plan PUT /access/roles/{roleid}: every holder's privileges change.",
+    plan_tool("access.role.create", "Plan: create a role", "Plan POST /access/roles.", RoleCreateParams, plan_role_create),
+    plan_tool("access.role.update", "Plan: update a role", "Plan PUT /access/roles/{roleid}: every holder's privileges change.",
           RoleUpdateParams, plan_role_update),
-    _plan("access.role.delete", "Plan: delete a role", "Plan DELETE /access/roles/{roleid}: ACL entries naming it go.",
+    plan_tool("access.role.delete", "Plan: delete a role", "Plan DELETE /access/roles/{roleid}: ACL entries naming it go.",
           RoleRef, plan_role_delete),
-    _plan("access.token.create", "Plan: create an API token",
+    plan_tool("access.token.create", "Plan: create an API token",
           "Plan POST /access/users/{userid}/token/{tokenid}; the secret is shown once when applied, never stored.",
           TokenCreateParams, plan_token_create),
-    _plan("access.token.update", "Plan: update an API token", "Plan PUT /access/users/{userid}/token/{tokenid}: privsep, expire, comment.",
+    plan_tool("access.token.update", "Plan: update an API token", "Plan PUT /access/users/{userid}/token/{tokenid}: privsep, expire, comment.",
           TokenUpdateParams, plan_token_update),
-    _plan("access.token.delete", "Plan: delete an API token",
+    plan_tool("access.token.delete", "Plan: delete an API token",
           "Plan DELETE /access/users/{userid}/token/{tokenid}; an undo makes a new token with a NEW secret.", TokenRef, plan_token_delete),
-]}
+)
 
 assert set(TOOL_ROUTES) >= {t for t, tool in TOOLS.items() if tool.spec.mutating}, "a mutating tool has no declared routes"

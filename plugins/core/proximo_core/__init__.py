@@ -11,7 +11,7 @@ import msgspec
 
 import proximo
 from proximo import Draft, ToolSpec
-from proximo.model import ClusterModel, render
+from proximo.model import ClusterModel
 
 from . import _semantics
 from ._tools import TOOLS, ApiCallParams
@@ -32,7 +32,7 @@ def proximo_register_semantics(register) -> None:  # type: ignore[no-untyped-def
 
 @proximo.hookimpl
 def proximo_read(tool: ToolSpec, params: msgspec.Struct, view: ClusterModel) -> Any:
-    return TOOLS[tool.id].answer(params, view)
+    return TOOLS[tool.id].run(params, view)
 
 
 @proximo.hookimpl

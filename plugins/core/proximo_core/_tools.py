@@ -2,19 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Any, Literal
 
 import msgspec
 
-from proximo import ToolSpec
+from proximo import plan_tool, read_tool, tool_table
 from proximo.model import ClusterModel, render
 from proximo.params import ApiPath, GuestKind, NodeName, Upid
 
-
-class Tool(msgspec.Struct, frozen=True):
-    spec: ToolSpec
-    answer: Callable[[Any, ClusterModel], Any]
 
 
 class NoParams(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
@@ -61,24 +56,19 @@ def _task_log(p: TaskLogParams, view: ClusterModel) -> list[dict[str, Any]]:
     return render(view, f"/nodes/{p.node}/tasks/{p.upid}/log?start={max(p.start, 0)}&limit={min(max(p.limit, 1), 5000)}")
 
 
-def _read(id: str, title: str, description: str, params: type[msgspec.Struct], answer: Callable[[Any, ClusterModel], Any]) -> Tool:
-    return Tool(ToolSpec(id=id, title=title, description=description, params=params, mutating=False), answer)
 
-
-TOOLS: dict[str, Tool] = {t.spec.id: t for t in [
-    _read("cluster.status", "Cluster status", "Quorum, nodes and their addresses (GET /cluster/status).",
+TOOLS = tool_table(
+    read_tool("cluster.status", "Cluster status", "Quorum, nodes and their addresses (GET /cluster/status).",
           NoParams, lambda p, v: render(v, "/cluster/status")),
-    _read("cluster.resources", "Cluster resources", "Every node, guest and storage with usage (GET /cluster/resources).",
+    read_tool("cluster.resources", "Cluster resources", "Every node, guest and storage with usage (GET /cluster/resources).",
           ResourcesParams, lambda p, v: render(v, "/cluster/resources" + (f"?type={p.type}" if p.type else ""))),
-    _read("node.list", "Nodes", "The cluster's nodes with status and load (GET /nodes).", NoParams, _node_list),
-    _read("guest.list", "Guests", "VMs and containers, optionally on one node or of one kind.", GuestListParams, _guest_list),
-    _read("task.status", "Task status", "Status of a Proxmox task by UPID.", TaskParams,
+    read_tool("node.list", "Nodes", "The cluster's nodes with status and load (GET /nodes).", NoParams, _node_list),
+    read_tool("guest.list", "Guests", "VMs and containers, optionally on one node or of one kind.", GuestListParams, _guest_list),
+    read_tool("task.status", "Task status", "Status of a Proxmox task by UPID.", TaskParams,
           lambda p, v: render(v, f"/nodes/{p.node}/tasks/{p.upid}/status")),
-    _read("task.log", "Task log", "Log lines of a Proxmox task by UPID.", TaskLogParams, _task_log),
-    Tool(ToolSpec(
-        id="api.call", title="Plan: any API call",
-        description=("Plan any state-changing PVE API call (POST, PUT or DELETE) that Proximo models. "
-                     "It gets the same blast radius, risk and undo as the named tools."),
-        params=ApiCallParams, mutating=True,
-    ), lambda p, v: None),
-]}
+    read_tool("task.log", "Task log", "Log lines of a Proxmox task by UPID.", TaskLogParams, _task_log),
+    # api.call's hook builds its one step from the params (see __init__); it has no run of its own
+    plan_tool("api.call", "Plan: any API call",
+              "Plan any state-changing PVE API call (POST, PUT or DELETE) that Proximo models. "
+              "It gets the same blast radius, risk and undo as the named tools.", ApiCallParams, lambda p, v: None),
+)

@@ -26,7 +26,6 @@ from ._eval import (
     evaluate_guest,
     evaluate_node,
     firewalled_nics,
-    local_network,
     macro_rules,
     port_ranges,
 )

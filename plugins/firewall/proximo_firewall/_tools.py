@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import ipaddress
-from collections.abc import Callable
 from typing import Annotated, Any, Literal
 
 import msgspec
 
-from proximo import ApiCall, BadInput, Draft, ToolSpec
+from proximo import ApiCall, BadInput, Draft, plan_tool, read_tool, tool_table
 from proximo.model import ClusterModel, render
 from proximo.params import api_params, schema_params, struct_from_schema
 
@@ -368,42 +367,34 @@ def plan_alias_delete(p: AliasRef, view: ClusterModel) -> Draft:
     return Draft(steps=[ApiCall("DELETE", f"{base}/aliases/{p.name}")], target=p.name)
 
 
-class Tool(msgspec.Struct, frozen=True):
-    spec: ToolSpec
-    run: Callable[[Any, ClusterModel], Any]
 
 
-def _tool(id: str, title: str, description: str, params: type[msgspec.Struct], run: Callable[[Any, ClusterModel], Any],
-          *, mutating: bool) -> Tool:
-    return Tool(ToolSpec(id=id, title=title, description=description, params=params, mutating=mutating), run)
-
-
-TOOLS: dict[str, Tool] = {t.spec.id: t for t in [
-    _tool("firewall.rules", "Firewall rules", "Rules of the cluster, a node, a guest or a security group, with positions.",
-          LevelParams, read_rules, mutating=False),
-    _tool("firewall.options", "Firewall options", "Firewall options of the cluster, a node or a guest.", OptionsParams, read_options, mutating=False),
-    _tool("firewall.groups", "Security groups", "Security groups and their rules.", NoParams, read_groups, mutating=False),
-    _tool("firewall.ipsets", "IP sets", "IP sets (cluster or guest) with their entries.", IpsetsParams, read_ipsets, mutating=False),
-    _tool("firewall.aliases", "Aliases", "Firewall aliases (cluster or guest).", OptionsParams, read_aliases, mutating=False),
-    _tool("firewall.check", "Would this flow pass?", "Evaluate one packet at one hop (a node, or a guest NIC) as PVE's firewall "
-          "would: verdict ACCEPT/DROP/REJECT and the rule or policy that decided.", CheckParams, read_check, mutating=False),
-    _tool("firewall.rule.add", "Plan: add firewall rule", "Plan a new rule (PVE inserts it at position 0; without enable=1 it is "
-          "stored disabled).", RuleAddParams, plan_rule_add, mutating=True),
-    _tool("firewall.rule.update", "Plan: update firewall rule", "Plan changing the rule at a position.", RuleUpdateParams, plan_rule_update, mutating=True),
-    _tool("firewall.rule.delete", "Plan: delete firewall rule", "Plan deleting the rule at a position (the rules below move up).",
-          RuleRef, plan_rule_delete, mutating=True),
-    _tool("firewall.rule.move", "Plan: move firewall rule", "Plan moving a rule (PUT with moveto).", RuleMoveParams, plan_rule_move, mutating=True),
-    _tool("firewall.options.set", "Plan: set firewall options", "Plan changing firewall options (enable, policy_in, policy_out, ...).",
-          OptionsSetParams, plan_options_set, mutating=True),
-    _tool("firewall.group.create", "Plan: create security group", "Plan a new, empty security group.", GroupParams, plan_group_create, mutating=True),
-    _tool("firewall.group.delete", "Plan: delete security group", "Plan deleting an empty security group.", GroupRef, plan_group_delete, mutating=True),
-    _tool("firewall.ipset.create", "Plan: create IP set", "Plan a new, empty IP set.", IpsetCreateParams, plan_ipset_create, mutating=True),
-    _tool("firewall.ipset.delete", "Plan: delete IP set", "Plan deleting an IP set (force=true if it has entries).",
-          IpsetDeleteParams, plan_ipset_delete, mutating=True),
-    _tool("firewall.ipset.add", "Plan: add IP set entry", "Plan adding an address, network or alias to an IP set (nomatch excludes it).",
-          IpsetEntryParams, plan_ipset_add, mutating=True),
-    _tool("firewall.ipset.remove", "Plan: remove IP set entry", "Plan removing an entry from an IP set.", IpsetEntryRef, plan_ipset_remove, mutating=True),
-    _tool("firewall.alias.create", "Plan: create alias", "Plan a new firewall alias.", AliasParams, plan_alias_create, mutating=True),
-    _tool("firewall.alias.update", "Plan: update alias", "Plan changing an alias's address.", AliasParams, plan_alias_update, mutating=True),
-    _tool("firewall.alias.delete", "Plan: delete alias", "Plan deleting an alias.", AliasRef, plan_alias_delete, mutating=True),
-]}
+TOOLS = tool_table(
+    read_tool("firewall.rules", "Firewall rules", "Rules of the cluster, a node, a guest or a security group, with positions.",
+          LevelParams, read_rules),
+    read_tool("firewall.options", "Firewall options", "Firewall options of the cluster, a node or a guest.", OptionsParams, read_options),
+    read_tool("firewall.groups", "Security groups", "Security groups and their rules.", NoParams, read_groups),
+    read_tool("firewall.ipsets", "IP sets", "IP sets (cluster or guest) with their entries.", IpsetsParams, read_ipsets),
+    read_tool("firewall.aliases", "Aliases", "Firewall aliases (cluster or guest).", OptionsParams, read_aliases),
+    read_tool("firewall.check", "Would this flow pass?", "Evaluate one packet at one hop (a node, or a guest NIC) as PVE's firewall "
+          "would: verdict ACCEPT/DROP/REJECT and the rule or policy that decided.", CheckParams, read_check),
+    plan_tool("firewall.rule.add", "Plan: add firewall rule", "Plan a new rule (PVE inserts it at position 0; without enable=1 it is "
+          "stored disabled).", RuleAddParams, plan_rule_add),
+    plan_tool("firewall.rule.update", "Plan: update firewall rule", "Plan changing the rule at a position.", RuleUpdateParams, plan_rule_update),
+    plan_tool("firewall.rule.delete", "Plan: delete firewall rule", "Plan deleting the rule at a position (the rules below move up).",
+          RuleRef, plan_rule_delete),
+    plan_tool("firewall.rule.move", "Plan: move firewall rule", "Plan moving a rule (PUT with moveto).", RuleMoveParams, plan_rule_move),
+    plan_tool("firewall.options.set", "Plan: set firewall options", "Plan changing firewall options (enable, policy_in, policy_out, ...).",
+          OptionsSetParams, plan_options_set),
+    plan_tool("firewall.group.create", "Plan: create security group", "Plan a new, empty security group.", GroupParams, plan_group_create),
+    plan_tool("firewall.group.delete", "Plan: delete security group", "Plan deleting an empty security group.", GroupRef, plan_group_delete),
+    plan_tool("firewall.ipset.create", "Plan: create IP set", "Plan a new, empty IP set.", IpsetCreateParams, plan_ipset_create),
+    plan_tool("firewall.ipset.delete", "Plan: delete IP set", "Plan deleting an IP set (force=true if it has entries).",
+          IpsetDeleteParams, plan_ipset_delete),
+    plan_tool("firewall.ipset.add", "Plan: add IP set entry", "Plan adding an address, network or alias to an IP set (nomatch excludes it).",
+          IpsetEntryParams, plan_ipset_add),
+    plan_tool("firewall.ipset.remove", "Plan: remove IP set entry", "Plan removing an entry from an IP set.", IpsetEntryRef, plan_ipset_remove),
+    plan_tool("firewall.alias.create", "Plan: create alias", "Plan a new firewall alias.", AliasParams, plan_alias_create),
+    plan_tool("firewall.alias.update", "Plan: update alias", "Plan changing an alias's address.", AliasParams, plan_alias_update),
+    plan_tool("firewall.alias.delete", "Plan: delete alias", "Plan deleting an alias.", AliasRef, plan_alias_delete),
+)

@@ -13,7 +13,7 @@ from typing import Any
 
 import msgspec
 
-from proximo import ApiCall, BadInput, Draft, Step, ToolSpec
+from proximo import ApiCall, BadInput, Draft, Step, plan_tool, read_tool, tool_table
 from proximo._apischema import ParamSpec
 from proximo.model import ClusterModel, Guest, render
 from proximo.model._drives import DriveError, is_unused_key, parse_size
@@ -323,58 +323,50 @@ def plan_destroy(p: Any, view: ClusterModel) -> Draft:
     return Draft(steps=steps, blockers=blockers, notes=notes, target=str(g.vmid))
 
 
-class Tool(msgspec.Struct, frozen=True):
-    spec: ToolSpec
-    run: Callable[[Any, ClusterModel], Any]
 
 
-def _tool(id: str, title: str, description: str, params: type[msgspec.Struct], run: Callable[[Any, ClusterModel], Any],
-          *, mutating: bool = True) -> Tool:
-    return Tool(ToolSpec(id=id, title=title, description=description, params=params, mutating=mutating), run)
-
-
-TOOLS: dict[str, Tool] = {t.spec.id: t for t in [
-    _tool("guest.status", "Guest status", "Status of a VM or container (GET .../status/current) with its HA state.",
-          VmidParams, read_status, mutating=False),
-    _tool("guest.config", "Guest config", "A guest's configuration (GET .../config) and its pending changes; "
-          "current=true gives the running values.", ConfigReadParams, read_config, mutating=False),
-    _tool("guest.snapshots", "Guest snapshots", "A guest's snapshots (GET .../snapshot), with the 'current' row.",
-          VmidParams, read_snapshots, mutating=False),
-    _tool("guest.backups", "Guest backups", "Backups of a guest on every backup storage, newest first.",
-          VmidParams, read_backups, mutating=False),
-    _tool("node.status", "Node status", "A node's CPU, memory, root filesystem, kernel and versions (GET /nodes/{node}/status).",
-          NodeParams, read_node_status, mutating=False),
-    _tool("vm.create", "Plan: create a VM", "Plan POST /nodes/{node}/qemu; disks as STORAGE:SIZE_GiB allocate new volumes.",
+TOOLS = tool_table(
+    read_tool("guest.status", "Guest status", "Status of a VM or container (GET .../status/current) with its HA state.",
+          VmidParams, read_status),
+    read_tool("guest.config", "Guest config", "A guest's configuration (GET .../config) and its pending changes; "
+          "current=true gives the running values.", ConfigReadParams, read_config),
+    read_tool("guest.snapshots", "Guest snapshots", "A guest's snapshots (GET .../snapshot), with the 'current' row.",
+          VmidParams, read_snapshots),
+    read_tool("guest.backups", "Guest backups", "Backups of a guest on every backup storage, newest first.",
+          VmidParams, read_backups),
+    read_tool("node.status", "Node status", "A node's CPU, memory, root filesystem, kernel and versions (GET /nodes/{node}/status).",
+          NodeParams, read_node_status),
+    plan_tool("vm.create", "Plan: create a VM", "Plan POST /nodes/{node}/qemu; disks as STORAGE:SIZE_GiB allocate new volumes.",
           VmCreateParams, plan_create("qemu")),
-    _tool("ct.create", "Plan: create a container", "Plan POST /nodes/{node}/lxc from an ostemplate in 'vztmpl' content.",
+    plan_tool("ct.create", "Plan: create a container", "Plan POST /nodes/{node}/lxc from an ostemplate in 'vztmpl' content.",
           CtCreateParams, plan_create("lxc")),
-    _tool("guest.start", "Plan: start a guest", "Plan a start; for an HA-managed guest it becomes an HA request.",
+    plan_tool("guest.start", "Plan: start a guest", "Plan a start; for an HA-managed guest it becomes an HA request.",
           StartParams, plan_power("start")),
-    _tool("guest.stop", "Plan: stop a guest", "Plan a hard stop; HA-managed guests are stopped through HA (requested state 'stopped').",
+    plan_tool("guest.stop", "Plan: stop a guest", "Plan a hard stop; HA-managed guests are stopped through HA (requested state 'stopped').",
           StopParams, plan_power("stop")),
-    _tool("guest.shutdown", "Plan: shut a guest down", "Plan a clean shutdown (through HA for HA-managed guests).",
+    plan_tool("guest.shutdown", "Plan: shut a guest down", "Plan a clean shutdown (through HA for HA-managed guests).",
           ShutdownParams, plan_power("shutdown")),
-    _tool("guest.reboot", "Plan: reboot a guest", "Plan a reboot (bypasses HA).", RebootParams, plan_power("reboot")),
-    _tool("guest.suspend", "Plan: suspend a guest", "Plan a suspend to RAM (bypasses HA).", SuspendParams, plan_power("suspend")),
-    _tool("guest.resume", "Plan: resume a guest", "Plan resuming a suspended guest.", ResumeParams, plan_power("resume")),
-    _tool("guest.clone", "Plan: clone a guest", "Plan a full or linked clone (a linked clone needs a template).",
+    plan_tool("guest.reboot", "Plan: reboot a guest", "Plan a reboot (bypasses HA).", RebootParams, plan_power("reboot")),
+    plan_tool("guest.suspend", "Plan: suspend a guest", "Plan a suspend to RAM (bypasses HA).", SuspendParams, plan_power("suspend")),
+    plan_tool("guest.resume", "Plan: resume a guest", "Plan resuming a suspended guest.", ResumeParams, plan_power("resume")),
+    plan_tool("guest.clone", "Plan: clone a guest", "Plan a full or linked clone (a linked clone needs a template).",
           CloneParams, plan_clone),
-    _tool("guest.config.set", "Plan: change a guest's config", "Plan a config change with the config digest "
+    plan_tool("guest.config.set", "Plan: change a guest's config", "Plan a config change with the config digest "
           "(POST for VMs, PUT for containers); disk, NIC, protection and passthrough effects are reported.",
           ConfigSetParams, plan_config_set),
-    _tool("guest.snapshot.create", "Plan: snapshot a guest", "Plan a snapshot (undo deletes it).",
+    plan_tool("guest.snapshot.create", "Plan: snapshot a guest", "Plan a snapshot (undo deletes it).",
           SnapshotCreateParams, plan_snapshot_create),
-    _tool("guest.snapshot.rollback", "Plan: roll back to a snapshot", "Plan a rollback: what was written since is lost (no undo).",
+    plan_tool("guest.snapshot.rollback", "Plan: roll back to a snapshot", "Plan a rollback: what was written since is lost (no undo).",
           SnapshotRollbackParams, plan_snapshot_rollback),
-    _tool("guest.snapshot.delete", "Plan: delete a snapshot", "Plan deleting a snapshot: its state is lost (no undo).",
+    plan_tool("guest.snapshot.delete", "Plan: delete a snapshot", "Plan deleting a snapshot: its state is lost (no undo).",
           SnapshotDeleteParams, plan_snapshot_delete),
-    _tool("guest.disk.resize", "Plan: grow a disk", "Plan growing a disk (size=40G or +8G); shrinking is refused; no undo.",
+    plan_tool("guest.disk.resize", "Plan: grow a disk", "Plan growing a disk (size=40G or +8G); shrinking is refused; no undo.",
           ResizeParams, plan_resize),
-    _tool("guest.disk.move", "Plan: move a disk", "Plan moving a disk to another storage (qemu move_disk: disk=; "
+    plan_tool("guest.disk.move", "Plan: move a disk", "Plan moving a disk to another storage (qemu move_disk: disk=; "
           "lxc move_volume: volume=); checks content type, node and free space; undo moves it back.", MoveParams, plan_move),
-    _tool("guest.template", "Plan: convert to a template", "Plan converting a guest to a template (irreversible).",
+    plan_tool("guest.template", "Plan: convert to a template", "Plan converting a guest to a template (irreversible).",
           TemplateParams, plan_template),
-    _tool("guest.destroy", "Plan: destroy a guest", "Plan DELETE of a guest (purge, destroy-unreferenced-disks); "
+    plan_tool("guest.destroy", "Plan: destroy a guest", "Plan DELETE of a guest (purge, destroy-unreferenced-disks); "
           "protection, running, linked clones, HA, replication, backup jobs and pools are checked; the newest backup is named.",
           DestroyParams, plan_destroy),
-]}
+)

@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Any, Literal
 
 import msgspec
 
-from proximo import ApiCall, BadInput, Draft, ToolSpec
+from proximo import ApiCall, BadInput, Draft, plan_tool, read_tool, tool_table
 from proximo.model import ClusterModel, render
 from ._semantics import missing_required
 from proximo.params import NodeName, StorageId, VmId, api_params, struct_from_schema
@@ -123,29 +122,21 @@ def plan_delete(p: StorageRef, view: ClusterModel) -> Draft:
     return Draft(steps=[ApiCall("DELETE", f"/storage/{p.storage}")], target=p.storage)
 
 
-class Tool(msgspec.Struct, frozen=True):
-    spec: ToolSpec
-    run: Callable[[Any, ClusterModel], Any]
 
 
-def _tool(id: str, title: str, description: str, params: type[msgspec.Struct], run: Callable[[Any, ClusterModel], Any],
-          *, mutating: bool) -> Tool:
-    return Tool(ToolSpec(id=id, title=title, description=description, params=params, mutating=mutating), run)
-
-
-TOOLS: dict[str, Tool] = {t.spec.id: t for t in [
-    _tool("storage.list", "Storages", "Storage definitions (GET /storage) with the nodes each is available on.",
-          StorageListParams, read_list, mutating=False),
-    _tool("storage.status", "Storage status", "Usage and state of a storage on each node (or one node).",
-          StorageStatusParams, read_status, mutating=False),
-    _tool("storage.content", "Storage content", "Volumes on a storage: images, ISOs, templates, backups.",
-          StorageContentParams, read_content, mutating=False),
-    _tool("storage.create", "Plan: create storage", "Plan a new storage definition (POST /storage); parameters as PVE names them.",
-          StorageCreateParams, plan_create, mutating=True),
-    _tool("storage.update", "Plan: update storage", "Plan a change to a storage definition (PUT /storage/{storage}): "
+TOOLS = tool_table(
+    read_tool("storage.list", "Storages", "Storage definitions (GET /storage) with the nodes each is available on.",
+          StorageListParams, read_list),
+    read_tool("storage.status", "Storage status", "Usage and state of a storage on each node (or one node).",
+          StorageStatusParams, read_status),
+    read_tool("storage.content", "Storage content", "Volumes on a storage: images, ISOs, templates, backups.",
+          StorageContentParams, read_content),
+    plan_tool("storage.create", "Plan: create storage", "Plan a new storage definition (POST /storage); parameters as PVE names them.",
+          StorageCreateParams, plan_create),
+    plan_tool("storage.update", "Plan: update storage", "Plan a change to a storage definition (PUT /storage/{storage}): "
           "content types, nodes, disable, ... Guests whose volumes stop resolving are reported.",
-          StorageUpdateParams, plan_update, mutating=True),
-    _tool("storage.delete", "Plan: delete storage", "Plan removing a storage definition (DELETE /storage/{storage}). "
+          StorageUpdateParams, plan_update),
+    plan_tool("storage.delete", "Plan: delete storage", "Plan removing a storage definition (DELETE /storage/{storage}). "
           "The data stays; every guest, backup and replication job that needs the storage is reported.",
-          StorageRef, plan_delete, mutating=True),
-]}
+          StorageRef, plan_delete),
+)

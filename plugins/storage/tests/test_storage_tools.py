@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from proximo import ApiCall, BadInput, Plan, PveApiError, Risk
+from proximo import ApiCall, BadInput, Risk
 from proximo.errors import Refused
 from proximo.testing import World, snapshot_from
 
