@@ -13,6 +13,7 @@ from ._executor import Executor
 from ._ledger import Actor, Ledger
 from ._pipeline import Host
 from ._planstore import PlanStore
+from ._policy import load_policy
 from ._plugins import PackManager
 from ._settings import Settings
 from ._sources import LiveSource, SnapshotSource, Source
@@ -42,6 +43,7 @@ async def open_host(settings: Settings, *, snapshot: str | Path | None = None, t
                     packs: PackManager | None = None) -> AsyncIterator[Host]:
     """A host on a live cluster (``PROXIMO_URL``) or, with ``snapshot``, offline on a snapshot file."""
     packs = packs or make_packs(settings)
+    policy = load_policy(settings.policy_path)  # a broken policy file stops the host here, before any read
     client: PveClient | None = None
     source: Source
     executor: Executor | None = None
@@ -54,7 +56,7 @@ async def open_host(settings: Settings, *, snapshot: str | Path | None = None, t
     ledger = Ledger(settings.ledger_path, key=settings.ledger_key)
     plans = PlanStore(settings.home / "plans.sqlite")
     try:
-        host = Host(settings, source=source, packs=packs, ledger=ledger, plans=plans, executor=executor)
+        host = Host(settings, source=source, packs=packs, ledger=ledger, plans=plans, executor=executor, policy=policy)
         if executor is not None and ledger.open_applies():
             await host.reconcile(Actor(token_id=settings.token_id or "-", face="recovery", client="proximo start-up"))
         yield host

@@ -23,6 +23,7 @@ from ._ledger import REDACTED, Actor, Ledger, LedgerHead, LedgerRecord
 from ._planstore import PlanStore, check_plan_id, new_plan_id
 from ._plugins import PackManager
 from ._settings import Settings
+from ._policy import Policy, scope_of
 from ._sources import Source, State
 from ._tools import ToolSpec, check_strings
 from ._types import ApiCall, Change, Draft, Impact, Irreversible, LedgerRef, Operator, Plan, Risk, Step
@@ -31,6 +32,7 @@ from .errors import (
     BadInput,
     NotApproved,
     NotModelled,
+    PolicyDenied,
     OfflinePlan,
     PackError,
     ProximoError,
@@ -79,8 +81,9 @@ class Host:
         return Operator(token_id=self.settings.token_id, admin_sources=sources)
 
     def __init__(self, settings: Settings, *, source: Source, packs: PackManager, ledger: Ledger, plans: PlanStore,
-                 executor: Executor | None, clock: Callable[[], float] = time.time) -> None:
+                 executor: Executor | None, clock: Callable[[], float] = time.time, policy: Policy | None = None) -> None:
         self.settings = settings
+        self.policy = policy or Policy()
         self.source = source
         self.packs = packs
         self.ledger = ledger
@@ -158,10 +161,11 @@ class Host:
             tool, params = self._resolve(tool_id, raw)
             if not tool.mutating:
                 raise BadInput(f"{tool.id} is a read: run it with `proximo read {tool.id}`")
+            self.policy.check_tool(tool.id)
             state = await self.state()
             draft = self.packs.plan(tool, params, state.model.copy())
             return self._finish(tool, msgspec.to_builtins(params), draft, state, actor)
-        except (BadInput, NotModelled) as exc:
+        except (BadInput, NotModelled, PolicyDenied) as exc:
             self._deny(actor, tool_id, raw, str(exc))
             raise
 
@@ -210,6 +214,7 @@ class Host:
             risk = max(risk, impact.floor(), key=lambda r: r.rank)
         if not complete:
             risk = max(risk, Risk.HIGH, key=lambda r: r.rank)
+        blockers += self.policy.violations(risk, scope_of(list(draft.steps), before, after))
         now = self._clock()
         plan = Plan(
             plan_id=new_plan_id(), tool=tool_id, params=params, risk=risk, reversible=undo is not None,
@@ -317,6 +322,9 @@ class Host:
                 raise OfflinePlan(f"{self.source.name} is a snapshot: there is nothing to apply a plan to")
             if plan.source != self.source.name:
                 raise StalePlan(f"plan {plan.plan_id} was made against {plan.source}, not {self.source.name}")
+            self.policy.check_tool(plan.tool)  # the policy may have changed since the plan was made
+            if reason := self.policy.check_risk(plan.risk):
+                raise PolicyDenied(reason)
             state = await self._fresh_state(plan)  # first: a stale plan is worth no one's approval
             if self.needs_person(plan) and self.approval(plan) is None:
                 raise NotApproved(

@@ -27,6 +27,7 @@ class Settings(msgspec.Struct, kw_only=True):
     ledger_key: bytes | None = None
     disabled_packs: list[str] = []
     admin_sources: list[str] = []
+    policy_path: Path | None = None  # PROXIMO_POLICY: the operator's limits (see proximo/_policy.py)
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -59,4 +60,5 @@ class Settings(msgspec.Struct, kw_only=True):
             ledger_key=key.encode() if key else None,
             disabled_packs=[p for p in env.get("PROXIMO_DISABLED_PACKS", "").split(",") if p.strip()],
             admin_sources=[s for s in env.get("PROXIMO_ADMIN_SOURCES", "").split(",") if s.strip()],
+            policy_path=Path(env["PROXIMO_POLICY"]) if env.get("PROXIMO_POLICY") else None,
         )

@@ -37,7 +37,7 @@ class Cli:
         # None unsets: nothing from the machine running the tests leaks in
         self.env.update(dict.fromkeys(("PROXIMO_LEDGER", "PROXIMO_LEDGER_KEY", "PROXIMO_AUTO_APPROVE", "PROXIMO_DISABLED_PACKS",
                                        "PROXIMO_PLAN_TTL", "PROXIMO_TOKEN_FILE", "PROXIMO_ADMIN_SOURCES", "PROXIMO_CA_FILE",
-                                       "PROXIMO_TLS_FINGERPRINT")))
+                                       "PROXIMO_TLS_FINGERPRINT", "PROXIMO_POLICY")))
         self.home = home
         self.outputs: list[str] = []
 

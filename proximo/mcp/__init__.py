@@ -111,6 +111,8 @@ def sim_world(settings: Settings) -> World:
         env["PROXIMO_DISABLED_PACKS"] = ",".join(settings.disabled_packs)
     if settings.admin_sources:
         env["PROXIMO_ADMIN_SOURCES"] = ",".join(settings.admin_sources)
+    if settings.policy_path:
+        env["PROXIMO_POLICY"] = str(settings.policy_path)
     return World(Path(settings.home) / "sim", env=env)
 
 

@@ -1,0 +1,127 @@
+"""The operator's policy file (``PROXIMO_POLICY``, TOML): limits no agent request can lift.
+
+    deny_tools = ["guest.destroy", "access.*"]   # tool ids or globs: refused before anything is planned
+    max_risk = "HIGH"                              # a plan above this risk is blocked
+    vmids = [100, "200-299"]                       # the only guests a plan may change
+    nodes = ["pve1", "pve2"]                       # the only nodes a plan may change anything on
+    storages = ["local-zfs", "nfs-backup"]         # the only storages a plan may change
+
+A missing key means no limit. Scope is judged on what the plan changes, not on what the tool says: the steps'
+paths (``/nodes/{node}/qemu/{vmid}``, ``/storage/{storage}``) plus every guest and storage whose modelled state
+differs before and after (a migration touches the node it lands on; a clone touches its new vmid). A file that
+does not parse, an unknown key or a bad value stops the host at start: fail closed, never "no policy".
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import tomllib
+from pathlib import Path
+from typing import Literal
+
+import msgspec
+
+from ._apischema import schema
+from ._types import ApiCall, Risk, Step
+from .errors import BadInput, PolicyDenied
+from .model import ClusterModel, as_int
+
+
+class Scope(msgspec.Struct, frozen=True):
+    """What a plan changes, by kind of object."""
+
+    vmids: frozenset[int] = frozenset()
+    nodes: frozenset[str] = frozenset()
+    storages: frozenset[str] = frozenset()
+
+
+class Policy(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    deny_tools: list[str] = []
+    max_risk: Literal["LOW", "MEDIUM", "HIGH", "CRITICAL"] | None = None
+    vmids: list[int | str] | None = None
+    nodes: list[str] | None = None
+    storages: list[str] | None = None
+
+    def check_tool(self, tool_id: str) -> None:
+        for pattern in self.deny_tools:
+            if fnmatch.fnmatchcase(tool_id, pattern):
+                raise PolicyDenied(f"{tool_id}: the policy file denies this tool (deny_tools {pattern!r})")
+
+    def check_risk(self, risk: Risk) -> str | None:
+        if self.max_risk is not None and risk > Risk(self.max_risk):
+            return f"policy: risk {risk.value} is above the policy's max_risk {self.max_risk}"
+        return None
+
+    def violations(self, risk: Risk, scope: Scope) -> list[str]:
+        """Why the policy blocks a plan of this risk and scope (empty: it does not)."""
+        found = [reason] if (reason := self.check_risk(risk)) else []
+        if self.vmids is not None:
+            allowed = _vmid_ranges(self.vmids)
+            outside = sorted(v for v in scope.vmids if not any(lo <= v <= hi for lo, hi in allowed))
+            if outside:
+                found.append(f"policy: guest(s) {', '.join(map(str, outside))} are outside the allowed vmids")
+        for kind, allowed_names, touched in (("node", self.nodes, scope.nodes), ("storage", self.storages, scope.storages)):
+            if allowed_names is not None and (outside_names := sorted(touched - set(allowed_names))):
+                found.append(f"policy: {kind}(s) {', '.join(outside_names)} are outside the allowed {kind}s")
+        return found
+
+
+def _vmid_ranges(items: list[int | str]) -> list[tuple[int, int]]:
+    ranges = []
+    for item in items:
+        text = str(item)
+        lo, sep, hi = text.partition("-")
+        if not (lo.isascii() and lo.isdigit() and (not sep or (hi.isascii() and hi.isdigit()))):
+            raise BadInput(f"PROXIMO_POLICY: vmids entry {item!r} is not a vmid or a range like '100-199'")
+        ranges.append((int(lo), int(hi) if sep else int(lo)))
+    return ranges
+
+
+def load_policy(path: str | Path | None) -> Policy:
+    """The policy at ``path`` (none: no limits). Any problem with the file is a BadInput, so the host does not start."""
+    if not path:
+        return Policy()
+    try:
+        raw = tomllib.loads(Path(path).read_text())
+    except OSError as exc:
+        raise BadInput(f"PROXIMO_POLICY: cannot read {path}: {exc.strerror}") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise BadInput(f"PROXIMO_POLICY: {path} is not valid TOML: {exc}") from None
+    try:
+        policy = msgspec.convert(raw, Policy)
+    except msgspec.ValidationError as exc:
+        raise BadInput(f"PROXIMO_POLICY: {path}: {exc}") from None
+    if policy.vmids is not None:
+        _vmid_ranges(policy.vmids)
+    return policy
+
+
+def scope_of(steps: list[Step], before: ClusterModel, after: ClusterModel) -> Scope:
+    """Every guest, node and storage the steps name in their paths or change in the model."""
+    vmids: set[int] = set()
+    nodes: set[str] = set()
+    storages: set[str] = set()
+    for step in steps:
+        match = schema().match(step.path) if isinstance(step, ApiCall) else None
+        named = match[1] if match else {}
+        if "node" in named:
+            nodes.add(named["node"])
+        if "vmid" in named:
+            vmids.add(as_int(named["vmid"], -1))
+        if "storage" in named:
+            storages.add(named["storage"])
+    for vmid in set(before.guests) | set(after.guests):
+        old, new = before.guests.get(vmid), after.guests.get(vmid)
+        if old != new:
+            vmids.add(vmid)
+            nodes.update(g.node for g in (old, new) if g is not None)
+    for sid in set(before.storages) | set(after.storages) | set(before.volumes) | set(after.volumes):
+        if _storage_row(before, sid) != _storage_row(after, sid) or before.volumes.get(sid) != after.volumes.get(sid):
+            storages.add(sid)
+    return Scope(vmids=frozenset(vmids), nodes=frozenset(nodes), storages=frozenset(storages))
+
+
+def _storage_row(model: ClusterModel, sid: str) -> dict[str, object] | None:
+    # every /storage row carries the digest of the whole storage.cfg: one storage's edit changes all of them
+    row = model.storages.get(sid)
+    return None if row is None else {k: v for k, v in row.items() if k != "digest"}
