@@ -19,11 +19,11 @@ import msgspec
 
 from ._client import check_api_path
 from ._executor import Executor, StepResult
-from ._ledger import REDACTED, Actor, Ledger, LedgerHead, LedgerRecord
+from ._ledger import Actor, Ledger, LedgerHead, LedgerRecord
 from ._planstore import PlanStore, check_plan_id, new_plan_id
 from ._plugins import PackManager
-from ._settings import Settings
 from ._policy import Policy, scope_of
+from ._settings import Settings
 from ._sources import Source, State
 from ._tools import ToolSpec, check_strings
 from ._types import ApiCall, Change, Draft, Impact, Irreversible, LedgerRef, Operator, Plan, Risk, Step
@@ -32,9 +32,9 @@ from .errors import (
     BadInput,
     NotApproved,
     NotModelled,
-    PolicyDenied,
     OfflinePlan,
     PackError,
+    PolicyDenied,
     ProximoError,
     PveApiError,
     Refused,
@@ -75,11 +75,6 @@ def plan_hash(plan: Plan) -> str:
 
 
 class Host:
-    def operator(self) -> Operator:
-        """The operator identity lockout analysers check against (settings, else what the source saw)."""
-        sources = list(self.settings.admin_sources) or list(self.source.local_addresses)
-        return Operator(token_id=self.settings.token_id, admin_sources=sources)
-
     def __init__(self, settings: Settings, *, source: Source, packs: PackManager, ledger: Ledger, plans: PlanStore,
                  executor: Executor | None, clock: Callable[[], float] = time.time, policy: Policy | None = None) -> None:
         self.settings = settings
@@ -90,6 +85,11 @@ class Host:
         self.plans = plans
         self._executor = executor
         self._clock = clock
+
+    def operator(self) -> Operator:
+        """The operator identity lockout analysers check against (settings, else what the source saw)."""
+        sources = list(self.settings.admin_sources) or list(self.source.local_addresses)
+        return Operator(token_id=self.settings.token_id, admin_sources=sources)
 
     @property
     def tools(self):  # type: ignore[no-untyped-def]
@@ -105,9 +105,8 @@ class Host:
         return record
 
     def _append_once(self, kind: str, actor: Actor, **fields: Any) -> LedgerRecord | None:
-        secret = self.settings.token_secret.reveal() if self.settings.token_secret else ""
-        if len(secret) >= 8:  # redaction goes by key; this catches the token secret pasted as any value (bad input echoes it)
-            fields = {k: scrub(v, secret) for k, v in fields.items()}
+        if self.settings.token_secret:  # redaction goes by key; this catches the token secret pasted as any value
+            fields = self.settings.token_secret.scrub(fields)
         record = self.ledger.append(kind, actor=actor, **fields)  # type: ignore[arg-type]
         if record is not None:
             self.packs.prove(record)
@@ -429,17 +428,6 @@ def _apply_is_dead(info: dict[str, Any], now: float) -> bool:
     except (PermissionError, ValueError, OverflowError):
         return False
     return int(info.get("pid", 0)) <= 0
-
-
-def scrub(value: Any, secret: str) -> Any:
-    """``value`` with every occurrence of ``secret`` in its strings (keys too) replaced, at any depth."""
-    if isinstance(value, str):
-        return value.replace(secret, REDACTED) if secret in value else value
-    if isinstance(value, dict):
-        return {scrub(k, secret): scrub(v, secret) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [scrub(v, secret) for v in value]
-    return value
 
 
 def _dedupe(impacts: list[Impact]) -> list[Impact]:

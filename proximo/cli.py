@@ -18,7 +18,7 @@ from rich.console import Console
 
 from ._host import make_client, make_packs, open_host
 from ._ledger import Actor, Ledger, LedgerError
-from ._pipeline import Host, scrub
+from ._pipeline import Host
 from ._render import plan_document, print_answer, print_apply, print_plan, print_record, print_verify
 from ._types import Plan
 from ._settings import Settings
@@ -80,8 +80,7 @@ def _scrubbed(message: str) -> str:
     """An error line without the token secret, even when the input that is echoed back was the secret."""
     ctx = click.get_current_context(silent=True)
     settings = getattr(ctx.find_object(Context), "settings", None) if ctx else None
-    secret = settings.token_secret.reveal() if settings and settings.token_secret else ""
-    return scrub(message, secret) if len(secret) >= 8 else message
+    return settings.token_secret.scrub(message) if settings and settings.token_secret else message
 
 
 def _overrides(settings: Settings, token_id: str | None, admin_sources: tuple[str, ...]) -> Settings:

@@ -15,7 +15,7 @@ from mcp.server.mcpserver import Context
 from mcp_types import CallToolResult, TextContent
 
 from .._ledger import Actor, LedgerRecord
-from .._pipeline import Host, scrub
+from .._pipeline import Host
 from .._types import LedgerRef
 from ._settings import McpSettings
 
@@ -57,8 +57,7 @@ def one_line(text: str) -> str:
 
 def outgoing(host: Host, value: Any) -> Any:
     """What leaves the face: Proximo's own token secret scrubbed from it, wherever it is (bad input echoes values)."""
-    secret = host.settings.token_secret.reveal() if host.settings.token_secret else ""
-    return scrub(value, secret) if secret else value
+    return host.settings.token_secret.scrub(value) if host.settings.token_secret else value
 
 
 def structured(host: Host, payload: Any, *, summary: str = "", error: str = "") -> CallToolResult:
