@@ -206,7 +206,9 @@ class Host:
         change = Change(tool=tool_id, params=params, steps=list(draft.steps), operator=self.operator())
         impacts = _dedupe(self.packs.impacts(change, before, after))
         undo, undo_note = self._undo(tool, change, before, after, states)
-        blockers = list(draft.blockers) + refusals
+        # A refusal lives in the model (Proxmox's refusals) or in an analyser (Proximo's own rules), never only in a
+        # named tool: whatever tool produced the steps, api.call included, gets the same blockers.
+        blockers = list(draft.blockers) + refusals + [f"{i.target}: {i.reason}" for i in impacts if i.blocks]
         complete = not state.unseen
         risk = Risk.MEDIUM if draft.steps else Risk.LOW
         for impact in impacts:

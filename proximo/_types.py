@@ -104,6 +104,7 @@ class Impact(msgspec.Struct, frozen=True, omit_defaults=True):
     reason: str
     risk: Risk | None = None  # an analyser's floor for the plan's risk, beyond the default for the effect
     needs_person: bool = False  # never auto-approved, whatever PROXIMO_AUTO_APPROVE says (removing protection)
+    blocks: bool = False  # no approval can accept it: the plan is blocked with ``reason`` (Proximo's own safety rules)
 
     def floor(self) -> Risk:
         return self.risk or EFFECT_RISK.get(self.effect, Risk.HIGH)

@@ -122,6 +122,10 @@ def proximo_impact(change: Change, before: ClusterModel, after: ClusterModel) ->
     Do not ask the tool what it affects: diff ``before`` and ``after``, so that ``api.call`` and the named
     tool report the same impacts. Both models are shared: read them, never change them.
 
+    This is also where Proximo's own refusals live (deleting root@pam, Proximo's own token, ...): an impact with
+    ``blocks=True`` blocks the plan with its reason, whichever tool made the steps. A refusal kept only in a
+    tool's ``proximo_plan`` would be bypassed by ``api.call``.
+
     :param change: the tool, its params and the steps.
     :return: impacts; ``target`` and ``effect`` follow design section 5.
     """
