@@ -1,13 +1,13 @@
 """``proximo demo``: the whole trust pipeline on the built-in simulated cluster, in a temporary folder.
 
-Plan a storage delete that boot disks live on, approve it as the person at the terminal (or, with no
-terminal, on the operator's behalf because this is the demo cluster), apply, verify the ledger, undo,
-and show every guest can start again.
+Plan a storage delete that boot disks live on, approve it with the credential of an approver the demo makes
+for itself in its temporary state (a real person uses `proximo approve` and their own passphrase), apply,
+verify the ledger, undo, and show every guest can start again.
 """
 
 from __future__ import annotations
 
-import sys
+import secrets
 import tempfile
 import time
 from pathlib import Path
@@ -15,8 +15,9 @@ from pathlib import Path
 from rich.console import Console
 from rich.rule import Rule
 
+from ._approvers import ApproverStore
 from ._ledger import Actor
-from ._pipeline import Host
+from ._pipeline import Credential, Host
 from ._render import print_apply, print_plan, print_verify
 from .errors import ProximoError
 from .model import ClusterModel
@@ -35,20 +36,18 @@ def unbootable(model: ClusterModel) -> dict[str, list[str]]:
     return out
 
 
-def _approve(console: Console, host: Host, plan_id: str, actor: Actor) -> None:
+DEMO_APPROVER = "demo-operator"
+
+
+def _approve(console: Console, host: Host, plan_id: str, actor: Actor, passphrase: str) -> None:
     plan = host.get_plan(plan_id)
     if not host.needs_person(plan):
         console.print(f"{plan.risk.value} is within auto-approval: apply goes ahead on the agent's word.")
         return
-    if sys.stdin.isatty():
-        from .cli import approve_at_terminal
-
-        approve_at_terminal(host, plan_id, actor)
-    else:
-        console.print(f"No terminal on stdin: approving {plan.risk.value} plan {plan_id} on your behalf, "
-                      "because this is the built-in demo cluster. On a real cluster a person runs "
-                      f"`proximo approve {plan_id}`.")
-        host.approve(plan_id, Actor(token_id=TOKEN_ID, face="demo", client="proximo demo (no terminal)"), typed_target=plan.target)
+    console.print(f"A person approves it: `proximo approve {plan_id}`, confirming the plan and giving their approver "
+                  f"passphrase. Here the demo's own approver {DEMO_APPROVER!r} (made for this run) does it.")
+    host.approve(plan_id, Actor(token_id=TOKEN_ID, face="demo", client="proximo demo"),
+                 Credential(DEMO_APPROVER, passphrase), typed_target=plan.target)
 
 
 DEMO_TEMPLATE = 9000
@@ -97,6 +96,8 @@ async def run_demo(console: Console) -> None:
     with tempfile.TemporaryDirectory(prefix="proximo-demo-") as tmp:
         world = World(Path(tmp))
         actor = Actor(token_id=TOKEN_ID, face="demo", client="proximo demo")
+        passphrase = secrets.token_urlsafe(18)  # the demo's own approver, in its temporary state only
+        ApproverStore(world.home).add(DEMO_APPROVER, passphrase)
         guests = len(world.model.guests)
         console.print(Rule("Proximo demo: a simulated 3-node cluster"))
         console.print(f"{len(world.model.nodes)} nodes, {guests} guests, {len(world.model.storages)} storages. "
@@ -113,7 +114,7 @@ async def run_demo(console: Console) -> None:
                 await host.apply(plan.plan_id, actor)
             except ProximoError as exc:
                 console.print(f"The agent tries to apply it straight away: refused: {exc}")
-            _approve(console, host, plan.plan_id, actor)
+            _approve(console, host, plan.plan_id, actor, passphrase)
 
             console.print(Rule("3. APPLY: exactly the planned steps"))
             result = await host.apply(plan.plan_id, actor)
@@ -127,7 +128,7 @@ async def run_demo(console: Console) -> None:
             console.print(Rule(f"5. UNDO: ledger record #{result.ledger.seq}"))
             undo = await host.undo(result.ledger.seq, actor)
             print_plan(console, undo)
-            _approve(console, host, undo.plan_id, actor)
+            _approve(console, host, undo.plan_id, actor, passphrase)
             undone = await host.apply(undo.plan_id, actor)
             print_apply(console, undone)
             broken = unbootable(world.model)

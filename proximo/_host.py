@@ -10,13 +10,14 @@ import httpx
 
 from ._client import PveClient
 from ._executor import Executor
-from ._ledger import Actor, Ledger
+from ._ledger import Actor
 from ._pipeline import Host
 from ._planstore import PlanStore
 from ._policy import load_policy
 from ._plugins import PackManager
 from ._settings import Settings
 from ._sources import LiveSource, SnapshotSource, Source
+from ._state import open_ledger
 from ._tls import TlsSettings, make_transport
 from .errors import BadInput
 
@@ -53,16 +54,20 @@ async def open_host(settings: Settings, *, snapshot: str | Path | None = None, t
         client = make_client(settings, transport=transport)
         source = LiveSource(client, settings.url)
         executor = Executor(client)
-    ledger = Ledger(settings.ledger_path, key=settings.ledger_key)
+    ledger = open_ledger(settings)
     plans = PlanStore(settings.home / "plans.sqlite")
+    host: Host | None = None
     try:
         host = Host(settings, source=source, packs=packs, ledger=ledger, plans=plans, executor=executor, policy=policy)
         if executor is not None and ledger.open_applies():
             await host.reconcile(Actor(token_id=settings.token_id or "-", face="recovery", client="proximo start-up"))
-        yield host
+        try:
+            yield host
+        finally:
+            host.flush_repeats()
     finally:
         plans.close()
-        ledger.close()
+        (host.ledger if host is not None else ledger).close()  # a seal may have given the host a new one
         if client is not None:
             await client.aclose()
 

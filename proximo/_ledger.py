@@ -2,12 +2,19 @@
 
 Each record's ``hash`` is SHA-256 (or HMAC-SHA256 with a key) over the canonical JSON of all its other fields,
 ``prev`` and ``seq`` included, so editing, removing or reordering a row breaks the chain at that row and
-:meth:`Ledger.verify` names it. Two limits are worth knowing:
+:meth:`Ledger.verify` names it. What the chain alone cannot see, and what covers it:
 
-- Without a key, anyone who can write the file can rewrite the whole chain consistently. A key (kept away
-  from the file) or a head a client saw (``verify(expected_head=...)``) is what makes that detectable.
-- Removing records from the end leaves a valid, shorter chain. Every answer to a client carries the head,
-  so the client's transcript is the witness: ``verify(expected_head=head)`` checks it is still in the chain.
+- Without a key, anyone who can write the file can rewrite the whole chain consistently. Proximo keys its
+  ledger by default (the key lives in the state directory, see ``proximo._state``); a head a client saw
+  (``verify(expected_head=...)``) and the anchors (``proximo._anchors``) witness it from outside.
+- Removing records from the end, or truncating the file, leaves a valid, shorter chain. The *high-water mark*
+  (``<ledger>.hwm``, outside the SQLite file) keeps the ledger's id and the highest seq and hash ever written,
+  so both are caught; so does a head a client kept, and the anchors.
+
+Apply relies on the ledger, so it calls :meth:`Ledger.check`: an incremental walk from the last verified
+checkpoint (kept in the mark) to the head. A break found by ``check`` or by a full :meth:`Ledger.verify` is
+written into the mark and stops every apply until a person seals the ledger (:func:`seal`: a new chain whose
+first record names the broken one).
 
 Secrets never reach the file: :func:`redact` runs on params, outcome and impacts before anything is hashed.
 """
@@ -18,6 +25,7 @@ import hashlib
 import hmac
 import os
 import re
+import secrets
 import sqlite3
 import threading
 import time
@@ -43,15 +51,17 @@ __all__ = [
     "VerifyResult",
     "is_secret_key",
     "redact",
+    "seal",
 ]
 
-LedgerKind = Literal["plan", "approve", "deny", "apply-start", "apply-result", "undo", "exec"]
+LedgerKind = Literal["plan", "approve", "deny", "apply-start", "apply-result", "undo", "exec", "seal", "approver"]
 _KINDS: frozenset[str] = frozenset(get_args(LedgerKind))
 
 GENESIS = "0" * 64
 """The ``prev`` of record 1, and the head hash of an empty ledger."""
 
 _FORMAT = "proximo-ledger/1"
+_MARK_FORMAT = "proximo-ledger-mark/1"
 _KEY_CHECK_MESSAGE = b"proximo-ledger key check"  # never a record's canonical JSON, which starts with "{"
 _BATCH = 500
 _BUSY_TIMEOUT_MS = 30_000
@@ -128,6 +138,33 @@ class VerifyResult(msgspec.Struct, frozen=True):
     first_broken: int | None
     reason: str
     head: LedgerHead
+
+
+class Position(msgspec.Struct, frozen=True):
+    seq: int
+    hash: str
+
+
+class Breakage(msgspec.Struct, frozen=True):
+    seq: int
+    reason: str
+    found: str  # when it was found (ISO-8601 UTC)
+
+
+class Mark(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    """The high-water mark, kept in a file beside the ledger: what truncating or replacing the SQLite file cannot hide.
+
+    ``high_water`` is the newest record ever appended; ``verified`` is how far :meth:`Ledger.check` has walked
+    the chain (apply's incremental check starts there); ``broken`` is set once a break is found and stays
+    until :func:`seal`.
+    """
+
+    format: str
+    ledger_id: str
+    chain: str
+    high_water: Position
+    verified: Position
+    broken: Breakage | None = None
 
 
 # --- redaction ----------------------------------------------------------------------------------------
@@ -248,8 +285,12 @@ def _one_line(error: BaseException) -> str:
 class Ledger:
     """One ledger file. Safe to share between threads; any number of processes may append to one file."""
 
-    def __init__(self, path: str | os.PathLike[str], key: bytes | None = None) -> None:
+    def __init__(self, path: str | os.PathLike[str], key: bytes | None = None, *, high_water_mark: bool = True) -> None:
         self.path = Path(path)
+        # The mark lives beside the file, not in it: truncating or swapping the SQLite file leaves it behind.
+        self.mark_path: Path | None = self.path.with_name(self.path.name + ".hwm") if high_water_mark else None
+        self._mark: Mark | None = None
+        self._mark_problem = ""  # why the mark and the file disagree, found at open (a replaced or truncated file)
         if key is not None:
             if not isinstance(key, bytes | bytearray | memoryview):
                 raise LedgerError("the ledger key must be bytes")
@@ -260,6 +301,11 @@ class Ledger:
         self._lock = threading.RLock()
         self._pid = os.getpid()
         self._db: sqlite3.Connection | None = None
+        self._identity: tuple[int, int] | None = None
+        self._open()
+        self._key_matches = key is None or _same(self._stored_check, self._key_check())
+
+    def _open(self) -> None:
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             if not self.path.exists():
@@ -268,20 +314,40 @@ class Ledger:
             self._db = sqlite3.connect(
                 self.path, timeout=_BUSY_TIMEOUT_MS / 1000, isolation_level=None, check_same_thread=False
             )
+            info = os.stat(self.path)
+            self._identity = (info.st_dev, info.st_ino)
             self._db.execute(f"PRAGMA busy_timeout={_BUSY_TIMEOUT_MS}")
             mode = self._switch_to_wal(self._db)
             if mode.lower() != "wal":
                 raise LedgerError(f"ledger {self.path}: cannot use WAL mode here (journal mode is {mode})")
             # FULL: a committed apply-start survives power loss, so a crash mid-apply is never silent.
             self._db.execute("PRAGMA synchronous=FULL")
-            self.chain, stored_check = self._open_meta()
+            self.chain, self._stored_check, self.ledger_id = self._open_meta()
+            self._mark, self._mark_problem = None, ""
+            self._open_mark()
         except LedgerError:
             self.close()
             raise
         except (OSError, sqlite3.Error) as e:
             self.close()
             raise LedgerError(f"cannot open ledger {self.path}: {_one_line(e)}") from None
-        self._key_matches = key is None or _same(stored_check, self._key_check())
+
+    def _follow_replacement(self) -> None:
+        """Reopen when the file at our path is another file now (a seal set the old one aside).
+
+        Writing on through the old handle would put records in the sealed file, or SQLite's -wal of the new one.
+        A file swapped by someone else is reopened too: its mark then names another ledger, and the check says so.
+        """
+        try:
+            info = os.stat(self.path)
+            same = (info.st_dev, info.st_ino) == self._identity
+        except FileNotFoundError:
+            same = False
+        if not same and self._db is not None:
+            self._db.close()
+            self._db = None
+            self._open()
+            self._key_matches = self._key is None or _same(self._stored_check, self._key_check())
 
     @staticmethod
     def _switch_to_wal(db: sqlite3.Connection) -> str:
@@ -296,8 +362,12 @@ class Ledger:
                     raise
                 time.sleep(0.01)
 
-    def _open_meta(self) -> tuple[str, str]:
-        """Create the schema on a new file, or check an existing one is a ledger of the right kind."""
+    def _open_meta(self) -> tuple[str, str, str]:
+        """Create the schema on a new file, or check an existing one is a ledger of the right kind.
+
+        Returns the chain kind, the stored key check and the ledger's id (one chain, one id; a sealed ledger's
+        successor gets a new one).
+        """
         db = self._conn()
         want = "hmac-sha256" if self._key else "sha256"
         db.execute("BEGIN IMMEDIATE")
@@ -310,6 +380,9 @@ class Ledger:
                     [("format", _FORMAT), ("chain", want), ("key_check", self._key_check() if self._key else "")],
                 )
             meta = dict(db.execute("SELECT name, value FROM meta").fetchall())
+            if "ledger_id" not in meta and meta.get("format") == _FORMAT:  # new, or made before ledgers had ids
+                meta["ledger_id"] = secrets.token_hex(16)
+                db.execute("INSERT INTO meta (name, value) VALUES ('ledger_id', ?)", (meta["ledger_id"],))
             db.execute("COMMIT")
         except BaseException as e:
             if db.in_transaction:
@@ -326,7 +399,122 @@ class Ledger:
             if chain == "sha256":
                 raise LedgerError(f"ledger {self.path} is not keyed: unset PROXIMO_LEDGER_KEY to open it")
             raise LedgerError(f"ledger {self.path} has an unknown chain kind {chain!r}")
-        return chain, str(meta.get("key_check", ""))
+        return chain, str(meta.get("key_check", "")), str(meta["ledger_id"])
+
+    # --- the high-water mark --------------------------------------------------------------------------
+
+    def _open_mark(self) -> None:
+        """Read the mark, or start one; a mark naming another ledger, or ahead of this one, is a problem to report."""
+        if self.mark_path is None:
+            return
+        try:
+            raw = self.mark_path.read_bytes()
+        except FileNotFoundError:
+            raw = None
+        except OSError as e:
+            raise LedgerError(f"cannot read the high-water mark {self.mark_path}: {e.strerror}") from None
+        if raw is None:
+            with self._lock:
+                db = self._conn()
+                db.execute("BEGIN IMMEDIATE")  # no appender moves the head while the first mark is written
+                try:
+                    if db.execute("SELECT 1 FROM meta WHERE name = 'marked'").fetchone():  # it had a mark: removed
+                        self._mark_problem = (f"the high-water mark {self.mark_path} is missing: "
+                                              "truncation can no longer be ruled out")
+                    elif not self.mark_path.exists():
+                        # A new ledger, or one from before marks existed: the mark starts here; the first check walks it all.
+                        self._write_mark(Mark(format=_MARK_FORMAT, ledger_id=self.ledger_id, chain=self.chain,
+                                              high_water=self._head_position(), verified=Position(0, GENESIS)))
+                        db.execute("INSERT INTO meta (name, value) VALUES ('marked', '1')")
+                    db.execute("COMMIT")
+                except BaseException:
+                    db.execute("ROLLBACK")
+                    raise
+            if self._mark is None and not self._mark_problem:
+                self._reload_mark()  # another process wrote the first mark meanwhile
+            return
+        head = self._head_position()
+        try:
+            mark = msgspec.json.decode(raw, type=Mark)
+        except msgspec.MsgspecError as e:
+            self._mark_problem = f"the high-water mark {self.mark_path} is unreadable ({_one_line(e)})"
+            return
+        self._mark = mark
+        if mark.ledger_id != self.ledger_id:
+            self._mark_problem = (f"the file holds ledger {self.ledger_id[:12]} with {head.seq} records, but its high-water "
+                                  f"mark is ledger {mark.ledger_id[:12]} at record {mark.high_water.seq}: "
+                                  "the file was truncated or replaced")
+
+    def _head_position(self) -> Position:
+        rows = self._query("SELECT seq, hash FROM records ORDER BY seq DESC LIMIT 1")
+        return Position(rows[0][0], str(rows[0][1])) if rows else Position(0, GENESIS)
+
+    def _write_mark(self, mark: Mark) -> None:
+        """Atomically (write, then rename); owner-only, like the ledger."""
+        assert self.mark_path is not None
+        tmp = self.mark_path.with_name(f".{self.mark_path.name}.{os.getpid()}.{threading.get_ident()}")
+        try:
+            fd = os.open(tmp, os.O_CREAT | os.O_WRONLY | os.O_TRUNC, 0o600)
+            with os.fdopen(fd, "wb") as f:
+                f.write(msgspec.json.encode(mark))
+            os.replace(tmp, self.mark_path)
+        except OSError as e:
+            tmp.unlink(missing_ok=True)
+            raise LedgerError(f"cannot write the high-water mark {self.mark_path}: {e.strerror}") from None
+        self._mark = mark
+
+    def _reload_mark(self) -> Mark | None:
+        """The mark as it is on disk now (another process may have appended since we read it)."""
+        if self.mark_path is None or self._mark_problem:
+            return None
+        try:
+            mark = msgspec.json.decode(self.mark_path.read_bytes(), type=Mark)
+        except FileNotFoundError:
+            self._mark_problem = f"the high-water mark {self.mark_path} is missing: truncation can no longer be ruled out"
+            return None
+        except (OSError, msgspec.MsgspecError) as e:
+            self._mark_problem = f"the high-water mark {self.mark_path} is unreadable ({_one_line(e)})"
+            return None
+        if mark.ledger_id != self.ledger_id:
+            self._mark_problem = f"the high-water mark now names ledger {mark.ledger_id[:12]}, not this one"
+            return None
+        self._mark = mark
+        return mark
+
+    def _mark_findings(self, mark: Mark | None, head: Position, hash_at: Any) -> tuple[int, str] | None:
+        """What the mark says is wrong with a ledger whose head is ``head`` (``hash_at(seq)`` reads one record's hash)."""
+        if self._mark_problem:
+            return 1, f"record 1: {self._mark_problem}"
+        if mark is None:
+            return None
+        if mark.broken is not None:
+            return mark.broken.seq, (f"record {mark.broken.seq}: found broken at {mark.broken.found} ({mark.broken.reason}); "
+                                     "a person must seal it: proximo ledger seal")
+        hw = mark.high_water
+        if head.seq < hw.seq:
+            missing = f"record {hw.seq} is" if head.seq + 1 == hw.seq else f"records {head.seq + 1}..{hw.seq} are"
+            return head.seq + 1, (f"record {head.seq + 1}: {missing} missing from the end (the high-water mark outside the "
+                                  f"file says {hw.seq} were written)")
+        if hw.seq > 0:
+            found = hash_at(hw.seq)
+            if found is None or not _same(str(found), hw.hash):
+                return hw.seq, f"record {hw.seq}: differs from the high-water mark's hash ({hw.hash[:12]}...)"
+        return None
+
+    def _note_broken(self, seq: int, reason: str) -> None:
+        """Keep a break in the mark, so every apply stops until a person seals the ledger."""
+        mark = self._reload_mark()
+        if mark is None or mark.broken is not None:
+            return
+        with self._lock:
+            db = self._conn()
+            db.execute("BEGIN IMMEDIATE")  # serialised with appenders, who rewrite the mark
+            try:
+                current = self._reload_mark()
+                if current is not None and current.broken is None:
+                    self._write_mark(msgspec.structs.replace(current, broken=Breakage(seq, reason, _now())))
+            finally:
+                db.execute("COMMIT")
 
     def _key_check(self) -> str:
         assert self._key is not None
@@ -337,7 +525,13 @@ class Ledger:
             raise LedgerError("the ledger is closed")
         if os.getpid() != self._pid:
             raise LedgerError("this ledger was opened in another process: open it again after fork")
+        if not self._db.in_transaction:
+            self._follow_replacement()
         return self._db
+
+    @property
+    def key(self) -> bytes | None:
+        return self._key
 
     def _digest(self, canonical: bytes) -> str:
         if self._key is None:
@@ -408,7 +602,17 @@ class Ledger:
                     )
                     record = msgspec.structs.replace(unsigned, hash=self._digest(_canonical(unsigned)))
                     db.execute(f"INSERT INTO records ({_COLUMNS}) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)", _row(record))
-                    db.execute("COMMIT")
+                    # Under the write lock, so marks from concurrent appenders land in seq order. Written before the
+                    # commit: a mark ahead of the file (a crash in between) is a false alarm, never a missed truncation.
+                    previous = self._reload_mark()
+                    if previous is not None:
+                        self._write_mark(msgspec.structs.replace(previous, high_water=Position(seq, record.hash)))
+                    try:
+                        db.execute("COMMIT")
+                    except BaseException:
+                        if previous is not None:
+                            self._write_mark(previous)
+                        raise
                 except BaseException:
                     if db.in_transaction:
                         db.execute("ROLLBACK")
@@ -504,12 +708,16 @@ class Ledger:
                             last_seq, last_hash = row[0], str(row[11])
                     if expected_head is not None:
                         witness = self._check_witness(db, expected_head, last_seq)
+                    marked = self._mark_findings(self._reload_mark(), Position(last_seq, last_hash), lambda seq: _hash_at(db, seq))
                 finally:
                     db.execute("COMMIT")
             except sqlite3.Error as e:
                 raise LedgerError(f"cannot read ledger {self.path}: {_one_line(e)}") from None
-        if witness is not None and (broken is None or witness[0] < broken[0]):
-            broken = witness
+        if broken is not None:  # the chain itself is broken: kept in the mark (a client's head is not: anyone can claim one)
+            self._note_broken(*broken)
+        for found in (witness, marked):
+            if found is not None and (broken is None or found[0] < broken[0]):
+                broken = found
         head = LedgerHead(seq=last_seq, hash=last_hash, chain=self.chain) if count else self._empty_head()
         if broken is None:
             reason = f"{count} record{'s' if count != 1 else ''}, chain intact" if count else "empty ledger"
@@ -518,6 +726,83 @@ class Ledger:
         if not self._key_matches and seq == 1:
             reason += " (the key is not the one this ledger was created with)"
         return VerifyResult(ok=False, records=count, first_broken=seq, reason=reason, head=head)
+
+    def check(self) -> VerifyResult:
+        """What apply relies on: the chain from the last verified checkpoint to the head, and the high-water mark.
+
+        Incremental, so it stays fast at a million records: records before the checkpoint were walked by an
+        earlier check (or ``verify``); the checkpoint record itself must still hold the hash it had. On success
+        the checkpoint moves to the head; a break is kept in the mark, so every later check fails too.
+        Without a mark (``high_water_mark=False``) this is a full :meth:`verify`.
+        """
+        mark = self._reload_mark()
+        if mark is None and not self._mark_problem:
+            return self.verify()
+        start = mark.verified if mark is not None else Position(0, GENESIS)
+        count = 0
+        broken: tuple[int, str] | None = None
+        last_seq, last_hash = start.seq, start.hash
+        with self._lock:
+            db = self._conn()
+            try:
+                db.execute("BEGIN")
+                try:
+                    if start.seq > 0 and not _same(str(_hash_at(db, start.seq) or ""), start.hash):
+                        broken = (start.seq, f"record {start.seq}: changed since it was verified ({start.hash[:12]}...)")
+                    cursor = db.execute(f"SELECT {_COLUMNS} FROM records WHERE seq > ? ORDER BY seq", (start.seq,))
+                    while broken is None and (rows := cursor.fetchmany(_BATCH)):
+                        for row in rows:
+                            count += 1
+                            broken = self._check(row, last_seq, last_hash)
+                            if broken is not None:
+                                break
+                            last_seq, last_hash = row[0], str(row[11])
+                    head = self._head_position()
+                    marked = self._mark_findings(mark, head, lambda seq: _hash_at(db, seq))
+                finally:
+                    db.execute("COMMIT")
+            except sqlite3.Error as e:
+                raise LedgerError(f"cannot read ledger {self.path}: {_one_line(e)}") from None
+        if marked is not None and (broken is None or marked[0] <= broken[0]):
+            broken = marked
+        result_head = LedgerHead(seq=head.seq, hash=head.hash, chain=self.chain)
+        if broken is not None:
+            if broken is not marked:
+                self._note_broken(*broken)
+            return VerifyResult(ok=False, records=head.seq, first_broken=broken[0], reason=broken[1], head=result_head)
+        if mark is not None and last_seq > start.seq:
+            self._move_checkpoint(Position(last_seq, last_hash))
+        return VerifyResult(ok=True, records=head.seq, first_broken=None,
+                            reason=f"chain intact from record {start.seq + 1} to {last_seq} ({count} checked)", head=result_head)
+
+    def _move_checkpoint(self, to: Position) -> None:
+        with self._lock:
+            db = self._conn()
+            db.execute("BEGIN IMMEDIATE")
+            try:
+                current = self._reload_mark()
+                if current is not None and current.broken is None and current.verified.seq < to.seq:
+                    self._write_mark(msgspec.structs.replace(current, verified=to))
+            finally:
+                db.execute("COMMIT")
+
+    def check_record(self, record: LedgerRecord) -> str | None:
+        """Why one record is not evidence (its own hash, or its links to the records beside it), or None.
+
+        Apply checks the records it acts on (the plan's ``plan`` record, its ``approve`` record) this way, in
+        full, whatever the incremental checkpoint says.
+        """
+        if not _same(self._digest(_canonical(record)), record.hash):
+            return f"record {record.seq}: hash does not match its content"
+        before = self.get(record.seq - 1) if record.seq > 1 else None
+        if record.seq == 1 and record.prev != GENESIS or before is not None and not _same(before.hash, record.prev):
+            return f"record {record.seq}: prev does not match the record before it"
+        if record.seq > 1 and before is None:
+            return f"record {record.seq}: the record before it is missing"
+        after = self.get(record.seq + 1)
+        if after is not None and not _same(after.prev, record.hash):
+            return f"record {record.seq + 1}: prev does not match record {record.seq}"
+        return None
 
     def _check(self, row: tuple[Any, ...], last_seq: int, last_hash: str) -> tuple[int, str] | None:
         """The first problem with one row given the row before it, as (seq to name, reason)."""
@@ -573,6 +858,51 @@ class Ledger:
 
     def __repr__(self) -> str:
         return f"Ledger({str(self.path)!r}, chain={getattr(self, 'chain', '?')!r})"
+
+
+def _hash_at(db: sqlite3.Connection, seq: int) -> str | None:
+    row = db.execute("SELECT hash FROM records WHERE seq = ?", (seq,)).fetchone()
+    return None if row is None else str(row[0])
+
+
+def seal(path: str | os.PathLike[str], key: bytes | None, *, actor: Actor, reason: str) -> LedgerRecord:
+    """Set a broken ledger aside and start a new chain whose first record names it (kind ``seal``).
+
+    The broken file (with its -wal/-shm and its mark) is renamed, never deleted: it is the evidence. Only a
+    ledger that is broken can be sealed. Plans recorded in the old chain cannot be applied from the new one.
+    """
+    path = Path(path)
+    try:
+        old = Ledger(path, key=key)
+    except LedgerError as e:  # not even a ledger any more: seal it all the same, saying so
+        result, old_id, opened = None, "", str(e)
+    else:
+        with old:
+            result, old_id, opened = old.verify(), old.ledger_id, ""
+        if result.ok:
+            raise LedgerError(f"ledger {path} is intact ({result.records} records): there is nothing to seal")
+    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
+    sealed = path.with_name(f"{path.name}.sealed-{stamp}")
+    digest = hashlib.sha256(path.read_bytes()).hexdigest() if path.exists() else ""
+    try:
+        for suffix in ("", "-wal", "-shm"):
+            if Path(f"{path}{suffix}").exists():
+                os.replace(f"{path}{suffix}", f"{sealed}{suffix}")
+        mark = path.with_name(path.name + ".hwm")
+        if mark.exists():
+            os.replace(mark, sealed.with_name(sealed.name + ".hwm"))
+    except OSError as e:
+        raise LedgerError(f"cannot set {path} aside: {e.strerror}") from None
+    outcome: dict[str, Any] = {
+        "reason": reason, "sealed_file": str(sealed), "sealed_sha256": digest, "sealed_ledger_id": old_id,
+        "first_broken": result.first_broken if result else None,
+        "broken_because": result.reason if result else opened,
+        "sealed_head": msgspec.to_builtins(result.head) if result else None,
+    }
+    with Ledger(path, key=key) as fresh:
+        record = fresh.append("seal", actor=actor, outcome=outcome)
+    assert record is not None
+    return record
 
 
 def _row(record: LedgerRecord) -> tuple[Any, ...]:

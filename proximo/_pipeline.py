@@ -13,13 +13,15 @@ import os
 import socket
 import time
 from collections.abc import Awaitable, Callable
-from typing import Any
+from dataclasses import dataclass, field
+from typing import Any, Literal
 
 import msgspec
 
+from ._approvers import ApproverStore
 from ._client import check_api_path
 from ._executor import Executor, StepResult
-from ._ledger import Actor, Ledger, LedgerHead, LedgerRecord
+from ._ledger import Actor, Ledger, LedgerHead, LedgerRecord, seal
 from ._planstore import PlanStore, check_plan_id, new_plan_id
 from ._plugins import PackManager
 from ._policy import Policy, scope_of
@@ -76,15 +78,18 @@ def plan_hash(plan: Plan) -> str:
 
 class Host:
     def __init__(self, settings: Settings, *, source: Source, packs: PackManager, ledger: Ledger, plans: PlanStore,
-                 executor: Executor | None, clock: Callable[[], float] = time.time, policy: Policy | None = None) -> None:
+                 executor: Executor | None, clock: Callable[[], float] = time.time, policy: Policy | None = None,
+                 approvers: ApproverStore | None = None) -> None:
         self.settings = settings
         self.policy = policy or Policy()
         self.source = source
         self.packs = packs
         self.ledger = ledger
         self.plans = plans
+        self.approvers = approvers or ApproverStore(settings.home)
         self._executor = executor
         self._clock = clock
+        self._repeats: _Repeats | None = None  # identical denials in a row: counted, written once
 
     def operator(self) -> Operator:
         """The operator identity lockout analysers check against (settings, else what the source saw)."""
@@ -105,6 +110,10 @@ class Host:
         return record
 
     def _append_once(self, kind: str, actor: Actor, **fields: Any) -> LedgerRecord | None:
+        self.flush_repeats()
+        return self._write(kind, actor, **fields)
+
+    def _write(self, kind: str, actor: Actor, **fields: Any) -> LedgerRecord | None:
         if self.settings.token_secret:  # redaction goes by key; this catches the token secret pasted as any value
             fields = self.settings.token_secret.scrub(fields)
         record = self.ledger.append(kind, actor=actor, **fields)  # type: ignore[arg-type]
@@ -112,9 +121,43 @@ class Host:
             self.packs.prove(record)
         return record
 
-    def _deny(self, actor: Actor, tool: str, params: Any, reason: str, plan_id: str = "") -> None:
-        self._append("deny", actor, tool=str(tool)[:200], params=params if isinstance(params, dict) else {},
-                     plan_id=plan_id, outcome={"reason": reason})
+    def _deny(self, actor: Actor, tool: Any, params: Any, reason: str, plan_id: str = "") -> None:
+        """A refusal, in the ledger: parameters bounded, and a run of identical ones counted instead of repeated."""
+        fields = {"tool": _bounded_text(str(tool), 200), "params": bounded_params(params), "plan_id": plan_id,
+                  "outcome": {"reason": _bounded_text(reason, MAX_REASON)}}
+        key = hashlib.sha256(msgspec.json.encode([actor, fields], order="sorted")).hexdigest()
+        run = self._repeats
+        if run is not None and run.key == key and self.ledger.head().seq == run.seq and run.count < MAX_REPEATS:
+            run.count += 1  # nothing else was recorded since the first one: count it
+            return
+        self.flush_repeats()
+        record = self._write("deny", actor, **fields)
+        assert record is not None
+        self._repeats = _Repeats(key=key, seq=record.seq, actor=actor, fields=fields)
+
+    def record_refusal(self, actor: Actor, what: str, params: Any, reason: str) -> None:
+        """A request a face refused before it reached a tool (an account that may not approve, say): a deny record."""
+        self._deny(actor, what, params, reason)
+
+    def seal_ledger(self, actor: Actor, reason: str, *, approver: str) -> LedgerRecord:
+        """Set the broken ledger aside and start a new chain that names it (a person decided; see proximo._ledger.seal)."""
+        self.flush_repeats()
+        path = self.ledger.path
+        key = self.ledger.key
+        self.ledger.close()
+        try:
+            record = seal(path, key, actor=actor, reason=f"{reason} (sealed by {approver})")
+        finally:
+            self.ledger = Ledger(path, key=key)
+        self.packs.prove(record)
+        return record
+
+    def flush_repeats(self) -> None:
+        """Write how often the last denial repeated (before any other record, and when the host closes)."""
+        run, self._repeats = self._repeats, None
+        if run is not None and run.count:
+            outcome = {**run.fields["outcome"], "repeated": run.count, "first": run.seq}
+            self._write("deny", run.actor, **{**run.fields, "outcome": outcome})
 
     # --- reads ----------------------------------------------------------------------------------------
 
@@ -198,8 +241,12 @@ class Host:
     def _user(self) -> str:
         return self.settings.token_id or "root@pam"
 
-    def _finish(self, tool: ToolSpec | None, params: dict[str, Any], draft: Draft, state: State, actor: Actor,
-                *, undo_of: int | None = None) -> Plan:
+    def _assess(self, tool: ToolSpec | None, params: dict[str, Any], draft: Draft, state: State) -> Assessment:
+        """Predict the steps on ``state`` and judge the result: impacts, blockers, risk and undo.
+
+        Planning does this once; apply does it again on the fresh state, so what runs is judged by what it does
+        now, not by what a stored plan says about itself.
+        """
         before = state.model
         after, states, refusals, call_notes = self._predict(before, list(draft.steps))
         tool_id = tool.id if tool else "undo"
@@ -216,24 +263,50 @@ class Host:
         if not complete:
             risk = max(risk, Risk.HIGH, key=lambda r: r.rank)
         blockers += self.policy.violations(risk, scope_of(list(draft.steps), before, after))
+        return Assessment(after=after, impacts=impacts, blockers=blockers, risk=risk, complete=complete, undo=undo,
+                          undo_note=undo_note, notes=list(dict.fromkeys([*draft.notes, *call_notes])))
+
+    def _finish(self, tool: ToolSpec | None, params: dict[str, Any], draft: Draft, state: State, actor: Actor,
+                *, undo_of: int | None = None) -> Plan:
+        judged = self._assess(tool, params, draft, state)
+        tool_id = tool.id if tool else "undo"
         now = self._clock()
         plan = Plan(
-            plan_id=new_plan_id(), tool=tool_id, params=params, risk=risk, reversible=undo is not None,
-            blocked=bool(blockers), blockers=blockers, complete=complete, unseen=list(state.unseen),
-            impacts=impacts, steps=list(draft.steps), undo=undo, undo_note=undo_note,
-            notes=list(dict.fromkeys([*draft.notes, *call_notes])),
-            target=draft.target, created_at=_iso(now), expires_at=_iso(now + self.settings.plan_ttl),
-            source=self.source.name, fingerprint=before.fingerprint(), undo_of=undo_of,
+            plan_id=new_plan_id(), tool=tool_id, params=params, risk=judged.risk, reversible=judged.undo is not None,
+            blocked=bool(judged.blockers), blockers=judged.blockers, complete=judged.complete, unseen=list(state.unseen),
+            impacts=judged.impacts, steps=list(draft.steps), undo=judged.undo, undo_note=judged.undo_note,
+            notes=judged.notes, target=draft.target, created_at=_iso(now), expires_at=_iso(now + self.settings.plan_ttl),
+            source=self.source.name, fingerprint=state.model.fingerprint(), undo_of=undo_of,
         )
         plan = msgspec.structs.replace(plan, hash=plan_hash(plan))
         self.plans.put(plan)
         record = self._append(
             "undo" if undo_of is not None else "plan", actor, tool=tool_id, params=params, plan_id=plan.plan_id,
-            plan_hash=plan.hash, impacts=[msgspec.to_builtins(i) for i in impacts],
-            outcome={"risk": risk.value, "blocked": plan.blocked, "steps": [s.describe() for s in plan.steps],
+            plan_hash=plan.hash, impacts=[msgspec.to_builtins(i) for i in judged.impacts],
+            outcome={"risk": judged.risk.value, "blocked": plan.blocked, "steps": [s.describe() for s in plan.steps],
                      **({"undo_of": undo_of} if undo_of is not None else {})},
         )
         return msgspec.structs.replace(plan, ledger=LedgerRef(seq=record.seq, head=record.hash, chain=self.ledger.head().chain))
+
+    def _reassess(self, plan: Plan, state: State) -> Assessment:
+        """Judge a stored plan's steps again on the fresh state; StalePlan if they now do something else."""
+        try:
+            tool = self.tools.get(plan.tool) if plan.undo_of is None else None
+        except BadInput:
+            raise StalePlan(f"plan {plan.plan_id}: its tool {plan.tool} is not loaded now, so it cannot be judged again") from None
+        judged = self._assess(tool, plan.params, Draft(steps=list(plan.steps), target=plan.target), state)
+        changes = []
+        if judged.risk != plan.risk:
+            changes.append(f"risk {plan.risk.value} -> {judged.risk.value}")
+        if judged.blockers:
+            changes.append(f"now blocked: {'; '.join(judged.blockers)}")
+        was, now = {_impact_key(i) for i in plan.impacts}, {_impact_key(i) for i in judged.impacts}
+        if was != now:
+            changes.append(f"impacts differ ({len(now - was)} new, {len(was - now)} gone)")
+        if changes:
+            raise StalePlan(f"plan {plan.plan_id} is stale: its steps, judged again on the cluster now, differ from what "
+                            f"was shown ({', '.join(changes)}); plan again")
+        return judged
 
     def _undo(self, tool: ToolSpec | None, change: Change, before: ClusterModel, after: ClusterModel,
               states: list[ClusterModel]) -> tuple[list[Step] | None, str]:
@@ -257,11 +330,16 @@ class Host:
     # --- APPROVE --------------------------------------------------------------------------------------
 
     def get_plan(self, plan_id: str) -> Plan:
+        """The stored plan, if it is exactly what its ``plan`` record in the ledger hashed (and that record is sound)."""
         plan = self.plans.get(check_plan_id(plan_id))
         records = self.ledger.find(plan_id=plan.plan_id)
         made = [r for r in records if r.kind in ("plan", "undo")]
-        if not made or made[0].plan_hash != plan.hash or plan_hash(plan) != plan.hash:
+        if not made:
+            raise Refused(f"plan {plan_id} has no plan record in this ledger (it was made in another, or the ledger was sealed)")
+        if made[0].plan_hash != plan.hash or plan_hash(plan) != plan.hash:
             raise Refused(f"plan {plan_id} does not match the hash the ledger recorded for it: it was altered")
+        if problem := self.ledger.check_record(made[0]):
+            raise Refused(f"plan {plan_id}: its plan record is not sound ({problem}): the ledger was altered")
         return msgspec.structs.replace(plan, ledger=LedgerRef(seq=made[0].seq, head=made[0].hash, chain=self.ledger.head().chain))
 
     def _check_open(self, plan: Plan) -> None:
@@ -293,30 +371,97 @@ class Host:
         return plan.risk is Risk.CRITICAL or plan.risk > self.settings.auto_approve
 
     def approval(self, plan: Plan) -> LedgerRecord | None:
+        """The person's approval apply may rely on: the newest ``approve`` record (unless a denial followed it),
+        if it is sound evidence: its own hash and links, the plan's hash, a channel the policy accepts for this
+        risk, and an approver who is still an approver."""
         approvals = self.ledger.find(plan_id=plan.plan_id, kind="approve")
         denials = self.ledger.find(plan_id=plan.plan_id, kind="deny")
-        if denials and (not approvals or denials[-1].seq > approvals[-1].seq):
+        if not approvals or (denials and denials[-1].seq > approvals[-1].seq):
             return None
-        return approvals[-1] if approvals else None
+        record = approvals[-1]
+        return record if self._approval_problem(plan, record) is None else None
 
-    def approve(self, plan_id: str, actor: Actor, *, typed_target: str | None = None) -> LedgerRecord:
-        """A person approves a plan (terminal, elicitation form, A2A input). Never reachable from a tool argument."""
+    def _approval_problem(self, plan: Plan, record: LedgerRecord) -> str | None:
+        if problem := self.ledger.check_record(record):
+            return problem
+        if record.plan_hash != plan.hash or (plan.ledger is not None and record.seq <= plan.ledger.seq):
+            return f"record {record.seq} approves another version of plan {plan.plan_id}"
+        outcome = record.outcome
+        channel, approver = outcome.get("channel"), outcome.get("approver")
+        if outcome.get("by") == "auto":
+            return None if not self.needs_person(plan) else f"record {record.seq} is an automatic approval"
+        if outcome.get("by") != "person" or channel not in CHANNELS:
+            return f"record {record.seq} names no approval channel Proximo knows"
+        if self.policy.person_channel_required(plan.risk) and channel not in PERSON_CHANNELS:
+            return f"the policy needs a person's own credential for {plan.risk.value}, and record {record.seq} is from {channel}"
+        if channel == "credential" and (not isinstance(approver, str) or self.approvers.get(approver) is None):
+            return f"record {record.seq}: {approver!r} is no longer an approver"
+        if channel == "unix-socket" and not _is_configured_approver(self.settings.approvers, outcome.get("uid"), approver):
+            return f"record {record.seq}: unix account {approver!r} is not in PROXIMO_APPROVERS"
+        return None
+
+    def _person(self, proof: Proof, plan: Plan) -> tuple[str, str, dict[str, Any]]:
+        """Check who approves and how: (channel, approver, extra outcome fields); NotApproved when it is not a person."""
+        if isinstance(proof, Credential):
+            if not self.approvers.names():
+                raise NotApproved("no approver is set up: a person runs `proximo approver add NAME` (once) to set a "
+                                  "passphrase the agent does not know")
+            approver = self.approvers.verify(proof.name, proof.passphrase, proof.code)
+            return "credential", approver.name, {"totp": bool(approver.totp)}
+        if isinstance(proof, PeerAccount):
+            if proof.uid == os.getuid():
+                raise NotApproved("approvals over the socket never come from Proximo's own unix account")
+            if not _is_configured_approver(self.settings.approvers, proof.uid, proof.user):
+                raise NotApproved(f"unix account {proof.user} (uid {proof.uid}) is not an approver (PROXIMO_APPROVERS)")
+            return "unix-socket", proof.user, {"uid": proof.uid}
+        if self.policy.person_channel_required(plan.risk):
+            raise NotApproved(f"the policy (approval = \"person\") needs a person's own credential for {plan.risk.value} "
+                              f"plans, not an MCP client's form: {proof.face}")
+        return proof.face, proof.client, {}
+
+    def approve(self, plan_id: str, actor: Actor, proof: Proof, *, typed_target: str | None = None) -> LedgerRecord:
+        """A person approves a plan. ``proof`` says how they showed they are one; no tool argument reaches here."""
         plan = self.get_plan(plan_id)
         self._check_open(plan)
+        try:
+            channel, approver, extra = self._person(proof, plan)
+        except NotApproved as exc:
+            self._deny(actor, plan.tool, {}, str(exc), plan_id=plan.plan_id)
+            raise
         if plan.risk is Risk.CRITICAL and (typed_target or "").strip() != plan.target:
             self._deny(actor, plan.tool, {}, "the typed name did not match the target", plan_id=plan.plan_id)
             raise NotApproved(f"plan {plan_id} is CRITICAL: approving it needs the target's name typed exactly ({plan.target!r})")
         return self._append("approve", actor, tool=plan.tool, plan_id=plan.plan_id, plan_hash=plan.hash,
-                            outcome={"risk": plan.risk.value, "by": "person"})
+                            outcome={"risk": plan.risk.value, "by": "person", "channel": channel, "approver": approver, **extra})
 
     def deny(self, plan_id: str, actor: Actor, reason: str) -> LedgerRecord:
         plan = self.get_plan(plan_id)
-        return self._append("deny", actor, tool=plan.tool, plan_id=plan.plan_id, plan_hash=plan.hash, outcome={"reason": reason})
+        return self._append("deny", actor, tool=plan.tool, plan_id=plan.plan_id, plan_hash=plan.hash,
+                            outcome={"reason": _bounded_text(reason, MAX_REASON)})
 
     # --- APPLY ----------------------------------------------------------------------------------------
 
+    def check_ledger(self) -> None:
+        """Refuse to rely on a ledger whose chain or high-water mark is broken (checked from the last checkpoint)."""
+        result = self.ledger.check()
+        if not result.ok:
+            raise Refused(f"the ledger is broken ({result.reason}): every apply stops until a person looks and seals it "
+                          "(proximo ledger seal)")
+
     async def apply(self, plan_id: str, actor: Actor, progress: Callable[[str], Awaitable[None] | None] | None = None) -> ApplyResult:
-        plan = self.get_plan(plan_id)
+        """Run a plan's steps, after verifying everything the decision rests on, before the first request:
+
+        the ledger (chain from the last checkpoint, high-water mark), the plan against its ``plan`` record, that
+        record itself, the plan still open (unapplied, unblocked, unexpired, this cluster, the policy), the cluster
+        unchanged since planning, the steps judged again on the fresh state (same risk, same impacts, no
+        blockers), and an approval record that is sound evidence from a channel the policy accepts.
+        """
+        try:
+            self.check_ledger()
+            plan = self.get_plan(plan_id)
+        except Refused as exc:
+            self._deny(actor, "apply", {"plan_id": plan_id}, str(exc), plan_id=plan_id if isinstance(plan_id, str) else "")
+            raise
         try:
             self._check_open(plan)
             if not self.source.writable or self._executor is None:
@@ -327,10 +472,14 @@ class Host:
             if reason := self.policy.check_risk(plan.risk):
                 raise PolicyDenied(reason)
             state = await self._fresh_state(plan)  # first: a stale plan is worth no one's approval
+            judged = self._reassess(plan, state)
             if self.needs_person(plan) and self.approval(plan) is None:
+                approvals = self.ledger.find(plan_id=plan.plan_id, kind="approve")
+                why = self._approval_problem(plan, approvals[-1]) if approvals else None
                 raise NotApproved(
                     f"plan {plan.plan_id} is {plan.risk.value}, above auto-approval ({self.settings.auto_approve.value}): "
-                    f"a person must approve it first: proximo approve {plan.plan_id}"
+                    + (f"its approval cannot be relied on ({why})" if why else "a person must approve it first")
+                    + f": proximo approve {plan.plan_id}"
                 )
         except Refused as exc:
             self._deny(actor, plan.tool, {}, str(exc), plan_id=plan.plan_id)
@@ -338,7 +487,7 @@ class Host:
         if not self.needs_person(plan) and self.approval(plan) is None:  # only a fresh plan is auto-approved
             self._append("approve", actor, tool=plan.tool, plan_id=plan.plan_id, plan_hash=plan.hash,
                          outcome={"risk": plan.risk.value, "by": "auto", "auto_approve": self.settings.auto_approve.value})
-        expected = self._expected_after(plan, state.model)
+        expected = judged.after.fingerprint()
         started = self._append_once("apply-start", actor, tool=plan.tool, plan_id=plan.plan_id, plan_hash=plan.hash, once=True,
                                outcome={"steps": [s.describe() for s in plan.steps], "pid": os.getpid(),
                                         "host": socket.gethostname(), "started": int(self._clock())})
@@ -363,10 +512,6 @@ class Host:
         )
         return ApplyResult(plan_id=plan.plan_id, ok=ok, steps=results, matches_prediction=ok and not mismatches,
                            mismatches=mismatches, ledger=LedgerRef(seq=record.seq, head=record.hash, chain=self.ledger.head().chain))
-
-    def _expected_after(self, plan: Plan, before: ClusterModel) -> dict[str, str]:
-        after, *_ = self._predict(before, list(plan.steps))
-        return after.fingerprint()
 
     # --- recovery -------------------------------------------------------------------------------------
 
@@ -415,6 +560,105 @@ class Host:
         notes = [f"undoes ledger record {seq}: {plan.tool} {plan.plan_id}"]
         draft = Draft(steps=list(plan.undo), notes=notes, target=plan.target)
         return self._finish(None, {"seq": seq}, draft, state, actor, undo_of=seq)
+
+
+# --- approvals -----------------------------------------------------------------------------------------
+
+PERSON_CHANNELS = frozenset({"credential", "unix-socket"})
+"""Channels where the approver showed something the agent does not have: a passphrase (and TOTP), or their own
+unix account on the service's socket."""
+CHANNELS = PERSON_CHANNELS | {"mcp-elicitation", "a2a-input"}
+
+
+@dataclass(frozen=True)
+class Credential:
+    """An approver's passphrase (and TOTP code, where one is set), as typed by the person."""
+
+    name: str
+    passphrase: str = field(repr=False)
+    code: str = field(repr=False, default="")
+
+
+@dataclass(frozen=True)
+class PeerAccount:
+    """The unix account on the other end of the service's socket, as the kernel reports it (SO_PEERCRED)."""
+
+    uid: int
+    user: str
+
+
+@dataclass(frozen=True)
+class ClientForm:
+    """A person's answer carried by a client's form (MCP elicitation, A2A input): as trusted as that client."""
+
+    face: Literal["mcp-elicitation", "a2a-input"]
+    client: str
+
+
+Proof = Credential | PeerAccount | ClientForm
+
+
+def _is_configured_approver(configured: list[str], uid: Any, user: Any) -> bool:
+    """Whether PROXIMO_APPROVERS names this account (by name or uid)."""
+    return (isinstance(user, str) and user in configured) or (isinstance(uid, int) and str(uid) in configured)
+
+
+# --- judging a plan -----------------------------------------------------------------------------------
+
+
+class Assessment(msgspec.Struct, frozen=True):
+    """What a plan's steps do to a given state, as the host judges it."""
+
+    after: ClusterModel
+    impacts: list[Impact]
+    blockers: list[str]
+    risk: Risk
+    complete: bool
+    undo: list[Step] | None
+    undo_note: str
+    notes: list[str]
+
+
+def _impact_key(impact: Impact) -> tuple[str, str, str, str, bool, bool]:
+    return (impact.target, impact.effect, impact.reason, impact.floor().value, impact.needs_person, impact.blocks)
+
+
+# --- denials ------------------------------------------------------------------------------------------
+
+MAX_REASON = 1000
+MAX_PARAMS = 2048  # bytes of JSON kept of a refused request's parameters; beyond, their size and hash
+MAX_REPEATS = 1000  # a run of identical denials is written once, then as one count per this many
+
+
+@dataclass
+class _Repeats:
+    key: str
+    seq: int
+    actor: Actor
+    fields: dict[str, Any]
+    count: int = 0
+
+
+def _bounded_text(text: str, limit: int) -> str:
+    return text if len(text) <= limit else f"{text[:limit]}... ({len(text)} characters)"
+
+
+def bounded_params(params: Any) -> dict[str, Any]:
+    """A refused request's parameters as the ledger keeps them: whole when small, else their size and SHA-256.
+
+    A refusal must not let a caller grow the ledger (or the answers that quote it) by megabytes.
+    """
+    if not isinstance(params, dict):
+        return {}
+    try:
+        encoded = msgspec.json.encode(params, enc_hook=repr, order="sorted")
+    except (TypeError, ValueError, msgspec.EncodeError):  # keys JSON cannot carry: keep their text only
+        encoded = msgspec.json.encode(repr(params))
+        params = {}
+    if len(encoded) <= MAX_PARAMS and params:
+        return msgspec.json.decode(encoded)
+    keys = [_bounded_text(str(k), 40) for k in list(params)[:20]]
+    return {"truncated": {"bytes": len(encoded), "sha256": hashlib.sha256(encoded).hexdigest(), "keys": keys}}
 
 
 def _apply_is_dead(info: dict[str, Any], now: float) -> bool:

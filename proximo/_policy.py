@@ -5,6 +5,8 @@
     vmids = [100, "200-299"]                       # the only guests a plan may change
     nodes = ["pve1", "pve2"]                       # the only nodes a plan may change anything on
     storages = ["local-zfs", "nfs-backup"]         # the only storages a plan may change
+    approval = "person"                            # HIGH and CRITICAL need a person's own credential or unix
+                                                   # account, not an MCP client's form ("any", the default, allows it)
 
 A missing key means no limit. Scope is judged on what the plan changes, not on what the tool says: the steps'
 paths (``/nodes/{node}/qemu/{vmid}``, ``/storage/{storage}``) plus every guest and storage whose modelled state
@@ -41,6 +43,11 @@ class Policy(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     vmids: list[int | str] | None = None
     nodes: list[str] | None = None
     storages: list[str] | None = None
+    approval: Literal["any", "person"] = "any"
+
+    def person_channel_required(self, risk: Risk) -> bool:
+        """Whether only a person's own credential or account may approve a plan of this risk (not a client's form)."""
+        return self.approval == "person" and risk >= Risk.HIGH
 
     def check_tool(self, tool_id: str) -> None:
         for pattern in self.deny_tools:

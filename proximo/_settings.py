@@ -28,6 +28,9 @@ class Settings(msgspec.Struct, kw_only=True):
     disabled_packs: list[str] = []
     admin_sources: list[str] = []
     policy_path: Path | None = None  # PROXIMO_POLICY: the operator's limits (see proximo/_policy.py)
+    approvers: list[str] = []  # PROXIMO_APPROVERS: unix accounts (names or uids) that may approve over the service socket
+    agents: list[str] = []  # PROXIMO_AGENTS: unix accounts that may connect to the service as agents (empty: any)
+    service_dir: Path = Path("/run/proximo")  # PROXIMO_SERVICE_DIR: where the service's sockets are
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -61,4 +64,11 @@ class Settings(msgspec.Struct, kw_only=True):
             disabled_packs=[p for p in env.get("PROXIMO_DISABLED_PACKS", "").split(",") if p.strip()],
             admin_sources=[s for s in env.get("PROXIMO_ADMIN_SOURCES", "").split(",") if s.strip()],
             policy_path=Path(env["PROXIMO_POLICY"]) if env.get("PROXIMO_POLICY") else None,
+            approvers=_names(env.get("PROXIMO_APPROVERS", "")),
+            agents=_names(env.get("PROXIMO_AGENTS", "")),
+            service_dir=Path(env.get("PROXIMO_SERVICE_DIR") or "/run/proximo"),
         )
+
+
+def _names(value: str) -> list[str]:
+    return [part.strip() for part in value.split(",") if part.strip()]

@@ -17,14 +17,17 @@ from typing import Any
 import httpx
 
 from ._host import make_packs, open_host
-from ._ledger import Actor
-from ._pipeline import Host
+from ._approvers import ApproverStore
+from ._ledger import Actor, Ledger
+from ._pipeline import Credential, Host
 from ._plugins import PackManager
 from ._settings import Settings
+from ._state import open_ledger
 from .model import SNAPSHOT_FORMAT, ClusterModel, load_snapshot
 from .sim import Simulator, demo_snapshot
 
 TOKEN_ID = "proximo@pve!agent"
+APPROVER = "tester"
 
 
 def snapshot_from(api: dict[str, Any], extra: dict[str, Any] | None = None) -> dict[str, Any]:
@@ -45,6 +48,20 @@ class World:
         self.snapshot = copy.deepcopy(snapshot or demo_snapshot())
         self.sim = Simulator(load_snapshot(self.snapshot), self.packs.semantics, tokens={TOKEN_ID: self.secret})
         self.actor = Actor(token_id=TOKEN_ID, face="test", client="pytest")
+        self._person: Credential | None = None
+
+    @property
+    def person(self) -> Credential:
+        """An approver's credential, for tests that play the person: the approver is made in this world on first use."""
+        if self._person is None:
+            passphrase = secrets.token_urlsafe(18)
+            ApproverStore(self.home).add(APPROVER, passphrase)
+            self._person = Credential(APPROVER, passphrase)
+        return self._person
+
+    def ledger(self) -> Ledger:
+        """This world's ledger, opened as the host opens it (keyed, with its high-water mark)."""
+        return open_ledger(self.settings)
 
     @property
     def model(self) -> ClusterModel:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import getpass
 import json
 import os
+import re
 import socket
 import sys
 from collections.abc import Awaitable, Callable
@@ -17,14 +18,23 @@ import msgspec
 from rich.console import Console
 
 from ._host import make_client, make_packs, open_host
-from ._ledger import Actor, Ledger, LedgerError
-from ._pipeline import Host
+from ._ledger import Actor, LedgerError, LedgerHead
+from ._pipeline import Credential, Host
 from ._render import plan_document, print_answer, print_apply, print_plan, print_record, print_verify
 from ._types import Plan
 from ._settings import Settings
+from ._state import open_ledger
 from .errors import BadInput, ProximoError
 
 T = TypeVar("T")
+
+
+def parse_head(text: str, chain: str) -> LedgerHead:
+    """``SEQ:HASH`` (as a client kept it from an answer's ledger head) -> a head to check."""
+    seq, sep, digest = text.strip().partition(":")
+    if not sep or not (seq.isascii() and seq.isdigit()) or len(seq) > 18 or not re.fullmatch(r"[0-9a-f]{64}", digest):
+        raise BadInput(f"--head: expected SEQ:HASH (a number, a colon, 64 hex digits), got {text[:80]!r}")
+    return LedgerHead(seq=int(seq), hash=digest, chain=chain)
 
 
 def parse_assignments(args: tuple[str, ...]) -> dict[str, Any]:
@@ -140,19 +150,28 @@ def build_cli() -> click.Group:
     @cli.command()
     @click.argument("plan_id")
     @click.option("--sim", is_flag=True, help="A plan made through `proximo serve --sim` (the simulated cluster's ledger).")
+    @click.option("--as", "approver", metavar="NAME", help="The approver to approve as (asked when there are several).")
     @click.pass_obj
-    def approve(ctx: Context, plan_id: str, sim: bool) -> None:
-        """Approve a plan as the person at this terminal (asks; CRITICAL asks for the target's name)."""
+    def approve(ctx: Context, plan_id: str, sim: bool, approver: str | None) -> None:
+        """Approve a plan as a person: confirm it, then give your approver passphrase (and TOTP code)."""
 
         async def go() -> None:
+            from ._trustcli import approve_over_socket, service_socket
+
+            socket_path = service_socket(ctx.settings)
+            if socket_path is not None and not sim:  # service mode: your unix account is the credential
+                if not sys.stdin.isatty():
+                    raise BadInput("approve needs a person at an interactive terminal (stdin is not a TTY)")
+                approve_over_socket(socket_path, plan_id, _ask_terminal, lambda line: click.echo(line, err=True))
+                return
             if sim:
                 from .mcp import sim_world
 
                 async with sim_world(ctx.settings).host() as host:
-                    approve_at_terminal(host, plan_id, ctx.actor("terminal"))
+                    approve_at_terminal(host, plan_id, ctx.actor("terminal"), approver=approver)
                 return
             async with open_host(ctx.settings, snapshot=_NO_SOURCE) as host:
-                approve_at_terminal(host, plan_id, ctx.actor("terminal"))
+                approve_at_terminal(host, plan_id, ctx.actor("terminal"), approver=approver)
 
         _run(go)
 
@@ -176,17 +195,19 @@ def build_cli() -> click.Group:
         """The tamper-evident record of every plan, approval, apply and result."""
 
     @ledger.command("verify")
+    @click.option("--head", "expected", metavar="SEQ:HASH",
+                  help="A head you kept (every answer carries one): it must still be in the chain.")
     @_json_option
     @click.pass_obj
-    def ledger_verify(ctx: Context, as_json: bool) -> None:
-        """Walk the hash chain; name the first broken record."""
+    def ledger_verify(ctx: Context, expected: str | None, as_json: bool) -> None:
+        """Walk the hash chain and the high-water mark; name the first broken record."""
         ctx.as_json = as_json
         try:
-            with Ledger(ctx.settings.ledger_path, key=ctx.settings.ledger_key) as book:
-                result = book.verify()
-        except LedgerError as exc:
+            with open_ledger(ctx.settings) as book:
+                result = book.verify(expected_head=parse_head(expected, book.chain) if expected else None)
+        except (LedgerError, BadInput) as exc:
             click.echo(f"proximo: ledger: {exc}", err=True)
-            sys.exit(1)
+            sys.exit(exc.exit_code if isinstance(exc, BadInput) else 1)
         _emit(ctx, result, lambda c: print_verify(c, result))
         if not result.ok:
             sys.exit(1)
@@ -198,7 +219,7 @@ def build_cli() -> click.Group:
     def ledger_show(ctx: Context, count: int, as_json: bool) -> None:
         """Show the newest ledger records."""
         ctx.as_json = as_json
-        with Ledger(ctx.settings.ledger_path, key=ctx.settings.ledger_key) as book:
+        with open_ledger(ctx.settings) as book:
             records = book.tail(count)
         _emit(ctx, records, lambda c: [print_record(c, r) for r in records])
 
@@ -287,6 +308,9 @@ def build_cli() -> click.Group:
         _run(lambda: run_demo(_console()))
 
     cli.add_command(serve_command())
+    from ._trustcli import register as register_trust_commands
+
+    register_trust_commands(cli, Context)
     make_packs(Settings.from_env() if _env_ok() else Settings()).register_commands(cli)
     return cli
 
@@ -338,26 +362,44 @@ def _progress(message: str) -> None:
     click.echo(f"  ... {message}", err=True)
 
 
-def approve_at_terminal(host: Host, plan_id: str, actor: Actor, *, ask: Callable[[str], str] | None = None) -> None:
-    """Show the plan and ask the person; only an interactive terminal can approve."""
+Ask = Callable[[str, bool], str]  # (prompt, hide the answer) -> what the person typed
+
+
+def _ask_terminal(prompt: str, hidden: bool) -> str:
+    return str(click.prompt(prompt, default="", show_default=False, hide_input=hidden))
+
+
+def approve_at_terminal(host: Host, plan_id: str, actor: Actor, *, approver: str | None = None, ask: Ask | None = None) -> None:
+    """Show the plan, ask the person to confirm it, then for their approver credential.
+
+    A terminal alone proves nothing (an agent can drive a pseudo-terminal): the credential is what counts, and the
+    host checks it. ``ask`` stands in for the terminal in tests.
+    """
     plan = host.get_plan(plan_id)
     console = _console()
     print_plan(console, plan)
     if ask is None:
         if not sys.stdin.isatty():
             raise BadInput("approve needs a person at an interactive terminal (stdin is not a TTY)")
-        ask = lambda prompt: click.prompt(prompt, default="", show_default=False)  # noqa: E731
+        ask = _ask_terminal
+    names = host.approvers.names()
+    if not names:
+        raise BadInput("no approver is set up: a person runs `proximo approver add NAME` once, choosing a passphrase "
+                       "the agent does not know; then `proximo approve` asks for it")
     if plan.risk.value == "CRITICAL":
-        typed = ask(f"CRITICAL: type the target's name ({plan.target}) to approve")
-        host.approve(plan_id, actor, typed_target=typed)
+        typed = ask(f"CRITICAL: type the target's name ({plan.target}) to approve", False)
     else:
-        answer = ask(f"Approve {plan.tool} ({plan.risk.value})? type 'yes'")
-        if answer.strip().lower() != "yes":
+        typed = None
+        if ask(f"Approve {plan.tool} ({plan.risk.value})? type 'yes'", False).strip().lower() != "yes":
             host.deny(plan_id, actor, "declined at the terminal")
             click.echo("declined: recorded in the ledger", err=True)
             sys.exit(3)
-        host.approve(plan_id, actor)
-    click.echo(f"approved {plan_id}: now `proximo apply {plan_id}`", err=True)
+    name = approver or (names[0] if len(names) == 1 else ask(f"Approver ({', '.join(names)})", False).strip())
+    passphrase = ask(f"Passphrase of approver {name}", True)
+    stored = host.approvers.get(name)
+    code = ask(f"TOTP code of approver {name}", False) if stored is not None and stored.totp else ""
+    host.approve(plan_id, actor, Credential(name, passphrase, code), typed_target=typed)
+    click.echo(f"approved {plan_id} as {name}: now `proximo apply {plan_id}`", err=True)
 
 
 def serve_command() -> click.Command:

@@ -163,7 +163,7 @@ def test_tools_lists_every_tool_of_the_issue(cli: Cli) -> None:
 def test_demo_exits_0(cli: Cli) -> None:
     result = cli("demo")
     assert result.exit_code == 0, result.output
-    assert "approving" in result.stdout and "on your behalf" in result.stdout
+    assert "A person approves it: `proximo approve" in result.stdout and "demo's own approver" in result.stdout
     assert "every one" in result.stdout
     assert not (cli.home / "ledger.sqlite").exists(), "the demo keeps its ledger in a temporary folder"
 

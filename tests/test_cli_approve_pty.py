@@ -117,14 +117,13 @@ def at_terminal(command: list[str], env: dict[str, str], answers: list[tuple[str
 @pytest.fixture
 def session(tmp_path: Path) -> Iterator[Session]:
     world = World(tmp_path, extra_packs=[("wipe", WipePack())])
+    world.person  # an approver exists: the person at the terminal knows its passphrase, the agent does not
     with serve(world.sim.app) as url:
         yield Session(world, url)
 
 
 def _kinds(world: World, plan_id: str) -> list[tuple[str, str]]:
-    from proximo._ledger import Ledger
-
-    with Ledger(world.settings.ledger_path) as book:
+    with world.ledger() as book:
         return [(r.kind, r.actor.face) for r in book.find(plan_id=plan_id)]
 
 
@@ -141,7 +140,7 @@ async def test_approve_without_a_tty_is_refused(session: Session) -> None:
 async def test_approve_high_plan_at_a_terminal(session: Session) -> None:
     plan = await session.plan("storage.delete", {"storage": "local-zfs"})
     assert plan.risk is Risk.HIGH
-    code, screen = session.at_terminal(plan.plan_id, [("type 'yes'", "yes")])
+    code, screen = session.at_terminal(plan.plan_id, [("type 'yes'", "yes"), ("Passphrase", session.world.person.passphrase)])
     assert code == 0, screen
     assert "RISK_HIGH" in screen and "wont-boot" in screen, "the person saw the blast radius before answering"
     assert f"approved {plan.plan_id}" in screen
@@ -163,9 +162,35 @@ async def test_declining_at_a_terminal_records_a_deny(session: Session) -> None:
 async def test_critical_plan_with_the_wrong_name_is_refused(session: Session) -> None:
     plan = await session.plan("wipe.volume", {})
     assert plan.risk is Risk.CRITICAL and plan.target == "nfs-backup"
-    code, screen = session.at_terminal(plan.plan_id, [("type the target's name", "local-zfs")])
+    code, screen = session.at_terminal(plan.plan_id, [("type the target's name", "local-zfs"),
+                                                      ("Passphrase", session.world.person.passphrase)])
     assert code == 3, screen
     assert "needs the target's name typed exactly" in screen
+    assert _kinds(session.world, plan.plan_id) == [("plan", "test"), ("deny", "terminal")]
+    async with session.world.host(url=session.url) as host:
+        with pytest.raises(proximo.NotApproved):  # noqa: PT012
+            await host.apply(plan.plan_id, session.world.actor)
+    assert all(m == "GET" for m, _ in session.world.sim.requests)
+
+
+async def test_critical_plan_with_the_right_name_is_approved(session: Session) -> None:
+    plan = await session.plan("wipe.volume", {})
+    code, screen = session.at_terminal(plan.plan_id, [("type the target's name", "nfs-backup"),
+                                                      ("Passphrase", session.world.person.passphrase)])
+    assert code == 0, screen
+    assert "RISK_CRITICAL" in screen and "data-loss" in screen
+    assert _kinds(session.world, plan.plan_id) == [("plan", "test"), ("approve", "terminal")]
+
+
+# --- issue 10, attack 1: a pseudo-terminal is not a person --------------------------------------------------------
+
+
+async def test_a_pseudo_terminal_that_types_yes_approves_nothing_without_the_passphrase(session: Session) -> None:
+    """What an agent with a shell does: drive `proximo approve` on a pty and type "yes" (and guess)."""
+    plan = await session.plan("storage.delete", {"storage": "local-zfs"})
+    code, screen = session.at_terminal(plan.plan_id, [("type 'yes'", "yes"), ("Passphrase", "yes")])
+    assert code == 3, screen
+    assert "the approver name, passphrase or code is wrong: nothing was approved" in screen
     assert _kinds(session.world, plan.plan_id) == [("plan", "test"), ("deny", "terminal")]
     async with session.world.host(url=session.url) as host:
         with pytest.raises(proximo.NotApproved):
@@ -173,12 +198,23 @@ async def test_critical_plan_with_the_wrong_name_is_refused(session: Session) ->
     assert all(m == "GET" for m, _ in session.world.sim.requests)
 
 
-async def test_critical_plan_with_the_right_name_is_approved(session: Session) -> None:
-    plan = await session.plan("wipe.volume", {})
-    code, screen = session.at_terminal(plan.plan_id, [("type the target's name", "nfs-backup")])
-    assert code == 0, screen
-    assert "RISK_CRITICAL" in screen and "data-loss" in screen
-    assert _kinds(session.world, plan.plan_id) == [("plan", "test"), ("approve", "terminal")]
+async def test_script_piping_yes_into_approve_approves_nothing(session: Session) -> None:
+    """The issue's own attack, verbatim: `(sleep 3; echo yes) | script -qec "proximo approve PLAN" /dev/null`."""
+    import shlex
+    import shutil
+
+    script = shutil.which("script")
+    assert script is not None, "util-linux `script` is needed for this test (.ci/run installs bsdutils)"
+    plan = await session.plan("wipe.volume", {})  # CRITICAL: the agent types the target's name too
+    inner = shlex.join([*session.command(plan.plan_id)])
+    done = subprocess.run(["sh", "-c", f"(sleep 2; echo nfs-backup; echo yes) | {shlex.quote(script)} -qec {shlex.quote(inner)} /dev/null"],
+                          env=session.env, capture_output=True, text=True, timeout=120)
+    assert done.returncode != 0, done.stdout
+    kinds = _kinds(session.world, plan.plan_id)
+    assert ("approve", "terminal") not in kinds and kinds[0] == ("plan", "test")
+    async with session.world.host(url=session.url) as host:
+        with pytest.raises(proximo.NotApproved):
+            await host.apply(plan.plan_id, session.world.actor)
 
 
 # --- the whole story, every step its own `proximo` process, against `proximo sim` ------------------------------------
@@ -207,8 +243,11 @@ def test_the_whole_story_in_separate_processes(sim_process: dict[str, str | None
     assert plan["risk"] == "HIGH"
     refused = proximo("apply", plan["plan_id"])
     assert refused.returncode == 3 and "a person must approve it" in refused.stderr
+    from proximo._approvers import ApproverStore
+
+    ApproverStore(tmp_path / "home").add("alice", "a passphrase only alice knows")  # once, by the person, at set-up
     code, screen = at_terminal([sys.executable, "-c", "from proximo.cli import main; main()", "approve", plan["plan_id"]], env,
-                               [("type 'yes'", "yes")])
+                               [("type 'yes'", "yes"), ("Passphrase", "a passphrase only alice knows")])
     assert code == 0, screen
     applied = proximo("apply", plan["plan_id"], "--json")
     assert applied.returncode == 0, applied.stderr

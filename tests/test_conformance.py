@@ -288,7 +288,7 @@ async def test_undo_of_an_applied_delete_is_a_pve_call(tmp_path: Path, index: di
     async with world.host() as host:
         plan = await host.plan("api.call", {"method": "PUT", "path": "/pools", "params": {"poolid": "prod", "storage": "local"}}, world.actor)
         if host.needs_person(plan):  # the pool's ACL roles now reach /storage/local: a privilege-gain (ACL pack)
-            host.approve(plan.plan_id, world.actor)
+            host.approve(plan.plan_id, world.actor, world.person)
         result = await host.apply(plan.plan_id, world.actor)
         assert result.ok and result.matches_prediction
         undo = await host.undo(result.ledger.seq, world.actor)

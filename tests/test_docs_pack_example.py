@@ -37,7 +37,7 @@ async def test_the_documented_pack_plans_applies_and_undoes(tmp_path: Path) -> N
         assert [(i.target, i.effect) for i in plan.impacts] == [("backup/backup-daily", "backup-fails")]
         assert plan.undo is not None and plan.undo[0].params == {"enabled": 1}
         assert plan.risk.value == "HIGH"  # a job stops running: held for a person
-        host.approve(plan.plan_id, PERSON)
+        host.approve(plan.plan_id, PERSON, world.person)
         result = await host.apply(plan.plan_id, world.actor)
         assert result.ok and result.matches_prediction
     job = next(j for j in world.model.backup_jobs if j["id"] == "backup-daily")

@@ -89,7 +89,7 @@ async def test_plan_approve_apply_verify_undo_over_loopback(world: World, url: s
         assert _config(world.model) == original and _writes(world) == []
 
         # APPROVE as a person: a ledger record, still nothing sent
-        approval = host.approve(plan.plan_id, PERSON)
+        approval = host.approve(plan.plan_id, PERSON, world.person)
         assert approval.kind == "approve" and approval.outcome["by"] == "person"
         assert _config(world.model) == original and _writes(world) == []
 
@@ -121,7 +121,7 @@ async def test_plan_approve_apply_verify_undo_over_loopback(world: World, url: s
                                                 type=type(undo.steps[0]))
         assert _config(world.model) == after_apply and len(_writes(world)) == 1
         if host.needs_person(undo):
-            host.approve(undo.plan_id, PERSON)
+            host.approve(undo.plan_id, PERSON, world.person)
         undone = await host.apply(undo.plan_id, world.actor)
         assert undone.ok and undone.matches_prediction, undone
 

@@ -42,7 +42,8 @@ def path(tmp_path: Path) -> Path:
 
 @pytest.fixture
 def ledger(path: Path) -> Iterator[Ledger]:
-    with Ledger(path) as led:
+    """The chain alone (no high-water mark): what each tamper does to the links. The mark has its own tests."""
+    with Ledger(path, high_water_mark=False) as led:
         yield led
 
 
@@ -352,7 +353,7 @@ def test_plain_chain_can_be_rewritten_whole_hmac_chain_cannot(tmp_path: Path) ->
     """Why the key matters: without it, whoever can write the file can forge a consistent chain."""
     for key, forgery_passes in ((None, True), (KEY, False)):
         p = tmp_path / f"{bool(key)}.sqlite"
-        with Ledger(p, key=key) as led:
+        with Ledger(p, key=key, high_water_mark=False) as led:
             fill(led, 5)
             seen = led.head()
             with raw(p) as db:
@@ -366,6 +367,24 @@ def test_plain_chain_can_be_rewritten_whole_hmac_chain_cannot(tmp_path: Path) ->
                                ("forged", forged.prev, prev, seq))
             assert led.verify().ok is forgery_passes
             assert led.verify(expected_head=seen).first_broken in ((5,) if forgery_passes else (2,))
+
+
+def test_the_high_water_mark_catches_a_consistently_rewritten_unkeyed_chain(tmp_path: Path) -> None:
+    """The same forgery as above, on an unkeyed ledger with its mark: the newest hash outside the file differs."""
+    p = tmp_path / "ledger.sqlite"
+    with Ledger(p) as led:
+        fill(led, 5)
+        with raw(p) as db:
+            prev = led.get(1).hash  # type: ignore[union-attr]
+            for seq in range(2, 6):
+                rec = led.get(seq)
+                assert rec is not None
+                forged = msgspec.structs.replace(rec, tool="forged", prev=prev)
+                prev = hashlib.sha256(canonical(forged)).hexdigest()
+                db.execute("UPDATE records SET tool = ?, prev = ?, hash = ? WHERE seq = ?", ("forged", forged.prev, prev, seq))
+        result = led.verify()
+    assert (result.ok, result.first_broken) == (False, 5)
+    assert result.reason.startswith("record 5: differs from the high-water mark's hash")
 
 
 # --- keys ----------------------------------------------------------------------------------------------
@@ -618,3 +637,123 @@ def test_secrets_never_reach_the_file(path: Path) -> None:
         for secret in (b"hunter2", b"hunter3", b"hunter4", b"hunter5"):
             assert secret not in contents
     assert b"hunter" not in path.read_bytes()
+
+
+# --- the high-water mark, the apply checkpoint and sealing ------------------------------------------------
+
+
+@pytest.fixture
+def marked(path: Path) -> Iterator[Ledger]:
+    with Ledger(path) as led:
+        yield led
+
+
+def test_truncating_the_file_to_zero_is_caught_by_the_mark(marked: Ledger, path: Path) -> None:
+    """`truncate -s0 ledger.sqlite`: SQLite sees a new empty database, but the mark beside it remembers."""
+    fill(marked, 7)
+    marked.close()
+    for suffix in ("", "-wal", "-shm"):
+        Path(f"{path}{suffix}").unlink(missing_ok=True) if suffix else path.write_bytes(b"")
+    with Ledger(path) as reopened:
+        result = reopened.verify()
+        assert (result.ok, result.records, result.first_broken) == (False, 0, 1)
+        assert "the file was truncated or replaced" in result.reason and "at record 7" in result.reason
+        assert not reopened.check().ok
+        reopened.append("deny", actor=CLI, tool="x")  # appends still go on, but the evidence in the mark stays
+        assert not reopened.check().ok
+
+
+def test_deleting_the_newest_records_is_caught_by_the_mark(marked: Ledger, path: Path) -> None:
+    fill(marked, 10)
+    with raw(path) as db:
+        db.execute("DELETE FROM records WHERE seq IN (9, 10)")
+    result = marked.verify()
+    assert (result.ok, result.first_broken) == (False, 9)
+    assert result.reason == "record 9: records 9..10 are missing from the end (the high-water mark outside the file says 10 were written)"
+    with raw(path) as db:
+        db.execute("DELETE FROM records WHERE seq = 8")
+    assert marked.check().first_broken == 8
+
+
+def test_a_removed_mark_is_noticed_and_a_ledger_from_before_marks_gets_one(path: Path) -> None:
+    with Ledger(path, high_water_mark=False) as old:  # a ledger written before marks existed
+        fill(old, 3)
+    with Ledger(path) as led:
+        assert led.mark_path is not None and led.mark_path.exists()
+        assert led.check().ok and led.verify().ok
+        mark_path = led.mark_path
+    mark_path.unlink()
+    with Ledger(path) as led:
+        result = led.verify()
+        assert not result.ok and "is missing: truncation can no longer be ruled out" in result.reason
+
+
+def test_check_walks_from_the_checkpoint_and_the_mark_remembers_a_break(marked: Ledger, path: Path) -> None:
+    fill(marked, 5)
+    first = marked.check()
+    assert first.ok and first.reason == "chain intact from record 1 to 5 (5 checked)"
+    fill(marked, 3)
+    second = marked.check()
+    assert second.ok and second.reason == "chain intact from record 6 to 8 (3 checked)"
+    with raw(path) as db:  # an edit behind the checkpoint: check does not walk there, but full verify does
+        db.execute("UPDATE records SET tool = 'forged' WHERE seq = 2")
+    assert marked.check().ok
+    assert marked.verify().first_broken == 2
+    again = marked.check()  # ... and from then on the mark holds the break, for every apply
+    assert (again.ok, again.first_broken) == (False, 2) and "a person must seal it" in again.reason
+    with raw(path) as db:  # putting the row back does not unbreak it: a person looks, and seals
+        db.execute("UPDATE records SET tool = 'storage.delete' WHERE seq = 2")
+    assert not marked.check().ok
+
+
+def test_check_catches_an_edit_of_the_checkpoint_record_and_after_it(marked: Ledger, path: Path) -> None:
+    fill(marked, 4)
+    assert marked.check().ok
+    with raw(path) as db:
+        db.execute("UPDATE records SET hash = ? WHERE seq = 4", ("f" * 64,))
+    result = marked.check()
+    assert (result.ok, result.first_broken) == (False, 4)
+
+
+def test_an_inserted_record_with_a_made_up_hash_fails_the_check(marked: Ledger, path: Path) -> None:
+    """Attack 2 of issue 10: INSERT an `approve` row with hash "f"*64."""
+    records = fill(marked, 3)
+    with raw(path) as db:
+        db.execute(
+            "INSERT INTO records (seq, time, kind, actor, tool, params, plan_id, plan_hash, impacts, outcome, prev, hash)"
+            " VALUES (4, '2026-01-01T00:00:00.000000Z', 'approve', ?, 'storage.delete', '{}', 'p-000000000000', '', '[]', '{}', ?, ?)",
+            (json.dumps({"token_id": "x", "face": "terminal", "client": ""}), records[-1].hash, "f" * 64),
+        )
+    forged = marked.get(4)
+    assert forged is not None and marked.check_record(forged) == "record 4: hash does not match its content"
+    assert marked.check().first_broken == 4
+
+
+def test_check_record_checks_both_links(marked: Ledger, path: Path) -> None:
+    fill(marked, 5)
+    third = marked.get(3)
+    assert third is not None and marked.check_record(third) is None
+    with raw(path) as db:
+        db.execute("UPDATE records SET prev = ? WHERE seq = 4", ("0" * 64,))
+    assert marked.check_record(third) == "record 4: prev does not match record 3"
+
+
+def test_seal_sets_the_broken_ledger_aside_and_starts_a_chain_naming_it(marked: Ledger, path: Path) -> None:
+    from proximo._ledger import seal
+
+    fill(marked, 4)
+    old_id = marked.ledger_id
+    with pytest.raises(LedgerError, match="is intact"):
+        seal(path, None, actor=CLI, reason="test")
+    with raw(path) as db:
+        db.execute("UPDATE records SET tool = 'forged' WHERE seq = 3")
+    assert not marked.verify().ok
+    marked.close()
+    record = seal(path, None, actor=CLI, reason="record 3 edited; reviewed by alice")
+    assert (record.seq, record.kind) == (1, "seal")
+    assert record.outcome["sealed_ledger_id"] == old_id and record.outcome["first_broken"] == 3
+    sealed = Path(record.outcome["sealed_file"])
+    assert sealed.exists() and hashlib.sha256(sealed.read_bytes()).hexdigest() == record.outcome["sealed_sha256"]
+    with Ledger(path) as fresh:
+        assert fresh.ledger_id != old_id and fresh.verify().ok and fresh.check().ok
+        assert fresh.head().seq == 1

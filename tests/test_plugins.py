@@ -136,7 +136,7 @@ async def test_every_ledger_record_reaches_proximo_prove(tmp_path: Path) -> None
     world = World(tmp_path, extra_packs=[("undo-pack", pack)])
     async with world.host() as host:
         plan = await host.plan("test.disable", {"storage": "ceph-rbd"}, world.actor)
-        host.approve(plan.plan_id, world.actor)
+        host.approve(plan.plan_id, world.actor, world.person)
         await host.apply(plan.plan_id, world.actor)
         with pytest.raises(BadInput):
             await host.plan("test.disable", {"storage": "x", "nope": 1}, world.actor)

@@ -42,7 +42,7 @@ async def test_a_plan_above_max_risk_is_blocked_and_cannot_be_applied(tmp_path: 
         plan = await host.plan("storage.delete", {"storage": "local-zfs"}, world.actor)  # boot disks: HIGH
         assert plan.blocked and "policy: risk HIGH is above the policy's max_risk MEDIUM" in plan.blockers
         with pytest.raises(Exception, match="blocked"):
-            host.approve(plan.plan_id, PERSON)
+            host.approve(plan.plan_id, PERSON, world.person)
     assert "local-zfs" in world.model.storages
 
 

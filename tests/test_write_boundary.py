@@ -115,7 +115,7 @@ async def test_plan_read_approve_deny_send_only_gets(world: World, recorder: Rec
         high = await host.plan("storage.delete", {"storage": "local-zfs"}, world.actor)
         medium = await host.plan(*MEDIUM_PLAN, world.actor)
         await host.plan("api.call", {"method": "DELETE", "path": "/storage/nfs-backup"}, world.actor)
-        host.approve(high.plan_id, PERSON)
+        host.approve(high.plan_id, PERSON, world.person)
         host.deny(medium.plan_id, PERSON, "not today")
         host.get_plan(high.plan_id)
     assert recorder.sent, "the reads and plans did read the cluster"
@@ -148,7 +148,7 @@ async def test_apply_unapproved_high_plan(world: World, recorder: Recorder) -> N
 async def test_apply_approved_then_denied_plan(world: World, recorder: Recorder) -> None:
     async with recorded_host(world, recorder) as host:
         plan = await host.plan("storage.delete", {"storage": "local-zfs"}, world.actor)
-        host.approve(plan.plan_id, PERSON)
+        host.approve(plan.plan_id, PERSON, world.person)
         host.deny(plan.plan_id, PERSON, "changed my mind")
         await _refused(host, recorder, world, plan.plan_id, NotApproved, "a person must approve it")
 
@@ -164,7 +164,7 @@ async def test_apply_stale_plan(world: World, recorder: Recorder) -> None:
 async def test_apply_stale_plan_after_a_guest_changed(world: World, recorder: Recorder) -> None:
     async with recorded_host(world, recorder) as host:
         plan = await host.plan("storage.delete", {"storage": "local-zfs"}, world.actor)
-        host.approve(plan.plan_id, PERSON)
+        host.approve(plan.plan_id, PERSON, world.person)
         world.model.guests[104].config["memory"] = 1  # a config edit changes the guest's digest
         world.model.guests[104].config["digest"] = "0" * 40
         await _refused(host, recorder, world, plan.plan_id, StalePlan, "qemu/104 changed")

@@ -38,7 +38,7 @@ from mcp_types import CallToolResult, ToolAnnotations
 from pydantic import BaseModel, Field
 
 from .._ledger import REDACTED, Actor, redact
-from .._pipeline import ApplyResult, Host
+from .._pipeline import ApplyResult, ClientForm, Host
 from .._types import Plan, Risk
 from ..errors import ProximoError
 from ._results import actor, client_name, face, failure, structured
@@ -115,15 +115,17 @@ async def ask_person(plan_id: str, ctx: Context[Any, Any]) -> Elicit[Any] | NoQu
         return NoQuestion("go")  # host.apply refuses it, with the reason and a deny record
     if not host.needs_person(plan) or host.approval(plan) is not None:
         return NoQuestion("go")
-    if not _can_elicit(ctx):
-        return NoQuestion("no-form")
+    if not _can_elicit(ctx) or host.policy.person_channel_required(plan.risk):
+        return NoQuestion("no-form")  # the policy wants a person's own credential: no client form can carry it
     return Elicit(question(host, plan), CriticalApproval if plan.risk is Risk.CRITICAL else Approval)
 
 
 def waiting(host: Host, plan: Plan, approve_command: str) -> str:
-    return (f"plan {plan.plan_id} is {plan.risk.value}, above auto-approval ({host.settings.auto_approve.value}), and this "
-            f"MCP client cannot show an approval form: it waits for a person to run `{approve_command} {plan.plan_id}` "
-            f"in a terminal; call proximo_apply again after that. Nothing was applied")
+    why = ("the policy needs a person's own credential for it, which no client form carries"
+           if host.policy.person_channel_required(plan.risk) else "this MCP client cannot show an approval form")
+    return (f"plan {plan.plan_id} is {plan.risk.value}, above auto-approval ({host.settings.auto_approve.value}), and {why}: "
+            f"it waits for a person to run `{approve_command} {plan.plan_id}` with their approver credential; "
+            f"call proximo_apply again after that. Nothing was applied")
 
 
 def apply_summary(result: ApplyResult) -> tuple[str, str]:
@@ -162,9 +164,9 @@ async def proximo_apply(plan_id: str, ctx: Context[Any, Any],
             case AcceptedElicitation(data=NoQuestion()):
                 pass
             case AcceptedElicitation(data=CriticalApproval(target=typed)):
-                host.approve(plan_id, _person(ctx), typed_target=typed)
+                host.approve(plan_id, _person(ctx), ClientForm(ELICITATION_FACE, client_name(ctx)), typed_target=typed)
             case AcceptedElicitation(data=Approval(approve=True)):
-                host.approve(plan_id, _person(ctx))
+                host.approve(plan_id, _person(ctx), ClientForm(ELICITATION_FACE, client_name(ctx)))
             case AcceptedElicitation():
                 host.deny(plan_id, _person(ctx), "not approved in the MCP client's approval form")
                 return failure(host, f"plan {plan_id} was not approved by the person (the box was left unticked): nothing was applied")

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
 import msgspec
 from mcp.server.mcpserver import Context
 from mcp_types import CallToolResult, ToolAnnotations
 
+from .._ledger import LedgerHead
 from .._types import Plan
 from ..errors import ProximoError
 from ._results import TailAnswer, VerifyAnswer, actor, face, failure, structured
@@ -20,8 +21,15 @@ class UndoParams(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
     seq: int
 
 
+class KeptHead(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
+    """A ledger head the client kept from an earlier answer (its ``ledger.seq`` and ``ledger.head``)."""
+
+    seq: Annotated[int, msgspec.Meta(ge=0, le=2**62)]
+    head: Annotated[str, msgspec.Meta(pattern="^[0-9a-f]{64}$")]
+
+
 class VerifyParams(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
-    pass
+    expected_head: KeptHead | None = None
 
 
 class TailParams(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
@@ -36,10 +44,12 @@ async def proximo_undo(seq: int, ctx: Context[Any, Any]) -> CallToolResult:
         return failure(host, str(exc))
 
 
-async def proximo_ledger_verify(ctx: Context[Any, Any]) -> CallToolResult:
+async def proximo_ledger_verify(ctx: Context[Any, Any], expected_head: dict[str, Any] | None = None) -> CallToolResult:
     host = face(ctx).host
     try:
-        result = host.ledger.verify()
+        kept = msgspec.convert(expected_head, KeptHead) if expected_head is not None else None
+        result = host.ledger.verify(
+            expected_head=LedgerHead(seq=kept.seq, hash=kept.head, chain=host.ledger.chain) if kept else None)
     except ProximoError as exc:
         return failure(host, str(exc))
     answer = VerifyAnswer(ok=result.ok, records=result.records, first_broken=result.first_broken, reason=result.reason,
@@ -67,7 +77,9 @@ def face_tools(*, read_only: bool) -> list[FaceTool]:
     tools = [
         FaceTool.build(
             proximo_ledger_verify, name="proximo_ledger_verify", title="Verify the ledger",
-            description="Walk the ledger's hash chain and name the first broken record, if any.",
+            description=("Walk the ledger's hash chain and its high-water mark and name the first broken record, if any. "
+                         "Give expected_head {seq, head} from an earlier answer's ledger to check it is still in the chain "
+                         "(records removed from the end are caught this way too)."),
             params=VerifyParams, output=VerifyAnswer, hints=ToolAnnotations(title="Verify the ledger", **ledger_hints),
         ),
         FaceTool.build(

@@ -41,9 +41,9 @@ def client_name(ctx: Context[Any, Any]) -> str:
     """The MCP client's own name and version (as it reports them), for the ledger's actor."""
     params = ctx.request_context.session.client_params
     info = params.client_info if params is not None else None
-    if info is None:
-        return "unnamed MCP client"
-    return f"{info.name} {info.version}".strip()[:200]
+    name = f"{info.name} {info.version}".strip()[:200] if info is not None else "unnamed MCP client"
+    peer = face(ctx).settings.peer  # in service mode: the unix account the kernel says is on the other end
+    return f"{name} [{peer}]" if peer else name
 
 
 def actor(ctx: Context[Any, Any], face_name: str = "mcp") -> Actor:

@@ -40,6 +40,7 @@ class McpSettings(msgspec.Struct, kw_only=True, frozen=True):
     http_token: Secret | None = None  # PROXIMO_HTTP_TOKEN: the bearer token HTTP clients must send
     allowed_hosts: tuple[str, ...] = ()  # PROXIMO_ALLOWED_HOSTS / --allowed-host: Host headers besides loopback
     approve_command: str = "proximo approve"  # what a person types in a terminal (the sim adds PROXIMO_HOME=...)
+    peer: str = ""  # PROXIMO_PEER: set by the service for one agent connection ("uid 1001 (agent)"), for the ledger
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> McpSettings:
@@ -52,4 +53,5 @@ class McpSettings(msgspec.Struct, kw_only=True, frozen=True):
             read_only=_flag(env, "PROXIMO_READ_ONLY"),
             http_token=Secret(token) if token else None,
             allowed_hosts=_list(env.get("PROXIMO_ALLOWED_HOSTS", "")),
+            peer=env.get("PROXIMO_PEER", "")[:100],
         )

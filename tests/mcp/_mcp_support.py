@@ -89,10 +89,13 @@ class Face:
     async def approve_at_terminal(self, plan_id: str, answer: str = "yes") -> None:
         """What `proximo approve PLAN_ID` does (cli.approve_at_terminal), answered as a person at the prompt would."""
         async with self.world.host() as host:
-            approve_at_terminal(host, plan_id, Actor(token_id=TOKEN_ID, face="terminal", client="pytest"), ask=lambda _: answer)
+            person = self.world.person
+            answers = {"Approve": answer, "Passphrase": person.passphrase}
+            approve_at_terminal(host, plan_id, Actor(token_id=TOKEN_ID, face="terminal", client="pytest"),
+                                ask=lambda prompt, hidden: next(v for k, v in answers.items() if prompt.startswith(k)))
 
     def ledger(self) -> list[LedgerRecord]:
-        with Ledger(self.world.settings.ledger_path, key=self.world.settings.ledger_key) as book:
+        with self.world.ledger() as book:
             return book.tail(1000)
 
 

@@ -22,6 +22,8 @@ import pytest
 from _mcp_pack import make_world
 from _mcp_support import HTTP_TOKEN, anyio_backend, serve_http  # noqa: F401
 from proximo._ledger import Ledger
+from proximo._settings import Settings
+from proximo._state import open_ledger
 from proximo.mcp import McpSettings, build_server
 
 INSPECTOR = "@modelcontextprotocol/inspector@2.12.0"  # pinned: a newer CLI may change its output
@@ -67,7 +69,7 @@ def test_inspector_lists_and_plans_over_stdio(tmp_path: Path) -> None:
     plan = planned["structuredContent"]
     assert planned.get("isError") is not True and plan["risk"] == "HIGH"
     assert plan["steps"] == [{"kind": "api", "method": "DELETE", "path": "/storage/local-zfs", "params": {}}]
-    with Ledger(tmp_path / "sim" / "ledger.sqlite") as book:
+    with sim_ledger(tmp_path) as book:
         record = book.get(plan["ledger"]["seq"])
     assert record is not None and record.plan_id == plan["plan_id"] and record.kind == "plan"
     assert record.actor.face == "mcp" and "inspector" in record.actor.client.lower()
@@ -76,8 +78,13 @@ def test_inspector_lists_and_plans_over_stdio(tmp_path: Path) -> None:
                                     "--tool-arg", f"plan_id={plan['plan_id']}")
     text = " ".join(c.get("text", "") for c in applied.get("content", []))
     assert applied.get("isError") is True and f"proximo approve --sim {plan['plan_id']}" in text, (code, applied, stderr)
-    with Ledger(tmp_path / "sim" / "ledger.sqlite") as book:
+    with sim_ledger(tmp_path) as book:
         assert [r.kind for r in book.find(plan_id=plan["plan_id"])] == ["plan"]  # nothing approved, nothing applied
+
+
+def sim_ledger(home: Path) -> Ledger:
+    """The ledger `proximo serve --sim` keeps in PROXIMO_HOME/sim, opened as the server opens it."""
+    return open_ledger(Settings.from_env({"PROXIMO_HOME": str(home / "sim")}))
 
 
 @pytest.mark.anyio

@@ -70,14 +70,22 @@ def test_stdout_is_only_the_protocol(tmp_path: Path) -> None:
     assert "proximo: MCP server on stdio: " in stderr and "simulated cluster" in stderr
 
 
+PASSPHRASE = "the person's own passphrase"
+
+
 def _approve_in_a_terminal(home: Path, plan_id: str, answer: str) -> tuple[int, str]:
-    """Run `proximo approve --sim PLAN_ID` on a pseudo-terminal and answer its prompt as a person would."""
+    """Run `proximo approve --sim PLAN_ID` on a pseudo-terminal and answer its prompts as a person would."""
+    from proximo._approvers import ApproverStore
+
+    store = ApproverStore(home / "sim")
+    if not store.names():
+        store.add("alice", PASSPHRASE)
     master, slave = os.openpty()
     proc = subprocess.Popen([command("proximo"), "approve", "--sim", plan_id], stdin=slave, stdout=slave, stderr=slave,
                             env={**env(home), "COLUMNS": "200"}, close_fds=True)
     os.close(slave)
     seen = b""
-    answered = False
+    answered = gave_passphrase = False
     try:
         for _ in range(6000):  # bounded: at most ~60 s of reads, each waits up to 10 ms
             ready, _, _ = select.select([master], [], [], 0.01)
@@ -92,6 +100,9 @@ def _approve_in_a_terminal(home: Path, plan_id: str, answer: str) -> tuple[int, 
             if not answered and b"type 'yes'" in seen:
                 os.write(master, answer.encode() + b"\n")
                 answered = True
+            if answered and not gave_passphrase and b"Passphrase" in seen:
+                os.write(master, PASSPHRASE.encode() + b"\n")
+                gave_passphrase = True
             if proc.poll() is not None and not ready:
                 break
         return proc.wait(timeout=30), seen.decode(errors="replace")

@@ -72,7 +72,7 @@ async def test_a_read_answers_with_the_ledger_head(kind: str, mode: str, tmp_pat
     assert not result.is_error, text(result)
     body = result.structured_content
     assert body["tool"] == "storage.status" and body["data"][0]["node"] == "pve1" and body["data"][0]["storage"] == "local-zfs"
-    assert set(body["ledger"]) == {"seq", "head", "chain"} and body["ledger"]["chain"] == "sha256"
+    assert set(body["ledger"]) == {"seq", "head", "chain"} and body["ledger"]["chain"] == "hmac-sha256"  # keyed by default
 
 
 async def test_a_plan_changes_nothing_and_is_in_the_ledger(kind: str, mode: str, tmp_path: Path) -> None:

@@ -94,14 +94,14 @@ async def test_grant_apply_undo_round_trip(world: World) -> None:
     async with world.host() as host:
         plan = await host.plan("access.acl.grant", {"path": "/vms/102", "roles": "PVEVMAdmin", "users": "carol@pve", "propagate": False}, world.actor)
         assert plan.risk is Risk.HIGH and plan.steps[0].params == {"path": "/vms/102", "roles": "PVEVMAdmin", "users": "carol@pve", "propagate": 0}
-        host.approve(plan.plan_id, world.actor)
+        host.approve(plan.plan_id, world.actor, world.person)
         result = await host.apply(plan.plan_id, world.actor)
         assert result.ok and result.matches_prediction
         assert ("/vms/102", "PVEVMAdmin") in _acl_of(world, "carol@pve")
         undo = await host.undo(result.ledger.seq, world.actor)
         assert [s.describe() for s in undo.steps] == ["PUT /access/acl delete=1 path=/vms/102 roles=PVEVMAdmin users=carol@pve"]
         assert ("user/carol@pve", "privilege-loss") in [(i.target, i.effect) for i in undo.impacts]
-        host.approve(undo.plan_id, world.actor)
+        host.approve(undo.plan_id, world.actor, world.person)
         assert (await host.apply(undo.plan_id, world.actor)).ok
     assert _acl_of(world, "carol@pve") == [("/storage/local", "PVEDatastoreUser")]
 
@@ -110,12 +110,12 @@ async def test_user_delete_and_undo_bring_back_memberships_acls_and_tokens(world
     before = world.model.copy()
     async with world.host() as host:
         plan = await host.plan("access.user.delete", {"userid": "bob@pve"}, world.actor)
-        host.approve(plan.plan_id, world.actor)
+        host.approve(plan.plan_id, world.actor, world.person)
         result = await host.apply(plan.plan_id, world.actor)
         assert result.ok and result.matches_prediction
         assert "bob@pve" not in world.model.groups[1]["users"] and not _acl_of(world, "bob@pve!ci")
         undo = await host.undo(result.ledger.seq, world.actor)
-        host.approve(undo.plan_id, world.actor)
+        host.approve(undo.plan_id, world.actor, world.person)
         back = await host.apply(undo.plan_id, world.actor)
         assert back.ok and back.matches_prediction
     new_secret = [s.data for s in back.steps if isinstance(s.data, dict) and "value" in s.data]
@@ -149,7 +149,7 @@ async def test_role_and_group_lifecycle(world: World) -> None:
             plan = await host.plan(tool, params, world.actor)
             assert not plan.blocked, plan.blockers
             if host.needs_person(plan):
-                host.approve(plan.plan_id, world.actor)
+                host.approve(plan.plan_id, world.actor, world.person)
             result = await host.apply(plan.plan_id, world.actor)
             assert result.ok and result.matches_prediction, (tool, result)
         answer = (await host.read("access.permissions", {"subject": "erin@pve", "path": "/nodes/pve1"}, world.actor)).data
@@ -171,7 +171,7 @@ async def test_doctor_names_a_missing_privilege_after_it_is_revoked(tmp_path: Pa
         assert next(c for c in report["checks"] if c["tool"] == "access.role.create")["ok"] is True
         plan = await host.plan("access.acl.revoke", {"path": "/access", "roles": "Administrator", "tokens": OPERATOR}, world.actor)
         assert plan.risk is Risk.CRITICAL and "Sys.Modify on /access" in next(i.reason for i in plan.impacts if i.effect == "lockout")
-        host.approve(plan.plan_id, world.actor, typed_target="/access")
+        host.approve(plan.plan_id, world.actor, world.person, typed_target="/access")
         assert (await host.apply(plan.plan_id, world.actor)).ok
         report = (await host.read("access.doctor", {"tools": ["access.role.create", "storage.delete"]}, world.actor)).data
     role = next(c for c in report["checks"] if c["tool"] == "access.role.create")

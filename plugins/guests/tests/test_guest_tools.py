@@ -48,23 +48,23 @@ async def run(host: Host, world: World, tool: str, params: dict[str, Any]) -> Pl
     """Plan, approve as a person if needed, apply; the apply must do exactly what the plan predicted."""
     plan = await host.plan(tool, params, world.actor)
     assert not plan.blocked, plan.blockers
-    return await apply(host, plan)
+    return await apply(host, plan, world)
 
 
-async def apply(host: Host, plan: Plan) -> Plan:
+async def apply(host: Host, plan: Plan, world: World) -> Plan:
     if host.needs_person(plan):
-        host.approve(plan.plan_id, PERSON, typed_target=plan.target)
+        host.approve(plan.plan_id, PERSON, world.person, typed_target=plan.target)
     result = await host.apply(plan.plan_id, PERSON)
     assert result.ok and result.matches_prediction, result
     return plan
 
 
-async def undo(host: Host, plan: Plan) -> Plan:
+async def undo(host: Host, plan: Plan, world: World) -> Plan:
     assert plan.ledger is not None
     records = host.ledger.find(plan_id=plan.plan_id, kind="apply-result")
     u = await host.undo(records[-1].seq, PERSON)
     assert not u.blocked, u.blockers
-    return await apply(host, u)
+    return await apply(host, u, world)
 
 
 # --- end to end: create -> start -> snapshot -> config.set -> undo ------------------------------------------
@@ -91,15 +91,15 @@ async def test_create_start_snapshot_config_then_undo_everything(world: World, u
         assert m.guests[150].config["memory"] == "4096" and "local-zfs:vm-150-disk-1" in m.volumes["local-zfs"]["pve1"]
         assert any(r.get("key") == "memory" and r.get("pending") == "4096" for r in m.guests[150].pending or [])
 
-        config_undo = await undo(host, change)  # old memory back, the new disk destroyed: CRITICAL, a person typed 150
+        config_undo = await undo(host, change, world)  # old memory back, the new disk destroyed: CRITICAL, a person typed 150
         assert config_undo.risk is Risk.CRITICAL and m.guests[150].config["memory"] == "2048"
         assert "scsi1" not in m.guests[150].config and "local-zfs:vm-150-disk-1" not in m.volumes["local-zfs"]["pve1"]
 
-        await undo(host, snap)
+        await undo(host, snap, world)
         assert not [r for r in m.guests[150].snapshots or [] if r.get("name") != "current"]
-        await undo(host, start)
+        await undo(host, start, world)
         assert not m.guests[150].running
-        destroy = await undo(host, create)  # the undo of a create destroys it, planned afresh: CRITICAL
+        destroy = await undo(host, create, world)  # the undo of a create destroys it, planned afresh: CRITICAL
         assert destroy.risk is Risk.CRITICAL and 150 not in m.guests
         assert "local-zfs:vm-150-disk-0" not in m.volumes["local-zfs"]["pve1"]
         assert host.ledger.verify().ok
@@ -170,7 +170,7 @@ async def test_disk_resize_move_and_move_back(world: World, url: str) -> None:
         assert world.model.guests[101].config["scsi1"].startswith("ceph:vm-101-disk-1,")
         assert world.model.storage_status["ceph"]["pve2"]["used"] == used + 110 * 1024**3  # shared: every node's row
         assert "local-zfs:vm-101-disk-1" not in world.model.volumes["local-zfs"]["pve1"]
-        await undo(host, move)
+        await undo(host, move, world)
         assert world.model.guests[101].config["scsi1"].startswith("local-zfs:")
         await run(host, world, "guest.disk.move", {"vmid": 201, "volume": "rootfs", "storage": "fast"})
         assert world.model.guests[201].config["rootfs"].startswith("fast:vm-201-disk-")

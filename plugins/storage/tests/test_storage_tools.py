@@ -264,7 +264,7 @@ async def test_delete_needs_a_person_then_undo_recreates_it_with_acls_and_pool_m
         with pytest.raises(Refused, match="a person must approve it"):
             await host.apply(plan.plan_id, world.actor)
         assert non_gets(world) == []
-        host.approve(plan.plan_id, world.actor)
+        host.approve(plan.plan_id, world.actor, world.person)
         result = await host.apply(plan.plan_id, world.actor)
         assert result.ok and result.matches_prediction, result.mismatches
         assert "nfs-backup" not in world.sim.model.storages
@@ -290,7 +290,7 @@ async def test_delete_keeps_the_volumes(world: World) -> None:
     async with world.host() as host:
         plan = await host.plan("storage.delete", {"storage": "local-zfs"}, world.actor)
         assert not [i for i in plan.impacts if i.effect == "data-loss"]
-        host.approve(plan.plan_id, world.actor)
+        host.approve(plan.plan_id, world.actor, world.person)
         assert (await host.apply(plan.plan_id, world.actor)).ok
         assert "local-zfs" not in world.sim.model.storages
         assert sorted(world.sim.model.volumes["local-zfs"]["pve1"]) == ["local-zfs:vm-100-disk-0", "local-zfs:vm-100-disk-1"]

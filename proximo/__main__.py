@@ -1,0 +1,5 @@
+"""``python -m proximo``: the same as the ``proximo`` command."""
+
+from .cli import main
+
+main()

@@ -1,0 +1,93 @@
+"""The state directory: what an agent must not be able to touch, in one folder only Proximo's user can read.
+
+    $PROXIMO_HOME/            0700
+        ledger.sqlite         the PROVE ledger (PROXIMO_LEDGER may put it elsewhere), with ledger.sqlite.hwm beside it
+        ledger.key            its HMAC key, made with a new ledger (0600); PROXIMO_LEDGER_KEY overrides it
+        plans.sqlite          stored plans (0600)
+        approvers.json        the people who may approve, as slow hashes and TOTP secrets (0600)
+
+In service mode (``proximo service``) this folder belongs to Proximo's own system user, so an agent running as
+another user can read none of it. Run as the agent's own user, it keeps nothing from that user: see
+docs/trust-model.md for what holds in which deployment.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import stat
+from pathlib import Path
+
+from ._ledger import Ledger, LedgerError
+from ._settings import Settings
+from .errors import BadInput
+
+KEY_FILE = "ledger.key"
+_PRIVATE_DIR = 0o700
+
+
+def prepare_home(home: Path) -> Path:
+    """Create the state directory owner-only, or tighten one that others could read (it must be ours)."""
+    try:
+        home.mkdir(mode=_PRIVATE_DIR, parents=True, exist_ok=True)
+        mode = stat.S_IMODE(home.stat().st_mode)
+        if mode & 0o077:
+            os.chmod(home, _PRIVATE_DIR)
+    except OSError as exc:
+        raise BadInput(f"PROXIMO_HOME {home}: {exc.strerror}") from None
+    return home
+
+
+def write_private(path: Path, data: bytes) -> None:
+    """Write a file only its owner can read, atomically (a reader never sees half of it)."""
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    fd = os.open(tmp, os.O_CREAT | os.O_WRONLY | os.O_TRUNC, 0o600)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+
+
+def ledger_key(settings: Settings) -> bytes | None:
+    """The ledger's HMAC key: PROXIMO_LEDGER_KEY, else the key file, made together with a new ledger.
+
+    A ledger made before keys were the default has no key file and stays unkeyed (``proximo doctor`` says so;
+    ``proximo ledger seal`` is how to move to a keyed chain).
+    """
+    if settings.ledger_key:
+        return settings.ledger_key
+    key_file = settings.home / KEY_FILE
+    try:
+        return bytes.fromhex(key_file.read_text().strip())
+    except FileNotFoundError:
+        pass
+    except (OSError, ValueError) as exc:
+        raise LedgerError(f"cannot read the ledger key {key_file}: {getattr(exc, 'strerror', None) or exc}") from None
+    if settings.ledger_path.exists() and settings.ledger_path.stat().st_size > 0:
+        return None  # an existing unkeyed ledger: opening it keyed would fail
+    prepare_home(settings.home)
+    key = secrets.token_bytes(32)
+    try:
+        fd = os.open(key_file, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600)
+    except FileExistsError:  # another process made it first: use theirs
+        return bytes.fromhex(key_file.read_text().strip())
+    with os.fdopen(fd, "w") as f:
+        f.write(key.hex() + "\n")
+    return key
+
+
+def open_ledger(settings: Settings) -> Ledger:
+    """The ledger, keyed by default, with its high-water mark beside it."""
+    prepare_home(settings.home)
+    key = ledger_key(settings)
+    try:
+        return Ledger(settings.ledger_path, key=key)
+    except LedgerError as exc:
+        if "is HMAC-chained" in str(exc):
+            raise LedgerError(f"{exc} (or restore its key file {settings.home / KEY_FILE})") from None
+        raise

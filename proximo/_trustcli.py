@@ -1,0 +1,275 @@
+"""The CLI commands of the trust boundary: approvers, sealing, service mode, ``connect`` and ``doctor``.
+
+Each command that lets a person decide something asks for what an agent does not have: an approver's credential
+(local mode), or the person's own unix account on the service's socket (service mode).
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import click
+import msgspec
+
+from ._approvers import ApproverStore, totp_uri
+from ._ledger import Actor, seal
+from ._render import print_plan
+from ._service import APPROVE_SOCKET, AGENT_SOCKET, ask_service, connect, install_files, next_steps, run_service
+from ._settings import Settings
+from ._state import ledger_key, open_ledger, prepare_home
+from ._types import Plan
+from .errors import BadInput, NotApproved, ProximoError, Refused
+
+Ask = Callable[[str, bool], str]
+
+
+def service_socket(settings: Settings) -> Path | None:
+    """approve.sock, when a Proximo service runs under another account (then approvals go there)."""
+    path = settings.service_dir / APPROVE_SOCKET
+    return path if path.exists() else None
+
+
+def approve_over_socket(path: Path, plan_id: str, ask: Ask, echo: Callable[[str], None]) -> None:
+    """``proximo approve`` in service mode: the service shows the plan, the person confirms, their account approves."""
+    shown = ask_service(path, {"op": "show", "plan_id": plan_id})
+    if not shown.get("ok"):
+        raise Refused(str(shown.get("error")))
+    plan = msgspec.convert(shown["plan"], Plan)
+    from .cli import _console
+
+    print_plan(_console(), plan)
+    if plan.risk.value == "CRITICAL":
+        request = {"op": "approve", "plan_id": plan_id,
+                   "typed_target": ask(f"CRITICAL: type the target's name ({plan.target}) to approve", False)}
+    elif ask(f"Approve {plan.tool} ({plan.risk.value})? type 'yes'", False).strip().lower() == "yes":
+        request = {"op": "approve", "plan_id": plan_id}
+    else:
+        ask_service(path, {"op": "deny", "plan_id": plan_id, "reason": "declined at the terminal"})
+        echo("declined: recorded in the ledger")
+        sys.exit(3)
+    answer = ask_service(path, request)
+    if not answer.get("ok"):
+        raise NotApproved(str(answer.get("error")))
+    echo(f"approved {plan_id} (ledger record #{answer.get('seq')}): the agent's proximo_apply can run it now")
+
+
+def _credential(store: ApproverStore, ask: Ask, *, name: str | None = None, purpose: str) -> str:
+    """Ask an existing approver for their credential; the approver's name when it is right."""
+    names = store.names()
+    name = name or (names[0] if len(names) == 1 else ask(f"Approver ({', '.join(names)}) {purpose}", False).strip())
+    passphrase = ask(f"Passphrase of approver {name}", True)
+    stored = store.get(name)
+    code = ask(f"TOTP code of approver {name}", False) if stored is not None and stored.totp else ""
+    return store.verify(name, passphrase, code).name
+
+
+def _need_terminal(ask: Ask | None) -> Ask:
+    if ask is not None:
+        return ask
+    if not sys.stdin.isatty():
+        raise BadInput("this needs a person at an interactive terminal (stdin is not a TTY)")
+    from .cli import _ask_terminal
+
+    return _ask_terminal
+
+
+def add_approver(settings: Settings, name: str, *, totp: bool, actor: Actor, ask: Ask | None = None,
+                 echo: Callable[[str], None] = print) -> None:
+    """The first approver is set by whoever installs Proximo; every later change needs an existing approver."""
+    ask = _need_terminal(ask)
+    prepare_home(settings.home)
+    store = ApproverStore(settings.home)
+    by = _credential(store, ask, purpose="to allow this") if store.names() else "(first approver)"
+    passphrase = ask(f"New passphrase for {name} (at least 12 characters)", True)
+    if ask(f"The same passphrase again", True) != passphrase:
+        raise BadInput("the two passphrases differ: nothing was changed")
+    approver = store.add(name, passphrase, with_totp=totp)
+    with open_ledger(settings) as book:
+        book.append("approver", actor=actor, tool="approver.add",
+                    outcome={"action": "add", "name": name, "totp": totp, "by": by})
+    echo(f"approver {name} added")
+    if approver.totp:
+        echo(f"TOTP secret (shown once; add it to an authenticator app): {approver.totp}")
+        echo(f"  {totp_uri(name, approver.totp)}")
+
+
+def remove_approver(settings: Settings, name: str, *, actor: Actor, ask: Ask | None = None,
+                    echo: Callable[[str], None] = print) -> None:
+    ask = _need_terminal(ask)
+    store = ApproverStore(settings.home)
+    by = _credential(store, ask, purpose="to allow this")
+    store.remove(name)
+    with open_ledger(settings) as book:
+        book.append("approver", actor=actor, tool="approver.remove", outcome={"action": "remove", "name": name, "by": by})
+    echo(f"approver {name} removed")
+
+
+def seal_locally(settings: Settings, reason: str, *, actor: Actor, ask: Ask | None = None) -> dict[str, Any]:
+    ask = _need_terminal(ask)
+    store = ApproverStore(settings.home)
+    if not store.names():
+        raise NotApproved("sealing the ledger needs an approver's credential, and none is set up (proximo approver add)")
+    by = _credential(store, ask, purpose="to seal the ledger")
+    record = seal(settings.ledger_path, ledger_key(settings), actor=actor, reason=f"{reason} (sealed by {by})")
+    return {"seq": record.seq, "hash": record.hash, "sealed_file": record.outcome["sealed_file"]}
+
+
+def register(cli: click.Group, context: type) -> None:
+    """Add the trust commands to the root group (``context`` is the CLI's Context class)."""
+    from .cli import _console, _run
+
+    pass_ctx = click.make_pass_decorator(context)
+
+    @cli.group()
+    def approver() -> None:
+        """The people who may approve plans above the auto-approve level (local mode)."""
+
+    @approver.command("add")
+    @click.argument("name")
+    @click.option("--totp", is_flag=True, help="Also require a TOTP code from an authenticator app.")
+    @pass_ctx
+    def approver_add(ctx: Any, name: str, totp: bool) -> None:
+        """Add an approver with a passphrase (asked twice, never shown). Once one exists, adding needs one."""
+        _run(lambda: _sync(add_approver, ctx.settings, name, totp=totp, actor=ctx.actor("cli"),
+                           echo=lambda line: click.echo(line, err=True)))
+
+    @approver.command("remove")
+    @click.argument("name")
+    @pass_ctx
+    def approver_remove(ctx: Any, name: str) -> None:
+        """Remove an approver (an approver's credential is asked for)."""
+        _run(lambda: _sync(remove_approver, ctx.settings, name, actor=ctx.actor("cli"),
+                           echo=lambda line: click.echo(line, err=True)))
+
+    @approver.command("list")
+    @pass_ctx
+    def approver_list(ctx: Any) -> None:
+        """List the approvers (names, and whether a TOTP code is needed)."""
+        store = ApproverStore(ctx.settings.home)
+        for name in store.names():
+            stored = store.get(name)
+            click.echo(f"{name}{' (TOTP)' if stored and stored.totp else ''}")
+
+    ledger_group = cli.commands["ledger"]
+    assert isinstance(ledger_group, click.Group)
+
+    @ledger_group.command("seal")
+    @click.option("--reason", required=True, help="What was found and who looked (recorded in the new chain's first record).")
+    @pass_ctx
+    def ledger_seal(ctx: Any, reason: str) -> None:
+        """Set a broken ledger aside and start a new chain naming it: applies can run again. A person's decision."""
+        socket_path = service_socket(ctx.settings)
+
+        async def go() -> None:
+            if socket_path is not None and not os.access(ctx.settings.home, os.R_OK):
+                answer = ask_service(socket_path, {"op": "seal", "reason": reason})
+                if not answer.get("ok"):
+                    raise Refused(str(answer.get("error")))
+            else:
+                answer = seal_locally(ctx.settings, reason, actor=ctx.actor("cli"))
+            click.echo(f"sealed: the broken ledger is kept as {answer['sealed_file']}; the new chain starts at record "
+                       f"#{answer['seq']} {str(answer['hash'])[:16]}", err=True)
+
+        _run(go)
+
+    @cli.command("connect")
+    @click.option("--socket", "socket_path", type=click.Path(dir_okay=False), help="agent.sock (default: in PROXIMO_SERVICE_DIR).")
+    @pass_ctx
+    def connect_command(ctx: Any, socket_path: str | None) -> None:
+        """Speak MCP on stdio to the Proximo service (what an MCP client runs in service mode)."""
+        sys.exit(connect(Path(socket_path) if socket_path else ctx.settings.service_dir / AGENT_SOCKET))
+
+    @cli.group()
+    def service() -> None:
+        """Service mode: Proximo as its own system user, agents and approvers on unix sockets."""
+
+    @service.command("run")
+    @click.option("--sim", is_flag=True, help="Over a simulated cluster of its own (try service mode with no Proxmox).")
+    @pass_ctx
+    def service_run(ctx: Any, sim: bool) -> None:
+        """Serve agent.sock (MCP) and approve.sock until stopped (what the systemd unit runs)."""
+        import anyio
+
+        def ready(line: str) -> None:
+            click.echo(f"proximo: {line}", err=True)
+
+        try:
+            anyio.run(lambda: run_service(ctx.settings, sim=sim, ready=ready))
+        except ProximoError as exc:
+            click.echo(f"proximo service: {exc}", err=True)
+            sys.exit(exc.exit_code)
+        except KeyboardInterrupt:
+            pass
+
+    @service.command("install")
+    @click.option("--user", default="proximo", show_default=True, help="The service's own system account.")
+    @click.option("--home", default="/var/lib/proximo", show_default=True, type=click.Path(path_type=Path))
+    @click.option("--run-dir", default="/run/proximo", show_default=True, type=click.Path(path_type=Path))
+    @click.option("--exe", default=None, help="The proximo executable the unit runs (default: this one).")
+    @click.option("--write", is_flag=True, help="Write the files (as root) instead of printing them.")
+    @click.option("--root", default="/", show_default=True, type=click.Path(file_okay=False, path_type=Path),
+                  help="Write under this directory instead of / (for packaging).")
+    def service_install(user: str, home: Path, run_dir: Path, exe: str | None, write: bool, root: Path) -> None:
+        """Set up service mode: a systemd unit with hardening, the system user and the settings file."""
+        exe = exe or _this_executable()
+        try:
+            files = install_files(user=user, home=home, run=run_dir, exe=exe)
+        except BadInput as exc:
+            click.echo(f"proximo: {exc}", err=True)
+            sys.exit(exc.exit_code)
+        for path, (text, mode) in files.items():
+            target = root / path.lstrip("/")
+            if write:
+                if target.exists() and path.endswith(".env"):
+                    click.echo(f"kept {target} (it exists)", err=True)
+                    continue
+                target.parent.mkdir(parents=True, exist_ok=True)
+                target.write_text(text)
+                os.chmod(target, mode)
+                click.echo(f"wrote {target}", err=True)
+            else:
+                click.echo(f"# --- {path} (mode {mode:04o})")
+                click.echo(text)
+        for line in next_steps(user=user, run=run_dir, written=write):
+            click.echo(line)
+
+    @cli.command()
+    @click.option("--json", "as_json", is_flag=True, help="Machine output.")
+    @pass_ctx
+    def doctor(ctx: Any, as_json: bool) -> None:
+        """Say which deployment this is (service or local), what holds in it, and what to fix."""
+        from ._doctor import diagnose
+
+        found = diagnose(ctx.settings)
+        if as_json:
+            click.echo(msgspec.json.encode({**msgspec.to_builtins(found), "ok": found.ok}).decode())
+        else:
+            console = _console()
+            console.print(f"[bold]{found.summary}[/bold]")
+            for f in found.findings:
+                style = {"ok": "green", "warn": "yellow", "fail": "bold red"}[f.level]
+                console.print(f"[{style}]{f.level:>4}[/{style}] {f.what}: {f.detail}", markup=True, highlight=False)
+            console.print("[bold]holds:[/bold]")
+            for line in found.holds:
+                console.print(f"  - {line}", markup=False)
+            console.print("[bold]does not hold:[/bold]")
+            for line in found.does_not_hold:
+                console.print(f"  - {line}", markup=False)
+        sys.exit(0 if found.ok else 1)
+
+
+async def _sync(fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+    return fn(*args, **kwargs)
+
+
+def _this_executable() -> str:
+    import shutil
+
+    return shutil.which("proximo") or f"{sys.executable} -m proximo"
+
+
+__all__ = ["approve_over_socket", "register", "service_socket"]
