@@ -18,6 +18,7 @@ import hashlib
 import hmac
 import os
 import re
+import secrets
 import sqlite3
 import threading
 import time
@@ -275,6 +276,7 @@ class Ledger:
             # FULL: a committed apply-start survives power loss, so a crash mid-apply is never silent.
             self._db.execute("PRAGMA synchronous=FULL")
             self.chain, stored_check = self._open_meta()
+            self._ledger_id = self._read_ledger_id()
         except LedgerError:
             self.close()
             raise
@@ -327,6 +329,17 @@ class Ledger:
                 raise LedgerError(f"ledger {self.path} is not keyed: unset PROXIMO_LEDGER_KEY to open it")
             raise LedgerError(f"ledger {self.path} has an unknown chain kind {chain!r}")
         return chain, str(meta.get("key_check", ""))
+
+    def _read_ledger_id(self) -> str:
+        """This chain's random id (anchors name it); a ledger made before ids existed gets one now."""
+        db = self._conn()
+        db.execute("INSERT OR IGNORE INTO meta (name, value) VALUES ('ledger_id', ?)", (secrets.token_hex(16),))
+        return str(db.execute("SELECT value FROM meta WHERE name = 'ledger_id'").fetchone()[0])
+
+    @property
+    def ledger_id(self) -> str:
+        """32 hex characters naming this chain (not part of the chain: anchors are what pin it)."""
+        return self._ledger_id
 
     def _key_check(self) -> str:
         assert self._key is not None
