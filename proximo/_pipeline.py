@@ -109,7 +109,7 @@ class Host:
             fields = self.settings.token_secret.scrub(fields)
         record = self.ledger.append(kind, actor=actor, **fields)  # type: ignore[arg-type]
         if record is not None:
-            self.packs.prove(record)
+            self.packs.prove(record, ledger_id=self.ledger.ledger_id)
         return record
 
     def _deny(self, actor: Actor, tool: str, params: Any, reason: str, plan_id: str = "") -> None:
