@@ -8,6 +8,7 @@ from pathlib import Path
 
 import httpx
 
+from ._anchors import ANCHOR_PACK, AnchorPack, sinks_from_spec
 from ._client import PveClient
 from ._executor import Executor
 from ._ledger import Actor
@@ -23,6 +24,8 @@ from .errors import BadInput
 
 
 def make_packs(settings: Settings, *, extra: Iterable[tuple[str, object]] = (), load_entry_points: bool = True) -> PackManager:
+    if settings.ledger_anchor:  # the built-in anchor sinks, an internal plugin on the proximo_prove hook
+        extra = [*extra, (ANCHOR_PACK, AnchorPack(sinks_from_spec(settings.ledger_anchor, token=settings.ledger_anchor_token)))]
     return PackManager(disabled=settings.disabled_packs, extra=extra, load_entry_points=load_entry_points)
 
 

@@ -118,7 +118,7 @@ class Host:
             fields = self.settings.token_secret.scrub(fields)
         record = self.ledger.append(kind, actor=actor, **fields)  # type: ignore[arg-type]
         if record is not None:
-            self.packs.prove(record)
+            self.packs.prove(record, ledger_id=self.ledger.ledger_id)
         return record
 
     def _deny(self, actor: Actor, tool: Any, params: Any, reason: str, plan_id: str = "") -> None:
@@ -149,7 +149,7 @@ class Host:
             record = seal(path, key, actor=actor, reason=f"{reason} (sealed by {approver})")
         finally:
             self.ledger = Ledger(path, key=key)
-        self.packs.prove(record)
+        self.packs.prove(record, ledger_id=self.ledger.ledger_id)
         return record
 
     def flush_repeats(self) -> None:

@@ -130,10 +130,10 @@ class PackManager:
     def undo(self, tool: ToolSpec, change: Any, before: ClusterModel, after: ClusterModel) -> list[Step] | Irreversible | None:
         return self._call_one(self._owner(tool), "proximo_undo", change=change, before=before, after=after)
 
-    def prove(self, record: Any) -> None:
+    def prove(self, record: Any, ledger_id: str) -> None:
         for name, plugin in self._plugins():
             try:
-                self._call_one(plugin, "proximo_prove", record=record)
+                self._call_one(plugin, "proximo_prove", record=record, ledger_id=ledger_id)
             except Exception:  # a sink failing must not undo the append
                 log.exception("pack %s failed in proximo_prove", name)
 

@@ -9,6 +9,7 @@ from pathlib import Path
 import msgspec
 import platformdirs
 
+from ._anchors import sinks_from_spec
 from ._secret import Secret
 from ._types import Risk
 from .errors import BadInput
@@ -25,6 +26,8 @@ class Settings(msgspec.Struct, kw_only=True):
     home: Path = Path(".")
     ledger_path: Path = Path("ledger.sqlite")
     ledger_key: bytes | None = None
+    ledger_anchor: str = ""  # PROXIMO_LEDGER_ANCHOR: where each record's (ledger id, seq, hash) is also sent
+    ledger_anchor_token: Secret | None = None  # PROXIMO_LEDGER_ANCHOR_TOKEN: bearer token for http(s) anchors
     disabled_packs: list[str] = []
     admin_sources: list[str] = []
     policy_path: Path | None = None  # PROXIMO_POLICY: the operator's limits (see proximo/_policy.py)
@@ -50,6 +53,9 @@ class Settings(msgspec.Struct, kw_only=True):
         if level not in ("LOW", "MEDIUM", "HIGH"):
             raise BadInput("PROXIMO_AUTO_APPROVE must be LOW, MEDIUM or HIGH (CRITICAL always needs a person)")
         key = env.get("PROXIMO_LEDGER_KEY")
+        anchor = env.get("PROXIMO_LEDGER_ANCHOR", "").strip()
+        anchor_token = Secret(env["PROXIMO_LEDGER_ANCHOR_TOKEN"]) if env.get("PROXIMO_LEDGER_ANCHOR_TOKEN") else None
+        sinks_from_spec(anchor, token=anchor_token)  # a bad value stops start-up here, with one line
         return cls(
             url=env.get("PROXIMO_URL", "").rstrip("/"),
             token_id=env.get("PROXIMO_TOKEN_ID", ""),
@@ -61,6 +67,8 @@ class Settings(msgspec.Struct, kw_only=True):
             home=home,
             ledger_path=Path(env.get("PROXIMO_LEDGER") or home / "ledger.sqlite"),
             ledger_key=key.encode() if key else None,
+            ledger_anchor=anchor,
+            ledger_anchor_token=anchor_token,
             disabled_packs=[p for p in env.get("PROXIMO_DISABLED_PACKS", "").split(",") if p.strip()],
             admin_sources=[s for s in env.get("PROXIMO_ADMIN_SOURCES", "").split(",") if s.strip()],
             policy_path=Path(env["PROXIMO_POLICY"]) if env.get("PROXIMO_POLICY") else None,

@@ -197,19 +197,32 @@ def build_cli() -> click.Group:
     @ledger.command("verify")
     @click.option("--head", "expected", metavar="SEQ:HASH",
                   help="A head you kept (every answer carries one): it must still be in the chain.")
+    @click.option("--anchor", "anchor_sources", multiple=True, metavar="SOURCE",
+                  help="Check against anchors read back from SOURCE: a file (the file sink's, or a syslog file), "
+                       "`journald`, or an http(s) URL (repeatable).")
     @_json_option
     @click.pass_obj
-    def ledger_verify(ctx: Context, expected: str | None, as_json: bool) -> None:
+    def ledger_verify(ctx: Context, expected: str | None, anchor_sources: tuple[str, ...], as_json: bool) -> None:
         """Walk the hash chain and the high-water mark; name the first broken record."""
+        from ._anchors import check_anchors, read_anchors
+
         ctx.as_json = as_json
         try:
             with open_ledger(ctx.settings) as book:
                 result = book.verify(expected_head=parse_head(expected, book.chain) if expected else None)
+                anchors = [a for source in anchor_sources for a in read_anchors(source, token=ctx.settings.ledger_anchor_token)]
+                report = check_anchors(book, anchors) if anchor_sources else None
         except (LedgerError, BadInput) as exc:
-            click.echo(f"proximo: ledger: {exc}", err=True)
+            click.echo(f"proximo: ledger: {_scrubbed(str(exc))}", err=True)
             sys.exit(exc.exit_code if isinstance(exc, BadInput) else 1)
-        _emit(ctx, result, lambda c: print_verify(c, result))
-        if not result.ok:
+        if ctx.as_json:
+            click.echo(msgspec.json.encode({**msgspec.to_builtins(result), "anchors": report}).decode())
+        else:
+            print_verify(_console(), result)
+            if report is not None:
+                _console().print(f"anchors {'OK' if report.ok else 'BROKEN'}: {report.reason}", markup=False,
+                                 style="green" if report.ok else "bold red")
+        if not result.ok or (report is not None and not report.ok):
             sys.exit(1)
 
     @ledger.command("show")

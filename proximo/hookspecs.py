@@ -24,7 +24,7 @@ The call sequence, from start-up to undo::
     APPROVE       the host: auto up to PROXIMO_AUTO_APPROVE, else a person (``approve`` / ``deny`` record)
     APPLY         the host's executor, and nothing else: re-check the fingerprint, ``apply-start`` record,
                   run each step, wait on UPIDs, read back, ``apply-result`` record
-    PROVE       proximo_prove(record)                   EVERY pack: after each ledger append (sinks)
+    PROVE       proximo_prove(record, ledger_id)        EVERY pack: after each ledger append (sinks, anchors)
     UNDO          ``proximo undo SEQ``: the recorded inverse becomes a new plan, through all of the above
 
 Packs never receive the client, the ledger or the executor: the host does all I/O.
@@ -144,8 +144,12 @@ def proximo_undo(change: Change, before: ClusterModel, after: ClusterModel) -> l
 
 
 @hookspec
-def proximo_prove(record: LedgerRecord) -> None:
+def proximo_prove(record: LedgerRecord, ledger_id: str) -> None:
     """Receive every ledger record right after it is appended (forward it to syslog, a SIEM, ...).
 
     Called on every pack; an exception here is logged and does not undo the append.
+
+    :param record: the record as appended (params already redacted).
+    :param ledger_id: the id of the chain the record belongs to (32 hex characters; a sealed ledger's
+        successor has a new one). The built-in anchors (``PROXIMO_LEDGER_ANCHOR``) send it with seq and hash.
     """

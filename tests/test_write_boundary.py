@@ -521,6 +521,9 @@ def test_only_the_executor_sends_writes() -> None:
         elif rel == "proximo/_client.py":
             # the client itself: its one HTTP call, made from _exchange (send's and get's shared path)
             assert len(found) == 1 and found[0].split(": ", 1)[1].startswith("self._http.request(method, self.base_url"), found
+        elif rel == "proximo/_anchors.py":
+            # the ledger anchors' one POST: to the collector PROXIMO_LEDGER_ANCHOR names, on its own client without the API token
+            assert len(found) == 1 and found[0].split(": ", 1)[1].startswith("http.post(url, content=body"), found
         elif found:
             offenders[rel] = found
     assert offenders == {}
