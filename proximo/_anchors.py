@@ -485,6 +485,8 @@ def _mismatch(ledger: Ledger, anchor: Anchor) -> str | None:
         return f"record {anchor.seq}: missing, but it was anchored ({anchor.kind} at {anchor.time})"
     if record.hash != anchor.hash:
         return f"record {anchor.seq}: hash differs from its anchor ({record.hash[:12]}... in the ledger, {anchor.hash[:12]}... anchored)"
+    if problem := ledger.check_record(record):  # the hash column kept, the content under it edited
+        return problem
     if (record.kind, record.time) != (anchor.kind, anchor.time):
         return f"record {anchor.seq}: its anchor says {anchor.kind} at {anchor.time}, the ledger {record.kind} at {record.time}"
     return None

@@ -62,6 +62,8 @@ GENESIS = "0" * 64
 
 _FORMAT = "proximo-ledger/1"
 _MARK_FORMAT = "proximo-ledger-mark/1"
+FULL_WALK_EVERY = 3600.0
+"""Seconds between full walks of the chain by :meth:`Ledger.check` (apply's check is incremental in between)."""
 _KEY_CHECK_MESSAGE = b"proximo-ledger key check"  # never a record's canonical JSON, which starts with "{"
 _BATCH = 500
 _BUSY_TIMEOUT_MS = 30_000
@@ -165,6 +167,7 @@ class Mark(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     high_water: Position
     verified: Position
     broken: Breakage | None = None
+    full_walk: str = ""  # when verify last walked the whole chain (ISO-8601 UTC); check walks it all when this is old
 
 
 # --- redaction ----------------------------------------------------------------------------------------
@@ -285,8 +288,10 @@ def _one_line(error: BaseException) -> str:
 class Ledger:
     """One ledger file. Safe to share between threads; any number of processes may append to one file."""
 
-    def __init__(self, path: str | os.PathLike[str], key: bytes | None = None, *, high_water_mark: bool = True) -> None:
+    def __init__(self, path: str | os.PathLike[str], key: bytes | None = None, *, high_water_mark: bool = True,
+                 full_walk_every: float = FULL_WALK_EVERY) -> None:
         self.path = Path(path)
+        self.full_walk_every = full_walk_every
         # The mark lives beside the file, not in it: truncating or swapping the SQLite file leaves it behind.
         self.mark_path: Path | None = self.path.with_name(self.path.name + ".hwm") if high_water_mark else None
         self._mark: Mark | None = None
@@ -495,6 +500,9 @@ class Ledger:
             missing = f"record {hw.seq} is" if head.seq + 1 == hw.seq else f"records {head.seq + 1}..{hw.seq} are"
             return head.seq + 1, (f"record {head.seq + 1}: {missing} missing from the end (the high-water mark outside the "
                                   f"file says {hw.seq} were written)")
+        if head.seq > hw.seq:  # every Proximo append moves the mark under the write lock: this row came another way
+            return hw.seq + 1, (f"record {hw.seq + 1}: not written by Proximo (the high-water mark outside the file stops "
+                                f"at {hw.seq})")
         if hw.seq > 0:
             found = hash_at(hw.seq)
             if found is None or not _same(str(found), hw.hash):
@@ -606,7 +614,12 @@ class Ledger:
                     # commit: a mark ahead of the file (a crash in between) is a false alarm, never a missed truncation.
                     previous = self._reload_mark()
                     if previous is not None:
-                        self._write_mark(msgspec.structs.replace(previous, high_water=Position(seq, record.hash)))
+                        moved = msgspec.structs.replace(previous, high_water=Position(seq, record.hash))
+                        found = self._mark_findings(previous, Position(seq - 1, prev), lambda s: _hash_at(db, s))
+                        if found is not None and previous.broken is None:
+                            # The head is not where Proximo left it: appending on must not paper over that.
+                            moved = msgspec.structs.replace(moved, broken=Breakage(found[0], found[1], _now()))
+                        self._write_mark(moved)
                     try:
                         db.execute("COMMIT")
                     except BaseException:
@@ -720,6 +733,7 @@ class Ledger:
                 broken = found
         head = LedgerHead(seq=last_seq, hash=last_hash, chain=self.chain) if count else self._empty_head()
         if broken is None:
+            self._move_checkpoint(Position(last_seq, last_hash), full_walk=True)
             reason = f"{count} record{'s' if count != 1 else ''}, chain intact" if count else "empty ledger"
             return VerifyResult(ok=True, records=count, first_broken=None, reason=reason, head=head)
         seq, reason = broken
@@ -736,8 +750,8 @@ class Ledger:
         Without a mark (``high_water_mark=False``) this is a full :meth:`verify`.
         """
         mark = self._reload_mark()
-        if mark is None and not self._mark_problem:
-            return self.verify()
+        if mark is None and not self._mark_problem or mark is not None and _older_than(mark.full_walk, self.full_walk_every):
+            return self.verify()  # no mark to start from, or the last full walk is old: walk it all (edits of old records)
         start = mark.verified if mark is not None else Position(0, GENESIS)
         count = 0
         broken: tuple[int, str] | None = None
@@ -775,14 +789,15 @@ class Ledger:
         return VerifyResult(ok=True, records=head.seq, first_broken=None,
                             reason=f"chain intact from record {start.seq + 1} to {last_seq} ({count} checked)", head=result_head)
 
-    def _move_checkpoint(self, to: Position) -> None:
+    def _move_checkpoint(self, to: Position, *, full_walk: bool = False) -> None:
         with self._lock:
             db = self._conn()
             db.execute("BEGIN IMMEDIATE")
             try:
                 current = self._reload_mark()
-                if current is not None and current.broken is None and current.verified.seq < to.seq:
-                    self._write_mark(msgspec.structs.replace(current, verified=to))
+                if current is not None and current.broken is None and (full_walk or current.verified.seq < to.seq):
+                    moved = msgspec.structs.replace(current, verified=max(to, current.verified, key=lambda p: p.seq))
+                    self._write_mark(msgspec.structs.replace(moved, full_walk=_now()) if full_walk else moved)
             finally:
                 db.execute("COMMIT")
 
@@ -858,6 +873,16 @@ class Ledger:
 
     def __repr__(self) -> str:
         return f"Ledger({str(self.path)!r}, chain={getattr(self, 'chain', '?')!r})"
+
+
+def _older_than(stamp: str, seconds: float) -> bool:
+    if not stamp:
+        return True
+    try:
+        then = datetime.strptime(stamp, "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=UTC)
+    except ValueError:
+        return True
+    return (datetime.now(UTC) - then).total_seconds() > seconds
 
 
 def _hash_at(db: sqlite3.Connection, seq: int) -> str | None:
