@@ -28,7 +28,7 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 import anyio
 import msgspec
@@ -314,7 +314,7 @@ def ask_service(path: Path, request: dict[str, Any], *, timeout: float = 30.0) -
     return answer
 
 
-def connect(path: Path) -> int:
+def connect(path: Path, stdin: BinaryIO | None = None, stdout: BinaryIO | None = None) -> int:
     """``proximo connect``: join stdin/stdout to agent.sock, byte for byte, until either side ends."""
     sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     try:
@@ -322,7 +322,8 @@ def connect(path: Path) -> int:
     except OSError as exc:
         print(f"proximo connect: no Proximo service answers on {path}: {exc.strerror or exc}", file=sys.stderr)
         return 1
-    stdin, stdout = sys.stdin.buffer, sys.stdout.buffer
+    stdin = stdin or sys.stdin.buffer
+    stdout = stdout or sys.stdout.buffer
 
     def upstream() -> None:
         try:
