@@ -250,6 +250,7 @@ async def run_service(settings: Settings, *, sim: bool = False, ready: Callable[
         if sim:
             settings, sim_env = await _start_simulator(settings, tg)
         async with open_host(settings) as host:
+            tg.start_soon(_walk_the_ledger, host)
             desk = ApprovalDesk(host, rules, settings)
             agents, approvals = await _listen(agent_path), await _listen(approve_path)
             tg.start_soon(agents.serve, lambda s: _serve_agent(s, rules, host, sim_env))
@@ -257,6 +258,18 @@ async def run_service(settings: Settings, *, sim: bool = False, ready: Callable[
             if ready is not None:
                 ready(f"Proximo service (uid {rules.service_uid}) on {agent_path} and {approve_path}; state in {settings.home}")
             await anyio.sleep_forever()
+
+
+FULL_WALK_INTERVAL = 600.0
+
+
+async def _walk_the_ledger(host: Host) -> None:
+    """A full walk at start and every ten minutes: an edit of an old record stops every apply within that time."""
+    while True:
+        result = host.ledger.verify()
+        if not result.ok:
+            log.error("the ledger is broken (%s): every apply stops until an approver seals it", result.reason)
+        await anyio.sleep(FULL_WALK_INTERVAL)
 
 
 async def _start_simulator(settings: Settings, tg: anyio.abc.TaskGroup) -> tuple[Settings, dict[str, str]]:
@@ -320,6 +333,7 @@ def connect(path: Path, stdin: BinaryIO | None = None, stdout: BinaryIO | None =
     try:
         sock.connect(str(path))
     except OSError as exc:
+        sock.close()
         print(f"proximo connect: no Proximo service answers on {path}: {exc.strerror or exc}", file=sys.stderr)
         return 1
     stdin = stdin or sys.stdin.buffer

@@ -197,6 +197,10 @@ def register(cli: click.Group, context: type) -> None:
         def ready(line: str) -> None:
             click.echo(f"proximo: {line}", err=True)
 
+        import logging
+
+        logging.basicConfig(level=logging.WARNING, stream=sys.stderr, format="proximo: %(name)s: %(message)s")
+
         try:
             anyio.run(lambda: run_service(ctx.settings, sim=sim, ready=ready))
         except ProximoError as exc:

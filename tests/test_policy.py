@@ -128,3 +128,46 @@ def test_the_cli_says_it_in_one_line_with_the_exit_code(tmp_path: Path, text: st
     env = {"PROXIMO_HOME": str(tmp_path / "home"), "PROXIMO_POLICY": str(policy)}
     result = CliRunner().invoke(build_cli(), ["plan", "storage.delete", "storage=local-zfs", "--snapshot", str(snapshot)], env=env)
     assert result.exit_code == code and result.stderr.startswith(line) and result.stderr.count("\n") == 1
+
+
+# --- approval = "person": only a person's own credential or account, not a client's form ------------------------
+
+
+async def test_approval_person_refuses_a_client_form_for_high_plans(tmp_path: Path) -> None:
+    from proximo import NotApproved
+    from proximo._pipeline import ClientForm
+
+    world = world_with(tmp_path, 'approval = "person"\n')
+    form = ClientForm("mcp-elicitation", "some MCP client 1.0")
+    async with world.host() as host:
+        high = await host.plan("storage.delete", {"storage": "local-zfs"}, world.actor)
+        with pytest.raises(NotApproved, match=r'the policy \(approval = "person"\) needs a person\'s own credential for HIGH'):
+            host.approve(high.plan_id, PERSON, form)
+        assert host.ledger.tail(1)[0].kind == "deny"
+        host.approve(high.plan_id, PERSON, world.person)  # the approver's passphrase is a person's own credential
+        result = await host.apply(high.plan_id, world.actor)
+    assert result.ok and "local-zfs" not in world.model.storages
+
+
+async def test_a_form_approval_from_before_the_policy_is_not_relied_on(tmp_path: Path) -> None:
+    from proximo import NotApproved
+    from proximo._pipeline import ClientForm
+
+    policy = tmp_path / "policy.toml"
+    policy.write_text("")
+    world = World(tmp_path / "home", env={"PROXIMO_POLICY": str(policy)})
+    async with world.host() as host:
+        high = await host.plan("storage.delete", {"storage": "local-zfs"}, world.actor)
+        host.approve(high.plan_id, PERSON, ClientForm("mcp-elicitation", "some MCP client 1.0"))
+    policy.write_text('approval = "person"\n')  # the operator tightens the policy before the agent applies
+    async with world.host() as host:
+        with pytest.raises(NotApproved, match=r"its approval cannot be relied on \(the policy needs a person's own credential"):
+            await host.apply(high.plan_id, world.actor)
+    assert "local-zfs" in world.model.storages
+
+
+async def test_approval_person_leaves_plans_within_auto_approval_alone(tmp_path: Path) -> None:
+    world = world_with(tmp_path, 'approval = "person"\n')
+    async with world.host() as host:
+        medium = await host.plan("guest.config.set", {"vmid": 104, "description": "hello"}, world.actor)
+        assert (await host.apply(medium.plan_id, world.actor)).ok

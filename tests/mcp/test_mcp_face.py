@@ -331,3 +331,38 @@ def test_a_tools_pattern_matching_nothing_is_logged(tmp_path: Path, caplog: pyte
         chosen = select_specs(world.packs.tools, McpSettings(tools=("storage.list", "stroage.*")))
     assert [t.id for t in chosen] == ["storage.list"]
     assert "'stroage.*' matches no tool" in caplog.text and "storage.list" not in caplog.text
+
+
+async def test_with_approval_person_no_form_is_shown_for_high_plans(tmp_path: Path) -> None:
+    """Policy `approval = "person"`: an elicitation form is only as good as the client that draws it, so none is shown."""
+    from _mcp_pack import McpTestPack
+
+    from proximo.testing import World
+
+    policy = tmp_path / "policy.toml"
+    policy.write_text('approval = "person"\n')
+    world = World(tmp_path / "home", extra_packs=[("mcp-test", McpTestPack())], env={"PROXIMO_POLICY": str(policy)})
+    server = build_server(world.host, McpSettings(), tools=world.packs.tools)
+    person = Person("accept", {"approve": True})
+    async with Client(server, elicitation_callback=person) as client:
+        made = (await client.call_tool("pve_storage_delete", {"storage": "local-zfs"})).structured_content
+        result = await client.call_tool("proximo_apply", {"plan_id": made["plan_id"]})
+    assert person.asked == [] and "the policy needs a person's own credential for it" in one_line(result)
+    assert "local-zfs" in world.model.storages
+
+
+async def test_ledger_verify_checks_a_head_the_client_kept(tmp_path: Path) -> None:
+    world, server = server_for(tmp_path)
+    async with Client(server) as client:
+        made = (await client.call_tool("pve_storage_delete", {"storage": "local-zfs"})).structured_content
+        kept = {"seq": made["ledger"]["seq"], "head": made["ledger"]["head"]}
+        good = await client.call_tool("proximo_ledger_verify", {"expected_head": kept})
+        bad = await client.call_tool("proximo_ledger_verify", {"expected_head": {**kept, "head": "a" * 64}})
+        junk = await client.call_tool("proximo_ledger_verify", {"expected_head": {"seq": -1, "head": "zz"}})
+        extra = await client.call_tool("proximo_ledger_verify", {"expected_head": {**kept, "approved": True}})
+    assert not good.is_error and good.structured_content["ok"]
+    assert not bad.is_error and not bad.structured_content["ok"]
+    assert "hash differs from the head a client saw" in bad.structured_content["reason"]
+    assert junk.is_error and extra.is_error and "\n" not in text(junk)
+    with world.ledger() as book:  # a client's made-up head is not a broken chain: nothing was marked
+        assert book.verify().ok

@@ -1,4 +1,4 @@
-"""``proximo doctor``: can Proximo's token do what its tools need? A read, through the host like any other."""
+"""``proximo token-check``: can Proximo's token do what its tools need? A read, through the host like any other."""
 
 from __future__ import annotations
 
@@ -11,12 +11,12 @@ def register_doctor(cli: click.Group) -> None:
     from proximo._host import open_host
     from proximo.cli import Context, _emit, _overrides, _run
 
-    @cli.command("doctor")
+    @cli.command("token-check")
     @click.option("--snapshot", type=click.Path(dir_okay=False), help="Check against a snapshot file instead of the cluster.")
     @click.option("--token-id", help="The token to check (default: PROXIMO_TOKEN_ID).")
     @click.option("--json", "as_json", is_flag=True, help="Machine output (JSON) instead of text.")
     @click.pass_obj
-    def doctor(ctx: Context, snapshot: str | None, token_id: str | None, as_json: bool) -> None:
+    def token_check(ctx: Context, snapshot: str | None, token_id: str | None, as_json: bool) -> None:
         """Check that Proximo's token has what each enabled tool needs; print the pveum fix for each gap."""
         ctx.as_json = as_json
         settings = _overrides(ctx.settings, token_id, ())
@@ -34,7 +34,7 @@ def register_doctor(cli: click.Group) -> None:
 
 def _print(console: Any, report: dict[str, Any]) -> None:
     kind = "privilege-separated token" if report["privsep"] else "token/user"
-    console.print(f"doctor: {report['subject']} ({kind})", markup=False)
+    console.print(f"token-check: {report['subject']} ({kind})", markup=False)
     for check in report["checks"]:
         if check["ok"] is None:
             console.print(f"  ?  {check['tool']}: {check['note']}", markup=False)

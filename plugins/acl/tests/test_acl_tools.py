@@ -1,5 +1,5 @@
 """The access tools end to end on the simulator: reads (live and --snapshot), plan -> apply -> undo, the token
-secret's one showing, ``proximo doctor``, and bad input (one clear line, nothing changed)."""
+secret's one showing, ``proximo token-check``, and bad input (one clear line, nothing changed)."""
 
 from __future__ import annotations
 
@@ -196,11 +196,11 @@ def test_doctor_command_on_a_snapshot(tmp_path: Path, world: World) -> None:
     snap = tmp_path / "snap.json"
     snap.write_text(json.dumps(dump_snapshot(world.model)))
     env = {"PROXIMO_HOME": str(tmp_path / "home"), "PROXIMO_TOKEN_ID": "bob@pve!ci"}
-    result = CliRunner().invoke(build_cli(), ["doctor", "--snapshot", str(snap)], env=env)
+    result = CliRunner().invoke(build_cli(), ["token-check", "--snapshot", str(snap)], env=env)
     assert result.exit_code == 1  # bob's CI token cannot do most of what Proximo's tools need
     assert "!! storage.delete: missing Datastore.Allocate on /storage" in result.stdout
     assert "fix: pveum acl modify /storage --tokens bob@pve!ci --roles PVEDatastoreAdmin" in result.stdout
-    ok = CliRunner().invoke(build_cli(), ["doctor", "--snapshot", str(snap), "--token-id", "root@pam", "--json"], env=env)
+    ok = CliRunner().invoke(build_cli(), ["token-check", "--snapshot", str(snap), "--token-id", "root@pam", "--json"], env=env)
     assert ok.exit_code == 0 and json.loads(ok.stdout)["ok"] is True
 
 
@@ -289,8 +289,8 @@ async def test_doctor_when_only_the_owner_lacks_it_fixes_only_the_owner(tmp_path
     assert gap["fix"] == ["pveum acl modify /storage --users bob@pve --roles PVEDatastoreAdmin"]
 
 
-def test_proximo_doctor_against_the_simulator_over_loopback(tmp_path: Path) -> None:
-    """`proximo doctor` (the CLI, through the host) on a simulated cluster served on 127.0.0.1, before and after
+def test_proximo_token_check_against_the_simulator_over_loopback(tmp_path: Path) -> None:
+    """`proximo token-check` (the CLI, through the host) on a simulated cluster served on 127.0.0.1, before and after
     a revoke that the simulator applies: the second run names the missing privilege and its fix."""
     import importlib.util
 
@@ -304,12 +304,12 @@ def test_proximo_doctor_against_the_simulator_over_loopback(tmp_path: Path) -> N
     with loopback.serve(world.sim.app) as url:
         env = {"PROXIMO_HOME": str(tmp_path / "cli"), "PROXIMO_URL": url, "PROXIMO_TOKEN_ID": OPERATOR,
                "PROXIMO_TOKEN_SECRET": world.secret}
-        first = CliRunner().invoke(build_cli(), ["doctor", "--json"], env=env)
+        first = CliRunner().invoke(build_cli(), ["token-check", "--json"], env=env)
         assert first.exit_code in (0, 1), first.output
         roles_ok = next(c for c in json.loads(first.stdout)["checks"] if c["tool"] == "access.role.create")
         assert roles_ok["ok"] is True
         world.sim.model.acl[:] = [a for a in world.sim.model.acl if not (a["path"] == "/access" and a["type"] == "token")]
-        second = CliRunner().invoke(build_cli(), ["doctor"], env=env)
+        second = CliRunner().invoke(build_cli(), ["token-check"], env=env)
     assert second.exit_code == 1
     assert "!! access.role.create: missing Sys.Modify on /access (not granted)" in second.stdout
     assert f"fix: pveum acl modify /access --tokens {OPERATOR} --roles Administrator" in second.stdout
