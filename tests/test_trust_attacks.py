@@ -381,8 +381,7 @@ async def test_tamper_matrix(world: World, tmp_path: Path, name: str, tamper: Ta
                              refused: bool) -> None:
     """Each tampering: does a local verify see it, do the anchors see it, does apply refuse (before and after a verify)?
 
-    Figures (docs/trust-model.md): 15 cases; a local verify catches 11, the anchors 11, one or the other 14; apply
-    refuses 12 at once and 13 once a full walk has run (hourly, or `proximo ledger verify`, or the service's start).
+    The figures docs/trust-model.md quotes are computed from MATRIX (test_the_trust_model_states_the_matrix_figures).
     """
     applied = await plan(world, MEDIUM)
     assert (await apply(world, applied.plan_id)).ok
@@ -411,3 +410,15 @@ async def _refusal(world: World, plan_id: str) -> str:
     except (Refused, NotApproved) as exc:
         return str(exc)
     return ""
+
+
+def test_the_trust_model_states_the_matrix_figures() -> None:
+    """docs/trust-model.md quotes the matrix: its figures are computed here from the cases above."""
+    local = sum(1 for *_, caught, _, _ in MATRIX if caught)
+    anchors = sum(1 for *_, seen, _ in MATRIX if seen)
+    either = sum(1 for _, _, caught, seen, _ in MATRIX if caught or seen)
+    at_once = sum(1 for *_, refused in MATRIX if refused)
+    after_walk = sum(1 for _, _, caught, _, refused in MATRIX if refused or caught)
+    doc = " ".join((Path(__file__).parents[1] / "docs" / "trust-model.md").read_text().split())
+    assert (f"A local verify catches {local} of {len(MATRIX)}, the anchors {anchors}, one or the other {either}; apply "
+            f"refuses {at_once} at once and {after_walk} after the next full walk.") in doc
