@@ -151,6 +151,9 @@ def _local_findings(settings: Settings) -> list[Finding]:
                            else "none: plans above auto-approval wait until a person runs `proximo approver add NAME`"))
     except ProximoError as exc:
         out.append(Finding("fail", "approvers", str(exc)))
+    out.append(Finding("ok" if settings.ledger_anchor else "warn", "anchors",
+                       f"PROXIMO_LEDGER_ANCHOR: {settings.ledger_anchor}" if settings.ledger_anchor
+                       else "none: nothing outside this machine witnesses the ledger (PROXIMO_LEDGER_ANCHOR)"))
     try:
         policy = load_policy(settings.policy_path)
         out.append(Finding("ok" if policy.approval == "person" else "warn", "policy",

@@ -60,7 +60,7 @@ def ledger_key(settings: Settings) -> bytes | None:
     ``proximo ledger seal`` is how to move to a keyed chain).
     """
     if settings.ledger_key:
-        return settings.ledger_key
+        return settings.ledger_key.reveal().encode()
     key_file = settings.home / KEY_FILE
     try:
         return bytes.fromhex(key_file.read_text().strip())
