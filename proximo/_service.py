@@ -35,7 +35,7 @@ import msgspec
 from anyio.abc import SocketStream
 from anyio.streams.buffered import BufferedByteReceiveStream
 
-from ._ledger import Actor, LedgerError, seal
+from ._ledger import Actor, LedgerError
 from ._pipeline import Host, PeerAccount
 from ._render import plan_document
 from ._settings import Settings
@@ -449,6 +449,6 @@ def next_steps(*, user: str, run: Path, written: bool) -> list[str]:
         f"chgrp {shlex.quote(user)} /etc/proximo/proximo.env && $EDITOR /etc/proximo/proximo.env",
         "install -m 0600 -o root -g root /dev/stdin /etc/proximo/token   # paste the API token's secret",
         "systemctl daemon-reload && systemctl enable --now proximo",
-        f"proximo doctor                                    # as anyone: says it is in service mode, and what holds",
+        "proximo doctor                                    # as anyone: says it is in service mode, and what holds",
         f"# MCP clients run `proximo connect` (PROXIMO_SERVICE_DIR={run}); approvers run `proximo approve PLAN_ID`",
     ]

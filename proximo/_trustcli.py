@@ -85,7 +85,7 @@ def add_approver(settings: Settings, name: str, *, totp: bool, actor: Actor, ask
     store = ApproverStore(settings.home)
     by = _credential(store, ask, purpose="to allow this") if store.names() else "(first approver)"
     passphrase = ask(f"New passphrase for {name} (at least 12 characters)", True)
-    if ask(f"The same passphrase again", True) != passphrase:
+    if ask("The same passphrase again", True) != passphrase:
         raise BadInput("the two passphrases differ: nothing was changed")
     approver = store.add(name, passphrase, with_totp=totp)
     with open_ledger(settings) as book:

@@ -349,6 +349,18 @@ def test_witness_of_an_empty_ledger(ledger: Ledger) -> None:
     assert not ledger.verify(expected_head=LedgerHead(seq=0, hash="1" * 64, chain="sha256")).ok
 
 
+def forge_records_2_to_5_without_a_key(led: Ledger, p: Path) -> None:
+    """Rewrite records 2..5 and re-chain them with plain SHA-256, as anyone who can write the file can."""
+    with raw(p) as db:
+        prev = led.get(1).hash  # type: ignore[union-attr]
+        for seq in range(2, 6):
+            rec = led.get(seq)
+            assert rec is not None
+            forged = msgspec.structs.replace(rec, tool="forged", prev=prev)
+            prev = hashlib.sha256(canonical(forged)).hexdigest()
+            db.execute("UPDATE records SET tool = ?, prev = ?, hash = ? WHERE seq = ?", ("forged", forged.prev, prev, seq))
+
+
 def test_plain_chain_can_be_rewritten_whole_hmac_chain_cannot(tmp_path: Path) -> None:
     """Why the key matters: without it, whoever can write the file can forge a consistent chain."""
     for key, forgery_passes in ((None, True), (KEY, False)):
@@ -356,15 +368,7 @@ def test_plain_chain_can_be_rewritten_whole_hmac_chain_cannot(tmp_path: Path) ->
         with Ledger(p, key=key, high_water_mark=False) as led:
             fill(led, 5)
             seen = led.head()
-            with raw(p) as db:
-                prev = led.get(1).hash  # type: ignore[union-attr]
-                for seq in range(2, 6):
-                    rec = led.get(seq)
-                    assert rec is not None
-                    forged = msgspec.structs.replace(rec, tool="forged", prev=prev)
-                    prev = hashlib.sha256(canonical(forged)).hexdigest()
-                    db.execute("UPDATE records SET tool = ?, prev = ?, hash = ? WHERE seq = ?",
-                               ("forged", forged.prev, prev, seq))
+            forge_records_2_to_5_without_a_key(led, p)
             assert led.verify().ok is forgery_passes
             assert led.verify(expected_head=seen).first_broken in ((5,) if forgery_passes else (2,))
 
@@ -374,14 +378,7 @@ def test_the_high_water_mark_catches_a_consistently_rewritten_unkeyed_chain(tmp_
     p = tmp_path / "ledger.sqlite"
     with Ledger(p) as led:
         fill(led, 5)
-        with raw(p) as db:
-            prev = led.get(1).hash  # type: ignore[union-attr]
-            for seq in range(2, 6):
-                rec = led.get(seq)
-                assert rec is not None
-                forged = msgspec.structs.replace(rec, tool="forged", prev=prev)
-                prev = hashlib.sha256(canonical(forged)).hexdigest()
-                db.execute("UPDATE records SET tool = ?, prev = ?, hash = ? WHERE seq = ?", ("forged", forged.prev, prev, seq))
+        forge_records_2_to_5_without_a_key(led, p)
         result = led.verify()
     assert (result.ok, result.first_broken) == (False, 5)
     assert result.reason.startswith("record 5: differs from the high-water mark's hash")

@@ -16,14 +16,17 @@ import hmac
 import json
 import os
 import sqlite3
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
+from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import Any
 
 import msgspec
 import pytest
 from click.testing import CliRunner
+
+from test_ledger import canonical
+from test_ledger import raw as raw_ledger
 
 from proximo import NotApproved, Refused, StalePlan
 from proximo._anchors import check_anchors, read_anchors
@@ -52,25 +55,12 @@ def world(tmp_path: Path) -> World:
 # --- what an agent with this account's shell can do --------------------------------------------------------------
 
 
-@contextmanager
-def raw(world: World) -> Iterator[sqlite3.Connection]:
-    db = sqlite3.connect(world.settings.ledger_path, isolation_level=None)
-    try:
-        db.execute("DROP TRIGGER IF EXISTS records_no_update")
-        db.execute("DROP TRIGGER IF EXISTS records_no_delete")
-        yield db
-    finally:
-        db.close()
+def raw(world: World) -> AbstractContextManager[sqlite3.Connection]:
+    return raw_ledger(world.settings.ledger_path)
 
 
 def stolen_key(world: World) -> bytes:
     return bytes.fromhex((world.home / "ledger.key").read_text())
-
-
-def canonical(record: LedgerRecord) -> bytes:
-    fields = msgspec.to_builtins(record)
-    del fields["hash"]
-    return json.dumps(fields, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
 
 
 def resign(world: World, *, from_seq: int, mark: bool = True) -> None:
