@@ -7,6 +7,7 @@ import os
 import stat
 from pathlib import Path
 
+import pytest
 from click.testing import CliRunner
 
 from proximo._approvers import ApproverStore
@@ -93,3 +94,43 @@ def test_service_install_refuses_paths_systemd_cannot_manage(tmp_path: Path) -> 
 def test_connect_without_a_service_is_one_line(tmp_path: Path) -> None:
     code, _, err = run("connect", "--socket", str(tmp_path / "agent.sock"))
     assert code == 1 and err.startswith("proximo connect: no Proximo service answers on ") and err.count("\n") == 1
+
+
+@pytest.mark.anyio
+async def test_the_approval_desk_answers_bad_requests_in_one_line_and_changes_nothing(tmp_path: Path) -> None:
+    """approve.sock's requests, as a hostile client would send them (the desk is what the socket hands each line to)."""
+    from proximo._service import AccessRules, ApprovalDesk, Peer
+    from proximo.testing import World
+
+    world = World(tmp_path)
+    rules = AccessRules(service_uid=0, approvers=frozenset({4242}), agents=frozenset())
+    approver, stranger = Peer(pid=1, uid=4242, gid=4242), Peer(pid=2, uid=4343, gid=4343)
+    async with world.host() as host:
+        plan = await host.plan("storage.delete", {"storage": "local-zfs"}, world.actor)
+        desk = ApprovalDesk(host, rules, world.settings)
+        before = host.ledger.head().seq
+        for request in ([], "approve", {"op": 5}, {"op": "approve", "plan_id": "../../etc/passwd"},
+                        {"op": "approve", "plan_id": ["p-0"]}, {"op": "approve", "plan_id": "p-0123456789ab\n"},
+                        {"op": "approve", "plan_id": "p-０１２３４５６７８９ab"}, {"op": "seal"}, {"op": "seal", "reason": " "},
+                        {"op": "format-disk"}, {"op": "show", "plan_id": "p-" + "a" * 5000}):
+            answer = desk.answer(approver, request)
+            assert answer["ok"] is False and "\n" not in answer["error"] and len(answer["error"]) < 300, (request, answer)
+        refused = desk.answer(stranger, {"op": "approve", "plan_id": plan.plan_id, "junk": "x" * 100_000})
+        assert refused["ok"] is False and "is not an approver" in refused["error"]
+        kinds = [r.kind for r in host.ledger.records(since=before + 1)]
+        assert "approve" not in kinds and len(msgspec_bytes(host.ledger.tail(1)[0])) < 4096
+        with pytest.raises(Exception):
+            await host.apply(plan.plan_id, world.actor)
+        ping = desk.answer(stranger, {"op": "ping"})
+        assert ping["ok"] and ping["service"]["you"] == {"uid": 4343, "user": "4343", "approver": False}
+
+
+def msgspec_bytes(value: object) -> bytes:
+    import msgspec
+
+    return msgspec.json.encode(value)
+
+
+@pytest.fixture
+def anyio_backend() -> str:
+    return "asyncio"
