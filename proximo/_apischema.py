@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import functools
 import gzip
+import ipaddress
 import math
 import re
 from importlib import resources
@@ -95,25 +96,62 @@ _STORAGE_ID = re.compile(r"^[a-z][a-z0-9\-_.]*[a-z0-9]$", re.IGNORECASE)
 _NODE = re.compile(r"^(?=.{1,63}$)[a-zA-Z0-9]([a-zA-Z0-9\-]*[a-zA-Z0-9])?$")
 _CONTENT = {"images", "rootdir", "vztmpl", "iso", "backup", "snippets", "import", "none"}
 
-# Formats whose violation we can state exactly; other formats are checked by type only.
+_USER = re.compile(r"^[^\s:/]+@[A-Za-z][A-Za-z0-9.\-_]+$")  # PVE::Auth::Plugin $user_regex @ $realm_regex
+_TOKEN = re.compile(r"^[^\s:/]+@[A-Za-z][A-Za-z0-9.\-_]+![A-Za-z][A-Za-z0-9.\-_]+$")  # AccessControl $token_full_regex
+_GROUP_OR_ROLE = re.compile(r"^[A-Za-z0-9.\-_]+$")  # AccessControl verify_groupname / verify_rolename
+_IP_ALIAS = re.compile(r"^(dc/|guest/)?[A-Za-z][A-Za-z0-9\-_]+$")  # pve-firewall $ip_alias_pattern
+
+
+def _userid(v: str) -> str | None:
+    """PVE::Auth::Plugin::verify_username."""
+    if len(v) < 3:
+        return f"user name '{v}' is too short"
+    if len(v) > 64:
+        return f"user name '{v}' is too long ({len(v)} > 64)"
+    return None if _USER.match(v) else f"value '{v}' does not look like a valid user name"
+
+
+def _ip_or_cidr(v: str) -> str | None:
+    """pve-firewall pve_verify_ip_or_cidr (Net::IP's own wording for a bad prefix is not reproduced)."""
+    address, slash, prefix = v.partition("/")
+    try:
+        ipaddress.ip_address(address)
+        if slash:
+            if not prefix.isdigit():
+                raise ValueError(v)
+            ipaddress.ip_network(v, strict=False)
+    except ValueError:
+        return "value does not look like a valid IP address or CIDR network"
+    return None
+
+
+# Formats whose violation we can state exactly; other formats are checked by type only. A ``-list`` format checks
+# each element of PVE::Tools::split_list with its base format (PVE::JSONSchema::check_format).
 _FORMATS: dict[str, Any] = {
     "pve-storage-id": lambda v: None if _STORAGE_ID.match(v) else f"storage ID '{v}' contains illegal characters",
     "pve-node": lambda v: None if _NODE.match(v) else f"value '{v}' does not look like a valid node name",
     "pve-vmid": lambda v: None if re.fullmatch(r"[1-9][0-9]{2,8}", v) else f"value '{v}' does not look like a valid VM ID",
     # PVE::JSONSchema pve-configid (snapshot names, config keys): [a-z][a-z0-9_-]+, case-insensitive
     "pve-configid": lambda v: None if re.fullmatch(r"[A-Za-z][A-Za-z0-9_-]+", v) else f"invalid configuration ID '{v}'",
-    "pve-storage-content-list": lambda v: next(
-        (f"invalid content type '{c}'" for c in v.split(",") if c and c not in _CONTENT), None
-    ),
-    "pve-node-list": lambda v: next(
-        (f"value '{n}' does not look like a valid node name" for n in re.split(r"[,;\s]+", v) if n and not _NODE.match(n)),
-        None,
-    ),
-    "pve-storage-id-list": lambda v: next(
-        (f"storage ID '{s}' contains illegal characters" for s in re.split(r"[,;\s]+", v) if s and not _STORAGE_ID.match(s)),
-        None,
-    ),
+    "pve-storage-content": lambda v: None if v in _CONTENT else f"invalid content type '{v}'",
+    "pve-userid": _userid,
+    "pve-tokenid": lambda v: None if _TOKEN.match(v) else f"value '{v}' does not look like a valid token ID",
+    "pve-groupid": lambda v: None if _GROUP_OR_ROLE.match(v) else f"group name '{v}' contains invalid characters",
+    "pve-roleid": lambda v: None if _GROUP_OR_ROLE.match(v) else f"role name '{v}' contains invalid characters",
+    "IPorCIDR": _ip_or_cidr,
+    "IPorCIDRorAlias": lambda v: None if _IP_ALIAS.match(v) else _ip_or_cidr(v),
 }
+
+
+def _format_problem(name: str, value: str) -> str | None:
+    """What PVE's registered format ``name`` says of ``value`` (None: fine, or a format not checked here)."""
+    base, is_list = (name[:-5], True) if name.endswith("-list") else (name, False)
+    check = _FORMATS.get(base)
+    if check is None:
+        return None
+    if not is_list:
+        return check(value)  # type: ignore[no-any-return]
+    return next((problem for item in re.split(r"[,;\s]+", value) if item and (problem := check(item))), None)
 
 
 @functools.cache
@@ -169,11 +207,9 @@ def coerce(spec: ParamSpec, value: Any) -> tuple[Any, str | None]:
         return value, f"value '{text}' does not have a value in the enumeration '{', '.join(spec.enum)}'"
     if spec.pattern is not None and not re.fullmatch(_perl_regex(spec.pattern), text):
         return value, "value does not match the regex pattern"
-    check = _FORMATS.get(spec.format or "")
-    if check is not None:
-        problem = check(text)
-        if problem:
-            return value, f"invalid format - {problem}"
+    problem = _format_problem(spec.format or "", text)
+    if problem:
+        return value, f"invalid format - {problem}"
     return text, None
 
 
