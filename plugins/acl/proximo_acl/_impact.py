@@ -1,9 +1,10 @@
 """Permission blast radius: effective privileges of every user and token, before and after, diffed.
 
 Seen by every plan (``api.call`` and the named tools alike): privilege-gain / privilege-loss summarised by
-privileges and paths; lockout (CRITICAL) when Proximo's own token loses what it needs or when nobody but
-root@pam keeps Permissions.Modify on ``/``; escalation grants (HIGH, and a person must approve); tokens that
-go with a deleted user.
+privileges and paths; lockout (CRITICAL) when Proximo's own token loses what it needs or is disabled;
+escalation grants (HIGH, and a person must approve); tokens that go with a deleted user. Proximo's own rules
+block the plan whichever tool made it: deleting root@pam, deleting Proximo's own token or user, and leaving
+nobody but root@pam with Permissions.Modify on ``/``.
 """
 
 from __future__ import annotations
@@ -170,6 +171,7 @@ def privilege_impacts(change: Change, before: ClusterModel, after: ClusterModel)
             yield Impact(_target(subject), "privilege-loss", f"loses {_summary(lost)}")
     yield from _escalating_grants(before, after, new)
     yield from _lockout(change, before, after, old, new)
+    yield from _root_deleted(before, after)
 
 
 def _escalating_grants(before: ClusterModel, after: ClusterModel, new: Access) -> Iterator[Impact]:
@@ -191,25 +193,44 @@ def _escalating_grants(before: ClusterModel, after: ClusterModel, new: Access) -
 
 def _lockout(change: Change, before: ClusterModel, after: ClusterModel, old: _Evaluator, new: _Evaluator) -> Iterator[Impact]:
     me = change.operator.token_id
-    if me and (me in old.known or me.partition("!")[0] in old.known):
-        needs = needed_privileges(before)
-        missing: dict[str, set[str]] = {}
-        for path, privs in needs.items():
-            had = set(old.privileges_of(me, path))
-            has = set(new.privileges_of(me, path)) if _enabled(after, me) else set()
-            gone = (set(privs) & had) - has
-            if gone:
-                missing[path] = gone
-        if not _enabled(after, me) and _enabled(before, me):
-            yield Impact(_target(me), "lockout", f"Proximo's own token {me} can no longer authenticate (deleted, disabled or expired)")
-        elif missing:
-            yield Impact(_target(me), "lockout", f"Proximo's own token {me} loses what it needs to keep managing: {_summary(missing)}")
+    owner = me.partition("!")[0]
+    if me and (me in old.known or owner in old.known):
+        if owner in old.known and owner not in new.known:
+            # Proximo's own rules (blocks): it could not act afterwards, not even to undo, and its ledger's actor is gone
+            yield Impact(f"user/{owner}", "lockout", f"Proximo's own user {owner} is deleted, and its token {me} with it: "
+                         f"{_SELF_DELETE}", blocks=True)
+        elif me in old.known and me not in new.known:
+            yield Impact(_target(me), "lockout", f"Proximo's own token {me} is deleted: {_SELF_DELETE}", blocks=True)
+        elif not _enabled(after, me) and _enabled(before, me):
+            # Disabling or expiring keeps the token and its secret: a person can enable it again in Proxmox.
+            yield Impact(_target(me), "lockout", f"Proximo's own token {me} can no longer authenticate (disabled or expired)")
+        else:
+            needs = needed_privileges(before)
+            missing: dict[str, set[str]] = {}
+            for path, privs in needs.items():
+                gone = (set(privs) & set(old.privileges_of(me, path))) - set(new.privileges_of(me, path))
+                if gone:
+                    missing[path] = gone
+            if missing:
+                yield Impact(_target(me), "lockout", f"Proximo's own token {me} loses what it needs to keep managing: {_summary(missing)}")
     holders_before = [s for s in sorted(old.known) if _enabled(before, s) and "Permissions.Modify" in old.privileges_of(s, "/")]
     holders_after = [s for s in sorted(new.known) if _enabled(after, s) and "Permissions.Modify" in new.privileges_of(s, "/")]
     if holders_before and not holders_after:
         yield Impact(f"user/{ROOT}", "lockout",
-                     f"nobody but root@pam keeps Permissions.Modify on / (had it: {_listing(holders_before)}); "
-                     "only a root@pam login can manage permissions afterwards")
+                     f"nobody but root@pam would keep Permissions.Modify on / (had it: {_listing(holders_before)}): only a root@pam "
+                     "login could manage permissions afterwards, so Proximo does not make this change", blocks=True)
+
+
+_SELF_DELETE = ("Proximo could not act afterwards, not even to undo this, and its ledger would name an actor that no longer "
+                "exists; do this in Proxmox itself (GUI or pveum), not through Proximo")
+
+
+def _root_deleted(before: ClusterModel, after: ClusterModel) -> Iterator[Impact]:
+    """User.pm delete_user does not spare root@pam: user.cfg recreates it bare (userconfig_force_defaults, AccessControl.pm),
+    without its TFA, tokens, ACL entries and group memberships. Proximo's own rule: never through Proximo."""
+    if any(u.get("userid") == ROOT for u in before.users) and not any(u.get("userid") == ROOT for u in after.users):
+        yield Impact(f"user/{ROOT}", "lockout", "root@pam cannot be deleted through Proximo: Proxmox would recreate it bare, "
+                     "without its TFA, API tokens, ACL entries and group memberships", blocks=True)
 
 
 def acl_impacts(change: Change, before: ClusterModel, after: ClusterModel) -> list[Impact]:

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Callable, Iterable
-from typing import Any
+from typing import Any, Literal
 
 from proximo import ApiCall, Irreversible, PveApiError, Step
 from proximo.model import Call, ClusterModel, as_int, split_list
@@ -105,36 +105,41 @@ def grant_steps(entries: Iterable[dict[str, Any]]) -> list[Step]:
 def update_acl(model: ClusterModel, call: Call) -> None:
     """ACL.pm update_acl: each role x subject is added, or with delete=1 removed."""
     p = call.params
-    path = normalize_path(str(p["path"]))
-    if path is None or not ACL_PATH_RE.match(path):
-        raise _bad("path", f"invalid ACL path '{p['path']}'")
     subjects = [(kind, ugid) for key, kind in KINDS for ugid in split_list(p.get(key))]
     if not subjects:
-        raise _bad("users", "no users, groups or tokens specified")
+        raise PveApiError(400, "Parameter verification failed.",
+                          {key: "either 'users', 'groups' or 'tokens' is required." for key, _ in KINDS})
+    delete = as_int(p.get("delete", 0))
+    path = normalize_path(str(p["path"]))
+    if path is None or (not delete and not ACL_PATH_RE.match(path)):  # check_path only guards what is added
+        raise _bad("path", f"invalid ACL path '{p['path']}'")
     roles = split_list(p.get("roles"))
     for role in roles:
         if not role_exists(model, role):
-            raise PveApiError(500, f"role '{role}' does not exist")
+            raise _acl_failed(f"role '{role}' does not exist")
     # A snapshot without /access/groups (or users) cannot say who exists: only a known list refuses a name.
     for kind, ugid in subjects:
         if kind == "group" and model.groups and find_group(model, ugid) is None:
-            raise PveApiError(500, f"group '{ugid}' does not exist")
+            raise _acl_failed(f"group '{ugid}' does not exist")
         if kind == "user" and model.users and find_user(model, ugid) is None:
-            raise PveApiError(500, f"user '{ugid}' does not exist")
+            raise _acl_failed(f"user '{ugid}' does not exist")
         if kind == "token" and model.users:
-            owner_token = split_tokenid(ugid)
-            if owner_token is None:
-                raise _bad("tokens", f"invalid API token ID '{ugid}'")
-            user(model, owner_token[0])
-            if find_token(model, *owner_token) is None:
-                raise PveApiError(500, f"no such token '{owner_token[1]}' for user '{owner_token[0]}'")
-    delete = as_int(p.get("delete", 0))
+            owner, name = split_tokenid(ugid) or ("", "")  # the schema's pve-tokenid-list format already refused others
+            if find_user(model, owner) is None:
+                raise _acl_failed(f"no such user ('{owner}')")
+            if find_token(model, owner, name) is None:
+                raise _acl_failed(f"no such token '{name}' for user '{owner}'")
     propagate = as_int(p.get("propagate", 1))
     for kind, ugid in subjects:
         for role in roles:
             _drop_acl(model, lambda a: not (a["path"] == path and a["type"] == kind and a["ugid"] == ugid and a["roleid"] == role))
             if not delete:
                 model.acl.append({"path": path, "type": kind, "ugid": ugid, "roleid": role, "propagate": propagate})
+
+
+def _acl_failed(message: str) -> PveApiError:
+    """update_acl runs in lock_user_config(..., "ACL update failed"): its refusals carry that prefix."""
+    return PveApiError(500, f"ACL update failed: {message}")
 
 
 def acl_inverse(before: ClusterModel, call: Call) -> list[Step] | Irreversible:
@@ -293,8 +298,8 @@ def _token_path(call: Call) -> tuple[str, str]:
 def create_token(model: ClusterModel, call: Call) -> dict[str, Any]:
     userid, tokenid = _token_path(call)
     row = user(model, userid)
-    if find_token(model, userid, tokenid) is not None:
-        raise PveApiError(500, "Token already exists.")
+    if find_token(model, userid, tokenid) is not None:  # User.pm generate_token: raise_param_exc before the lock
+        raise _bad("tokenid", "Token already exists.")
     p = call.params
     info: dict[str, Any] = {"privsep": as_int(p.get("privsep", 1)), "expire": as_int(p.get("expire", row.get("expire", 0)))}
     if p.get("comment"):
@@ -386,15 +391,16 @@ def create_group(model: ClusterModel, call: Call) -> None:
     model.groups.sort(key=lambda g: str(g.get("groupid")))
 
 
-def _group(model: ClusterModel, groupid: str) -> dict[str, Any]:
+def _group(model: ClusterModel, groupid: str, verb: str) -> dict[str, Any]:
+    """Group.pm update_group / delete_group: refusals carry lock_user_config's "<verb> group failed" prefix."""
     row = find_group(model, groupid)
     if row is None:
-        raise PveApiError(500, f"group '{groupid}' does not exist")
+        raise PveApiError(500, f"{verb} group failed: group '{groupid}' does not exist")
     return row
 
 
 def update_group(model: ClusterModel, call: Call) -> None:
-    row = _group(model, call.path_params["groupid"])
+    row = _group(model, call.path_params["groupid"], "update")
     if "comment" in call.params:
         if call.params["comment"]:
             row["comment"] = call.params["comment"]
@@ -404,7 +410,7 @@ def update_group(model: ClusterModel, call: Call) -> None:
 
 def delete_group(model: ClusterModel, call: Call) -> None:
     groupid = call.path_params["groupid"]
-    model.groups.remove(_group(model, groupid))
+    model.groups.remove(_group(model, groupid, "delete"))
     _drop_acl(model, lambda a: not (a["type"] == "group" and a["ugid"] == groupid))
     _sync_user_groups(model)
 
@@ -414,12 +420,12 @@ def _create_group_inverse(before: ClusterModel, call: Call) -> list[Step] | Irre
 
 
 def _update_group_inverse(before: ClusterModel, call: Call) -> list[Step] | Irreversible:
-    old = _group(before, call.path_params["groupid"])
+    old = _group(before, call.path_params["groupid"], "update")
     return [ApiCall("PUT", f"/access/groups/{old['groupid']}", {"comment": old.get("comment", "")})]
 
 
 def _delete_group_inverse(before: ClusterModel, call: Call) -> list[Step] | Irreversible:
-    old = _group(before, call.path_params["groupid"])
+    old = _group(before, call.path_params["groupid"], "delete")
     params: dict[str, Any] = {"groupid": old["groupid"], **({"comment": old["comment"]} if old.get("comment") else {})}
     steps: list[Step] = [ApiCall("POST", "/access/groups", params)]
     for member in split_list(old.get("users")):
@@ -447,17 +453,18 @@ def create_role(model: ClusterModel, call: Call) -> None:
     model.roles.sort(key=lambda r: str(r.get("roleid")))
 
 
-def _custom_role(model: ClusterModel, roleid: str, verb: str) -> dict[str, Any]:
+def _custom_role(model: ClusterModel, roleid: str, action: Literal["update", "delete"]) -> dict[str, Any]:
+    """Role.pm update_role / delete_role: built-in roles first, then the lookup inside lock_user_config."""
     if roleid in BUILTIN_ROLES:
-        raise PveApiError(500, f"auto-generated role '{roleid}' cannot be {verb}")
+        raise PveApiError(500, f"auto-generated role '{roleid}' cannot be {'modified' if action == 'update' else 'deleted'}")
     row = find_role(model, roleid)
     if row is None:
-        raise PveApiError(500, f"role '{roleid}' does not exist")
+        raise PveApiError(500, f"{action} role failed: role '{roleid}' does not exist")
     return row
 
 
 def update_role(model: ClusterModel, call: Call) -> None:
-    row = _custom_role(model, call.path_params["roleid"], "modified")
+    row = _custom_role(model, call.path_params["roleid"], "update")
     privs = split_list(call.params.get("privs"))
     _check_privs(privs)
     if as_int(call.params.get("append", 0)):
@@ -467,7 +474,7 @@ def update_role(model: ClusterModel, call: Call) -> None:
 
 def delete_role(model: ClusterModel, call: Call) -> None:
     roleid = call.path_params["roleid"]
-    model.roles.remove(_custom_role(model, roleid, "deleted"))
+    model.roles.remove(_custom_role(model, roleid, "delete"))
     _drop_acl(model, lambda a: a["roleid"] != roleid)  # user.cfg drops ACL entries of unknown roles
 
 
@@ -476,12 +483,12 @@ def _create_role_inverse(before: ClusterModel, call: Call) -> list[Step] | Irrev
 
 
 def _update_role_inverse(before: ClusterModel, call: Call) -> list[Step] | Irreversible:
-    old = _custom_role(before, call.path_params["roleid"], "modified")
+    old = _custom_role(before, call.path_params["roleid"], "update")
     return [ApiCall("PUT", f"/access/roles/{old['roleid']}", {"privs": old.get("privs", "")})]
 
 
 def _delete_role_inverse(before: ClusterModel, call: Call) -> list[Step] | Irreversible:
-    old = _custom_role(before, call.path_params["roleid"], "deleted")
+    old = _custom_role(before, call.path_params["roleid"], "delete")
     steps: list[Step] = [ApiCall("POST", "/access/roles", {"roleid": old["roleid"], "privs": old.get("privs", "")})]
     return steps + grant_steps(a for a in before.acl if a["roleid"] == old["roleid"])
 

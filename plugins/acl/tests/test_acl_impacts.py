@@ -60,22 +60,24 @@ async def test_privsep_trap_owner_losing_the_role_locks_the_token_out(tmp_path: 
     assert plan.risk is Risk.CRITICAL
 
 
-async def test_deleting_proximos_own_token_is_a_lockout(tmp_path: Path) -> None:
+async def test_deleting_proximos_own_token_is_refused(tmp_path: Path) -> None:
     plan = await _plan(tmp_path, "access.token.delete", {"userid": "proximo@pve", "tokenid": "agent"})
-    assert "can no longer authenticate" in _impact(plan, f"token/{OPERATOR}", "lockout")
+    assert "is deleted: Proximo could not act afterwards" in _impact(plan, f"token/{OPERATOR}", "lockout")
+    assert plan.blocked and any("is deleted: Proximo could not act afterwards" in b for b in plan.blockers)
     assert any("NEW" in n and "secret" in n for n in plan.notes)
 
 
-async def test_disabling_the_operators_user_is_a_lockout(tmp_path: Path) -> None:
+async def test_disabling_the_operators_user_is_a_lockout_a_person_may_approve(tmp_path: Path) -> None:
     plan = await _plan(tmp_path, "access.user.update", {"userid": "proximo@pve", "enable": False})
-    assert ("token/" + OPERATOR, "lockout") in _effects(plan)
+    assert "can no longer authenticate (disabled or expired)" in _impact(plan, "token/" + OPERATOR, "lockout")
+    assert plan.risk is Risk.CRITICAL and not plan.blocked  # the token and its secret survive: it can be enabled again
 
 
-async def test_nobody_but_root_keeping_permissions_modify_is_a_lockout(tmp_path: Path) -> None:
+async def test_nobody_but_root_keeping_permissions_modify_is_refused(tmp_path: Path) -> None:
     plan = await _plan(tmp_path, "access.acl.revoke", {"path": "/", "roles": "Administrator", "groups": "admins"})
     assert "nobody but root@pam" in _impact(plan, "user/root@pam", "lockout")
     assert "alice@pve" in _impact(plan, "user/root@pam", "lockout")
-    assert plan.risk is Risk.CRITICAL
+    assert plan.risk is Risk.CRITICAL and plan.blocked
 
 
 async def test_someone_else_keeping_permissions_modify_is_no_lockout(tmp_path: Path) -> None:
@@ -188,10 +190,10 @@ async def test_deleting_a_user_with_no_privileges_still_lists_its_tokens(tmp_pat
     assert plan.risk is Risk.MEDIUM  # listed, but nothing beyond the named user is affected
 
 
-async def test_deleting_proximos_user_locks_out_its_token(tmp_path: Path) -> None:
+async def test_deleting_proximos_user_is_refused(tmp_path: Path) -> None:
     plan = await _plan(tmp_path, "access.user.delete", {"userid": "proximo@pve"})
-    assert ("token/" + OPERATOR, "lockout") in _effects(plan)
-    assert plan.risk is Risk.CRITICAL and plan.target == "proximo@pve"
+    assert f"and its token {OPERATOR} with it" in _impact(plan, "user/proximo@pve", "lockout")
+    assert plan.blocked and plan.risk is Risk.CRITICAL and plan.target == "proximo@pve"
 
 
 async def test_changes_elsewhere_report_no_privilege_impacts(tmp_path: Path) -> None:
