@@ -233,11 +233,18 @@ def _mark_pending(g: Guest, key: str, old: Any, new: Any | None) -> None:
         row["pending"] = new
 
 
+# What Qemu.pm update_vm_api (and LXC/Config.pm update_vm) set aside before "no options specified"
+_NOT_OPTIONS = {"qemu": ("digest", "skiplock", "force", "background_delay", "skip_cloud_init", "import-working-storage"),
+                "lxc": ("digest",)}
+
+
 def config_set(model: ClusterModel, call: Call) -> Any:
+    p = call.params
+    if all(k in _NOT_OPTIONS[kind_of(call)] for k in p):
+        raise PveApiError(500, "no options specified")
     g = guest_at(model, call)
     check_lock(g, call)
     check_digest(g, call)
-    p = call.params
     if p.get("revert"):
         raise NotModelled("revert of pending changes is not modelled")
     deletes = split_list(p.get("delete"))
@@ -357,9 +364,17 @@ _CREATE_ONLY = {"vmid", "node", "start", "pool", "unique", "archive", "storage",
                 "import-working-storage"}
 
 
-def _new_guest(model: ClusterModel, node: str, kind: Kind, vmid: int) -> Guest:
-    if vmid in model.guests:
-        raise PveApiError(500, f"unable to create {label(kind)} {vmid}: config file already exists")
+def _vmid_taken(model: ClusterModel, vmid: int) -> str | None:
+    """PVE::Cluster::check_vmid_unused: a VMID is unique across the cluster, whatever the guest's type."""
+    g = model.guests.get(vmid)
+    return None if g is None else f"{label(g.kind)} {vmid} already exists on node '{g.node}'"
+
+
+def _new_guest(model: ClusterModel, node: str, kind: Kind, vmid: int, taken: str = "{why}") -> Guest:
+    """A new guest's model; ``taken`` words the refusal of a VMID in use (``{why}``) as the calling endpoint does."""
+    in_use = _vmid_taken(model, vmid)
+    if in_use:
+        raise PveApiError(500, taken.format(why=in_use))
     if node not in model.nodes:
         raise PveApiError(500, f"hostname lookup '{node}' failed - failed to get address info for: {node}: Name or service not known")
     resource = {"id": f"{kind}/{vmid}", "type": kind, "vmid": vmid, "node": node, "status": "stopped", "template": 0,
@@ -432,7 +447,8 @@ def create_qemu(model: ClusterModel, call: Call) -> str:
     p = call.params
     if p.get("archive"):
         raise NotModelled("restoring a VM from a backup archive is not modelled")
-    g = _new_guest(model, call.path_params["node"], "qemu", as_int(p["vmid"]))
+    # Qemu.pm create_vm: create_and_lock_config (check_vmid_unused) fails under "unable to create VM <vmid> -"
+    g = _new_guest(model, call.path_params["node"], "qemu", as_int(p["vmid"]), f"unable to create VM {p['vmid']} - {{why}}")
     for key, value in sorted(p.items()):
         if key in _CREATE_ONLY:
             continue
@@ -464,7 +480,7 @@ def create_lxc(model: ClusterModel, call: Call) -> str:
     problem = model.storage_problem(tsid, node)
     if problem:
         raise PveApiError(500, problem)
-    g = _new_guest(model, node, "lxc", as_int(p["vmid"]))
+    g = _new_guest(model, node, "lxc", as_int(p["vmid"]))  # LXC.pm create_vm: check_vmid_unused, as it words it
     config = {k: v for k, v in p.items() if k not in _CREATE_ONLY}
     config.setdefault("rootfs", f"{p.get('storage', 'local')}:4")  # PVE's default: 4 GiB on 'storage'
     for key, value in sorted(config.items()):
@@ -540,7 +556,10 @@ def destroy(model: ClusterModel, call: Call) -> str:
     if clones:
         used = {vols.base_of(model, v.volid) for vmid in clones for v in model.guests[vmid].volumes()}
         base = next(volid for _, volid in owned_volumes(model, g) if volid in used)
-        raise PveApiError(500, f"base volume '{base}' is still in use by linked cloned")
+        if g.kind == "qemu":  # qemu-server QemuServer.pm destroy_vm checks every base volume first
+            raise PveApiError(500, f"base volume '{base}' is still in use by linked cloned")
+        # pve-container frees volume by volume: pve-storage Storage.pm vdisk_free refuses the base one (by volname)
+        raise PveApiError(500, f"base volume '{base.partition(':')[2]}' is still in use by linked clones")
     upid = task(model, g, call, "qmdestroy", "vzdestroy")
     doomed = {volid for _, volid in owned_volumes(model, g)}
     for snap in g.snapshot_configs.values():
@@ -916,8 +935,9 @@ def disk_move(model: ClusterModel, call: Call) -> str:
         raise NotModelled("moving a disk to another guest (reassign) is not modelled")
     key = str(p.get("disk") or p.get("volume"))
     sid = p.get("storage")
-    if not sid:
-        raise PveApiError(400, "Parameter verification failed.", {"storage": "property is missing and it is not optional"})
+    if not sid:  # Qemu.pm move_vm_disk, LXC.pm move_volume: neither a storage nor a target guest
+        why = "both 'storage' and 'target-vmid' missing, either needs to be set"
+        raise PveApiError(400, "Parameter verification failed.", {"target-vmid": why, "storage": why})
     check_lock(g, call)
     check_digest(g, call)
     if g.kind == "lxc" and g.running:
@@ -998,7 +1018,8 @@ def clone(model: ClusterModel, call: Call) -> str:
         local = [v for v in src.volumes() if v.role != "cdrom" and not model.storage_shared(v.storage)]
         if local:
             raise PveApiError(500, f"can't clone to node '{target}' (VM uses local storage)")
-    g = _new_guest(model, target, src.kind, newid)
+    # Qemu.pm clone_vm refuses a config file that exists (on this node); LXC.pm clone_vm: create_and_lock_config
+    g = _new_guest(model, target, src.kind, newid, f"unable to create VM {newid}: config file already exists" if src.kind == "qemu" else "{why}")
     upid = model.start_task(src.node, "qmclone" if src.kind == "qemu" else "vzclone", str(src.vmid), call.user)
     skip = ("digest", "parent", "template", "lock", "snapshots", "pending")
     for key, value in src.config.items():

@@ -21,7 +21,7 @@ from proximo.model._snapshot import render_pending
 from proximo.params import NodeName, VmId, api_params, schema_params, struct_from_schema
 
 from ._impact import backups_of
-from ._semantics import ha_resource, is_volume_key, linked_clones, volume_of
+from ._semantics import ha_resource, is_volume_key, volume_of
 
 _VMID = ParamSpec(type="integer", minimum=100, maximum=999_999_999)
 _ANY = ParamSpec(type="any", optional=True)
@@ -309,18 +309,14 @@ def plan_destroy(p: Any, view: ClusterModel) -> Draft:
     params = _params(p, "stop")
     steps: list[Step] = []
     notes: list[str] = []
-    blockers: list[str] = []
-    clones = linked_clones(view, g) if g.template else {}
-    if clones:
-        blockers.append(f"template {g.sid} has linked clones that read from its base volumes: "
-                        + ", ".join(view.guests[vmid].sid for vmid in clones) + "; destroy or fully clone them first")
+    # A template with linked clones: Proxmox refuses (the semantics), and _impact.py names each clone
     if g.running and p.stop:
         steps.append(ApiCall("POST", f"{_base(g)}/status/stop"))
         notes.append(f"{g.sid} is running: the plan stops it hard first (stop=true), then destroys it")
     elif g.running:
         notes.append(f"{g.sid} is running: Proxmox refuses to destroy a running guest; stop it first, or plan with stop=true")
     steps.append(ApiCall("DELETE", _base(g), params))
-    return Draft(steps=steps, blockers=blockers, notes=notes, target=str(g.vmid))
+    return Draft(steps=steps, notes=notes, target=str(g.vmid))
 
 
 
