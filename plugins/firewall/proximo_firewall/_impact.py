@@ -47,8 +47,16 @@ def sensitive(port: int) -> str | None:
     return next((name for a, b, name in SENSITIVE_RANGES if a <= port <= b), None)
 
 
-def _levels(model: ClusterModel) -> Iterator[FirewallLevel]:
+def labelled_levels(model: ClusterModel) -> Iterator[tuple[str, FirewallLevel]]:
+    """Every firewall file with a name for people: cluster, node/<n>, qemu/<vmid> (guest <vmid> when it does not exist)."""
     fw = model.firewall
+    yield "cluster", fw.cluster
+    yield from ((f"node/{n}", level) for n, level in sorted(fw.nodes.items()))
+    yield from ((model.guests[v].sid if v in model.guests else f"guest {v}", level) for v, level in sorted(fw.guests.items()))
+
+
+def _levels(model: ClusterModel) -> Iterator[FirewallLevel]:
+    fw = model.firewall  # what labelled_levels yields, without the names: this runs for every probe
     yield fw.cluster
     yield from fw.nodes.values()
     yield from fw.guests.values()
@@ -244,11 +252,36 @@ def guest_impacts(before: ClusterModel, after: ClusterModel, vmid: int) -> Itera
         yield from _summarise(target, changes)
 
 
+def deleted_groups_in_use(before: ClusterModel, after: ClusterModel) -> Iterator[Impact]:
+    """Proximo's own rule: Proxmox deletes a security group that rules still jump to (Rules.pm delete_security_group
+    checks only that it is empty); those rules then jump to nothing, and to whatever group later takes the name."""
+    gone = set(before.firewall.groups) - set(after.firewall.groups)
+    if not gone:
+        return
+    users: dict[str, list[str]] = defaultdict(list)
+    for label, level in labelled_levels(after):
+        for pos, rule in enumerate(level.rules):
+            if rule.get("type") == "group" and rule.get("action") in gone:
+                users[str(rule["action"])].append(f"{label} rule {pos}")
+    for group, where in sorted(users.items()):
+        yield Impact(f"group/{group}", "degraded", f"security group '{group}' is still used by {', '.join(where)}: remove or "
+                     "change those rules first (Proxmox would leave them jumping to a group that does not exist)", blocks=True)
+
+
+def firewall_of_missing_guests(before: ClusterModel, after: ClusterModel) -> Iterator[Impact]:
+    """Proximo's own rule: Proxmox writes firewall/<vmid>.fw for a guest that does not exist (Rules.pm VMRules
+    load_config checks nothing), and whatever guest is later created with that VMID inherits it."""
+    for vmid in sorted(set(after.firewall.guests) - set(after.guests)):
+        if after.firewall.guests[vmid] != before.firewall.guests.get(vmid, FirewallLevel()):
+            yield Impact(f"guest/{vmid}", "degraded", f"guest {vmid} does not exist: Proxmox would still write its firewall "
+                         f"configuration, and whatever guest is later created as {vmid} would inherit it", blocks=True)
+
+
 def firewall_impacts(change: Any, before: ClusterModel, after: ClusterModel) -> list[Impact]:
     if not (before.firewall.read or after.firewall.read):
         return []
     admin = list(getattr(getattr(change, "operator", None), "admin_sources", []) or [])
-    impacts: list[Impact] = []
+    impacts: list[Impact] = [*deleted_groups_in_use(before, after), *firewall_of_missing_guests(before, after)]
     for node in sorted(after.nodes):
         if _node_inputs(before, node) != _node_inputs(after, node):
             impacts += node_impacts(before, after, node, admin)

@@ -25,33 +25,32 @@ LEVEL_BASES = ("/cluster/firewall", "/nodes/{node}/firewall", *GUEST_BASES)
 
 
 def level_of(model: ClusterModel, call: Call) -> tuple[str, FirewallLevel]:
-    """The firewall file a call edits: ("cluster" | "node/<n>" | "qemu/<vmid>" | "lxc/<vmid>", its model)."""
+    """The firewall file a call edits: ("cluster" | "node/<n>" | "qemu/<vmid>" | "lxc/<vmid>", its model).
+
+    Node calls and guest options are proxied to the path's node (an unknown node fails its hostname lookup:
+    pve-cluster Cluster.pm remote_node_ip). Guest rules, IP sets and aliases are not proxied, and nothing checks
+    that the guest exists (Rules.pm VMRules/CTRules load_config): Proxmox writes firewall/<vmid>.fw regardless,
+    which the firewall analyser refuses for a guest that does not exist.
+    """
     fw = model.firewall
     fw.read = True
     t = call.template
     if t.startswith("/cluster/"):
         return "cluster", fw.cluster
     node = call.path_params["node"]
-    if node not in model.nodes:
+    guest = "/qemu/" in t or "/lxc/" in t
+    if node not in model.nodes and (not guest or t.endswith("/options")):
         raise PveApiError(500, f"hostname lookup '{node}' failed - failed to get address info for: {node}: Name or service not known")
-    if "/qemu/" in t or "/lxc/" in t:
-        kind = "qemu" if "/qemu/" in t else "lxc"
+    if guest:
         vmid = int(call.path_params["vmid"])
-        g = model.guests.get(vmid)
-        if g is None or g.node != node or g.kind != kind:
-            conf = "qemu-server" if kind == "qemu" else "lxc"
-            raise PveApiError(500, f"Configuration file 'nodes/{node}/{conf}/{vmid}.conf' does not exist")
-        return f"{kind}/{vmid}", fw.guest(vmid)
+        return f"{'qemu' if '/qemu/' in t else 'lxc'}/{vmid}", fw.guest(vmid)
     return f"node/{node}", fw.node(node)
 
 
 def _rules(model: ClusterModel, call: Call) -> tuple[str, list[dict[str, Any]]]:
     if "group" in call.path_params:
         model.firewall.read = True
-        group = model.firewall.groups.get(call.path_params["group"])
-        if group is None:
-            raise PveApiError(400, f"no such security group '{call.path_params['group']}'")
-        return f"group/{call.path_params['group']}", group.rules
+        return f"group/{call.path_params['group']}", _group(model, call.path_params["group"]).rules
     name, level = level_of(model, call)
     return name, level.rules
 
@@ -143,8 +142,8 @@ def rule_create(model: ClusterModel, call: Call) -> None:
 
 def _pos(call: Call, rules: list[dict[str, Any]]) -> int:
     pos = int(call.path_params["pos"])
-    if not 0 <= pos < len(rules):
-        raise PveApiError(400, "Parameter verification failed.", {"pos": "no rule at position " + str(pos)})
+    if not 0 <= pos < len(rules):  # Rules.pm update_rule / delete_rule: a plain die, so a 500
+        raise PveApiError(500, f"no rule at position {pos}")
     return pos
 
 
@@ -288,13 +287,19 @@ def norm_cidr(text: str) -> str:
     return str(net.network_address) if net.prefixlen == net.max_prefixlen else str(net)
 
 
-def _create_or_rename(container: dict[str, Any], name: str, call: Call, what: str, new: Callable[[], Any]) -> None:
-    """IPSet.pm / Groups.pm create: ``rename=OLD`` renames (the comment may change too), else a new empty one."""
+def _create_or_rename(container: dict[str, Any], key: str, call: Call, what: str, new: Callable[[], Any]) -> None:
+    """IPSet.pm / Groups.pm create: ``rename=OLD`` renames (the comment may change too), else a new empty one.
+
+    Their refusals are raise_param_exc on ``key`` (the name parameter): 400s, as Proxmox words them.
+    """
+    name = str(call.params[key])
     old = str(call.params.get("rename") or "")
     if old and old not in container:
-        raise PveApiError(500, f"{what} '{old}' does not exist")
-    if name in container:
-        raise PveApiError(500, f"{what} '{name}' already exists")
+        raise _bad(key, f"{what} '{old}' does not exist")
+    if old and name in container and name != old:
+        raise _bad(key, f"{what} '{name}' does already exist")
+    if not old and name in container:
+        raise _bad(key, f"{what} '{name}' already exists")
     if old:
         container[name] = container.pop(old)
         if "comment" in call.params:
@@ -303,8 +308,12 @@ def _create_or_rename(container: dict[str, Any], name: str, call: Call, what: st
         container[name] = new()
 
 
+def _bad(param: str, message: str) -> PveApiError:
+    return PveApiError(400, "Parameter verification failed.", {param: message})
+
+
 def ipset_create(model: ClusterModel, call: Call) -> None:
-    _create_or_rename(_ipset_level(model, call).ipsets, str(call.params["name"]), call, "IPSet",
+    _create_or_rename(_ipset_level(model, call).ipsets, "name", call, "IPSet",
                       lambda: FirewallIpset(comment=call.params.get("comment")))
 
 
@@ -454,17 +463,27 @@ def _alias_delete_inverse(before: ClusterModel, call: Call) -> list[Step] | Irre
 
 
 def group_create(model: ClusterModel, call: Call) -> None:
-    model.firewall.read = True
-    _create_or_rename(model.firewall.groups, str(call.params["group"]), call, "Security group",
-                      lambda: FirewallGroup(comment=call.params.get("comment")))
+    fw = model.firewall
+    fw.read = True
+    _create_or_rename(fw.groups, "group", call, "Security group", lambda: FirewallGroup(comment=call.params.get("comment")))
+    old, new = call.params.get("rename"), call.params["group"]
+    if old and old != new:  # Groups.pm $rename_fw_rules: every rule that jumps to the group follows it
+        for level in (fw.cluster, *fw.nodes.values(), *fw.guests.values()):
+            for rule in level.rules:
+                if rule.get("type") == "group" and rule.get("action") == old:
+                    rule["action"] = new
+
+
+def _group(model: ClusterModel, name: str) -> FirewallGroup:
+    group = model.firewall.groups.get(name)
+    if group is None:  # Rules.pm GroupRules load_config: a plain die, so a 500
+        raise PveApiError(500, f"no such security group '{name}'")
+    return group
 
 
 def group_delete(model: ClusterModel, call: Call) -> None:
     name = call.path_params["group"]
-    group = model.firewall.groups.get(name)
-    if group is None:
-        raise PveApiError(400, f"no such security group '{name}'")
-    if group.rules:
+    if _group(model, name).rules:
         raise PveApiError(500, f"Security group '{name}' is not empty")
     del model.firewall.groups[name]
 
@@ -476,7 +495,7 @@ def _group_create_inverse(before: ClusterModel, call: Call) -> list[Step] | Irre
 
 
 def _group_delete_inverse(before: ClusterModel, call: Call) -> list[Step] | Irreversible:
-    group = before.firewall.groups[call.path_params["group"]]
+    group = _group(before, call.path_params["group"])
     return [ApiCall("POST", "/cluster/firewall/groups", {"group": call.path_params["group"], **({"comment": group.comment} if group.comment else {})})]
 
 

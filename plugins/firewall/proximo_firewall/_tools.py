@@ -285,23 +285,14 @@ def plan_group_create(p: GroupParams, view: ClusterModel) -> Draft:
 
 def plan_group_delete(p: GroupRef, view: ClusterModel) -> Draft:
     base_path(view, f"group/{p.group}")
-    users = [f"{lvl} rule {i}" for lvl, rules in _all_rule_lists(view) for i, r in enumerate(rules)
-             if r.get("type") == "group" and r.get("action") == p.group]
-    blockers = [f"security group '{p.group}' is used by {', '.join(users)}"] if users else []
+    # A group that rules still jump to: the firewall analyser refuses it, whatever tool made the steps.
     # PVE deletes only an empty group (Groups.pm: "Security group 'x' is not empty"): its rules go first, one by one
     # from the top, so the undo re-creates them in their order.
     count = len(view.firewall.groups[p.group].rules)
     steps: list[ApiCall] = [ApiCall("DELETE", f"/cluster/firewall/groups/{p.group}/0") for _ in range(count)]
     steps.append(ApiCall("DELETE", f"/cluster/firewall/groups/{p.group}"))
     notes = [f"the group's {count} rule(s) are deleted first: Proxmox deletes only an empty security group"] if count else []
-    return Draft(steps=list(steps), target=f"group/{p.group}", blockers=blockers, notes=notes)
-
-
-def _all_rule_lists(view: ClusterModel) -> list[tuple[str, list[dict[str, Any]]]]:
-    fw = view.firewall
-    out = [("cluster", fw.cluster.rules)] + [(f"node/{n}", lvl.rules) for n, lvl in sorted(fw.nodes.items())]
-    out += [(view.guests[v].sid if v in view.guests else str(v), lvl.rules) for v, lvl in sorted(fw.guests.items())]
-    return out
+    return Draft(steps=list(steps), target=f"group/{p.group}", notes=notes)
 
 
 def _ipset_base(view: ClusterModel, level: str) -> str:
