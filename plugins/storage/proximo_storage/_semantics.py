@@ -90,10 +90,18 @@ def create(model: ClusterModel, call: Call) -> None:
     _write(model)
 
 
+def _configured(model: ClusterModel, sid: str, verb: str) -> dict[str, Any]:
+    """Config.pm update/delete look the storage up inside lock_storage_config(..., "<verb> storage failed")."""
+    try:
+        return model.storage(sid)
+    except PveApiError as exc:
+        raise PveApiError(exc.status, f"{verb} storage failed: {exc.message}") from None
+
+
 def update(model: ClusterModel, call: Call) -> None:
     p = dict(call.params)
     sid = call.path_params["storage"]
-    cfg = model.storage(sid)
+    cfg = _configured(model, sid, "update")
     _check_digest(model, call)
     p.pop("digest", None)
     for key in split_list(p.pop("delete", None)):
@@ -108,7 +116,7 @@ def update(model: ClusterModel, call: Call) -> None:
 
 def delete(model: ClusterModel, call: Call) -> None:
     sid = call.path_params["storage"]
-    model.storage(sid)
+    _configured(model, sid, "delete")
     for other, cfg in model.storages.items():
         if other != sid and str(cfg.get("base", "")).startswith(f"{sid}:"):
             raise PveApiError(500, "can't remove storage - storage is used as base of another storage")

@@ -514,7 +514,9 @@ async def test_hostile_api_call_paths_send_nothing(world: World, path: str) -> N
 async def test_api_call_on_an_unknown_storage_is_blocked_with_pves_message(world: World, method: str, params: dict[str, Any]) -> None:
     async with world.host() as host:
         plan = await host.plan("api.call", {"method": method, "path": "/storage/nope", "params": params}, world.actor)
-        assert plan.blocked and plan.blockers == [f"{method} /storage/nope: Proxmox would refuse: storage 'nope' does not exist"]
+        # Config.pm update/delete look it up inside lock_storage_config(..., "update storage failed" / "delete storage failed")
+        verb = "delete" if method == "DELETE" else "update"
+        assert plan.blocked and plan.blockers == [f"{method} /storage/nope: Proxmox would refuse: {verb} storage failed: storage 'nope' does not exist"]
         assert plan.undo is None and plan.impacts == []
         with pytest.raises(Refused, match="is blocked"):
             await host.apply(plan.plan_id, world.actor)
