@@ -470,6 +470,7 @@ def create_lxc(model: ClusterModel, call: Call) -> str:
     if as_int(p.get("restore")):
         raise NotModelled("restoring a container from a backup is not modelled")
     node = call.path_params["node"]
+    g = _new_guest(model, node, "lxc", as_int(p["vmid"]))  # LXC.pm create_vm: check_vmid_unused first, as it words it
     template = str(p["ostemplate"])
     tsid = template.partition(":")[0]
     if tsid not in model.storages:
@@ -480,7 +481,6 @@ def create_lxc(model: ClusterModel, call: Call) -> str:
     problem = model.storage_problem(tsid, node)
     if problem:
         raise PveApiError(500, problem)
-    g = _new_guest(model, node, "lxc", as_int(p["vmid"]))  # LXC.pm create_vm: check_vmid_unused, as it words it
     config = {k: v for k, v in p.items() if k not in _CREATE_ONLY}
     config.setdefault("rootfs", f"{p.get('storage', 'local')}:4")  # PVE's default: 4 GiB on 'storage'
     for key, value in sorted(config.items()):
