@@ -252,20 +252,37 @@ def guest_impacts(before: ClusterModel, after: ClusterModel, vmid: int) -> Itera
         yield from _summarise(target, changes)
 
 
-def deleted_groups_in_use(before: ClusterModel, after: ClusterModel) -> Iterator[Impact]:
-    """Proximo's own rule: Proxmox deletes a security group that rules still jump to (Rules.pm delete_security_group
-    checks only that it is empty); those rules then jump to nothing, and to whatever group later takes the name."""
-    gone = set(before.firewall.groups) - set(after.firewall.groups)
-    if not gone:
-        return
-    users: dict[str, list[str]] = defaultdict(list)
-    for label, level in labelled_levels(after):
+def _jumps_to_missing_groups(model: ClusterModel) -> dict[tuple[str, str], list[str]]:
+    """(group, level) -> ["<level> rule <pos>", ...] for every rule that jumps to a security group that does not exist."""
+    groups = model.firewall.groups
+    found: dict[tuple[str, str], list[str]] = defaultdict(list)
+    for label, level in labelled_levels(model):
         for pos, rule in enumerate(level.rules):
-            if rule.get("type") == "group" and rule.get("action") in gone:
-                users[str(rule["action"])].append(f"{label} rule {pos}")
-    for group, where in sorted(users.items()):
-        yield Impact(f"group/{group}", "degraded", f"security group '{group}' is still used by {', '.join(where)}: remove or "
-                     "change those rules first (Proxmox would leave them jumping to a group that does not exist)", blocks=True)
+            if rule.get("type") == "group" and rule.get("action") not in groups:
+                found[(str(rule.get("action")), label)].append(f"{label} rule {pos}")
+    return found
+
+
+def jumps_to_missing_groups(before: ClusterModel, after: ClusterModel) -> Iterator[Impact]:
+    """Proximo's own rule: no new rule jumps to a security group that does not exist. Proxmox allows it (Rules.pm
+    delete_security_group checks only that the group is empty, Firewall.pm verify_rule only the group's name): such a
+    rule does nothing, until a group of that name is created and silently applies there."""
+    now = _jumps_to_missing_groups(after)
+    if not now:
+        return
+    was = _jumps_to_missing_groups(before)
+    fresh: dict[str, list[str]] = defaultdict(list)
+    for (group, level), where in sorted(now.items()):
+        if len(where) > len(was.get((group, level), [])):  # counted per level: positions move when rules are added
+            fresh[group] += where
+    for group, where in sorted(fresh.items()):
+        if group in before.firewall.groups:
+            reason = (f"security group '{group}' is deleted while {', '.join(where)} still jump{'s' if len(where) == 1 else ''} to it: remove or change "
+                      "those rules first (Proxmox allows it; they would jump to nothing, then to any group later given the name)")
+        else:
+            reason = (f"{', '.join(where)} would jump to security group '{group}', which does not exist (Proxmox allows it; "
+                      "the rule would do nothing, then apply any group later given the name)")
+        yield Impact(f"group/{group}", "degraded", reason, blocks=True)
 
 
 def firewall_of_missing_guests(before: ClusterModel, after: ClusterModel) -> Iterator[Impact]:
@@ -281,7 +298,7 @@ def firewall_impacts(change: Any, before: ClusterModel, after: ClusterModel) -> 
     if not (before.firewall.read or after.firewall.read):
         return []
     admin = list(getattr(getattr(change, "operator", None), "admin_sources", []) or [])
-    impacts: list[Impact] = [*deleted_groups_in_use(before, after), *firewall_of_missing_guests(before, after)]
+    impacts: list[Impact] = [*jumps_to_missing_groups(before, after), *firewall_of_missing_guests(before, after)]
     for node in sorted(after.nodes):
         if _node_inputs(before, node) != _node_inputs(after, node):
             impacts += node_impacts(before, after, node, admin)

@@ -72,10 +72,10 @@ def _verify(model: ClusterModel, level: str, rule: dict[str, Any]) -> None:
     errors: dict[str, str] = {}
     kind = rule.get("type")
     if kind == "group":
+        # Firewall.pm verify_rule checks only where a group rule may be and (the schema) the group's name, not that the
+        # group exists: the firewall analyser refuses a jump to a group that does not exist.
         if level.startswith("group/"):
-            errors["type"] = "security groups cannot contain group rules"
-        elif str(rule.get("action")) not in model.firewall.groups:
-            errors["action"] = f"no such security group '{rule.get('action')}'"
+            errors["type"] = "invalid rule type 'group' for rule_env 'group'"
     elif rule.get("action") not in ("ACCEPT", "DROP", "REJECT"):
         errors["action"] = f"value '{rule.get('action')}' does not have a value in the enumeration 'ACCEPT, DROP, REJECT'"
     if rule.get("macro"):

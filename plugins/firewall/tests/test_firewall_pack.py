@@ -357,6 +357,19 @@ async def test_deleting_a_group_in_use_is_blocked(tmp_path: Path) -> None:
     assert plan.blocked and any("qemu/100 rule 0" in b for b in plan.blockers)
 
 
+async def test_renaming_a_group_in_use_moves_the_jumps_and_undo_moves_them_back(tmp_path: Path) -> None:
+    """Groups.pm create_security_group with rename: every rule that jumps to the group follows it ($rename_fw_rules)."""
+    w = world(tmp_path, admin=ADMIN_INSIDE)
+    async with w.host() as host:
+        plan = await host.plan("api.call", {"method": "POST", "path": "/cluster/firewall/groups",
+                                            "params": {"group": "web-out", "rename": "web-in"}}, w.actor)
+        assert not plan.blocked and not plan.impacts  # the same rules, under another name: no jump to nowhere
+        result = await host.apply(plan.plan_id, w.actor)
+        assert result.ok and w.model.firewall.guests[100].rules[0]["action"] == "web-out"
+        assert (await host.apply((await host.undo(result.ledger.seq, w.actor)).plan_id, w.actor)).ok
+    assert w.model.firewall.guests[100].rules[0]["action"] == "web-in" and "web-out" not in w.model.firewall.groups
+
+
 async def test_an_empty_ipfilter_set_stops_a_guest_sending_from_other_addresses(tmp_path: Path) -> None:
     """test-vm-ipfilter2 in pve-firewall: ipfilter with an empty set lets only the NIC's own address out."""
     w = world(tmp_path, admin=ADMIN_INSIDE, enable=1)
@@ -396,7 +409,7 @@ def test_create_ignores_pos_and_stores_the_rule_disabled(tmp_path: Path) -> None
 
 @pytest.mark.parametrize(("params", "field"), [
     ({"type": "in", "action": "ACCEPT", "macro": "NoSuchMacro"}, "macro"),
-    ({"type": "group", "action": "missing"}, "action"),
+    ({"type": "group", "action": "missing"}, None),  # verify_rule checks the group's name, not that it exists
     ({"type": "in", "action": "ACCEPT", "source": "+nosuchset"}, "source"),
     ({"type": "in", "action": "ACCEPT", "dest": "nosuchalias"}, "dest"),
     ({"type": "in", "action": "ACCEPT", "proto": "icmp", "sport": "80"}, None),
@@ -411,7 +424,7 @@ def test_pve_verification_errors(tmp_path: Path, params: dict[str, Any], field: 
     except PveApiError as exc:
         assert exc.status == 400 and (field is None or field in (exc.errors or {})), exc
     else:
-        assert field is None  # icmp with a port is what fwtester's files do: accepted (the type is in dport)
+        assert field is None  # accepted, as Proxmox accepts it (icmp with a port: what fwtester's files do; the type is in dport)
     if field is not None:
         assert render(w.model, "/cluster/firewall/rules") == before
 
