@@ -256,6 +256,8 @@ def _jumps_to_missing_groups(model: ClusterModel) -> dict[tuple[str, str], list[
     """(group, level) -> ["<level> rule <pos>", ...] for every rule that jumps to a security group that does not exist."""
     groups = model.firewall.groups
     found: dict[tuple[str, str], list[str]] = defaultdict(list)
+    if not any(r.get("type") == "group" and r.get("action") not in groups for level in _levels(model) for r in level.rules):
+        return found  # the usual case, found without naming every level of a large cluster
     for label, level in labelled_levels(model):
         for pos, rule in enumerate(level.rules):
             if rule.get("type") == "group" and rule.get("action") not in groups:
