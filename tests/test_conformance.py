@@ -218,7 +218,7 @@ PLANS: list[tuple[str, dict[str, Any]]] = [
     ("access.role.delete", {"roleid": "VMOperator"}),
     ("access.token.create", {"userid": "bob@pve", "tokenid": "ci", "privsep": True, "expire": 0}),
     ("access.token.update", {"userid": "proximo@pve", "tokenid": "agent", "comment": "renamed"}),
-    ("access.token.delete", {"userid": "proximo@pve", "tokenid": "agent"}),
+    ("access.token.delete", {"userid": "bob@pve", "tokenid": "old"}),  # not Proximo's own token: that one is refused
     # the guests pack (plugins/guests), on the demo cluster's guests
     ("vm.create", {"node": "pve1", "vmid": 150, "scsi0": "local-zfs:4", "net0": "virtio,bridge=vmbr0", "memory": "2048"}),
     ("ct.create", {"node": "pve2", "vmid": 310, "ostemplate": "local:vztmpl/debian-12-standard_12.7-1_amd64.tar.zst",
@@ -262,6 +262,7 @@ PLANS: list[tuple[str, dict[str, Any]]] = [
 @pytest.mark.anyio
 async def test_every_plan_step_and_undo_step_is_a_pve_call(tmp_path: Path, index: dict[tuple[str, str], dict[str, Any]]) -> None:
     world = World(tmp_path)
+    world.packs.semantics.execute(world.model, "POST", "/access/users/bob@pve/token/old")  # for access.token.delete
     mutating = {t.id for t in world.packs.tools if t.mutating}
     assert mutating == {tool for tool, _ in PLANS}, "a mutating tool has no case here"
     problems: list[str] = []
