@@ -144,11 +144,31 @@ class ClusterModel(msgspec.Struct):
     roles: list[dict[str, Any]] = []
     acl: list[dict[str, Any]] = []
     pools: dict[str, dict[str, Any]] = {}  # poolid -> /pools?poolid=ID row (with members)
+    # GET /access/permissions as the token that read the state got it: its own privileges, path -> priv -> propagate.
+    # None: not read (a hand-written snapshot, the simulator's own model).
+    own_permissions: dict[str, dict[str, int]] | None = None
     corosync_nodes: list[dict[str, Any]] = []
     tasks: dict[str, Task] = {}
     firewall: Firewall = msgspec.field(default_factory=Firewall)  # cluster, node and guest firewall config (_firewall.py)
     other: dict[str, Any] = {}  # GET paths the model does not interpret yet, served verbatim
     extra: dict[str, dict[str, Any]] = {}  # members beside `data` for paths in `other`
+
+    def partial_access_reads(self) -> list[str]:
+        """The /access lists the token that read this state saw only part of (PVE shortens them, never refuses them).
+
+        Every ACL entry is listed only to Sys.Audit on /access (ACL.pm read_acl); every user only to User.Modify
+        or Sys.Audit on /access/groups (User.pm index). Empty when the token's own privileges were not read.
+        """
+        own = self.own_permissions
+        if own is None:
+            return []
+        groups = own.get("/access/groups", {})
+        partial = [] if "Sys.Audit" in own.get("/access", {}) else ["/access/acl"]
+        return partial + ([] if "Sys.Audit" in groups or "User.Modify" in groups else ["/access/users?full=1"])
+
+    @property
+    def access_partial(self) -> bool:
+        return bool(self.partial_access_reads())
 
     # --- copying and fingerprints ------------------------------------------------------------------
 
@@ -171,7 +191,9 @@ class ClusterModel(msgspec.Struct):
             "access": [self.users, self.groups, self.roles, self.acl,
                        {pid: {**{k: v for k, v in pool.items() if k != "members"},
                               "members": sorted(str(m.get("id")) for m in pool.get("members", []))}
-                        for pid, pool in sorted(self.pools.items())}],
+                        for pid, pool in sorted(self.pools.items())},
+                       # what the permission checks were judged on when the lists above are partial
+                       self.own_permissions if self.access_partial else None],
             "firewall": [self.firewall.read, self.firewall.cluster, self.firewall.groups, self.firewall.nodes,
                          {str(vmid): level for vmid, level in sorted(self.firewall.guests.items())}],
             "other": self.other,
