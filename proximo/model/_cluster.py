@@ -32,6 +32,20 @@ CREDENTIAL_STORAGE_TYPES = {
 }
 
 
+def partial_access_reads(own_permissions: dict[str, dict[str, int]] | None) -> list[str]:
+    """The /access lists a token with these privileges (its GET /access/permissions) sees only part of.
+
+    PVE shortens them, never refuses them: every ACL entry is listed only to Sys.Audit on /access (ACL.pm
+    read_acl), every user only to User.Modify or Sys.Audit on /access/groups (User.pm index). Nothing when
+    the token's privileges were not read.
+    """
+    if own_permissions is None:
+        return []
+    groups = own_permissions.get("/access/groups", {})
+    partial = [] if "Sys.Audit" in own_permissions.get("/access", {}) else ["/access/acl"]
+    return partial + ([] if "Sys.Audit" in groups or "User.Modify" in groups else ["/access/users?full=1"])
+
+
 def config_digest(config: dict[str, Any]) -> str:
     """A stable SHA-1 over a config, as PVE's ``digest`` is a SHA-1 over the config file."""
     body = {k: v for k, v in config.items() if k != "digest"}
@@ -153,22 +167,10 @@ class ClusterModel(msgspec.Struct):
     other: dict[str, Any] = {}  # GET paths the model does not interpret yet, served verbatim
     extra: dict[str, dict[str, Any]] = {}  # members beside `data` for paths in `other`
 
-    def partial_access_reads(self) -> list[str]:
-        """The /access lists the token that read this state saw only part of (PVE shortens them, never refuses them).
-
-        Every ACL entry is listed only to Sys.Audit on /access (ACL.pm read_acl); every user only to User.Modify
-        or Sys.Audit on /access/groups (User.pm index). Empty when the token's own privileges were not read.
-        """
-        own = self.own_permissions
-        if own is None:
-            return []
-        groups = own.get("/access/groups", {})
-        partial = [] if "Sys.Audit" in own.get("/access", {}) else ["/access/acl"]
-        return partial + ([] if "Sys.Audit" in groups or "User.Modify" in groups else ["/access/users?full=1"])
-
     @property
     def access_partial(self) -> bool:
-        return bool(self.partial_access_reads())
+        """The token that read this state saw only part of the access configuration (partial_access_reads)."""
+        return bool(partial_access_reads(self.own_permissions))
 
     # --- copying and fingerprints ------------------------------------------------------------------
 

@@ -12,7 +12,7 @@ What the privileges are judged on (``Caller.basis``):
 - ``root``: root@pam may do anything (``check_api2_permissions`` and every handler return early for it).
 - ``acl``: the model's users, groups, roles, ACL and pools, computed as PVE computes them.
 - ``own``: the state was read by a token that sees only part of the access configuration (PVE shortens
-  the /access lists for it, ``ClusterModel.partial_access_reads``), so its own ``GET /access/permissions``
+  the /access lists for it, ``_cluster.partial_access_reads``), so its own ``GET /access/permissions``
   answer is used: exact on every path it lists (every ACL node and pool member with privileges); elsewhere
   the privileges that propagate from the nearest listed parent. It is taken as the checked token's own
   answer (the predictor checks the token that read the state). Such a plan is incomplete anyway.

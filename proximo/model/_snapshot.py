@@ -15,7 +15,7 @@ from typing import Any
 import anyio
 
 from ..errors import PveApiError
-from ._cluster import ClusterModel, Guest, Node, as_int
+from ._cluster import ClusterModel, Guest, Node, as_int, partial_access_reads
 from ._firewall import firewall_from_api, firewall_path, firewall_paths, render_firewall
 
 SNAPSHOT_FORMAT = "proximo-snapshot/1"
@@ -61,7 +61,7 @@ async def collect(get: Callable[[str], Awaitable[Any]], *, limit: int = 8) -> tu
     A 403 means the token cannot see that part of the cluster: the path goes to ``unseen`` and every plan
     made from this state says it is incomplete. A 404/501 means "not on this version": silently none.
     PVE never refuses the /access lists; it shortens them for a token that may not audit /access, so that
-    case goes to ``unseen`` too (``ClusterModel.access_partial``).
+    case goes to ``unseen`` too (``partial_access_reads``).
     """
     api: dict[str, Any] = {}
     unseen: list[str] = []
@@ -89,7 +89,7 @@ async def collect(get: Callable[[str], Awaitable[Any]], *, limit: int = 8) -> tu
 
     await fetch_all(CLUSTER_PATHS)
     own = api.get("/access/permissions")
-    unseen += ClusterModel(own_permissions=own if isinstance(own, dict) else None).partial_access_reads()
+    unseen += partial_access_reads(own if isinstance(own, dict) else None)
     resources = api.get("/cluster/resources") or []
     nodes = sorted({r["node"] for r in api.get("/nodes") or []} | {r["node"] for r in resources if r.get("type") == "node"})
     second: list[str] = []
