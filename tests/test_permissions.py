@@ -215,6 +215,34 @@ def test_user_all_leaves_it_to_the_handler(tmp_path: Path) -> None:
     assert (error.status, error.message) == (403, "Permission check failed (pool 'nope' does not exist)")
 
 
+@pytest.mark.parametrize("method,path,params,message", [
+    ("POST", "/storage", {"storage": "s2", "type": "dir", "path": "/srv/s2"}, "/storage, Datastore.Allocate"),
+    ("DELETE", "/storage/local-zfs", {}, "/storage, Datastore.Allocate"),
+    ("POST", "/access/roles", {"roleid": "R", "privs": "VM.Audit"}, "/access, Sys.Modify"),
+    ("POST", "/access/groups", {"groupid": "g"}, "/access/groups, Group.Allocate"),
+    ("POST", "/nodes/pve1/qemu/104/snapshot", {"snapname": "s1"}, "/vms/104, VM.Snapshot"),
+    ("POST", "/nodes/pve1/qemu/104/snapshot/s1/rollback", {}, "/vms/104, VM.Snapshot|VM.Snapshot.Rollback"),
+    ("POST", "/nodes/pve1/qemu/104/status/stop", {}, "/vms/104, VM.PowerMgmt"),
+    ("POST", "/nodes/pve1/lxc/201/status/start", {}, "/vms/201, VM.PowerMgmt"),
+    ("DELETE", "/nodes/pve3/qemu/108", {}, "/vms/108, VM.Allocate"),
+    ("POST", "/nodes/pve1/qemu/104/firewall/rules", {"type": "in", "action": "ACCEPT"}, "/vms/104, VM.Config.Network"),
+    ("PUT", "/nodes/pve1/firewall/options", {"enable": 1}, "/nodes/pve1, Sys.Modify"),
+    ("PUT", "/cluster/firewall/options", {"enable": 1}, "/, Sys.Modify"),
+    ("PUT", "/pools", {"poolid": "prod", "comment": "x"}, "/pool/prod, Pool.Allocate"),
+])
+def test_the_schemas_checks_of_the_modelled_writes(tmp_path: Path, method: str, path: str, params: dict[str, Any], message: str) -> None:
+    """Read-only (PVEAuditor on /): every write is refused by its schema ``permissions`` with PVE's text."""
+    world = World(tmp_path, demo_with(*both("/", "PVEAuditor")))
+    error = refusal(world, method, path, params)
+    assert (error.status, error.message) == (403, f"Permission check failed ({message})")
+
+
+def test_raw_lxc_keys_are_not_api_parameters(tmp_path: Path) -> None:
+    """``lxc.*`` lines exist only in the config file: the API's schema refuses them, for root@pam too."""
+    error = refusal(World(tmp_path), "PUT", "/nodes/pve2/lxc/204/config", {"lxc.apparmor.profile": "unconfined"}, user="root@pam")
+    assert error.status == 400 and "lxc.apparmor.profile" in error.errors
+
+
 # --- handler rules: QEMU (qemu-server API2/Qemu.pm) --------------------------------------------------------
 
 
