@@ -1,7 +1,8 @@
 """The PVE 9.1 REST API schema, as the one check for every call that Proximo plans, serves or sends.
 
 Derived from Proxmox's own ``apidata.js`` by ``scripts/gen_api_schema.py``. Validation follows
-``PVE::JSONSchema``: the same rules and, where it matters to a reader, the same messages.
+``PVE::JSONSchema``: the same rules and, where it matters to a reader, the same messages. Each endpoint also
+keeps its ``permissions`` (what ``proximo.model._permissions`` checks), ``allowtoken`` and ``protected``.
 """
 
 from __future__ import annotations
@@ -29,10 +30,21 @@ class ParamSpec(msgspec.Struct, frozen=True):
     default: Any = None
 
 
+class PermissionSpec(msgspec.Struct, frozen=True):
+    """A method's ``permissions``: a ``check`` tree (``['perm', PATH, [PRIVS], ...]``, ``and``, ``or``, ...)
+    and/or ``user`` (``all``: any authenticated user, the handler checks for itself; ``world``: no login)."""
+
+    check: list[Any] | None = None
+    user: str | None = None
+
+
 class Endpoint(msgspec.Struct, frozen=True):
     method: str
     path: str
     params: dict[str, ParamSpec]
+    permissions: PermissionSpec | None = None  # None: the method has no permissions, so only root@pam may call it
+    allowtoken: bool = True  # False: API tokens are refused (POST /access/ticket, PUT /access/password, TFA writes)
+    protected: bool = False  # runs in the privileged daemon (pvedaemon), as PVE proxies it
 
     @property
     def path_params(self) -> list[str]:

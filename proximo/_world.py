@@ -30,6 +30,18 @@ TOKEN_ID = "proximo@pve!agent"
 APPROVER = "tester"
 
 
+def operator_access(role: str = "Administrator") -> dict[str, list[dict[str, Any]]]:
+    """``/access/users?full=1`` and ``/access/acl`` rows for Proximo's user and its privilege-separated token, both
+    with ``role`` on /: what a test cluster needs for the token's writes to pass Proxmox's permission checks."""
+    owner, _, name = TOKEN_ID.partition("!")
+    return {
+        "/access/users?full=1": [{"userid": owner, "enable": 1, "expire": 0, "groups": "", "realm-type": "pve",
+                                  "tokens": [{"tokenid": name, "privsep": 1, "expire": 0}]}],
+        "/access/acl": [{"path": "/", "type": kind, "ugid": ugid, "roleid": role, "propagate": 1}
+                        for kind, ugid in (("user", owner), ("token", TOKEN_ID))],
+    }
+
+
 def snapshot_from(api: dict[str, Any], extra: dict[str, Any] | None = None) -> dict[str, Any]:
     """A snapshot document from GET responses written in a test (design section 5 format)."""
     return {"format": SNAPSHOT_FORMAT, "captured_at": "2026-01-01T00:00:00Z", "api": api, "extra": extra or {}}

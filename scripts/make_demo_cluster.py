@@ -671,8 +671,10 @@ CUSTOM_ROLES = {
 ACL = [
     {"path": "/", "type": "group", "ugid": "admins", "roleid": "Administrator", "propagate": 1},
     {"path": "/", "type": "user", "ugid": "alice@pve", "roleid": "Administrator", "propagate": 1},
-    {"path": "/", "type": "user", "ugid": "proximo@pve", "roleid": "PVEAdmin", "propagate": 1},
-    {"path": "/", "type": "token", "ugid": "proximo@pve!agent", "roleid": "PVEAdmin", "propagate": 1},
+    # Proximo's token manages everything the demo shows, the cluster firewall (Sys.Modify on /) and ACLs
+    # (Permissions.Modify) included: only Administrator has both. Its owner needs them too (privsep=1 intersects).
+    {"path": "/", "type": "user", "ugid": "proximo@pve", "roleid": "Administrator", "propagate": 1},
+    {"path": "/", "type": "token", "ugid": "proximo@pve!agent", "roleid": "Administrator", "propagate": 1},
     {"path": "/pool/prod", "type": "group", "ugid": "operators", "roleid": "VMOperator", "propagate": 1},
     {"path": "/storage/local-zfs", "type": "group", "ugid": "admins", "roleid": "PVEDatastoreUser", "propagate": 1},
     {"path": "/storage/nfs-backup", "type": "group", "ugid": "operators", "roleid": "BackupOperator", "propagate": 1},

@@ -1,7 +1,7 @@
 """The compact PVE 9.1 schema Proximo ships, and how it matches paths and validates parameters like PVE.
 
 The committed ``proximo/_data/pve-api-9.1.json.gz`` must be exactly what ``scripts/gen_api_schema.py`` makes of
-``../shared/pve-api/9.1/pve-api-index.json``; messages are PVE::JSONSchema's (check_prop / check_type and the
+``../shared/pve-api/9.1/pve-api-index.json`` and ``pve-api-schema.json``; messages are PVE::JSONSchema's (check_prop / check_type and the
 registered formats in pve-common and pve-storage).
 """
 
@@ -16,11 +16,12 @@ from typing import Any
 
 import pytest
 
-from proximo._apischema import ApiSchema, Endpoint, ParamSpec, _Doc, schema, validate
+from proximo._apischema import ApiSchema, Endpoint, ParamSpec, PermissionSpec, _Doc, schema, validate
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "pve-api"
 INDEX = SHARED / "9.1" / "pve-api-index.json"
+TREE = SHARED / "9.1" / "pve-api-schema.json"
 COMPACT = REPO / "proximo" / "_data" / "pve-api-9.1.json.gz"
 UPID = "UPID:pve1:0001A2B3:00C4D5E6:6745F0A1:qmstart:104:proximo@pve!agent:"
 
@@ -30,6 +31,13 @@ def index() -> dict[str, Any]:
     if not INDEX.is_file():
         pytest.skip("../shared/pve-api/9.1 is not available")
     return json.loads(INDEX.read_text())
+
+
+@pytest.fixture(scope="module")
+def tree() -> list[dict[str, Any]]:
+    if not TREE.is_file():
+        pytest.skip("../shared/pve-api/9.1 is not available")
+    return json.loads(TREE.read_text())
 
 
 def _generator() -> Any:
@@ -49,8 +57,8 @@ def _endpoint(method: str, template: str) -> Endpoint:
 # --- the committed file is the generator's output ----------------------------------------------------------
 
 
-def test_committed_schema_is_generated_from_the_index(index: dict[str, Any]) -> None:
-    expected = gzip.decompress(_generator().compact(index))
+def test_committed_schema_is_generated_from_the_index(index: dict[str, Any], tree: list[dict[str, Any]]) -> None:
+    expected = gzip.decompress(_generator().compact(index, tree))
     committed = gzip.decompress(COMPACT.read_bytes())
     assert committed == expected, "proximo/_data/pve-api-9.1.json.gz is stale: run scripts/gen_api_schema.py"
 
@@ -64,6 +72,35 @@ def test_compact_schema_covers_every_endpoint(index: dict[str, Any]) -> None:
         assert mine is not None, (ep["method"], ep["path"])
         assert set(mine.params) == set(ep["params"]), (ep["method"], ep["path"])
         assert mine.path_params == ep["path_params"], (ep["method"], ep["path"])
+
+
+def test_compact_schema_keeps_each_methods_permissions(tree: list[dict[str, Any]]) -> None:
+    """What RPCEnvironment::check_api2_permissions reads of a method: ``check``/``user``, ``allowtoken``."""
+    def nodes(node: dict[str, Any]) -> Any:
+        yield node
+        for child in node.get("children") or []:
+            yield from nodes(child)
+
+    seen = 0
+    for root in tree:
+        for node in nodes(root):
+            for method, info in (node.get("info") or {}).items():
+                mine = _endpoint(method, node["path"])
+                raw = info.get("permissions")
+                if raw is None:
+                    assert mine.permissions is None, (method, node["path"])
+                else:
+                    assert mine.permissions is not None
+                    assert (mine.permissions.check, mine.permissions.user) == (raw.get("check"), raw.get("user")), (method, node["path"])
+                assert mine.allowtoken == bool(info.get("allowtoken", 1))
+                seen += 1
+    assert seen == len(schema().endpoints)
+    # /work/shared/pve-api/README.md: tokens can call everything but these
+    assert sorted(f"{e.method} {e.path}" for e in schema().endpoints if not e.allowtoken) == [
+        "DELETE /access/tfa/{userid}/{id}", "POST /access/tfa/{userid}", "POST /access/ticket", "PUT /access/password",
+        "PUT /access/tfa/{userid}/{id}"]
+    assert _endpoint("PUT", "/access/acl").permissions == PermissionSpec(check=["perm-modify", "{path}"])
+    assert _endpoint("POST", "/cluster/config").permissions is None  # no permissions: root@pam only
 
 
 # --- matching concrete paths -------------------------------------------------------------------------------

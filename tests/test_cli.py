@@ -360,6 +360,7 @@ PLAN_SAME = ("tool", "params", "risk", "reversible", "blocked", "blockers", "com
 
 def test_snapshot_of_proximo_sim_loads_back_and_plans_the_same(cli: Cli, sim_process: dict[str, str | None], tmp_path: Path) -> None:
     from proximo.model import load_snapshot
+    from proximo.model._access import permissions_answer
     from proximo.sim import demo_snapshot
 
     out = tmp_path / "taken.json"
@@ -371,7 +372,10 @@ def test_snapshot_of_proximo_sim_loads_back_and_plans_the_same(cli: Cli, sim_pro
     taken = load_snapshot(doc)
     served = load_snapshot(demo_snapshot())  # what `proximo sim` serves when given no snapshot
     assert taken.fingerprint() == served.fingerprint()
-    assert dump_snapshot(taken, captured_at="x")["api"] == dump_snapshot(served, captured_at="x")["api"]
+    taken_api = dump_snapshot(taken, captured_at="x")["api"]
+    # and the capturing token's own privileges, which depend on who asks
+    assert taken_api.pop("/access/permissions") == permissions_answer(served, str(sim_process["PROXIMO_TOKEN_ID"]))
+    assert taken_api == dump_snapshot(served, captured_at="x")["api"]
     for args in (["storage.delete", "storage=local-zfs"], ["storage.update", "storage=ceph-rbd", "disable=1"],
                  ["api.call", "method=DELETE", "path=/storage/nfs-backup"]):
         live = json.loads(cli("plan", *args, "--json", env=sim_process).stdout)

@@ -77,11 +77,26 @@ def _api(method: str, path: str, /, **params: Any) -> dict[str, Any]:
 
 
 def _alice_sole_permissions_modify(world: World) -> None:
-    """Only alice@pve (through group admins, with a custom role) holds Permissions.Modify on /."""
+    """Only alice@pve (through group admins, with a custom role) holds Permissions.Modify on /. Proximo's token holds
+    everything else (deleting a user or group, or changing a role, needs no Permissions.Modify in Proxmox)."""
     model = world.model
+    administrator = next(r for r in model.roles if r["roleid"] == "Administrator")["privs"].split(",")
     model.roles.append({"roleid": "Delegator", "privs": "Permissions.Modify,Sys.Audit", "special": 0})
+    model.roles.append({"roleid": "OpsAdmin", "privs": ",".join(p for p in administrator if p != "Permissions.Modify"),
+                        "special": 0})
     model.acl[:] = [a for a in model.acl if not (a["path"] == "/" and a["roleid"] == "Administrator")]
     model.acl.append({"path": "/", "type": "group", "ugid": "admins", "roleid": "Delegator", "propagate": 1})
+    for kind, ugid in (("user", "proximo@pve"), ("token", "proximo@pve!agent")):
+        model.acl.append({"path": "/", "type": kind, "ugid": ugid, "roleid": "OpsAdmin", "propagate": 1})
+
+
+def _admins_sole_permissions_modify(world: World) -> None:
+    """Group admins (alice@pve and Proximo's own user) is the only way to Permissions.Modify on /: revoking a role
+    takes Permissions.Modify (or every privilege of the role), so only the operator's own grant can be the last."""
+    model = world.model
+    model.acl[:] = [a for a in model.acl if not (a["path"] == "/" and a["type"] == "user")]
+    next(g for g in model.groups if g["groupid"] == "admins")["users"] = "alice@pve,proximo@pve"
+    next(u for u in model.users if u["userid"] == "proximo@pve")["groups"] = "admins"
 
 
 def _empty_web_in_used_by_104(world: World) -> None:
@@ -175,9 +190,10 @@ REFUSALS: list[Refusal] = [
     Refusal("b", None, "acl _impact._lockout: Proximo's own user", "access.user.delete", {"userid": "proximo@pve"},
             [(_api("DELETE", "/access/users/proximo@pve"), Rule("Proximo's own user proximo@pve is deleted"))]),
     Refusal("b", None, "acl _impact._lockout: the last Permissions.Modify holder on / (ACL delete)",
-            "access.acl.revoke", {"path": "/", "roles": "Delegator", "groups": "admins"},
-            [(_api("PUT", "/access/acl", path="/", roles="Delegator", groups="admins", delete=1), Rule("nobody but root@pam would keep"))],
-            _alice_sole_permissions_modify),
+            "access.acl.revoke", {"path": "/", "roles": "Administrator", "groups": "admins"},
+            [(_api("PUT", "/access/acl", path="/", roles="Administrator", groups="admins", delete=1),
+              Rule("nobody but root@pam would keep"))],
+            _admins_sole_permissions_modify),
     Refusal("b", None, "acl _impact._lockout: the last Permissions.Modify holder on / (user delete)",
             "access.user.delete", {"userid": "alice@pve"},
             [(_api("DELETE", "/access/users/alice@pve"), Rule("nobody but root@pam would keep"))], _alice_sole_permissions_modify),

@@ -22,6 +22,7 @@ from proximo._client import PveClient
 from proximo._host import make_client, open_host
 from proximo._sources import LiveSource, SnapshotSource
 from proximo.model import SNAPSHOT_FORMAT, ClusterModel, collect, dump_snapshot, from_api, load_snapshot
+from proximo.model._access import permissions_answer
 from proximo.sim import demo_snapshot
 from proximo.testing import TOKEN_ID, World, snapshot_from
 
@@ -99,8 +100,10 @@ async def test_snapshot_over_http_equals_the_model(tmp_path: Path) -> None:
     assert unseen == []
     served = dump_snapshot(world.model, captured_at=CAPTURED)
     taken = dump_snapshot(from_api(api), captured_at=CAPTURED)
-    assert taken["api"] == served["api"]
-    assert api == served["api"]  # the collector reads exactly what a snapshot of the model holds
+    # and the token's own privileges, which depend on who asks (what permission checks fall back on)
+    own = permissions_answer(world.model, TOKEN_ID)
+    assert taken["api"] == {**served["api"], "/access/permissions": own}
+    assert api == taken["api"]  # the collector reads exactly what a snapshot of the model holds
     assert from_api(api).fingerprint() == world.model.fingerprint()
 
 
@@ -110,7 +113,9 @@ async def test_snapshot_over_http_after_changes(tmp_path: Path) -> None:
     world.packs.semantics.execute(world.model, "DELETE", "/storage/local-zfs")
     world.packs.semantics.execute(world.model, "PUT", "/access/acl", {"path": "/storage/local", "roles": "PVEDatastoreUser", "users": "bob@pve"})
     api, _ = await _collect_from(world)
-    assert dump_snapshot(from_api(api), captured_at=CAPTURED)["api"] == dump_snapshot(world.model, captured_at=CAPTURED)["api"]
+    taken = dump_snapshot(from_api(api), captured_at=CAPTURED)["api"]
+    assert taken.pop("/access/permissions") == permissions_answer(world.model, TOKEN_ID)
+    assert taken == dump_snapshot(world.model, captured_at=CAPTURED)["api"]
 
 
 @pytest.mark.anyio
@@ -138,8 +143,9 @@ def test_cli_snapshot_writes_what_the_simulator_serves(tmp_path: Path, monkeypat
     assert result.exit_code == 0, result.output
     doc = json.loads(out.read_text())
     assert doc["format"] == SNAPSHOT_FORMAT and doc["captured_at"].endswith("Z")
-    assert doc["api"] == dump_snapshot(world.model)["api"]
-    assert dump_snapshot(load_snapshot(doc), captured_at=CAPTURED)["api"] == dump_snapshot(world.model, captured_at=CAPTURED)["api"]
+    own = {"/access/permissions": permissions_answer(world.model, TOKEN_ID)}  # the capturing token's own privileges
+    assert doc["api"] == {**dump_snapshot(world.model)["api"], **own}
+    assert dump_snapshot(load_snapshot(doc), captured_at=CAPTURED)["api"] == {**dump_snapshot(world.model, captured_at=CAPTURED)["api"], **own}
     # the simulator can serve the file it wrote
     assert World(tmp_path / "again", doc).model.fingerprint() == world.model.fingerprint()
 

@@ -109,14 +109,19 @@ def _components(path: str) -> list[str]:
     return parts
 
 
+def role_table(model: ClusterModel) -> dict[str, frozenset[str]]:
+    """Role -> privileges: the cluster's own list is the truth for its version (8.x has VM.Monitor); 9.1's fill the gaps."""
+    roles: dict[str, frozenset[str]] = dict(BUILTIN_ROLES)
+    for row in model.roles:
+        roles[str(row.get("roleid"))] = frozenset(split_list(row.get("privs")))
+    return roles
+
+
 class Access:
     """One model's access configuration, indexed for evaluation (build once, ask many times)."""
 
     def __init__(self, model: ClusterModel) -> None:
-        self.roles: dict[str, frozenset[str]] = dict(BUILTIN_ROLES)
-        for row in model.roles:
-            # The cluster's own list is the truth for its version (8.x has VM.Monitor); 9.1's fill the gaps.
-            self.roles[str(row.get("roleid"))] = frozenset(split_list(row.get("privs")))
+        self.roles: dict[str, frozenset[str]] = role_table(model)
         self.users: dict[str, dict[str, Any]] = {str(u.get("userid")): u for u in model.users}
         self.users.setdefault(ROOT, {"userid": ROOT, "enable": 1})  # userconfig_force_defaults
         self.tokens: dict[str, dict[str, Any]] = {}
@@ -141,6 +146,7 @@ class Access:
             node = self.acl.setdefault(key, {"users": {}, "groups": {}, "tokens": {}})
             node[kind].setdefault(str(entry.get("ugid")), {})[str(entry.get("roleid"))] = 1 if as_int(entry.get("propagate", 1)) else 0
         self.pools: dict[str, tuple[set[int], set[str]]] = {}
+        self.member_of: dict[str, list[str]] = {}  # /vms/<id> or /storage/<id> -> the pools it is a member of
         for poolid, pool in model.pools.items():
             vms: set[int] = set()
             storages: set[str] = set()
@@ -150,8 +156,10 @@ class Access:
                 elif member.get("type") == "storage":
                     storages.add(str(member.get("storage")))
             self.pools[str(poolid)] = (vms, storages)
+            for target in [f"/vms/{v}" for v in vms] + [f"/storage/{s}" for s in storages]:
+                self.member_of.setdefault(target, []).append(str(poolid))
         self._privs: dict[tuple[str, str], dict[str, int]] = {}
-        self._pool_roles: dict[str, dict[str, dict[str, int]]] = {}
+        self._pool_role_cache: dict[tuple[str, str], dict[str, int]] = {}
 
     # --- PVE::AccessControl::roles ----------------------------------------------------------------------
 
@@ -202,17 +210,14 @@ class Access:
 
     # --- PVE::RPCEnvironment::permissions -------------------------------------------------------------
 
-    def _pool_roles_for(self, subject: str) -> dict[str, dict[str, int]]:
-        if subject not in self._pool_roles:
-            found: dict[str, dict[str, int]] = {}
-            for poolid, (vms, storages) in self.pools.items():
-                roles = self.roles_of(subject, f"/pool/{poolid}")
-                if not roles:
-                    continue
-                for target in [f"/vms/{v}" for v in vms] + [f"/storage/{s}" for s in storages]:
-                    found.setdefault(target, {}).update(dict.fromkeys(roles, 1))
-            self._pool_roles[subject] = found
-        return self._pool_roles[subject]
+    def _pool_roles(self, subject: str, path: str) -> dict[str, int]:
+        """The roles ``subject`` has on the pools ``path`` (a guest or storage) is a member of, unioned."""
+        found: dict[str, int] = {}
+        for poolid in self.member_of.get(path, ()):
+            if (subject, poolid) not in self._pool_role_cache:
+                self._pool_role_cache[(subject, poolid)] = self.roles_of(subject, f"/pool/{poolid}")
+            found.update(dict.fromkeys(self._pool_role_cache[(subject, poolid)], 1))
+        return found
 
     def privileges_of(self, subject: str, path: str) -> dict[str, int]:
         """Privilege -> propagate flag: what ``subject`` may do on ``path``."""
@@ -247,7 +252,7 @@ class Access:
         if who != subject:
             return self.effective_roles(who, path) if who else {}
         roles = dict(self.roles_of(subject, path))
-        from_pool = self._pool_roles_for(subject).get(path)
+        from_pool = self._pool_roles(subject, path)
         if from_pool and "NoAccess" not in roles:
             if "NoAccess" in from_pool:
                 roles = {"NoAccess": 0}  # a pool's NoAccess trumps regular roles

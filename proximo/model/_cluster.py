@@ -32,6 +32,20 @@ CREDENTIAL_STORAGE_TYPES = {
 }
 
 
+def partial_access_reads(own_permissions: dict[str, dict[str, int]] | None) -> list[str]:
+    """The /access lists a token with these privileges (its GET /access/permissions) sees only part of.
+
+    PVE shortens them, never refuses them: every ACL entry is listed only to Sys.Audit on /access (ACL.pm
+    read_acl), every user only to User.Modify or Sys.Audit on /access/groups (User.pm index). Nothing when
+    the token's privileges were not read.
+    """
+    if own_permissions is None:
+        return []
+    groups = own_permissions.get("/access/groups", {})
+    partial = [] if "Sys.Audit" in own_permissions.get("/access", {}) else ["/access/acl"]
+    return partial + ([] if "Sys.Audit" in groups or "User.Modify" in groups else ["/access/users?full=1"])
+
+
 def config_digest(config: dict[str, Any]) -> str:
     """A stable SHA-1 over a config, as PVE's ``digest`` is a SHA-1 over the config file."""
     body = {k: v for k, v in config.items() if k != "digest"}
@@ -144,11 +158,19 @@ class ClusterModel(msgspec.Struct):
     roles: list[dict[str, Any]] = []
     acl: list[dict[str, Any]] = []
     pools: dict[str, dict[str, Any]] = {}  # poolid -> /pools?poolid=ID row (with members)
+    # GET /access/permissions as the token that read the state got it: its own privileges, path -> priv -> propagate.
+    # None: not read (a hand-written snapshot, the simulator's own model).
+    own_permissions: dict[str, dict[str, int]] | None = None
     corosync_nodes: list[dict[str, Any]] = []
     tasks: dict[str, Task] = {}
     firewall: Firewall = msgspec.field(default_factory=Firewall)  # cluster, node and guest firewall config (_firewall.py)
     other: dict[str, Any] = {}  # GET paths the model does not interpret yet, served verbatim
     extra: dict[str, dict[str, Any]] = {}  # members beside `data` for paths in `other`
+
+    @property
+    def access_partial(self) -> bool:
+        """The token that read this state saw only part of the access configuration (partial_access_reads)."""
+        return bool(partial_access_reads(self.own_permissions))
 
     # --- copying and fingerprints ------------------------------------------------------------------
 
@@ -171,7 +193,9 @@ class ClusterModel(msgspec.Struct):
             "access": [self.users, self.groups, self.roles, self.acl,
                        {pid: {**{k: v for k, v in pool.items() if k != "members"},
                               "members": sorted(str(m.get("id")) for m in pool.get("members", []))}
-                        for pid, pool in sorted(self.pools.items())}],
+                        for pid, pool in sorted(self.pools.items())},
+                       # what the permission checks were judged on when the lists above are partial
+                       self.own_permissions if self.access_partial else None],
             "firewall": [self.firewall.read, self.firewall.cluster, self.firewall.groups, self.firewall.nodes,
                          {str(vmid): level for vmid, level in sorted(self.firewall.guests.items())}],
             "other": self.other,

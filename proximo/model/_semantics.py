@@ -3,6 +3,10 @@
 The same registry drives the simulator (serve a POST), the predictor (apply a plan's steps to a copy)
 and undo (each call's inverse, computed from the state before it). A call without semantics cannot be
 predicted, so it cannot be planned: ``NotModelled``.
+
+A request (``execute``) is checked against its caller's permissions as pve-api-daemon checks it: the schema's
+``permissions`` before the parameters are validated, then the handler's own rules (``check``, registered
+with the endpoint by the pack that owns it) before it runs. ``notes`` and ``inverse`` are not requests.
 """
 
 from __future__ import annotations
@@ -15,7 +19,9 @@ import msgspec
 from .._apischema import schema, validate
 from .._types import ApiCall, Irreversible, Step
 from ..errors import NotModelled, PackError, PveApiError
+from ._access import ROOT
 from ._cluster import ClusterModel
+from ._permissions import Caller, permission_note
 
 
 class Call(msgspec.Struct, frozen=True):
@@ -26,12 +32,14 @@ class Call(msgspec.Struct, frozen=True):
     template: str
     path_params: dict[str, str]
     params: dict[str, Any]
-    user: str = "root@pam"
+    user: str = ROOT
 
 
 ApplyFn = Callable[[ClusterModel, Call], Any]
 InverseFn = Callable[[ClusterModel, Call], "list[Step] | Irreversible"]
 NotesFn = Callable[[ClusterModel, Call], list[str]]
+# The handler's own permission checks (beyond the schema's): raise PveApiError as the handler would.
+CheckFn = Callable[[ClusterModel, Call, Caller], None]
 
 
 class Semantics(msgspec.Struct, frozen=True):
@@ -41,6 +49,7 @@ class Semantics(msgspec.Struct, frozen=True):
     inverse: InverseFn | None
     notes: NotesFn | None
     owner: str
+    check: CheckFn | None = None
 
 
 class SemanticsRegistry:
@@ -51,7 +60,7 @@ class SemanticsRegistry:
 
     def registrar(self, owner: str) -> Callable[..., None]:
         def register(method: str, template: str, apply: ApplyFn, *, inverse: InverseFn | None = None,
-                     notes: NotesFn | None = None) -> None:
+                     notes: NotesFn | None = None, check: CheckFn | None = None) -> None:
             method = method.upper()
             if schema().endpoint(method, template) is None:
                 raise PackError(f"pack {owner!r} registers semantics for {method} {template}, which is not in the PVE API")
@@ -60,7 +69,7 @@ class SemanticsRegistry:
             existing = self._entries.get((method, template))
             if existing is not None:
                 raise PackError(f"{method} {template} has semantics from both {existing.owner!r} and {owner!r}")
-            self._entries[(method, template)] = Semantics(method, template, apply, inverse, notes, owner)
+            self._entries[(method, template)] = Semantics(method, template, apply, inverse, notes, owner, check)
 
         return register
 
@@ -70,8 +79,13 @@ class SemanticsRegistry:
     def __len__(self) -> int:
         return len(self._entries)
 
-    def bind(self, method: str, path: str, params: dict[str, Any] | None = None, *, user: str = "root@pam") -> tuple[Semantics, Call]:
-        """Match and validate a call as PVE would; raise PveApiError (as PVE answers) or NotModelled."""
+    def bind(self, method: str, path: str, params: dict[str, Any] | None = None, *,
+             caller: Caller | None = None) -> tuple[Semantics, Call]:
+        """Match and validate a call as PVE would; raise PveApiError (as PVE answers) or NotModelled.
+
+        With a ``caller`` it is a request: the schema's permissions are checked first, as pve-api-daemon
+        checks them before the handler validates anything (HTTPServer::rest_handler).
+        """
         method = method.upper()
         match = schema().match(path)
         if match is None:
@@ -80,22 +94,31 @@ class SemanticsRegistry:
         endpoint = schema().endpoint(method, template)
         if endpoint is None:
             raise PveApiError(501, f"Method '{method} {path}' not implemented")
+        if caller is not None:
+            caller.check_request(endpoint, path, {**(params or {}), **path_params})
         typed, errors = validate(endpoint, dict(params or {}), path_params)
         if errors:
             raise PveApiError(400, "Parameter verification failed.", errors)
         entry = self._entries.get((method, template))
         if entry is None:
             raise NotModelled(f"{method} {template} is not modelled: Proximo cannot predict what it does, so it will not plan it")
-        return entry, Call(method, path, template, path_params, typed, user)
+        return entry, Call(method, path, template, path_params, typed, caller.user if caller else ROOT)
 
-    def execute(self, model: ClusterModel, method: str, path: str, params: dict[str, Any] | None = None, *, user: str = "root@pam") -> Any:
-        entry, call = self.bind(method, path, params, user=user)
+    def execute(self, model: ClusterModel, method: str, path: str, params: dict[str, Any] | None = None, *, user: str = ROOT) -> Any:
+        """Serve one request by ``user``: PVE's permission checks, then the endpoint's effect on ``model``."""
+        caller = Caller(model, user)
+        entry, call = self.bind(method, path, params, caller=caller)
+        if entry.check is not None:
+            entry.check(model, call, caller)
         return entry.apply(model, call)
 
     def notes(self, before: ClusterModel, step: ApiCall) -> list[str]:
-        """What a call does that no state diff shows (credentials PVE deletes, say), from its semantics."""
+        """What a call does that no state diff shows (credentials PVE deletes, say), from its semantics; and
+        that its permissions were not judged on the whole access configuration, when they were not."""
         entry, call = self.bind(step.method, step.path, step.params)
-        return list(entry.notes(before, call)) if entry.notes else []
+        notes = list(entry.notes(before, call)) if entry.notes else []
+        unchecked = permission_note(before)
+        return notes + [unchecked] if unchecked else notes
 
     def inverse(self, before: ClusterModel, step: ApiCall) -> list[Step] | Irreversible:
         entry, call = self.bind(step.method, step.path, step.params)

@@ -15,7 +15,7 @@ from typing import Any
 import anyio
 
 from ..errors import PveApiError
-from ._cluster import ClusterModel, Guest, Node, as_int
+from ._cluster import ClusterModel, Guest, Node, as_int, partial_access_reads
 from ._firewall import firewall_from_api, firewall_path, firewall_paths, render_firewall
 
 SNAPSHOT_FORMAT = "proximo-snapshot/1"
@@ -38,6 +38,7 @@ CLUSTER_PATHS = [
     "/access/groups",
     "/access/roles",
     "/access/acl",
+    "/access/permissions",  # the token's own privileges: what the permission checks use when the lists are partial
     "/pools",
     "/cluster/firewall/options",
     "/cluster/firewall/rules",
@@ -59,6 +60,8 @@ async def collect(get: Callable[[str], Awaitable[Any]], *, limit: int = 8) -> tu
 
     A 403 means the token cannot see that part of the cluster: the path goes to ``unseen`` and every plan
     made from this state says it is incomplete. A 404/501 means "not on this version": silently none.
+    PVE never refuses the /access lists; it shortens them for a token that may not audit /access, so that
+    case goes to ``unseen`` too (``partial_access_reads``).
     """
     api: dict[str, Any] = {}
     unseen: list[str] = []
@@ -85,6 +88,8 @@ async def collect(get: Callable[[str], Awaitable[Any]], *, limit: int = 8) -> tu
             raise failures[0]  # one clear error, not an exception group
 
     await fetch_all(CLUSTER_PATHS)
+    own = api.get("/access/permissions")
+    unseen += partial_access_reads(own if isinstance(own, dict) else None)
     resources = api.get("/cluster/resources") or []
     nodes = sorted({r["node"] for r in api.get("/nodes") or []} | {r["node"] for r in resources if r.get("type") == "node"})
     second: list[str] = []
@@ -138,7 +143,8 @@ _GUEST_EXTRA = re.compile(r"^/nodes/([^/]+)/(qemu|lxc)/(\d+)/(snapshot|pending|c
 _MODELLED = {
     "/version", "/cluster/status", "/cluster/resources", "/nodes", "/storage", "/cluster/config/nodes",
     "/cluster/backup", "/cluster/replication", "/cluster/ha/resources", "/cluster/ha/groups", "/cluster/ha/rules",
-    "/cluster/tasks", "/access/users?full=1", "/access/groups", "/access/roles", "/access/acl", "/pools",
+    "/cluster/tasks", "/access/users?full=1", "/access/groups", "/access/roles", "/access/acl", "/access/permissions",
+    "/pools",
 }
 
 
@@ -190,6 +196,8 @@ def from_api(api: dict[str, Any], extra: dict[str, dict[str, Any]] | None = None
     m.groups = list(api.get("/access/groups") or [])
     m.roles = list(api.get("/access/roles") or [])
     m.acl = list(api.get("/access/acl") or [])
+    own = api.get("/access/permissions")
+    m.own_permissions = {str(p): dict(privs) for p, privs in own.items()} if isinstance(own, dict) else None
     for row in api.get("/pools") or []:
         detail = api.get("/pools?" + urllib.parse.urlencode({"poolid": row["poolid"]}))
         m.pools[row["poolid"]] = dict(detail[0] if isinstance(detail, list) and detail else row)
@@ -276,7 +284,9 @@ def load_snapshot(doc: dict[str, Any]) -> ClusterModel:
 
 def snapshot_paths(m: ClusterModel) -> list[str]:
     """Every GET path a snapshot of this model holds."""
-    paths = [p for p in CLUSTER_PATHS if not p.startswith("/cluster/firewall")]
+    paths = [p for p in CLUSTER_PATHS if not p.startswith("/cluster/firewall") and p != "/access/permissions"]
+    if m.own_permissions is not None:
+        paths.append("/access/permissions")
     if m.ha_groups is None:
         paths.remove("/cluster/ha/groups")
     if m.ha_rules is None:
@@ -582,6 +592,8 @@ def _render_access(m: ClusterModel, parts: list[str], args: dict[str, str], base
         return m.roles
     if rest == ["acl"]:
         return m.acl
+    if rest == ["permissions"] and m.own_permissions is not None and not args:
+        return m.own_permissions
     return _render_access_item(m, rest, base)
 
 

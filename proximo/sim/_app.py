@@ -124,6 +124,8 @@ class Simulator:
             if method == "GET":
                 _check_get(path, query)
                 if path == "/access/permissions":  # the answer depends on who asks (their own, or Sys.Audit on /access)
+                    if not self.model.users:  # a model without users cannot say who the token is (writes go unchecked too)
+                        raise PveApiError(501, "Method 'GET /access/permissions' not implemented by the simulator: its model has no users")
                     args = dict(urllib.parse.parse_qsl(query))
                     return 200, {"data": permissions_answer(self.model, token, args.get("userid"), args.get("path"))}
                 if path == "/access/acl":  # so does this list (Sys.Audit on /access, else what the token may modify)

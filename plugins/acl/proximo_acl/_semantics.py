@@ -8,8 +8,9 @@ Facts used (../shared/pve-api/facts/acl-semantics.md and the upstream handlers):
   ACL entries; deleting a role removes the ACL entries that name it. Built-in roles cannot change.
 - A new token's secret is returned once (``value``); Proxmox keeps only its hash. It is never stored here.
 
-Permission checks of the calling token (``perm-modify``, ``userid-group``, ...) are not enforced by these
-semantics; the realm's password store and TFA entries are not modelled (see docs/packs/acl.md).
+The calling token's permissions are checked before these semantics run: the schema's checks (``perm-modify``,
+``userid-group``, ...) by ``proximo.model._permissions``, and update_acl's own rule here (``check_acl_update``).
+The realm's password store and TFA entries are not modelled (see docs/packs/acl.md).
 """
 
 from __future__ import annotations
@@ -20,7 +21,8 @@ from typing import Any, Literal
 
 from proximo import ApiCall, Irreversible, PveApiError, Step
 from proximo.model import Call, ClusterModel, as_int, split_list
-from proximo.model._access import ACL_PATH_RE, BUILTIN_ROLES, normalize_path, split_tokenid
+from proximo.model._access import ACL_PATH_RE, BUILTIN_ROLES, normalize_path, role_table, split_tokenid
+from proximo.model._permissions import Caller, under_user_config_lock
 
 KINDS = (("users", "user"), ("groups", "group"), ("tokens", "token"))
 KEY_OF_KIND = {kind: key for key, kind in KINDS}
@@ -138,8 +140,40 @@ def update_acl(model: ClusterModel, call: Call) -> None:
 
 
 def _acl_failed(message: str) -> PveApiError:
-    """update_acl runs in lock_user_config(..., "ACL update failed"): its refusals carry that prefix."""
+    """update_acl runs in lock_user_config(..., "ACL update failed"): a plain die there carries that prefix (an
+    exception with a status is wrapped by under_user_config_lock)."""
     return PveApiError(500, f"ACL update failed: {message}")
+
+
+def check_acl_update(model: ClusterModel, call: Call, caller: Caller) -> None:
+    """ACL.pm update_acl: without Permissions.Modify on the path (``perm-modify`` also lets VM.Allocate,
+    Datastore.Allocate and Pool.Allocate below /vms, /storage, /pool through), a role may be granted or
+    removed only if the caller holds all its privileges there, propagated when the grant propagates; NoAccess
+    always needs Permissions.Modify. PVE raises it inside the user.cfg lock (``ACL update failed: ...``)."""
+    p = call.params
+    path = normalize_path(str(p["path"]))
+    delete = as_int(p.get("delete", 0))
+    if path is None or not (delete or ACL_PATH_RE.match(path)) or not any(p.get(key) for key, _ in KINDS):
+        return  # the parameter errors update_acl raises first (the semantics raise them)
+    have = caller.permissions(path)
+    if have is None or "Permissions.Modify" in have:
+        return
+    propagate = 1 if p.get("propagate") is None else (1 if as_int(p["propagate"]) else 0)
+    verb = "remove" if delete else "add"
+    roles = role_table(model)
+    for role in split_list(p.get("roles")):
+        if role not in roles:
+            return  # "role does not exist" comes first
+        for priv in sorted(roles[role]):
+            if priv not in have:
+                reason = f"Cannot {verb} role '{role}' - requires 'Permissions.Modify' or superset of privileges."
+            elif propagate and have[priv] != propagate and not delete:  # only adding a propagating ACL can widen access
+                reason = f"Cannot {verb} role '{role}' with propagation - requires 'Permissions.Modify' or propagated superset of privileges."
+            else:
+                continue
+            raise under_user_config_lock("ACL update failed", _bad("role", reason))
+        if role == "NoAccess":  # no privileges to compare: it needs Permissions.Modify
+            raise under_user_config_lock("ACL update failed", _bad("role", f"Cannot {verb} role '{role}' - requires 'Permissions.Modify'"))
 
 
 def acl_inverse(before: ClusterModel, call: Call) -> list[Step] | Irreversible:
@@ -494,7 +528,7 @@ def _delete_role_inverse(before: ClusterModel, call: Call) -> list[Step] | Irrev
 
 
 def register_all(register: Callable[..., None]) -> None:
-    register("PUT", "/access/acl", update_acl, inverse=acl_inverse)
+    register("PUT", "/access/acl", update_acl, inverse=acl_inverse, check=check_acl_update)
     register("POST", "/access/users", create_user, inverse=_create_user_inverse)
     register("PUT", "/access/users/{userid}", update_user, inverse=_update_user_inverse)
     register("DELETE", "/access/users/{userid}", delete_user, inverse=_delete_user_inverse, notes=_delete_user_notes)

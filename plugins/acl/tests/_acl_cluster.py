@@ -49,10 +49,16 @@ GROUPS = [
     {"groupid": "admins", "users": "alice@pve", "comment": "Cluster administrators"},
     {"groupid": "operators", "users": "bob@pve"},
 ]
+def operator_acl(role: str) -> list[dict[str, Any]]:
+    """Proximo's user and its privilege-separated token, both with ``role`` on /."""
+    return [acl("/", "user", "proximo@pve", role), acl("/", "token", OPERATOR, role)]
+
+
+# The operator manages access, so it holds Permissions.Modify (only Administrator has it); PVEAdmin is the
+# doctor's story (cluster(operator_role="PVEAdmin")): everything but Sys.Modify and Permissions.Modify.
 ACL = [
     acl("/", "group", "admins", "Administrator"),
-    acl("/", "user", "proximo@pve", "PVEAdmin"),
-    acl("/", "token", OPERATOR, "PVEAdmin"),
+    *operator_acl("Administrator"),
     acl("/pool/prod", "group", "operators", "VMOperator"),
     acl("/vms/101", "token", "bob@pve!ci", "PVEVMUser"),
     acl("/storage/local", "user", "carol@pve", "PVEDatastoreUser"),
@@ -60,8 +66,11 @@ ACL = [
 
 
 def cluster(*, users: list[dict[str, Any]] | None = None, groups: list[dict[str, Any]] | None = None,
-            acl_rows: list[dict[str, Any]] | None = None) -> dict[str, Any]:
-    """A two-node cluster with guests 100-102 (100 and 101 in pool prod), two storages, and the access config above."""
+            acl_rows: list[dict[str, Any]] | None = None, operator_role: str = "Administrator") -> dict[str, Any]:
+    """A two-node cluster with guests 100-102 (100 and 101 in pool prod), two storages, and the access config above
+    (the operator's rows with ``operator_role`` instead of Administrator, unless ``acl_rows`` is given)."""
+    if acl_rows is None:
+        acl_rows = [a for a in ACL if a not in operator_acl("Administrator")] + operator_acl(operator_role)
     nodes = ("pve1", "pve2")
     guests = [(100, "pve1", "web"), (101, "pve1", "db"), (102, "pve2", "build")]
     api: dict[str, Any] = {

@@ -43,8 +43,8 @@ def _impact(plan: Plan, target: str, effect: str) -> str:
 
 
 @pytest.mark.parametrize("tool,params", [
-    ("access.acl.revoke", {"path": "/", "roles": "PVEAdmin", "tokens": OPERATOR}),
-    ("api.call", {"method": "PUT", "path": "/access/acl", "params": {"path": "/", "roles": "PVEAdmin", "tokens": OPERATOR, "delete": 1}}),
+    ("access.acl.revoke", {"path": "/", "roles": "Administrator", "tokens": OPERATOR}),
+    ("api.call", {"method": "PUT", "path": "/access/acl", "params": {"path": "/", "roles": "Administrator", "tokens": OPERATOR, "delete": 1}}),
 ])
 async def test_operator_token_losing_what_it_needs_is_a_critical_lockout(tmp_path: Path, tool: str, params: dict[str, Any]) -> None:
     plan = await _plan(tmp_path, tool, params)
@@ -55,7 +55,7 @@ async def test_operator_token_losing_what_it_needs_is_a_critical_lockout(tmp_pat
 
 async def test_privsep_trap_owner_losing_the_role_locks_the_token_out(tmp_path: Path) -> None:
     """A privsep token keeps its own ACL but gets only what its owner has too: revoking the owner's role is a lockout."""
-    plan = await _plan(tmp_path, "access.acl.revoke", {"path": "/", "roles": "PVEAdmin", "users": "proximo@pve"})
+    plan = await _plan(tmp_path, "access.acl.revoke", {"path": "/", "roles": "Administrator", "users": "proximo@pve"})
     assert ("token/" + OPERATOR, "lockout") in _effects(plan)
     assert plan.risk is Risk.CRITICAL
 
@@ -74,9 +74,11 @@ async def test_disabling_the_operators_user_is_a_lockout_a_person_may_approve(tm
 
 
 async def test_nobody_but_root_keeping_permissions_modify_is_refused(tmp_path: Path) -> None:
-    plan = await _plan(tmp_path, "access.acl.revoke", {"path": "/", "roles": "Administrator", "groups": "admins"})
+    """Only a holder of Permissions.Modify on / may revoke it there, so the last one can only be the operator's own."""
+    snapshot = cluster(acl_rows=[a for a in cluster()["api"]["/access/acl"] if a["ugid"] != "admins"])
+    plan = await _plan(tmp_path, "access.acl.revoke", {"path": "/", "roles": "Administrator", "users": "proximo@pve"}, snapshot)
     assert "nobody but root@pam" in _impact(plan, "user/root@pam", "lockout")
-    assert "alice@pve" in _impact(plan, "user/root@pam", "lockout")
+    assert "proximo@pve" in _impact(plan, "user/root@pam", "lockout")
     assert plan.risk is Risk.CRITICAL and plan.blocked
 
 

@@ -61,7 +61,8 @@ async def test_permissions_live_compares_with_proxmox(world: World) -> None:
 
 
 async def test_permissions_live_says_when_proxmox_cannot_be_asked(world: World) -> None:
-    world.sim.inject_fault("GET", r"^/access/permissions$", 403, "Permission check failed (/access, Sys.Audit)")
+    # both reads of it fail: the state's (the token's own permissions) and the tool's live one
+    world.sim.inject_fault("GET", r"^/access/permissions$", 403, "Permission check failed (/access, Sys.Audit)", times=2)
     async with world.host() as host:
         answer = (await host.read("access.permissions", {"subject": "carol@pve", "path": "/storage/local"}, world.actor)).data
     assert answer["privileges"] == ["Datastore.AllocateSpace", "Datastore.Audit"]
@@ -163,7 +164,7 @@ async def test_role_and_group_lifecycle(world: World) -> None:
 
 
 async def test_doctor_names_a_missing_privilege_after_it_is_revoked(tmp_path: Path) -> None:
-    rows = [*cluster()["api"]["/access/acl"], acl("/", "user", "proximo@pve", "Administrator"),
+    rows = [*cluster(operator_role="PVEAdmin")["api"]["/access/acl"], acl("/", "user", "proximo@pve", "Administrator"),
             acl("/access", "token", OPERATOR, "Administrator")]
     world = World(tmp_path, cluster(acl_rows=rows))
     async with world.host() as host:
@@ -269,7 +270,7 @@ async def test_simulator_lists_acl_entries_as_pve_does_for_the_asking_token(tmp_
     async with httpx.AsyncClient(transport=world.transport(), base_url="http://pve.sim:8006/api2/json") as client:
         mine = await client.get("/access/acl", headers={"Authorization": f"PVEAPIToken={OPERATOR}={world.secret}"})
         ci = await client.get("/access/acl", headers={"Authorization": "PVEAPIToken=bob@pve!ci=ci-secret-for-test"})
-    assert len(mine.json()["data"]) == len(rows)  # PVEAdmin on / has Sys.Audit on /access
+    assert len(mine.json()["data"]) == len(rows)  # Administrator on / has Sys.Audit on /access
     assert {a["path"] for a in ci.json()["data"]} == {"/vms/101"}  # VM.Allocate there, nothing else
     async with world.host() as host:
         report = (await host.read("access.doctor", {"subject": "bob@pve!ci", "tools": []}, world.actor)).data
@@ -297,7 +298,7 @@ def test_proximo_token_check_against_the_simulator_over_loopback(tmp_path: Path)
     assert spec is not None and spec.loader is not None
     loopback = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(loopback)
-    rows = [*cluster()["api"]["/access/acl"], acl("/access", "token", OPERATOR, "Administrator"),
+    rows = [*cluster(operator_role="PVEAdmin")["api"]["/access/acl"], acl("/access", "token", OPERATOR, "Administrator"),
             acl("/access", "user", "proximo@pve", "Administrator")]
     world = World(tmp_path, cluster(acl_rows=rows))
     with loopback.serve(world.sim.app) as url:

@@ -13,6 +13,7 @@ from typing import Any
 
 from proximo import ApiCall, Irreversible, PveApiError, Step
 from proximo.model import Call, ClusterModel, split_list
+from proximo.model._permissions import Caller, under_user_config_lock
 
 
 def _pool(model: ClusterModel, poolid: str) -> dict[str, Any]:
@@ -47,6 +48,21 @@ def update_pool(model: ClusterModel, call: Call) -> None:
         pool["comment"] = p["comment"]
 
 
+def check_pool_update(model: ClusterModel, call: Call, caller: Caller) -> None:
+    """pve-manager API2/Pool.pm update_pool: the right to modify permissions on every guest and storage added
+    or removed (check_perm_modify), checked inside the user.cfg lock (``update pools failed: ...``)."""
+    p = call.params
+    if str(p["poolid"]) not in model.pools:
+        return  # "pool does not exist" comes first (the semantics raise it)
+    try:
+        for vmid in split_list(p.get("vms")):
+            caller.check_perm_modify(f"/vms/{vmid}")
+        for sid in split_list(p.get("storage")):
+            caller.check_perm_modify(f"/storage/{sid}")
+    except PveApiError as exc:
+        raise under_user_config_lock("update pools failed", exc) from None
+
+
 def _pool_inverse(before: ClusterModel, call: Call) -> list[Step] | Irreversible:
     p = call.params
     pool = before.pools.get(str(p["poolid"]), {})
@@ -61,4 +77,4 @@ def _pool_inverse(before: ClusterModel, call: Call) -> list[Step] | Irreversible
 
 
 def register_all(register: Callable[..., None]) -> None:
-    register("PUT", "/pools", update_pool, inverse=_pool_inverse)
+    register("PUT", "/pools", update_pool, inverse=_pool_inverse, check=check_pool_update)

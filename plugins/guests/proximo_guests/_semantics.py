@@ -238,10 +238,15 @@ _NOT_OPTIONS = {"qemu": ("digest", "skiplock", "force", "background_delay", "ski
                 "lxc": ("digest",)}
 
 
+def check_options_given(call: Call) -> None:
+    """The first thing update_vm_api / update_vm refuse, before any permission or config check."""
+    if all(k in _NOT_OPTIONS[kind_of(call)] for k in call.params):
+        raise PveApiError(500, "no options specified")
+
+
 def config_set(model: ClusterModel, call: Call) -> Any:
     p = call.params
-    if all(k in _NOT_OPTIONS[kind_of(call)] for k in p):
-        raise PveApiError(500, "no options specified")
+    check_options_given(call)
     g = guest_at(model, call)
     check_lock(g, call)
     check_digest(g, call)
@@ -1089,34 +1094,51 @@ def _irreversible(reason: str) -> Callable[[ClusterModel, Call], Irreversible]:
 
 
 def register_all(register: Callable[..., None]) -> None:
+    from . import _permissions as perm  # the handlers' own permission checks (they use this module's helpers)
+
     for kind in ("qemu", "lxc"):
         base = f"/nodes/{{node}}/{kind}/{{vmid}}"
-        register("POST", f"/nodes/{{node}}/{kind}", create_qemu if kind == "qemu" else create_lxc,
-                 inverse=_destroy_new_inverse)
+        qemu = kind == "qemu"
+        register("POST", f"/nodes/{{node}}/{kind}", create_qemu if qemu else create_lxc,
+                 inverse=_destroy_new_inverse, check=perm.check_qemu_create if qemu else perm.check_lxc_create)
         register("DELETE", base, destroy, notes=destroy_notes,
                  inverse=_irreversible("destroying a guest deletes its disks: nothing in Proxmox brings them back "
-                                       "(restore from a backup is a new guest)"))
-        register("PUT", f"{base}/config", config_set, inverse=config_inverse, notes=config_notes)
-        register("POST", f"{base}/status/start", start, inverse=_power_inverse("stop"), notes=_start_notes)
-        register("POST", f"{base}/status/stop", stop, inverse=_power_inverse("start"), notes=_stop_notes)
-        register("POST", f"{base}/status/shutdown", shutdown, inverse=_power_inverse("start"), notes=_stop_notes)
+                                       "(restore from a backup is a new guest)"),
+                 check=perm.root_only_options("skiplock") if qemu else None)
+        register("PUT", f"{base}/config", config_set, inverse=config_inverse, notes=config_notes,
+                 check=perm.check_qemu_config if qemu else perm.check_lxc_config)
+        register("POST", f"{base}/status/start", start, inverse=_power_inverse("stop"), notes=_start_notes,
+                 check=perm.root_only_options("stateuri", "skiplock", "migratedfrom", "migration_type", "migration_network",
+                                              "targetstorage", "force-cpu", "with-conntrack-state", "nets-host-mtu")
+                 if qemu else perm.root_only_options("skiplock"))
+        register("POST", f"{base}/status/stop", stop, inverse=_power_inverse("start"), notes=_stop_notes,
+                 check=perm.root_only_options("skiplock", "keepActive", "migratedfrom") if qemu else perm.root_only_options("skiplock"))
+        register("POST", f"{base}/status/shutdown", shutdown, inverse=_power_inverse("start"), notes=_stop_notes,
+                 check=perm.root_only_options("skiplock", "keepActive") if qemu else None)
         register("POST", f"{base}/status/reboot", reboot, inverse=lambda b, c: [], notes=_bypass_notes)
-        register("POST", f"{base}/status/suspend", suspend, inverse=_power_inverse("resume"), notes=_bypass_notes)
-        register("POST", f"{base}/status/resume", resume, inverse=_power_inverse("suspend"), notes=_bypass_notes)
+        register("POST", f"{base}/status/suspend", suspend, inverse=_power_inverse("resume"), notes=_bypass_notes,
+                 check=perm.root_only_options("skiplock") if qemu else None)
+        register("POST", f"{base}/status/resume", resume, inverse=_power_inverse("suspend"), notes=_bypass_notes,
+                 check=perm.root_only_options("skiplock", "nocheck") if qemu else None)
         register("POST", f"{base}/snapshot", snapshot_create, inverse=_snapshot_create_inverse)
         register("DELETE", f"{base}/snapshot/{{snapname}}", snapshot_delete,
                  inverse=_irreversible("a deleted snapshot cannot be re-created: the state it held is gone"))
         register("POST", f"{base}/snapshot/{{snapname}}/rollback", snapshot_rollback,
-                 inverse=_irreversible("a rollback discards everything written since the snapshot: it cannot be undone"))
+                 inverse=_irreversible("a rollback discards everything written since the snapshot: it cannot be undone"),
+                 check=perm.check_rollback if qemu else None)
         register("PUT", f"{base}/resize", disk_resize,
-                 inverse=_irreversible("a disk cannot be shrunk (Proxmox refuses): a resize has no undo"))
+                 inverse=_irreversible("a disk cannot be shrunk (Proxmox refuses): a resize has no undo"),
+                 check=perm.check_qemu_resize if qemu else perm.check_lxc_resize)
         register("POST", f"{base}/template", template,
                  inverse=_irreversible("a template cannot be turned back into a guest through the API"))
-        register("POST", f"{base}/clone", clone, inverse=_clone_inverse, notes=_clone_notes)
-    register("POST", "/nodes/{node}/qemu/{vmid}/config", config_set, inverse=config_inverse, notes=config_notes)
-    register("POST", "/nodes/{node}/qemu/{vmid}/status/reset", reset, inverse=lambda b, c: [], notes=_bypass_notes)
-    register("POST", "/nodes/{node}/qemu/{vmid}/move_disk", disk_move, inverse=_move_inverse)
-    register("POST", "/nodes/{node}/lxc/{vmid}/move_volume", disk_move, inverse=_move_inverse)
+        register("POST", f"{base}/clone", clone, inverse=_clone_inverse, notes=_clone_notes,
+                 check=perm.check_qemu_clone if qemu else perm.check_lxc_clone)
+    register("POST", "/nodes/{node}/qemu/{vmid}/config", config_set, inverse=config_inverse, notes=config_notes,
+             check=perm.check_qemu_config)
+    register("POST", "/nodes/{node}/qemu/{vmid}/status/reset", reset, inverse=lambda b, c: [], notes=_bypass_notes,
+             check=perm.root_only_options("skiplock"))
+    register("POST", "/nodes/{node}/qemu/{vmid}/move_disk", disk_move, inverse=_move_inverse, check=perm.check_move_disk)
+    register("POST", "/nodes/{node}/lxc/{vmid}/move_volume", disk_move, inverse=_move_inverse, check=perm.check_move_disk)
 
 
 def _clone_inverse(before: ClusterModel, call: Call) -> list[Step] | Irreversible:

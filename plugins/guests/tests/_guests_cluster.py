@@ -10,7 +10,7 @@ from __future__ import annotations
 import copy
 from typing import Any
 
-from proximo.testing import snapshot_from
+from proximo.testing import operator_access, snapshot_from
 
 GiB = 1024**3
 NODES = ("pve1", "pve2")
@@ -135,7 +135,10 @@ def make_api(*, usage: dict[str, tuple[int, int]] | None = None) -> dict[str, An
         "/pools": [{"poolid": "prod", "comment": "Production"}],
         "/pools?poolid=prod": [{"poolid": "prod", "comment": "Production", "members": [
             {"id": "qemu/101", "type": "qemu", "vmid": 101, "node": "pve1", "name": "db", "status": "stopped", "template": 0}]}],
-        "/access/acl": [{"path": "/", "type": "token", "ugid": "proximo@pve!agent", "roleid": "PVEAdmin", "propagate": 1},
+        # Proximo's user and token manage guests (PVEAdmin has every VM.*, Datastore.* and SDN.Use privilege)
+        "/access/users?full=1": [*operator_access("PVEAdmin")["/access/users?full=1"],
+                                 {"userid": "dba@pve", "enable": 1, "expire": 0, "groups": "", "realm-type": "pve", "tokens": None}],
+        "/access/acl": [*operator_access("PVEAdmin")["/access/acl"],
                         {"path": "/vms/101", "type": "user", "ugid": "dba@pve", "roleid": "PVEVMUser", "propagate": 1}],
     }
     resources: list[dict[str, Any]] = [{"id": f"node/{n}", "type": "node", "node": n, "status": "online", "level": "",

@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 from _guests_cluster import GiB, make_snapshot
 
-from proximo import ApiCall, Plan, Risk
+from proximo import ApiCall, BadInput, Plan, Risk
 from proximo.testing import World
 
 pytestmark = pytest.mark.anyio
@@ -261,12 +261,14 @@ async def test_api_call_reports_the_same_impacts(world: World, tool: str, params
 # --- Proxmox's refusals, as it words them -----------------------------------------------------------------------
 
 
-async def test_locked_guest_is_refused_unless_skiplock(world: World) -> None:
+async def test_locked_guest_is_refused_and_only_root_may_skip_the_lock(world: World) -> None:
     world.model.guests[120].config["lock"] = "backup"
     p = await plan(world, "guest.stop", {"vmid": 120})
     assert p.blocked and p.blockers == ["POST /nodes/pve1/qemu/120/status/stop: Proxmox would refuse: VM is locked (backup)"]
-    skipped = await plan(world, "guest.stop", {"vmid": 120, "skiplock": True})
-    assert not skipped.blocked
+    # Qemu.pm vm_stop: skiplock is root@pam's alone, and PVE says so before it looks at the lock
+    with pytest.raises(BadInput, match=r"400 Parameter verification failed\. \(skiplock: Only root may use this option\.\)"):
+        await plan(world, "guest.stop", {"vmid": 120, "skiplock": True})
+    world.packs.semantics.execute(world.model.copy(), "POST", "/nodes/pve1/qemu/120/status/stop", {"skiplock": 1}, user="root@pam")
 
 
 async def test_stale_digest_is_refused_by_proxmox_itself(world: World) -> None:

@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 
 from proximo import Impact, Plan, Risk
-from proximo.testing import World, snapshot_from
+from proximo.testing import World, operator_access, snapshot_from
 
 pytestmark = pytest.mark.anyio
 
@@ -65,7 +65,9 @@ def cluster(*guests: dict[str, Any], storages: dict[str, dict[str, Any]] | None 
                     "maxmem": 68719476736, "mem": 8589934592, "cpu": 0.03, "uptime": 864000,
                     "disk": 5368709120, "maxdisk": 107374182400} for n in NODES],
         "/storage": [{**cfg, "digest": CFG_DIGEST} for _, cfg in sorted(storages.items())],
-        "/access/acl": list(acl),
+        # Proximo's token may manage storage (and, for the undo, the ACLs and pools that go with it)
+        "/access/users?full=1": operator_access()["/access/users?full=1"],
+        "/access/acl": [*operator_access()["/access/acl"], *acl],
         "/cluster/backup": list(backup),
         "/cluster/replication": list(replication),
         "/cluster/ha/resources": list(ha),

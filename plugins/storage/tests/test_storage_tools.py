@@ -14,7 +14,8 @@ import pytest
 
 from proximo import ApiCall, BadInput, Risk
 from proximo.errors import Refused
-from proximo.testing import World, snapshot_from
+from proximo.model._access import BUILTIN_ROLES
+from proximo.testing import World, operator_access, snapshot_from
 
 pytestmark = pytest.mark.anyio
 
@@ -72,7 +73,7 @@ VOLUMES = {  # GET /nodes/{node}/storage/{storage}/content rows
 }
 
 ACL = [
-    {"path": "/", "type": "token", "ugid": "proximo@pve!agent", "roleid": "PVEAdmin", "propagate": 1},
+    *operator_access("PVEAdmin")["/access/acl"],  # Proximo's user and token: storage, pools and their ACLs
     {"path": "/storage/nfs-backup", "type": "group", "ugid": "operators", "roleid": "PVEDatastoreUser", "propagate": 1},
     {"path": "/storage/nfs-backup", "type": "user", "ugid": "bob@pve", "roleid": "PVEDatastoreAdmin", "propagate": 0},
 ]
@@ -92,8 +93,11 @@ def make_snapshot() -> dict[str, Any]:
         "/nodes": [{"node": n, "id": f"node/{n}", "type": "node", "status": "online", "level": "", "maxcpu": 16,
                     "maxmem": 68719476736, "mem": 8589934592, "cpu": 0.03, "uptime": 864000} for n in NODES],
         "/storage": [{**cfg, "digest": CFG_DIGEST} for _, cfg in sorted(STORAGES.items())],
+        "/access/users?full=1": [*operator_access()["/access/users?full=1"],
+                                 {"userid": "bob@pve", "enable": 1, "expire": 0, "groups": "operators", "realm-type": "pve", "tokens": None}],
+        "/access/groups": [{"groupid": "operators", "users": "bob@pve"}],
         "/access/acl": copy.deepcopy(ACL),
-        "/access/roles": [{"roleid": r, "privs": "Datastore.Audit", "special": 1}
+        "/access/roles": [{"roleid": r, "privs": ",".join(sorted(BUILTIN_ROLES[r])), "special": 1}
                           for r in ("Administrator", "PVEAdmin", "PVEDatastoreUser", "PVEDatastoreAdmin")],
         "/pools": [{"poolid": "prod", "comment": "Production"}],
         "/pools?poolid=prod": [copy.deepcopy(POOL)],
