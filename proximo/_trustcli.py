@@ -15,7 +15,7 @@ from typing import Any
 import click
 import msgspec
 
-from ._approvers import ApproverStore, totp_uri
+from ._approvers import ApproverStore, check_name, totp_uri
 from ._ledger import Actor, seal
 from ._render import print_plan
 from ._service import APPROVE_SOCKET, AGENT_SOCKET, ask_service, connect, install_files, next_steps, run_service
@@ -80,6 +80,7 @@ def _need_terminal(ask: Ask | None) -> Ask:
 def add_approver(settings: Settings, name: str, *, totp: bool, actor: Actor, ask: Ask | None = None,
                  echo: Callable[[str], None] = print) -> None:
     """The first approver is set by whoever installs Proximo; every later change needs an existing approver."""
+    check_name(name)
     ask = _need_terminal(ask)
     prepare_home(settings.home)
     store = ApproverStore(settings.home)
@@ -120,7 +121,7 @@ def seal_locally(settings: Settings, reason: str, *, actor: Actor, ask: Ask | No
 
 def register(cli: click.Group, context: type) -> None:
     """Add the trust commands to the root group (``context`` is the CLI's Context class)."""
-    from .cli import _console, _run
+    from .cli import _console, _guarded, _run
 
     pass_ctx = click.make_pass_decorator(context)
 
@@ -134,16 +135,16 @@ def register(cli: click.Group, context: type) -> None:
     @pass_ctx
     def approver_add(ctx: Any, name: str, totp: bool) -> None:
         """Add an approver with a passphrase (asked twice, never shown). Once one exists, adding needs one."""
-        _run(lambda: _sync(add_approver, ctx.settings, name, totp=totp, actor=ctx.actor("cli"),
-                           echo=lambda line: click.echo(line, err=True)))
+        _guarded(lambda: add_approver(ctx.settings, name, totp=totp, actor=ctx.actor("cli"),
+                                      echo=lambda line: click.echo(line, err=True)))
 
     @approver.command("remove")
     @click.argument("name")
     @pass_ctx
     def approver_remove(ctx: Any, name: str) -> None:
         """Remove an approver (an approver's credential is asked for)."""
-        _run(lambda: _sync(remove_approver, ctx.settings, name, actor=ctx.actor("cli"),
-                           echo=lambda line: click.echo(line, err=True)))
+        _guarded(lambda: remove_approver(ctx.settings, name, actor=ctx.actor("cli"),
+                                         echo=lambda line: click.echo(line, err=True)))
 
     @approver.command("list")
     @pass_ctx
@@ -264,10 +265,6 @@ def register(cli: click.Group, context: type) -> None:
             for line in found.does_not_hold:
                 console.print(f"  - {line}", markup=False)
         sys.exit(0 if found.ok else 1)
-
-
-async def _sync(fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
-    return fn(*args, **kwargs)
 
 
 def _this_executable() -> str:

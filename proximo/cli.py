@@ -76,8 +76,13 @@ def _emit(ctx: Context, value: Any, human: Callable[[Console], None]) -> None:
 
 
 def _run(fn: Callable[[], Awaitable[T]]) -> T:
+    return _guarded(lambda: anyio.run(fn))
+
+
+def _guarded(fn: Callable[[], T]) -> T:
+    """Run a command's body: a ProximoError or LedgerError is one line and its exit code, never a traceback."""
     try:
-        return anyio.run(fn)
+        return fn()
     except ProximoError as exc:
         click.echo(f"proximo: {_scrubbed(str(exc))}", err=True)
         sys.exit(exc.exit_code)
