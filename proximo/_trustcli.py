@@ -129,28 +129,40 @@ def register(cli: click.Group, context: type) -> None:
     def approver() -> None:
         """The people who may approve plans above the auto-approve level (local mode)."""
 
+    sim_option = click.option("--sim", is_flag=True, help="The approvers of the simulated cluster (`proximo serve --sim`).")
+
+    def home_of(ctx: Any, sim: bool) -> Settings:
+        if not sim:
+            return ctx.settings
+        from .mcp import sim_world
+
+        return sim_world(ctx.settings).settings
+
     @approver.command("add")
     @click.argument("name")
     @click.option("--totp", is_flag=True, help="Also require a TOTP code from an authenticator app.")
+    @sim_option
     @pass_ctx
-    def approver_add(ctx: Any, name: str, totp: bool) -> None:
+    def approver_add(ctx: Any, name: str, totp: bool, sim: bool) -> None:
         """Add an approver with a passphrase (asked twice, never shown). Once one exists, adding needs one."""
-        _guarded(lambda: add_approver(ctx.settings, name, totp=totp, actor=ctx.actor("cli"),
+        _guarded(lambda: add_approver(home_of(ctx, sim), name, totp=totp, actor=ctx.actor("cli"),
                                       echo=lambda line: click.echo(line, err=True)))
 
     @approver.command("remove")
     @click.argument("name")
+    @sim_option
     @pass_ctx
-    def approver_remove(ctx: Any, name: str) -> None:
+    def approver_remove(ctx: Any, name: str, sim: bool) -> None:
         """Remove an approver (an approver's credential is asked for)."""
-        _guarded(lambda: remove_approver(ctx.settings, name, actor=ctx.actor("cli"),
+        _guarded(lambda: remove_approver(home_of(ctx, sim), name, actor=ctx.actor("cli"),
                                          echo=lambda line: click.echo(line, err=True)))
 
     @approver.command("list")
+    @sim_option
     @pass_ctx
-    def approver_list(ctx: Any) -> None:
+    def approver_list(ctx: Any, sim: bool) -> None:
         """List the approvers (names, and whether a TOTP code is needed)."""
-        store = ApproverStore(ctx.settings.home)
+        store = ApproverStore(home_of(ctx, sim).home)
         for name in store.names():
             stored = store.get(name)
             click.echo(f"{name}{' (TOTP)' if stored and stored.totp else ''}")

@@ -402,8 +402,8 @@ def approve_at_terminal(host: Host, plan_id: str, actor: Actor, *, approver: str
         ask = _ask_terminal
     names = host.approvers.names()
     if not names:
-        raise BadInput("no approver is set up: a person runs `proximo approver add NAME` once, choosing a passphrase "
-                       "the agent does not know; then `proximo approve` asks for it")
+        raise BadInput("no approver is set up: a person runs `proximo approver add NAME` (with --sim for the simulated "
+                       "cluster) once, choosing a passphrase the agent does not know; then `proximo approve` asks for it")
     if plan.risk.value == "CRITICAL":
         typed = ask(f"CRITICAL: type the target's name ({plan.target}) to approve", False)
     else:

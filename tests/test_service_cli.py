@@ -134,3 +134,9 @@ def msgspec_bytes(value: object) -> bytes:
 @pytest.fixture
 def anyio_backend() -> str:
     return "asyncio"
+
+
+def test_approvers_of_the_simulated_cluster_live_beside_its_ledger(tmp_path: Path) -> None:
+    ApproverStore(tmp_path / "sim").add("alice", "alice's passphrase")  # where `proximo serve --sim` keeps its state
+    assert run("approver", "list", "--sim", PROXIMO_HOME=str(tmp_path))[1] == "alice\n"
+    assert run("approver", "list", PROXIMO_HOME=str(tmp_path))[1] == ""
