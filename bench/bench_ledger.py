@@ -10,7 +10,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from proximo._ledger import Actor, Ledger
+from proximo.trust._ledger import Actor, Ledger
 
 
 def main() -> None:

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import msgspec
 
-from proximo._ledger import _COLUMNS, GENESIS, Actor, Ledger, LedgerRecord, _canonical, _row
+from proximo.trust._ledger import _COLUMNS, GENESIS, Actor, Ledger, LedgerRecord, _canonical, _row
 
 KEY = b"bench-key-0123456789abcdef012345"
 

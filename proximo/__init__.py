@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import pluggy
 
-from ._tools import Tool, ToolSpec, plan_tool, read_tool, tool_table
+from ._tools import ToolSpec, plan_tool, read_tool, tool_table
 from ._types import ApiCall, Change, Draft, Effect, Impact, Irreversible, Operator, Plan, Risk, SshExec, Step
 from .errors import (
     AlreadyApplied,
@@ -55,7 +55,6 @@ __all__ = [
     "SshExec",
     "StalePlan",
     "Step",
-    "Tool",
     "ToolSpec",
     "UnknownTool",
     "hookimpl",

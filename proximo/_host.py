@@ -8,18 +8,18 @@ from pathlib import Path
 
 import httpx
 
-from ._anchors import ANCHOR_PACK, AnchorPack, sinks_from_spec
-from ._client import PveClient
-from ._executor import Executor
-from ._ledger import Actor
-from ._pipeline import Host
-from ._planstore import PlanStore
-from ._policy import load_policy
+from .trust._anchors import ANCHOR_PACK, AnchorPack, sinks_from_spec
+from .pve._client import PveClient
+from .trust._executor import Executor
+from .trust._ledger import Actor
+from .trust._pipeline import Host
+from .trust._planstore import PlanStore
+from .trust._policy import load_policy
 from ._plugins import PackManager
 from ._settings import Settings
 from ._sources import LiveSource, SnapshotSource, Source
-from ._state import open_ledger
-from ._tls import TlsSettings, make_transport
+from .trust._state import open_ledger
+from .pve._tls import TlsSettings, make_transport
 from .errors import BadInput
 
 

@@ -103,10 +103,17 @@ class PackManager:
         return infos
 
     def read(self, tool: ToolSpec, params: msgspec.Struct, view: ClusterModel, operator: Any = None) -> Any:
-        return self._call_one(self._owner(tool), "proximo_read", tool=tool, params=params, view=view, operator=operator)
+        owner = self._owner(tool)  # a tool of a pack that is not loaded any more answers nothing
+        if tool.run is not None:
+            return tool.run(params, view)
+        return self._call_one(owner, "proximo_read", tool=tool, params=params, view=view, operator=operator)
 
     def plan(self, tool: ToolSpec, params: msgspec.Struct, view: ClusterModel) -> Draft:
-        draft = self._call_one(self._owner(tool), "proximo_plan", tool=tool, params=params, view=view)
+        owner = self._owner(tool)
+        if tool.run is not None:
+            draft = tool.run(params, view)
+        else:
+            draft = self._call_one(owner, "proximo_plan", tool=tool, params=params, view=view)
         if not isinstance(draft, Draft):
             raise PackError(f"pack {tool.owner!r} returned {type(draft).__name__} for {tool.id}, not a Draft")
         return draft

@@ -9,8 +9,8 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from ._ledger import LedgerRecord, VerifyResult, redact
-from ._pipeline import Answer, ApplyResult
+from .trust._ledger import LedgerRecord, VerifyResult, redact
+from .trust._pipeline import Answer, ApplyResult
 from ._types import Plan, Risk
 
 RISK_STYLE = {Risk.LOW: "green", Risk.MEDIUM: "yellow", Risk.HIGH: "bold red", Risk.CRITICAL: "bold white on red"}

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from ._ledger import REDACTED
+from .trust._ledger import REDACTED
 
 # Shorter secrets are not scrubbed: replacing a few common characters would garble every record, and a real
 # PVE token secret is a 36-character UUID.

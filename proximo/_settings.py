@@ -9,7 +9,7 @@ from pathlib import Path
 import msgspec
 import platformdirs
 
-from ._anchors import sinks_from_spec
+from .trust._anchors import sinks_from_spec
 from ._secret import Secret
 from ._types import Risk
 from .errors import BadInput
@@ -30,7 +30,7 @@ class Settings(msgspec.Struct, kw_only=True):
     ledger_anchor_token: Secret | None = None  # PROXIMO_LEDGER_ANCHOR_TOKEN: bearer token for http(s) anchors
     disabled_packs: list[str] = []
     admin_sources: list[str] = []
-    policy_path: Path | None = None  # PROXIMO_POLICY: the operator's limits (see proximo/_policy.py)
+    policy_path: Path | None = None  # PROXIMO_POLICY: the operator's limits (see proximo/trust/_policy.py)
     approvers: list[str] = []  # PROXIMO_APPROVERS: unix accounts (names or uids) that may approve over the service socket
     agents: list[str] = []  # PROXIMO_AGENTS: unix accounts that may connect to the service as agents (empty: any)
     service_dir: Path = Path("/run/proximo")  # PROXIMO_SERVICE_DIR: where the service's sockets are

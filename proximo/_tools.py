@@ -29,6 +29,9 @@ class ToolSpec(msgspec.Struct, frozen=True, kw_only=True):
     # from a snapshot) into ``view.other`` before ``proximo_read``; a path it could not read is in ``view.extra``
     # as ``{"error": "..."}`` instead.
     live_reads: Callable[[Any], list[str]] | None = None
+    # The tool's own pure function, ``run(params, view)``: a read's answer, or a mutating tool's Draft. The host calls
+    # it directly (as llm hands calls to its Tool objects). None: the owning pack's proximo_read / proximo_plan answers.
+    run: Callable[..., Any] | None = None
 
     @property
     def mcp_name(self) -> str:
@@ -73,34 +76,23 @@ def check_strings(value: Any, where: str = "$") -> None:
         for i, v in enumerate(value):
             check_strings(v, f"{where}[{i}]")
 
-class Tool(msgspec.Struct, frozen=True):
-    """One of a pack's tools: what it registers (``spec``) and the pure function that answers or drafts it.
-
-    ``run(params, view)`` returns the answer of a read tool, or the :class:`~proximo.Draft` of a mutating one.
-    A pack keeps its tools in a :func:`tool_table` and its ``proximo_read``/``proximo_plan`` hooks look them up.
-    """
-
-    spec: ToolSpec
-    run: Callable[..., Any]
+def read_tool(id: str, title: str, description: str, params: type[msgspec.Struct], run: Callable[..., Any]) -> ToolSpec:
+    """A read tool (risk LOW, answered at once from the model): ``run(params, view)`` returns the data."""
+    return ToolSpec(id=id, title=title, description=description, params=params, mutating=False, run=run)
 
 
-def read_tool(id: str, title: str, description: str, params: type[msgspec.Struct], run: Callable[..., Any]) -> Tool:
-    """A read tool (risk LOW, answered at once from the model)."""
-    return Tool(ToolSpec(id=id, title=title, description=description, params=params, mutating=False), run)
+def plan_tool(id: str, title: str, description: str, params: type[msgspec.Struct], run: Callable[..., Any]) -> ToolSpec:
+    """A mutating tool: ``run(params, view)`` returns a Draft; the host predicts, analyses, stores and applies it."""
+    return ToolSpec(id=id, title=title, description=description, params=params, mutating=True, run=run)
 
 
-def plan_tool(id: str, title: str, description: str, params: type[msgspec.Struct], run: Callable[..., Any]) -> Tool:
-    """A mutating tool: ``run`` returns a Draft; the host predicts, analyses, stores and applies it."""
-    return Tool(ToolSpec(id=id, title=title, description=description, params=params, mutating=True), run)
-
-
-def tool_table(*tools: Tool) -> dict[str, Tool]:
+def tool_table(*tools: ToolSpec) -> dict[str, ToolSpec]:
     """A pack's tools by id; an id given twice is a bug in the pack, refused at import."""
-    table: dict[str, Tool] = {}
+    table: dict[str, ToolSpec] = {}
     for tool in tools:
-        if tool.spec.id in table:
-            raise ValueError(f"tool id {tool.spec.id!r} is defined twice")
-        table[tool.spec.id] = tool
+        if tool.id in table:
+            raise ValueError(f"tool id {tool.id!r} is defined twice")
+        table[tool.id] = tool
     return table
 
 

@@ -23,7 +23,7 @@ class ApiCall(msgspec.Struct, frozen=True, tag="api", tag_field="kind"):
 
     def describe(self) -> str:
         """One line for people and the ledger: secret values (``password``, ``keyring``, ...) are redacted."""
-        from ._ledger import REDACTED, is_secret_key
+        from .trust._ledger import REDACTED, is_secret_key
 
         args = " ".join(f"{k}={REDACTED if is_secret_key(k) else v}" for k, v in sorted(self.params.items()))
         return f"{self.method} {self.path}" + (f" {args}" if args else "")

@@ -17,12 +17,12 @@ from typing import Any
 import httpx
 
 from ._host import make_packs, open_host
-from ._approvers import ApproverStore
-from ._ledger import Actor, Ledger
-from ._pipeline import Credential, Host
+from .trust._approvers import ApproverStore
+from .trust._ledger import Actor, Ledger
+from .trust._pipeline import Credential, Host
 from ._plugins import PackManager
 from ._settings import Settings
-from ._state import open_ledger
+from .trust._state import open_ledger
 from .model import SNAPSHOT_FORMAT, ClusterModel, load_snapshot
 from .sim import Simulator, demo_snapshot
 
@@ -104,3 +104,19 @@ class World:
         path.write_text(json.dumps(dump_snapshot(self.sim.model)))
         async with open_host(self.settings, snapshot=path, packs=self.packs) as host:
             yield host
+
+
+def sim_world(settings: Settings) -> World:
+    """The simulated cluster ``proximo serve --sim`` serves; its ledger and plans live in ``PROXIMO_HOME/sim``.
+
+    ``proximo approve --sim`` opens the same folder, so a person can approve what an MCP client planned.
+    The operator's own choices that still make sense on a simulated cluster carry over.
+    """
+    env = {"PROXIMO_AUTO_APPROVE": settings.auto_approve.value, "PROXIMO_PLAN_TTL": str(settings.plan_ttl)}
+    if settings.disabled_packs:
+        env["PROXIMO_DISABLED_PACKS"] = ",".join(settings.disabled_packs)
+    if settings.admin_sources:
+        env["PROXIMO_ADMIN_SOURCES"] = ",".join(settings.admin_sources)
+    if settings.policy_path:
+        env["PROXIMO_POLICY"] = str(settings.policy_path)
+    return World(Path(settings.home) / "sim", env=env)

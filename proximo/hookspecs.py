@@ -10,9 +10,11 @@ The call sequence, from start-up to undo::
                 proximo_register_semantics(register)    every pack: model semantics for its endpoints
                 proximo_register_commands(cli)          every pack: extra CLI commands (optional)
 
-    read        proximo_read(tool, params, view)        the owning pack only: the answer, from the model
+    read          the tool's own ``run(params, view)`` (ToolSpec.run), or, for a tool registered without one,
+                proximo_read(tool, params, view)        the owning pack only: the answer, from the model
 
-    PLAN        proximo_plan(tool, params, view)        the owning pack only: a Draft (steps; no I/O)
+    PLAN          the tool's own ``run(params, view)``, or, for a tool registered without one,
+                proximo_plan(tool, params, view)        the owning pack only: a Draft (steps; no I/O)
       predict     the host applies the steps to a copy of the model, through the registered semantics;
                   a step without semantics refuses the plan (NotModelled)
       impact    proximo_impact(change, before, after)   EVERY pack: impacts found by diffing the two states
@@ -41,7 +43,7 @@ if TYPE_CHECKING:
     import click
     import msgspec
 
-    from ._ledger import LedgerRecord
+    from .trust._ledger import LedgerRecord
     from ._types import Change
     from ._tools import ToolSpec
     from ._types import Draft, Impact, Irreversible, Operator, Step
@@ -89,7 +91,9 @@ def proximo_register_commands(cli: click.Group) -> None:
 
 @hookspec(firstresult=True)
 def proximo_read(tool: ToolSpec, params: msgspec.Struct, view: ClusterModel, operator: Operator) -> Any:
-    """Answer a read tool from the model. Called only on the pack that registered ``tool``.
+    """Answer a read tool from the model. Called only on the pack that registered ``tool``, and only for a tool
+    registered without its own ``run`` (most tools carry one: :func:`proximo.read_tool`); use it for a read that
+    needs the operator.
 
     :param tool: the tool being read.
     :param params: validated parameters (an instance of ``tool.params``).
@@ -102,7 +106,8 @@ def proximo_read(tool: ToolSpec, params: msgspec.Struct, view: ClusterModel, ope
 
 @hookspec(firstresult=True)
 def proximo_plan(tool: ToolSpec, params: msgspec.Struct, view: ClusterModel) -> Draft | None:
-    """Describe what a mutating tool would do. Called only on the pack that registered ``tool``.
+    """Describe what a mutating tool would do. Called only on the pack that registered ``tool``, and only for a
+    tool registered without its own ``run`` (most tools carry one: :func:`proximo.plan_tool`).
 
     Pure: no I/O, no mutation. Raise :class:`proximo.BadInput` for input the cluster makes wrong
     (a storage that does not exist); return ``Draft(steps, blockers=[...])`` for a change that cannot

@@ -11,7 +11,7 @@ from typing import Annotated, Any, Literal
 
 import msgspec
 
-from ._apischema import ParamSpec, schema
+from .pve._apischema import ParamSpec, schema
 
 # PVE::JSONSchema pve-storage-id: [a-z][a-z0-9\-\_\.]*[a-z0-9] (case-insensitive)
 StorageId = Annotated[str, msgspec.Meta(pattern=r"^[A-Za-z][A-Za-z0-9_.-]*[A-Za-z0-9]$", max_length=64,
@@ -56,7 +56,7 @@ def _field_type(spec: ParamSpec) -> Any:
 
 def schema_params(method: str, template: str, *, expand_indexed: bool = False) -> dict[str, ParamSpec]:
     """The endpoint's parameters by name; with ``expand_indexed``, ``scsi[n]`` becomes scsi0 .. scsi30."""
-    from ._apischema import INDEXED_LIMITS
+    from .pve._apischema import INDEXED_LIMITS
 
     endpoint = schema().endpoint(method, template)
     if endpoint is None:

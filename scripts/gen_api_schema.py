@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 KEEP = ("type", "optional", "enum", "format", "pattern", "minimum", "maximum", "maxLength", "default")
-OUT = Path(__file__).resolve().parents[1] / "proximo" / "_data" / "pve-api-9.1.json.gz"
+OUT = Path(__file__).resolve().parents[1] / "proximo" / "pve" / "_data" / "pve-api-9.1.json.gz"
 SHARED = OUT.parents[2].parent / "shared" / "pve-api" / "9.1"
 
 

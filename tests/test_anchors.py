@@ -26,7 +26,7 @@ import trustme
 
 import proximo
 from proximo import BadInput
-from proximo._anchors import (
+from proximo.trust._anchors import (
     ANCHOR_PACK,
     Anchor,
     AnchorError,
@@ -42,7 +42,7 @@ from proximo._anchors import (
     sinks_from_spec,
     syslog_message,
 )
-from proximo._ledger import Actor, Ledger, LedgerRecord
+from proximo.trust._ledger import Actor, Ledger, LedgerRecord
 from proximo._plugins import PackManager
 from proximo._secret import Secret
 from proximo._settings import Settings
@@ -520,7 +520,7 @@ def test_anchors_of_a_chain_this_one_does_not_name_mean_the_file_was_replaced(tm
 
 
 def test_anchors_of_the_sealed_chain_are_counted_not_errors(tmp_path: Path) -> None:
-    from proximo._ledger import seal
+    from proximo.trust._ledger import seal
 
     path, old_anchors = anchored(tmp_path)
     with raw(path) as db:

@@ -1,6 +1,6 @@
 """The compact PVE 9.1 schema Proximo ships, and how it matches paths and validates parameters like PVE.
 
-The committed ``proximo/_data/pve-api-9.1.json.gz`` must be exactly what ``scripts/gen_api_schema.py`` makes of
+The committed ``proximo/pve/_data/pve-api-9.1.json.gz`` must be exactly what ``scripts/gen_api_schema.py`` makes of
 ``../shared/pve-api/9.1/pve-api-index.json`` and ``pve-api-schema.json``; messages are PVE::JSONSchema's (check_prop / check_type and the
 registered formats in pve-common and pve-storage).
 """
@@ -16,13 +16,13 @@ from typing import Any
 
 import pytest
 
-from proximo._apischema import ApiSchema, Endpoint, ParamSpec, PermissionSpec, _Doc, schema, validate
+from proximo.pve._apischema import ApiSchema, Endpoint, ParamSpec, PermissionSpec, _Doc, schema, validate
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "pve-api"
 INDEX = SHARED / "9.1" / "pve-api-index.json"
 TREE = SHARED / "9.1" / "pve-api-schema.json"
-COMPACT = REPO / "proximo" / "_data" / "pve-api-9.1.json.gz"
+COMPACT = REPO / "proximo" / "pve" / "_data" / "pve-api-9.1.json.gz"
 UPID = "UPID:pve1:0001A2B3:00C4D5E6:6745F0A1:qmstart:104:proximo@pve!agent:"
 
 
@@ -60,7 +60,7 @@ def _endpoint(method: str, template: str) -> Endpoint:
 def test_committed_schema_is_generated_from_the_index(index: dict[str, Any], tree: list[dict[str, Any]]) -> None:
     expected = gzip.decompress(_generator().compact(index, tree))
     committed = gzip.decompress(COMPACT.read_bytes())
-    assert committed == expected, "proximo/_data/pve-api-9.1.json.gz is stale: run scripts/gen_api_schema.py"
+    assert committed == expected, "proximo/pve/_data/pve-api-9.1.json.gz is stale: run scripts/gen_api_schema.py"
 
 
 def test_compact_schema_covers_every_endpoint(index: dict[str, Any]) -> None:

@@ -8,10 +8,10 @@ from pathlib import Path
 
 import pytest
 
-from proximo._approvers import ApproverStore, totp_code, totp_uri
-from proximo._ledger import Actor
+from proximo.trust._approvers import ApproverStore, totp_code, totp_uri
+from proximo.trust._ledger import Actor
 from proximo._settings import Settings
-from proximo._trustcli import add_approver, remove_approver
+from proximo.cli._trust import add_approver, remove_approver
 from proximo.errors import BadInput, NotApproved
 
 RFC_SECRET = "GEZDGNBVGY3TQOJQGEZDGNBVGY3TQOJQ"  # RFC 6238 appendix B: ASCII "12345678901234567890"
@@ -117,7 +117,7 @@ def test_the_first_approver_is_free_every_later_change_needs_one(tmp_path: Path)
     remove_approver(settings, "bob", actor=ACTOR, echo=lambda _: None,
                     ask=_answers({"Approver": "alice", "Passphrase of approver alice": "alice's passphrase"}))
     assert ApproverStore(settings.home).names() == ["alice"]
-    from proximo._state import open_ledger
+    from proximo.trust._state import open_ledger
 
     with open_ledger(settings) as book:
         changes = [(r.outcome["action"], r.outcome["name"], r.outcome["by"]) for r in book.records() if r.kind == "approver"]

@@ -243,7 +243,7 @@ def test_the_whole_story_in_separate_processes(sim_process: dict[str, str | None
     assert plan["risk"] == "HIGH"
     refused = proximo("apply", plan["plan_id"])
     assert refused.returncode == 3 and "a person must approve it" in refused.stderr
-    from proximo._approvers import ApproverStore
+    from proximo.trust._approvers import ApproverStore
 
     ApproverStore(tmp_path / "home").add("alice", "a passphrase only alice knows")  # once, by the person, at set-up
     code, screen = at_terminal([sys.executable, "-c", "from proximo.cli import main; main()", "approve", plan["plan_id"]], env,

@@ -14,8 +14,8 @@ from urllib.parse import parse_qsl
 import httpx
 import pytest
 
-import proximo._client as client_mod
-from proximo._client import (
+import proximo.pve._client as client_mod
+from proximo.pve._client import (
     PveApiError,
     PveClient,
     PveConnectionError,

@@ -27,7 +27,7 @@ import pytest
 from _loopback import serve
 
 from proximo import PveApiError
-from proximo._client import PveClient, TaskResult, parse_upid
+from proximo.pve._client import PveClient, TaskResult, parse_upid
 from proximo._host import make_client
 from proximo._settings import Settings
 from proximo.testing import TOKEN_ID, World

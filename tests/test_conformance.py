@@ -19,8 +19,8 @@ import msgspec
 import pytest
 
 import proximo
-from proximo._apischema import indexed_spec, schema, validate
-from proximo._client import PveClient
+from proximo.pve._apischema import indexed_spec, schema, validate
+from proximo.pve._client import PveClient
 from proximo._sources import LiveSource
 from proximo._tools import ToolSpec
 from proximo.model import Call, ClusterModel, collect, dump_snapshot, from_api, load_snapshot, render, snapshot_paths
@@ -303,7 +303,7 @@ async def test_undo_of_an_applied_delete_is_a_pve_call(tmp_path: Path, index: di
 
 
 def test_client_literal_paths_are_pve_endpoints(index: dict[tuple[str, str], dict[str, Any]]) -> None:
-    src = (REPO / "proximo" / "_client.py").read_text()
+    src = (REPO / "proximo" / "pve" / "_client.py").read_text()
     bases = re.findall(r'(\w+) = f"(/[a-z][^"]*)"', src)
     assert bases, "no API path literal found in _client.py"
     checked = 0

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from proximo._ledger import Actor
+from proximo.trust._ledger import Actor
 from proximo.testing import World
 
 pytestmark = pytest.mark.anyio

@@ -18,8 +18,8 @@ import pytest
 from _loopback import serve
 
 from proximo import NotApproved, Risk
-from proximo._demo import unbootable
-from proximo._ledger import Actor
+from proximo.cli._demo import unbootable
+from proximo.trust._ledger import Actor
 from proximo.model import ClusterModel
 from proximo.testing import World
 

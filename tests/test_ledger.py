@@ -19,7 +19,7 @@ from pathlib import Path
 import msgspec
 import pytest
 
-from proximo._ledger import (
+from proximo.trust._ledger import (
     GENESIS,
     Actor,
     Ledger,
@@ -510,7 +510,7 @@ CHILD = textwrap.dedent(
     """
     import sys, time
     from pathlib import Path
-    from proximo._ledger import Actor, Ledger
+    from proximo.trust._ledger import Actor, Ledger
     path, name, go = sys.argv[1], sys.argv[2], Path(sys.argv[3])
     while not go.exists():
         time.sleep(0.005)
@@ -737,7 +737,7 @@ def test_check_record_checks_both_links(marked: Ledger, path: Path) -> None:
 
 
 def test_seal_sets_the_broken_ledger_aside_and_starts_a_chain_naming_it(marked: Ledger, path: Path) -> None:
-    from proximo._ledger import seal
+    from proximo.trust._ledger import seal
 
     fill(marked, 4)
     old_id = marked.ledger_id

@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 
 from proximo import BadInput, PolicyDenied
-from proximo._ledger import Actor
-from proximo._policy import Policy, load_policy
+from proximo.trust._ledger import Actor
+from proximo.trust._policy import Policy, load_policy
 from proximo.testing import World
 
 pytestmark = pytest.mark.anyio
@@ -135,7 +135,7 @@ def test_the_cli_says_it_in_one_line_with_the_exit_code(tmp_path: Path, text: st
 
 async def test_approval_person_refuses_a_client_form_for_high_plans(tmp_path: Path) -> None:
     from proximo import NotApproved
-    from proximo._pipeline import ClientForm
+    from proximo.trust._pipeline import ClientForm
 
     world = world_with(tmp_path, 'approval = "person"\n')
     form = ClientForm("mcp-elicitation", "some MCP client 1.0")
@@ -151,7 +151,7 @@ async def test_approval_person_refuses_a_client_form_for_high_plans(tmp_path: Pa
 
 async def test_a_form_approval_from_before_the_policy_is_not_relied_on(tmp_path: Path) -> None:
     from proximo import NotApproved
-    from proximo._pipeline import ClientForm
+    from proximo.trust._pipeline import ClientForm
 
     policy = tmp_path / "policy.toml"
     policy.write_text("")

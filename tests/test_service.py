@@ -26,9 +26,9 @@ from typing import IO, Any
 
 import pytest
 
-from proximo._service import AGENT_SOCKET, APPROVE_SOCKET, ask_service
+from proximo.service._service import AGENT_SOCKET, APPROVE_SOCKET, ask_service
 from proximo._settings import Settings
-from proximo._state import open_ledger
+from proximo.trust._state import open_ledger
 
 AGENT, APPROVER = "pxagent", "pxapprover"
 
@@ -252,7 +252,7 @@ def test_proximo_connect_bridges_stdio_to_the_service(service: Service) -> None:
             os.setgroups([])
             os.setresgid(account.pw_gid, account.pw_gid, account.pw_gid)
             os.setresuid(account.pw_uid, account.pw_uid, account.pw_uid)
-            from proximo._service import connect
+            from proximo.service._service import connect
 
             code = connect(service.agent_socket, os.fdopen(0, "rb"), os.fdopen(1, "wb"))
         except BaseException:  # noqa: BLE001
@@ -273,7 +273,7 @@ def test_proximo_connect_bridges_stdio_to_the_service(service: Service) -> None:
 
 
 def test_doctor_as_the_agent_says_service_mode_and_what_holds(service: Service) -> None:
-    from proximo._doctor import diagnose
+    from proximo.cli._doctor import diagnose
 
     found = as_account(AGENT, lambda: _diagnosis(service))
     assert found["mode"] == "service" and found["ok"]
@@ -287,14 +287,14 @@ def test_doctor_as_the_agent_says_service_mode_and_what_holds(service: Service) 
 def _diagnosis(service: Service) -> dict[str, Any]:
     import msgspec
 
-    from proximo._doctor import diagnose
+    from proximo.cli._doctor import diagnose
 
     found = diagnose(Settings.from_env({"PROXIMO_HOME": "/nonexistent", "PROXIMO_SERVICE_DIR": str(service.run)}))
     return {**msgspec.to_builtins(found), "ok": found.ok}
 
 
 def test_the_service_refuses_an_approver_list_that_names_an_agent_or_itself(tmp_path: Path) -> None:
-    from proximo._service import AccessRules
+    from proximo.service._service import AccessRules
     from proximo.errors import BadInput
 
     ensure_account(AGENT)

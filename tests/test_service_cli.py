@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from proximo._approvers import ApproverStore
+from proximo.trust._approvers import ApproverStore
 from proximo.cli import build_cli
 
 CLEAN = dict.fromkeys(("PROXIMO_LEDGER", "PROXIMO_LEDGER_KEY", "PROXIMO_POLICY", "PROXIMO_TOKEN_SECRET", "PROXIMO_TOKEN_FILE",
@@ -43,9 +43,9 @@ def test_doctor_fails_on_a_state_directory_others_can_read_and_a_broken_ledger(t
     os.chmod(home, 0o755)
     import sqlite3
 
-    from proximo._ledger import Actor, Ledger
+    from proximo.trust._ledger import Actor, Ledger
     from proximo._settings import Settings
-    from proximo._state import open_ledger
+    from proximo.trust._state import open_ledger
 
     with open_ledger(Settings.from_env({"PROXIMO_HOME": str(home)})) as book:
         book.append("plan", actor=Actor(token_id="-", face="cli"), tool="x")
@@ -99,7 +99,7 @@ def test_connect_without_a_service_is_one_line(tmp_path: Path) -> None:
 @pytest.mark.anyio
 async def test_the_approval_desk_answers_bad_requests_in_one_line_and_changes_nothing(tmp_path: Path) -> None:
     """approve.sock's requests, as a hostile client would send them (the desk is what the socket hands each line to)."""
-    from proximo._service import AccessRules, ApprovalDesk, Peer
+    from proximo.service._service import AccessRules, ApprovalDesk, Peer
     from proximo.testing import World
 
     world = World(tmp_path)

@@ -18,7 +18,7 @@ from click.testing import CliRunner
 
 import proximo.cli as cli_module
 from proximo import BadInput
-from proximo._client import PveClient
+from proximo.pve._client import PveClient
 from proximo._host import make_client, open_host
 from proximo._sources import LiveSource, SnapshotSource
 from proximo.model import SNAPSHOT_FORMAT, ClusterModel, collect, dump_snapshot, from_api, load_snapshot

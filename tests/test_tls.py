@@ -17,8 +17,8 @@ import msgspec
 import pytest
 import trustme
 
-from proximo._client import PveClient, PveConnectionError
-from proximo._tls import (
+from proximo.pve._client import PveClient, PveConnectionError
+from proximo.pve._tls import (
     CertificatePinError,
     TlsSettings,
     fingerprint_of,

@@ -29,9 +29,9 @@ from test_ledger import canonical
 from test_ledger import raw as raw_ledger
 
 from proximo import NotApproved, Refused, StalePlan
-from proximo._anchors import check_anchors, read_anchors
-from proximo._ledger import GENESIS, Actor, LedgerRecord, Mark, Position, seal
-from proximo._pipeline import plan_hash
+from proximo.trust._anchors import check_anchors, read_anchors
+from proximo.trust._ledger import GENESIS, Actor, LedgerRecord, Mark, Position, seal
+from proximo.trust._pipeline import plan_hash
 from proximo._types import ApiCall, Plan
 from proximo.cli import build_cli
 from proximo.testing import World

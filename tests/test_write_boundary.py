@@ -8,7 +8,7 @@ Every host here talks to the simulator through a transport that records each req
   with sends no write and raises the right ``Refused`` (CLI exit 3);
 - a hostile pack whose hooks try to write (its own httpx client, the host's client found through ``gc``,
   edits to the models it is given) changes nothing on the simulator;
-- an AST scan: only ``proximo/_executor.py`` sends a write (through ``PveClient.send``), and only the
+- an AST scan: only ``proximo/trust/_executor.py`` sends a write (through ``PveClient.send``), and only the
   client itself turns that into an HTTP request.
 
 What an in-process boundary cannot stop, said plainly: a pack is Python code running in Proximo's process.
@@ -50,10 +50,10 @@ from proximo import (
     ToolSpec,
     UnknownTool,
 )
-from proximo._client import PveClient, WriteRefused
+from proximo.pve._client import PveClient, WriteRefused
 from proximo._host import open_host
-from proximo._ledger import Actor
-from proximo._pipeline import Host
+from proximo.trust._ledger import Actor
+from proximo.trust._pipeline import Host
 from proximo.model import ClusterModel
 from proximo.testing import World
 
@@ -245,7 +245,7 @@ async def test_apply_tampered_plan(world: World, recorder: Recorder, edit: Any) 
 
 async def test_apply_tampered_plan_with_a_recomputed_hash(world: World, recorder: Recorder) -> None:
     """Rewriting the stored hash too does not help: the ledger holds the hash the plan was made with."""
-    from proximo._pipeline import plan_hash
+    from proximo.trust._pipeline import plan_hash
     from proximo._types import Plan
 
     async with recorded_host(world, recorder) as host:
@@ -516,12 +516,12 @@ def test_only_the_executor_sends_writes() -> None:
     for path in _sources():
         rel = path.relative_to(ROOT).as_posix()
         found = write_calls(path.read_text())
-        if rel == "proximo/_executor.py":
+        if rel == "proximo/trust/_executor.py":
             assert len(found) == 1 and found[0].endswith("self._client.send(step.method, step.path, step.params)"), found
-        elif rel == "proximo/_client.py":
+        elif rel == "proximo/pve/_client.py":
             # the client itself: its one HTTP call, made from _exchange (send's and get's shared path)
             assert len(found) == 1 and found[0].split(": ", 1)[1].startswith("self._http.request(method, self.base_url"), found
-        elif rel == "proximo/_anchors.py":
+        elif rel == "proximo/trust/_anchors.py":
             # the ledger anchors' one POST: to the collector PROXIMO_LEDGER_ANCHOR names, on its own client without the API token
             assert len(found) == 1 and found[0].split(": ", 1)[1].startswith("http.post(url, content=body"), found
         elif found:
@@ -531,7 +531,7 @@ def test_only_the_executor_sends_writes() -> None:
 
 
 NETWORK_MODULES = {"httpx", "requests", "aiohttp", "urllib.request", "http.client", "socket", "ssl", "asyncssh", "paramiko",
-                   "subprocess", "proximo._client", "proximo._executor"}  # a pack's command may open a host: the host does I/O
+                   "subprocess", "proximo.pve._client", "proximo.trust._executor"}  # a pack's command may open a host: the host does I/O
 
 
 def test_packs_import_nothing_that_talks_to_the_network() -> None:
@@ -549,7 +549,7 @@ def test_packs_import_nothing_that_talks_to_the_network() -> None:
 
 
 def test_inside_the_client_only_send_makes_a_write() -> None:
-    tree = ast.parse((ROOT / "proximo/_client.py").read_text())
+    tree = ast.parse((ROOT / "proximo/pve/_client.py").read_text())
     callers = {}
     for fn in ast.walk(tree):
         if isinstance(fn, ast.AsyncFunctionDef | ast.FunctionDef):
@@ -591,7 +591,7 @@ async def test_plans_sqlite_is_owner_only(world: World, recorder: Recorder) -> N
 
 
 def test_an_existing_plan_store_is_made_owner_only(tmp_path: Path) -> None:
-    from proximo._planstore import PlanStore
+    from proximo.trust._planstore import PlanStore
 
     path = tmp_path / "plans.sqlite"
     path.touch(mode=0o644)

@@ -19,16 +19,16 @@ import sys
 from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from functools import partial
-from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal
+from typing import Any, Literal
 
 import anyio
 import msgspec
 from mcp.server.mcpserver import MCPServer
 
-from .._pipeline import Host
+from ..trust._pipeline import Host
 from .._settings import Settings
 from .._tools import ToolRegistry
+from .._world import sim_world
 from ..errors import BadInput, ProximoError
 from ._face import face_tools
 from ._http import BearerAuth, check_bind, http_app, is_loopback, transport_security
@@ -37,11 +37,9 @@ from ._results import FaceState
 from ._settings import McpSettings
 from ._tools import host_tools
 
-if TYPE_CHECKING:
-    from .._world import World
 
-__all__ = ["BearerAuth", "FaceState", "McpSettings", "build_server", "http_app", "is_loopback", "main", "serve_async",
-           "serve_mcp", "sim_world", "transport_security"]
+__all__ = ["BearerAuth", "FaceState", "McpSettings", "build_server", "http_app", "is_loopback", "serve_async",
+           "serve_mcp", "transport_security"]
 
 HostFactory = Callable[[], AbstractAsyncContextManager[Host]]
 
@@ -96,24 +94,6 @@ def _stderr_logging() -> None:
 
 def _say(line: str) -> None:
     print(f"proximo: {line}", file=sys.stderr, flush=True)  # never stdout: on stdio that is the protocol stream
-
-
-def sim_world(settings: Settings) -> World:
-    """The simulated cluster ``proximo serve --sim`` serves; its ledger and plans live in ``PROXIMO_HOME/sim``.
-
-    ``proximo approve --sim`` opens the same folder, so a person can approve what an MCP client planned.
-    The operator's own choices that still make sense on a simulated cluster carry over.
-    """
-    from .._world import World
-
-    env = {"PROXIMO_AUTO_APPROVE": settings.auto_approve.value, "PROXIMO_PLAN_TTL": str(settings.plan_ttl)}
-    if settings.disabled_packs:
-        env["PROXIMO_DISABLED_PACKS"] = ",".join(settings.disabled_packs)
-    if settings.admin_sources:
-        env["PROXIMO_ADMIN_SOURCES"] = ",".join(settings.admin_sources)
-    if settings.policy_path:
-        env["PROXIMO_POLICY"] = str(settings.policy_path)
-    return World(Path(settings.home) / "sim", env=env)
 
 
 def sim_approve_command() -> str:
@@ -205,11 +185,3 @@ def _first_proximo_error(error: BaseException) -> ProximoError | None:
             if found is not None:
                 return found
     return None
-
-
-def main() -> None:
-    """``proximo-proxmox``: what ``uvx proximo-proxmox`` runs; the same as ``proximo serve``."""
-    from ..cli import serve_command
-
-    serve_command()(prog_name=os.path.basename(sys.argv[0]) or "proximo-proxmox")
-

@@ -37,8 +37,8 @@ from mcp.server.mcpserver import (
 from mcp_types import CallToolResult, ToolAnnotations
 from pydantic import BaseModel, Field
 
-from .._ledger import REDACTED, Actor, redact
-from .._pipeline import ApplyResult, ClientForm, Host
+from ..trust._ledger import REDACTED, Actor, redact
+from ..trust._pipeline import ApplyResult, ClientForm, Host
 from .._types import Plan, Risk
 from ..errors import ProximoError
 from ._results import actor, client_name, face, failure, structured

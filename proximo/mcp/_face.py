@@ -8,7 +8,7 @@ import msgspec
 from mcp.server.mcpserver import Context
 from mcp_types import CallToolResult, ToolAnnotations
 
-from .._ledger import LedgerHead
+from ..trust._ledger import LedgerHead
 from .._types import Plan
 from ..errors import ProximoError
 from ._results import TailAnswer, VerifyAnswer, actor, face, failure, structured

@@ -14,8 +14,8 @@ import msgspec
 from mcp.server.mcpserver import Context
 from mcp_types import CallToolResult, TextContent
 
-from .._ledger import Actor, LedgerRecord
-from .._pipeline import Host
+from ..trust._ledger import Actor, LedgerRecord
+from ..trust._pipeline import Host
 from .._types import LedgerRef
 from ._settings import McpSettings
 

@@ -30,7 +30,7 @@ from mcp.shared.exceptions import MCPError
 from mcp_types import CallToolResult, ToolAnnotations
 from pydantic import Field
 
-from .._pipeline import Answer, Host
+from ..trust._pipeline import Answer, Host
 from .._render import plan_document
 from .._tools import ToolRegistry, ToolSpec, check_strings, object_schema
 from .._types import Plan

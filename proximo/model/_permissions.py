@@ -26,7 +26,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import Any, Literal
 
-from .._apischema import Endpoint, PermissionSpec
+from ..pve._apischema import Endpoint, PermissionSpec
 from ..errors import PveApiError
 from ._access import ALL_PRIVILEGES, ROOT, USERID_RE, Access, normalize_path, split_tokenid
 from ._cluster import ClusterModel, split_list

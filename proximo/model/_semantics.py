@@ -16,7 +16,7 @@ from typing import Any
 
 import msgspec
 
-from .._apischema import schema, validate
+from ..pve._apischema import schema, validate
 from .._types import ApiCall, Irreversible, Step
 from ..errors import NotModelled, PackError, PveApiError
 from ._access import ROOT

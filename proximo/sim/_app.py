@@ -19,7 +19,7 @@ from typing import Any
 import anyio
 import msgspec
 
-from .._apischema import schema, validate
+from ..pve._apischema import schema, validate
 from ..errors import NotModelled, PveApiError
 from ..model import ClusterModel, SemanticsRegistry, render
 from ..model._access import acl_answer, permissions_answer

@@ -29,7 +29,7 @@ from mcp.client.streamable_http import streamable_http_client
 from mcp_types import CallToolResult, ElicitRequestParams, ElicitResult
 
 from _mcp_pack import make_world
-from proximo._ledger import Actor, LedgerRecord
+from proximo.trust._ledger import Actor, LedgerRecord
 from proximo._secret import Secret
 from proximo.cli import approve_at_terminal
 from proximo.mcp import McpSettings, build_server, http_app

@@ -21,9 +21,9 @@ import pytest
 
 from _mcp_pack import make_world
 from _mcp_support import HTTP_TOKEN, anyio_backend, serve_http  # noqa: F401
-from proximo._ledger import Ledger
+from proximo.trust._ledger import Ledger
 from proximo._settings import Settings
-from proximo._state import open_ledger
+from proximo.trust._state import open_ledger
 from proximo.mcp import McpSettings, build_server
 
 INSPECTOR = "@modelcontextprotocol/inspector@2.12.0"  # pinned: a newer CLI may change its output

@@ -184,7 +184,7 @@ async def test_an_expired_plan_asks_nobody(tmp_path: Path) -> None:
     import msgspec
 
     # move the stored plan's expiry into the past (the plan hash covers it, so rewrite both as the host would)
-    from proximo._pipeline import plan_hash
+    from proximo.trust._pipeline import plan_hash
 
     expired = msgspec.structs.replace(plan, expires_at="2000-01-01T00:00:00Z", ledger=None)
     with sqlite3.connect(tmp_path / "plans.sqlite") as db:
@@ -280,8 +280,8 @@ async def test_secrets_never_leave_the_face(tmp_path: Path) -> None:
 
 
 def test_a_new_tokens_secret_is_withheld_from_the_agent() -> None:
-    from proximo._executor import StepResult
-    from proximo._pipeline import ApplyResult
+    from proximo.trust._executor import StepResult
+    from proximo.trust._pipeline import ApplyResult
     from proximo._types import LedgerRef
     from proximo.mcp._approval import withhold_new_secrets
 

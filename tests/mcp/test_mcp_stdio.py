@@ -75,7 +75,7 @@ PASSPHRASE = "the person's own passphrase"
 
 def _approve_in_a_terminal(home: Path, plan_id: str, answer: str) -> tuple[int, str]:
     """Run `proximo approve --sim PLAN_ID` on a pseudo-terminal and answer its prompts as a person would."""
-    from proximo._approvers import ApproverStore
+    from proximo.trust._approvers import ApproverStore
 
     store = ApproverStore(home / "sim")
     if not store.names():

@@ -12,26 +12,21 @@ from typing import Any
 import msgspec
 
 import proximo
-from proximo import Draft, Impact, Operator, ToolSpec
+from proximo import Impact, Operator, ToolSpec
 from proximo.model import ClusterModel
 
 from ._cli import register_doctor
 from ._impact import acl_impacts
 from ._semantics import register_all
-from ._tools import TOOLS, live_paths, read_doctor
+from ._tools import TOOLS, read_doctor
 
-__all__ = ["proximo_impact", "proximo_plan", "proximo_read", "proximo_register_commands", "proximo_register_semantics",
+__all__ = ["proximo_impact", "proximo_read", "proximo_register_commands", "proximo_register_semantics",
            "proximo_register_tools"]
 
 
 @proximo.hookimpl
 def proximo_register_tools(register) -> None:  # type: ignore[no-untyped-def]
-    for tool in TOOLS.values():
-        spec = tool.spec
-        if spec.id == "access.permissions":
-            spec = msgspec.structs.replace(spec, live_reads=live_paths)
-        elif spec.id == "access.doctor":
-            spec = msgspec.structs.replace(spec, live_reads=lambda p: ["/access/permissions"])
+    for spec in TOOLS.values():
         register(spec)
 
 
@@ -47,14 +42,8 @@ def proximo_register_commands(cli) -> None:  # type: ignore[no-untyped-def]
 
 @proximo.hookimpl
 def proximo_read(tool: ToolSpec, params: msgspec.Struct, view: ClusterModel, operator: Operator | None = None) -> Any:
-    if tool.id == "access.doctor":
-        return read_doctor(params, view, operator.token_id if operator else "")  # type: ignore[arg-type]
-    return TOOLS[tool.id].run(params, view)
-
-
-@proximo.hookimpl
-def proximo_plan(tool: ToolSpec, params: msgspec.Struct, view: ClusterModel) -> Draft:
-    return TOOLS[tool.id].run(params, view)
+    """access.doctor, the one read that needs the operator's token id (every other tool answers through its run)."""
+    return read_doctor(params, view, operator.token_id if operator else "")  # type: ignore[arg-type]
 
 
 @proximo.hookimpl

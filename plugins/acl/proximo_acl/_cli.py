@@ -8,8 +8,7 @@ import click
 
 
 def register_doctor(cli: click.Group) -> None:
-    from proximo._host import open_host
-    from proximo.cli import Context, _emit, _overrides, _run
+    from proximo.cli import Context, emit, open_host, overrides, run
 
     @cli.command("token-check")
     @click.option("--snapshot", type=click.Path(dir_okay=False), help="Check against a snapshot file instead of the cluster.")
@@ -19,17 +18,17 @@ def register_doctor(cli: click.Group) -> None:
     def token_check(ctx: Context, snapshot: str | None, token_id: str | None, as_json: bool) -> None:
         """Check that Proximo's token has what each enabled tool needs; print the pveum fix for each gap."""
         ctx.as_json = as_json
-        settings = _overrides(ctx.settings, token_id, ())
+        settings = overrides(ctx.settings, token_id, ())
 
         async def go() -> None:
             async with open_host(settings, snapshot=snapshot) as host:
                 enabled = [t.id for t in host.tools if t.mutating]
                 answer = await host.read("access.doctor", {"tools": enabled}, ctx.actor())
-            _emit(ctx, answer.data, lambda c: _print(c, answer.data))
+            emit(ctx, answer.data, lambda c: _print(c, answer.data))
             if not answer.data["ok"]:
                 raise SystemExit(1)
 
-        _run(go)
+        run(go)
 
 
 def _print(console: Any, report: dict[str, Any]) -> None:

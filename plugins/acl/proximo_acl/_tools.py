@@ -337,14 +337,17 @@ TOOLS = tool_table(
     read_tool("access.roles", "Roles", "Built-in and custom roles with their privileges (GET /access/roles).", NoParams, read_roles),
     read_tool("access.acl", "ACL", "ACL entries (GET /access/acl), optionally on one path or for one user/group/token.", AclListParams, read_acl),
     read_tool("access.tokens", "API tokens", "API tokens with privilege separation and expiry; never their secrets.", TokensParams, read_tokens),
-    read_tool("access.permissions", "Effective permissions",
-          "The roles and effective privileges of a user or token on a path, computed as Proxmox does (pools, groups, "
-          "privilege separation, NoAccess); live, also Proxmox's own GET /access/permissions, and whether they agree.",
-          PermissionsParams, read_permissions),
-    read_tool("access.doctor", "Doctor: can Proximo's token do its job?",
-          "Checks that Proximo's token (or subject=) has the privileges each tool needs (from the PVE 9.1 schema), names "
-          "every missing privilege and path, the privilege-separation trap, and the pveum command that fixes it.",
-          DoctorParams, read_doctor),
+    msgspec.structs.replace(read_tool(
+        "access.permissions", "Effective permissions",
+        "The roles and effective privileges of a user or token on a path, computed as Proxmox does (pools, groups, "
+        "privilege separation, NoAccess); live, also Proxmox's own GET /access/permissions, and whether they agree.",
+        PermissionsParams, read_permissions), live_reads=live_paths),
+    # run=None: this read needs to know whose token Proximo's is, which only the pack's proximo_read is told.
+    msgspec.structs.replace(read_tool(
+        "access.doctor", "Doctor: can Proximo's token do its job?",
+        "Checks that Proximo's token (or subject=) has the privileges each tool needs (from the PVE 9.1 schema), names "
+        "every missing privilege and path, the privilege-separation trap, and the pveum command that fixes it.",
+        DoctorParams, read_doctor), run=None, live_reads=lambda p: [LIVE_PERMISSIONS]),
     plan_tool("access.acl.grant", "Plan: grant a role", "Plan PUT /access/acl: give users/groups/tokens a role on a path.",
           AclGrantParams, plan_acl_grant),
     plan_tool("access.acl.revoke", "Plan: revoke a role", "Plan PUT /access/acl delete=1: take a role on a path away.",
@@ -373,4 +376,4 @@ TOOLS = tool_table(
           "Plan DELETE /access/users/{userid}/token/{tokenid}; an undo makes a new token with a NEW secret.", TokenRef, plan_token_delete),
 )
 
-assert set(TOOL_ROUTES) >= {t for t, tool in TOOLS.items() if tool.spec.mutating}, "a mutating tool has no declared routes"
+assert set(TOOL_ROUTES) >= {t for t, tool in TOOLS.items() if tool.mutating}, "a mutating tool has no declared routes"

@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from proximo._apischema import schema
+from proximo.pve._apischema import schema
 from proximo_acl._needs import ROUTE_NEEDS, TOOL_ROUTES, generic, needed_privileges, smallest_role
 from proximo_acl._tools import TOOLS
 
@@ -79,7 +79,7 @@ def test_every_route_is_in_the_compact_schema() -> None:
 
 def test_every_mutating_acl_tool_declares_its_routes() -> None:
     for tool_id, tool in TOOLS.items():
-        if tool.spec.mutating:
+        if tool.mutating:
             assert TOOL_ROUTES[tool_id], tool_id
             assert all(route in ROUTE_NEEDS for route in TOOL_ROUTES[tool_id])
 

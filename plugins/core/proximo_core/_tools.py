@@ -6,7 +6,7 @@ from typing import Any, Literal
 
 import msgspec
 
-from proximo import plan_tool, read_tool, tool_table
+from proximo import ApiCall, Draft, plan_tool, read_tool, tool_table
 from proximo.model import ClusterModel, render
 from proximo.params import ApiPath, GuestKind, NodeName, Upid
 
@@ -57,6 +57,11 @@ def _task_log(p: TaskLogParams, view: ClusterModel) -> list[dict[str, Any]]:
 
 
 
+def _api_call(p: ApiCallParams, view: ClusterModel) -> Draft:
+    """Exactly the one call asked for: the host predicts it, and every pack's analysers judge it like any other."""
+    return Draft(steps=[ApiCall(method=p.method, path=p.path, params=dict(p.params))])
+
+
 TOOLS = tool_table(
     read_tool("cluster.status", "Cluster status", "Quorum, nodes and their addresses (GET /cluster/status).",
           NoParams, lambda p, v: render(v, "/cluster/status")),
@@ -67,8 +72,7 @@ TOOLS = tool_table(
     read_tool("task.status", "Task status", "Status of a Proxmox task by UPID.", TaskParams,
           lambda p, v: render(v, f"/nodes/{p.node}/tasks/{p.upid}/status")),
     read_tool("task.log", "Task log", "Log lines of a Proxmox task by UPID.", TaskLogParams, _task_log),
-    # api.call's hook builds its one step from the params (see __init__); it has no run of its own
     plan_tool("api.call", "Plan: any API call",
               "Plan any state-changing PVE API call (POST, PUT or DELETE) that Proximo models. "
-              "It gets the same blast radius, risk and undo as the named tools.", ApiCallParams, lambda p, v: None),
+              "It gets the same blast radius, risk and undo as the named tools.", ApiCallParams, _api_call),
 )

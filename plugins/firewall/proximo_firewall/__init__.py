@@ -8,10 +8,8 @@ from __future__ import annotations
 
 from typing import Any
 
-import msgspec
-
 import proximo
-from proximo import Draft, Impact, ToolSpec
+from proximo import Impact
 from proximo.model import ClusterModel
 
 from ._impact import firewall_impacts
@@ -21,23 +19,13 @@ from ._tools import TOOLS
 
 @proximo.hookimpl
 def proximo_register_tools(register) -> None:  # type: ignore[no-untyped-def]
-    for tool in TOOLS.values():
-        register(tool.spec)
+    for spec in TOOLS.values():
+        register(spec)
 
 
 @proximo.hookimpl
 def proximo_register_semantics(register) -> None:  # type: ignore[no-untyped-def]
     register_all(register)
-
-
-@proximo.hookimpl
-def proximo_read(tool: ToolSpec, params: msgspec.Struct, view: ClusterModel) -> Any:
-    return TOOLS[tool.id].run(params, view)
-
-
-@proximo.hookimpl
-def proximo_plan(tool: ToolSpec, params: msgspec.Struct, view: ClusterModel) -> Draft:
-    return TOOLS[tool.id].run(params, view)
 
 
 @proximo.hookimpl

@@ -9,42 +9,18 @@ storages that fill up, and the jobs that still name a destroyed guest.
 
 from __future__ import annotations
 
-import datetime as dt
 from collections.abc import Iterator
-from typing import Any
 
 from proximo import ApiCall, Change, Impact, Risk
 from proximo.model import ClusterModel, Guest, as_int, split_list
 
 from ._semantics import is_volume_key, linked_clones, volume_of
+from ._volumes import recovery_point, when
 from proximo.model._drives import is_unused_key
 
 GiB = 1024**3
 LOW_SPACE_FRACTION = 0.10
 LOW_SPACE_BYTES = 10 * GiB
-
-
-def _when(ts: Any) -> str:
-    return dt.datetime.fromtimestamp(as_int(ts), dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
-
-
-def backups_of(model: ClusterModel, vmid: int) -> list[dict[str, Any]]:
-    """Every backup of the guest on every storage the model has read, newest first."""
-    seen: dict[str, dict[str, Any]] = {}
-    for sid, by_node in model.volumes.items():
-        for node, vols in by_node.items():
-            for volid, row in vols.items():
-                if row.get("content") == "backup" and as_int(row.get("vmid"), -1) == vmid:
-                    seen.setdefault(volid, {**row, "storage": sid, "node": node or None})
-    return sorted(seen.values(), key=lambda r: (-as_int(r.get("ctime")), r["volid"]))
-
-
-def recovery_point(model: ClusterModel, vmid: int) -> str:
-    backups = backups_of(model, vmid)
-    if not backups:
-        return "no backup of it exists on any storage Proximo can see: nothing to recover from"
-    newest = backups[0]
-    return f"recovery point: newest backup {newest['volid']} ({_when(newest.get('ctime'))})"
 
 
 def _what(g: Guest) -> str:
@@ -122,12 +98,12 @@ def snapshots(before: ClusterModel, after: ClusterModel) -> Iterator[Impact]:
             if name == "current" or name in kept:
                 continue
             state = " and its saved RAM state" if as_int(row.get("vmstate")) else ""
-            yield Impact(new.sid, "data-loss", f"snapshot '{name}' of {_what(new)} (taken {_when(row.get('snaptime'))}) is "
+            yield Impact(new.sid, "data-loss", f"snapshot '{name}' of {_what(new)} (taken {when(row.get('snaptime'))}) is "
                                                f"deleted: the disk state{state} it preserved is gone")
         if new.rolled_back_to and not old.rolled_back_to:
             snap = next((r for r in old.snapshots or [] if r.get("name") == new.rolled_back_to), {})
             yield Impact(new.sid, "data-loss", f"{_what(new)} is rolled back to snapshot '{new.rolled_back_to}' "
-                                               f"(taken {_when(snap.get('snaptime'))}): everything written since is discarded")
+                                               f"(taken {when(snap.get('snaptime'))}): everything written since is discarded")
 
 
 def config_effects(before: ClusterModel, after: ClusterModel) -> Iterator[Impact]:

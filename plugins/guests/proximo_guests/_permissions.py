@@ -40,7 +40,7 @@ from proximo.model._permissions import Caller, permission_error
 from proximo.model._volumes import BLOCK_STORAGE_TYPES, FILE_STORAGE_TYPES, VolumeError, parse_volname_for, parse_volume_id
 
 from . import _volumes as vols
-from ._semantics import check_digest, check_lock, check_options_given, guest_at
+from ._config import check_digest, check_lock, check_options_given, guest_at
 
 CheckFn = Callable[[ClusterModel, Call, Caller], None]
 

@@ -32,46 +32,13 @@ from proximo.model._drives import (
 )
 from proximo.model._volumes import is_volume_id
 
+from . import _permissions as perm
 from . import _volumes as vols
+from ._config import Kind, check_digest, check_lock, check_options_given, guest_at, kind_of, label
 
-Kind = str  # "qemu" | "lxc"
 
 
 # --- finding the guest a call is about ---------------------------------------------------------------
-
-
-def kind_of(call: Call) -> Kind:
-    return "qemu" if call.template.startswith("/nodes/{node}/qemu") else "lxc"
-
-
-def label(kind: Kind) -> str:
-    """PVE's guest_type(): "VM" for QEMU, "CT" for containers."""
-    return "VM" if kind == "qemu" else "CT"
-
-
-def conf_dir(kind: Kind) -> str:
-    return "qemu-server" if kind == "qemu" else "lxc"
-
-
-def guest_at(model: ClusterModel, call: Call) -> Guest:
-    node, vmid, kind = call.path_params["node"], as_int(call.path_params["vmid"], -1), kind_of(call)
-    g = model.guests.get(vmid)
-    if g is None or g.node != node or g.kind != kind:
-        raise PveApiError(500, f"Configuration file 'nodes/{node}/{conf_dir(kind)}/{call.path_params['vmid']}.conf' does not exist")
-    return g
-
-
-def check_lock(g: Guest, call: Call) -> None:
-    """PVE::AbstractConfig::check_lock (skipped with skiplock=1, which only root may pass)."""
-    lock = g.config.get("lock")
-    if lock and not as_int(call.params.get("skiplock")):
-        raise PveApiError(500, f"{label(g.kind)} is locked ({lock})")
-
-
-def check_digest(g: Guest, call: Call) -> None:
-    given = call.params.get("digest")
-    if given and given != (g.config.get("digest") or config_digest(g.config)):
-        raise PveApiError(500, "detected modified configuration - file changed by other user? Try again.")
 
 
 def write_config(g: Guest) -> None:
@@ -231,17 +198,6 @@ def _mark_pending(g: Guest, key: str, old: Any, new: Any | None) -> None:
         row["delete"] = 1
     else:
         row["pending"] = new
-
-
-# What Qemu.pm update_vm_api (and LXC/Config.pm update_vm) set aside before "no options specified"
-_NOT_OPTIONS = {"qemu": ("digest", "skiplock", "force", "background_delay", "skip_cloud_init", "import-working-storage"),
-                "lxc": ("digest",)}
-
-
-def check_options_given(call: Call) -> None:
-    """The first thing update_vm_api / update_vm refuse, before any permission or config check."""
-    if all(k in _NOT_OPTIONS[kind_of(call)] for k in call.params):
-        raise PveApiError(500, "no options specified")
 
 
 def config_set(model: ClusterModel, call: Call) -> Any:
@@ -626,9 +582,7 @@ def destroy_notes(before: ClusterModel, call: Call) -> list[str]:
                      ("purge removes it from the job's list." if purge else "without purge the job keeps the id of a guest that no longer exists."))
     for pool in pools_of(before, g.vmid):
         notes.append(f"pool {pool}: the guest leaves the pool (Proxmox removes pool membership and /vms/{g.vmid} ACLs on every destroy).")
-    from ._impact import recovery_point
-
-    notes.append(f"{g.sid}: {recovery_point(before, g.vmid)}.")
+    notes.append(f"{g.sid}: {vols.recovery_point(before, g.vmid)}.")
     return notes
 
 
@@ -917,7 +871,7 @@ def disk_resize(model: ClusterModel, call: Call) -> str:
         raise PveApiError(500, f"disk '{key}' does not exist" if g.kind == "qemu" else f"unable to parse config key '{key}'")
     volume, props = volume_of(g.kind, g.config[key])
     if _is_cdrom(g.kind, props) or not is_volume_id(volume):
-        raise PveApiError(500, f"you can't resize a cdrom" if _is_cdrom(g.kind, props) else f"disk '{key}' has no volume")
+        raise PveApiError(500, "you can't resize a cdrom" if _is_cdrom(g.kind, props) else f"disk '{key}' has no volume")
     match = _RESIZE.fullmatch(str(call.params["size"]))
     if match is None:
         raise PveApiError(400, "Parameter verification failed.", {"size": "value does not match the regex pattern"})
@@ -951,12 +905,12 @@ def disk_move(model: ClusterModel, call: Call) -> str:
         raise PveApiError(500, f"disk '{key}' does not exist" if g.kind == "qemu" else f"Volume '{key}' does not exist")
     volume, props = volume_of(g.kind, g.config[key])
     if _is_cdrom(g.kind, props) or not is_volume_id(volume):
-        raise PveApiError(500, f"you can't move a cdrom" if _is_cdrom(g.kind, props) else f"disk '{key}' has no volume")
+        raise PveApiError(500, "you can't move a cdrom" if _is_cdrom(g.kind, props) else f"disk '{key}' has no volume")
     old_sid = volume.partition(":")[0]
     if old_sid == sid and not p.get("format"):
         raise PveApiError(500, "you can't move to the same storage with same format")
     if as_int(p.get("delete")) and any(key in conf for conf in g.snapshot_configs.values()):
-        raise PveApiError(500, f"you can't move a disk with snapshots and delete the source")
+        raise PveApiError(500, "you can't move a disk with snapshots and delete the source")
     row = vols.find_volume(model, volume)
     size = parse_size(props["size"]) if props.get("size") else as_int((row or {}).get("size"))
     upid = task(model, g, call, "qmmove", "move_volume")
@@ -983,7 +937,7 @@ def template(model: ClusterModel, call: Call) -> str | None:
     g = guest_at(model, call)
     check_lock(g, call)
     if g.template:
-        raise PveApiError(500, f"you can't convert a template to a template")
+        raise PveApiError(500, "you can't convert a template to a template")
     if g.running:
         raise PveApiError(500, f"you can't convert a {label(g.kind)} to template if {label(g.kind)} is running")
     if call.params.get("disk"):
@@ -1094,8 +1048,6 @@ def _irreversible(reason: str) -> Callable[[ClusterModel, Call], Irreversible]:
 
 
 def register_all(register: Callable[..., None]) -> None:
-    from . import _permissions as perm  # the handlers' own permission checks (they use this module's helpers)
-
     for kind in ("qemu", "lxc"):
         base = f"/nodes/{{node}}/{kind}/{{vmid}}"
         qemu = kind == "qemu"

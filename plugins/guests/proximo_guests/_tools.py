@@ -14,13 +14,13 @@ from typing import Any
 import msgspec
 
 from proximo import ApiCall, BadInput, Draft, Step, plan_tool, read_tool, tool_table
-from proximo._apischema import ParamSpec
+from proximo.pve import ParamSpec
 from proximo.model import ClusterModel, Guest, render
 from proximo.model._drives import DriveError, is_unused_key, parse_size
 from proximo.model._snapshot import render_pending
 from proximo.params import NodeName, VmId, api_params, schema_params, struct_from_schema
 
-from ._impact import backups_of
+from ._volumes import backups_of
 from ._semantics import ha_resource, is_volume_key, volume_of
 
 _VMID = ParamSpec(type="integer", minimum=100, maximum=999_999_999)

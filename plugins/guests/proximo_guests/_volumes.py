@@ -8,6 +8,7 @@ figures answer ``GET /nodes/{node}/storage/{storage}/status`` before and after a
 
 from __future__ import annotations
 
+import datetime as dt
 import re
 from typing import Any
 
@@ -184,3 +185,26 @@ def resize(model: ClusterModel, volid: str, node: str, size: int) -> None:
     reserve(model, sid, node, size - old)
     if row is not None:
         row["size"] = size
+
+
+def when(ts: Any) -> str:
+    return dt.datetime.fromtimestamp(as_int(ts), dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
+
+
+def backups_of(model: ClusterModel, vmid: int) -> list[dict[str, Any]]:
+    """Every backup of the guest on every storage the model has read, newest first."""
+    seen: dict[str, dict[str, Any]] = {}
+    for sid, by_node in model.volumes.items():
+        for node, vols in by_node.items():
+            for volid, row in vols.items():
+                if row.get("content") == "backup" and as_int(row.get("vmid"), -1) == vmid:
+                    seen.setdefault(volid, {**row, "storage": sid, "node": node or None})
+    return sorted(seen.values(), key=lambda r: (-as_int(r.get("ctime")), r["volid"]))
+
+
+def recovery_point(model: ClusterModel, vmid: int) -> str:
+    backups = backups_of(model, vmid)
+    if not backups:
+        return "no backup of it exists on any storage Proximo can see: nothing to recover from"
+    newest = backups[0]
+    return f"recovery point: newest backup {newest['volid']} ({when(newest.get('ctime'))})"

@@ -15,8 +15,8 @@ from typing import Any
 import pytest
 
 from proximo import BadInput, Plan, Risk
-from proximo._ledger import Actor
-from proximo._pipeline import Host
+from proximo.trust._ledger import Actor
+from proximo.trust._pipeline import Host
 from proximo.testing import World
 
 pytestmark = pytest.mark.anyio

@@ -14,7 +14,7 @@ from typing import Any
 import msgspec
 
 from proximo import ApiCall, Irreversible, PveApiError, Step
-from proximo._apischema import schema
+from proximo.pve import schema
 from proximo.model import CREDENTIAL_STORAGE_TYPES, SHARED_STORAGE_TYPES, Call, ClusterModel, as_int, split_list
 
 # PVE::Storage::<Type>Plugin plugindata content: [allowed, default]. The default applies when

@@ -149,7 +149,7 @@ def test_post_storage_without_a_required_option_is_a_500_as_in_pve(tmp_path: Pat
 
 
 async def test_the_simulator_answers_it_over_http(tmp_path: Path) -> None:
-    from proximo._client import PveClient
+    from proximo.pve._client import PveClient
     from proximo.testing import TOKEN_ID
 
     world = World(tmp_path)

@@ -15,13 +15,13 @@ from pathlib import Path
 from rich.console import Console
 from rich.rule import Rule
 
-from ._approvers import ApproverStore
-from ._ledger import Actor
-from ._pipeline import Credential, Host
-from ._render import print_apply, print_plan, print_verify
-from .errors import ProximoError
-from .model import ClusterModel
-from ._world import TOKEN_ID, World
+from ..trust._approvers import ApproverStore
+from ..trust._ledger import Actor
+from ..trust._pipeline import Credential, Host
+from .._render import print_apply, print_plan, print_verify
+from ..errors import ProximoError
+from ..model import ClusterModel
+from .._world import TOKEN_ID, World
 
 DEMO_STORAGE = "local-zfs"
 

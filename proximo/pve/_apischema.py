@@ -95,7 +95,7 @@ class ApiSchema:
 
 @functools.cache
 def schema() -> ApiSchema:
-    raw = resources.files("proximo").joinpath("_data/pve-api-9.1.json.gz").read_bytes()
+    raw = resources.files("proximo.pve").joinpath("_data/pve-api-9.1.json.gz").read_bytes()
     return ApiSchema(msgspec.json.decode(gzip.decompress(raw), type=_Doc))
 
 

@@ -2,122 +2,43 @@
 
 from __future__ import annotations
 
-import getpass
 import json
 import os
-import re
-import socket
 import sys
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
-import anyio
 import click
 import msgspec
 from rich.console import Console
 
-from ._host import make_client, make_packs, open_host
-from ._ledger import Actor, LedgerError, LedgerHead
-from ._pipeline import Credential, Host
-from ._render import plan_document, print_answer, print_apply, print_plan, print_record, print_verify
-from ._types import Plan
-from ._settings import Settings
-from ._state import open_ledger
-from .errors import BadInput, ProximoError
+from .._host import make_client, make_packs, open_host
+from .._render import print_answer, print_apply, print_plan, print_record, print_verify
+from .._settings import Settings
+from ..errors import BadInput, ProximoError
+from ..trust._ledger import LedgerError
+from ..trust._state import open_ledger
+from ._approve import approve_at_terminal, approve_over_socket, service_socket
+from ._common import (
+    Context,
+    ask_terminal,
+    console,
+    emit,
+    identity,
+    json_option,
+    overrides,
+    parse_assignments,
+    parse_head,
+    progress,
+    run,
+    scrubbed,
+    snapshot_option,
+)
 
-T = TypeVar("T")
-
-
-def parse_head(text: str, chain: str) -> LedgerHead:
-    """``SEQ:HASH`` (as a client kept it from an answer's ledger head) -> a head to check."""
-    seq, sep, digest = text.strip().partition(":")
-    if not sep or not (seq.isascii() and seq.isdigit()) or len(seq) > 18 or not re.fullmatch(r"[0-9a-f]{64}", digest):
-        raise BadInput(f"--head: expected SEQ:HASH (a number, a colon, 64 hex digits), got {text[:80]!r}")
-    return LedgerHead(seq=int(seq), hash=digest, chain=chain)
-
-
-def parse_assignments(args: tuple[str, ...]) -> dict[str, Any]:
-    """``key=value`` pairs; a value that parses as JSON is JSON, anything else is a string."""
-    out: dict[str, Any] = {}
-    for arg in args:
-        key, sep, value = arg.partition("=")
-        if not sep or not key:
-            raise BadInput(f"expected key=value, got {arg!r}")
-        if key in out:
-            raise BadInput(f"parameter {key!r} given twice")
-        try:
-            out[key] = json.loads(value)
-        except ValueError:
-            out[key] = value
-    return out
-
-
-class Context(msgspec.Struct):
-    settings: Settings
-    as_json: bool = False
-
-    def actor(self, face: str = "cli") -> Actor:
-        who = f"{getpass.getuser()}@{socket.gethostname()}"
-        return Actor(token_id=self.settings.token_id or "-", face=face, client=who)
-
-
-def _console() -> Console:
-    return Console(highlight=False, soft_wrap=True)
-
-
-def _emit(ctx: Context, value: Any, human: Callable[[Console], None]) -> None:
-    if ctx.as_json:
-        if isinstance(value, Plan):
-            value = plan_document(value)
-        click.echo(msgspec.json.encode(value).decode())
-    else:
-        human(_console())
-
-
-def _run(fn: Callable[[], Awaitable[T]]) -> T:
-    return _guarded(lambda: anyio.run(fn))
-
-
-def _guarded(fn: Callable[[], T]) -> T:
-    """Run a command's body: a ProximoError or LedgerError is one line and its exit code, never a traceback."""
-    try:
-        return fn()
-    except ProximoError as exc:
-        click.echo(f"proximo: {_scrubbed(str(exc))}", err=True)
-        sys.exit(exc.exit_code)
-    except LedgerError as exc:
-        click.echo(f"proximo: ledger: {exc}", err=True)
-        sys.exit(1)
-
-
-def _scrubbed(message: str) -> str:
-    """An error line without the token secret, even when the input that is echoed back was the secret."""
-    ctx = click.get_current_context(silent=True)
-    settings = getattr(ctx.find_object(Context), "settings", None) if ctx else None
-    return settings.token_secret.scrub(message) if settings and settings.token_secret else message
-
-
-def _overrides(settings: Settings, token_id: str | None, admin_sources: tuple[str, ...]) -> Settings:
-    if token_id:
-        settings = msgspec.structs.replace(settings, token_id=token_id)
-    if admin_sources:
-        settings = msgspec.structs.replace(settings, admin_sources=list(admin_sources))
-    return settings
-
-
-_json_option = click.option("--json", "as_json", is_flag=True, help="Machine output (JSON) instead of text.")
-_snapshot_option = click.option("--snapshot", type=click.Path(dir_okay=False), help="Work offline on a snapshot file.")
-_identity_options = [
-    click.option("--token-id", help="Proximo's own token id (user@realm!token), for lockout analysis."),
-    click.option("--admin-source", "admin_sources", multiple=True, help="Address or CIDR people manage from (repeatable)."),
-]
-
-
-def _identity(f: Callable[..., Any]) -> Callable[..., Any]:
-    for option in reversed(_identity_options):
-        f = option(f)
-    return f
+# What a pack's own commands (proximo_register_commands) may use: they reach the cluster through a host, like ours.
+__all__ = ["Context", "approve_at_terminal", "build_cli", "emit", "main", "open_host", "overrides", "run", "serve_command",
+           "serve_main"]
 
 
 def build_cli() -> click.Group:
@@ -137,7 +58,7 @@ def build_cli() -> click.Group:
 
     @cli.command()
     @click.argument("plan_id")
-    @_json_option
+    @json_option
     @click.pass_obj
     def apply(ctx: Context, plan_id: str, as_json: bool) -> None:
         """Apply a stored, fresh, approved plan: exactly its steps, nothing else."""
@@ -145,12 +66,12 @@ def build_cli() -> click.Group:
 
         async def go() -> None:
             async with open_host(ctx.settings) as host:
-                result = await host.apply(plan_id, ctx.actor(), progress=None if as_json else _progress)
-            _emit(ctx, result, lambda c: print_apply(c, result))
+                result = await host.apply(plan_id, ctx.actor(), progress=None if as_json else progress)
+            emit(ctx, result, lambda c: print_apply(c, result))
             if not result.ok:
                 sys.exit(1)
 
-        _run(go)
+        run(go)
 
     @cli.command()
     @click.argument("plan_id")
@@ -161,16 +82,14 @@ def build_cli() -> click.Group:
         """Approve a plan as a person: confirm it, then give your approver passphrase (and TOTP code)."""
 
         async def go() -> None:
-            from ._trustcli import approve_over_socket, service_socket
-
             socket_path = service_socket(ctx.settings)
             if socket_path is not None and not sim:  # service mode: your unix account is the credential
                 if not sys.stdin.isatty():
                     raise BadInput("approve needs a person at an interactive terminal (stdin is not a TTY)")
-                approve_over_socket(socket_path, plan_id, _ask_terminal, lambda line: click.echo(line, err=True))
+                approve_over_socket(socket_path, plan_id, ask_terminal, lambda line: click.echo(line, err=True))
                 return
             if sim:
-                from .mcp import sim_world
+                from .._world import sim_world
 
                 async with sim_world(ctx.settings).host() as host:
                     approve_at_terminal(host, plan_id, ctx.actor("terminal"), approver=approver)
@@ -178,11 +97,11 @@ def build_cli() -> click.Group:
             async with open_host(ctx.settings, snapshot=_NO_SOURCE) as host:
                 approve_at_terminal(host, plan_id, ctx.actor("terminal"), approver=approver)
 
-        _run(go)
+        run(go)
 
     @cli.command()
     @click.argument("seq", type=int)
-    @_json_option
+    @json_option
     @click.pass_obj
     def undo(ctx: Context, seq: int, as_json: bool) -> None:
         """Plan the undo of the change recorded at ledger SEQ (a new plan, with its own blast radius)."""
@@ -191,9 +110,9 @@ def build_cli() -> click.Group:
         async def go() -> None:
             async with open_host(ctx.settings) as host:
                 result = await host.undo(seq, ctx.actor())
-            _emit(ctx, result, lambda c: print_plan(c, result))
+            emit(ctx, result, lambda c: print_plan(c, result))
 
-        _run(go)
+        run(go)
 
     @cli.group()
     def ledger() -> None:
@@ -205,11 +124,11 @@ def build_cli() -> click.Group:
     @click.option("--anchor", "anchor_sources", multiple=True, metavar="SOURCE",
                   help="Check against anchors read back from SOURCE: a file (the file sink's, or a syslog file), "
                        "`journald`, or an http(s) URL (repeatable).")
-    @_json_option
+    @json_option
     @click.pass_obj
     def ledger_verify(ctx: Context, expected: str | None, anchor_sources: tuple[str, ...], as_json: bool) -> None:
         """Walk the hash chain and the high-water mark; name the first broken record."""
-        from ._anchors import check_anchors, read_anchors
+        from ..trust._anchors import check_anchors, read_anchors
 
         ctx.as_json = as_json
         try:
@@ -218,31 +137,31 @@ def build_cli() -> click.Group:
                 anchors = [a for source in anchor_sources for a in read_anchors(source, token=ctx.settings.ledger_anchor_token)]
                 report = check_anchors(book, anchors) if anchor_sources else None
         except (LedgerError, BadInput) as exc:
-            click.echo(f"proximo: ledger: {_scrubbed(str(exc))}", err=True)
+            click.echo(f"proximo: ledger: {scrubbed(str(exc))}", err=True)
             sys.exit(exc.exit_code if isinstance(exc, BadInput) else 1)
         if ctx.as_json:
             click.echo(msgspec.json.encode({**msgspec.to_builtins(result), "anchors": report}).decode())
         else:
-            print_verify(_console(), result)
+            print_verify(console(), result)
             if report is not None:
-                _console().print(f"anchors {'OK' if report.ok else 'BROKEN'}: {report.reason}", markup=False,
+                console().print(f"anchors {'OK' if report.ok else 'BROKEN'}: {report.reason}", markup=False,
                                  style="green" if report.ok else "bold red")
         if not result.ok or (report is not None and not report.ok):
             sys.exit(1)
 
     @ledger.command("show")
     @click.option("-n", "count", default=20, show_default=True, help="How many records, newest last.")
-    @_json_option
+    @json_option
     @click.pass_obj
     def ledger_show(ctx: Context, count: int, as_json: bool) -> None:
         """Show the newest ledger records."""
         ctx.as_json = as_json
         with open_ledger(ctx.settings) as book:
             records = book.tail(count)
-        _emit(ctx, records, lambda c: [print_record(c, r) for r in records])
+        emit(ctx, records, lambda c: [print_record(c, r) for r in records])
 
     @cli.command()
-    @_json_option
+    @json_option
     @click.pass_obj
     def tools(ctx: Context, as_json: bool) -> None:
         """List every tool of every enabled pack."""
@@ -255,10 +174,10 @@ def build_cli() -> click.Group:
             for r in rows:
                 c.print(f"{r['id']:<22} {r['kind']:<5} {r['pack']:<10} {r['title']}", markup=False)
 
-        _emit(ctx, rows, human)
+        emit(ctx, rows, human)
 
     @cli.command()
-    @_json_option
+    @json_option
     @click.pass_obj
     def packs(ctx: Context, as_json: bool) -> None:
         """List the loaded tool packs (built-in and third-party alike)."""
@@ -271,16 +190,16 @@ def build_cli() -> click.Group:
             if ctx.settings.disabled_packs:
                 c.print(f"disabled: {', '.join(ctx.settings.disabled_packs)}")
 
-        _emit(ctx, infos, human)
+        emit(ctx, infos, human)
 
     @cli.command()
     @click.option("-o", "--output", required=True, type=click.Path(dir_okay=False), help="Where to write the snapshot.")
     @click.pass_obj
     def snapshot(ctx: Context, output: str) -> None:
         """Save the cluster's GET responses to a snapshot file (for offline plans and the simulator)."""
-        from ._sources import LiveSource
-        from .model import SNAPSHOT_FORMAT, collect
-        from .model._snapshot import now_iso
+        from .._sources import LiveSource
+        from ..model import SNAPSHOT_FORMAT, collect
+        from ..model._snapshot import now_iso
 
         async def go() -> None:
             async with make_client(ctx.settings) as client:
@@ -290,7 +209,7 @@ def build_cli() -> click.Group:
             Path(output).write_text(json.dumps(doc, indent=1, sort_keys=True))
             click.echo(f"wrote {output}: {len(api)} API paths" + (f"; could not see {len(unseen)}: {', '.join(unseen)}" if unseen else ""), err=True)
 
-        _run(go)
+        run(go)
 
     @cli.command()
     @click.option("--snapshot", type=click.Path(dir_okay=False, exists=True), help="Serve this snapshot instead of the demo cluster.")
@@ -304,8 +223,8 @@ def build_cli() -> click.Group:
 
         import uvicorn
 
-        from .sim import Simulator, demo_snapshot
-        from .model import load_snapshot
+        from ..sim import Simulator, demo_snapshot
+        from ..model import load_snapshot
 
         doc = json.loads(Path(snapshot).read_text()) if snapshot else demo_snapshot()
         token_id = ctx.settings.token_id or "proximo@pve!agent"
@@ -323,10 +242,10 @@ def build_cli() -> click.Group:
         """The whole story on the built-in simulated cluster, in about a minute. Touches nothing of yours."""
         from ._demo import run_demo
 
-        _run(lambda: run_demo(_console()))
+        run(lambda: run_demo(console()))
 
     cli.add_command(serve_command())
-    from ._trustcli import register as register_trust_commands
+    from ._trust import register as register_trust_commands
 
     register_trust_commands(cli, Context)
     make_packs(Settings.from_env() if _env_ok() else Settings()).register_commands(cli)
@@ -342,22 +261,22 @@ def _tool_command(cli: click.Group, name: str, method: str, printer: Callable[[C
     @cli.command(name, help=doc)
     @click.argument("tool")
     @click.argument("assignments", nargs=-1)
-    @_snapshot_option
-    @_identity
-    @_json_option
+    @snapshot_option
+    @identity
+    @json_option
     @click.pass_obj
     def command(ctx: Context, tool: str, assignments: tuple[str, ...], snapshot: str | None, token_id: str | None,
                 admin_sources: tuple[str, ...], as_json: bool) -> None:
         ctx.as_json = as_json
-        settings = _overrides(ctx.settings, token_id, admin_sources)
+        settings = overrides(ctx.settings, token_id, admin_sources)
 
         async def go() -> None:
             params = parse_assignments(assignments)
             async with open_host(settings, snapshot=snapshot) as host:
                 result = await getattr(host, method)(tool, params, ctx.actor())
-            _emit(ctx, result, lambda c: printer(c, result))
+            emit(ctx, result, lambda c: printer(c, result))
 
-        _run(go)
+        run(go)
 
 
 def _env_ok() -> bool:
@@ -374,50 +293,6 @@ def _packs(ctx: Context):  # type: ignore[no-untyped-def]
     except ProximoError as exc:
         click.echo(f"proximo: {exc}", err=True)
         sys.exit(exc.exit_code)
-
-
-def _progress(message: str) -> None:
-    click.echo(f"  ... {message}", err=True)
-
-
-Ask = Callable[[str, bool], str]  # (prompt, hide the answer) -> what the person typed
-
-
-def _ask_terminal(prompt: str, hidden: bool) -> str:
-    return str(click.prompt(prompt, default="", show_default=False, hide_input=hidden))
-
-
-def approve_at_terminal(host: Host, plan_id: str, actor: Actor, *, approver: str | None = None, ask: Ask | None = None) -> None:
-    """Show the plan, ask the person to confirm it, then for their approver credential.
-
-    A terminal alone proves nothing (an agent can drive a pseudo-terminal): the credential is what counts, and the
-    host checks it. ``ask`` stands in for the terminal in tests.
-    """
-    plan = host.get_plan(plan_id)
-    console = _console()
-    print_plan(console, plan)
-    if ask is None:
-        if not sys.stdin.isatty():
-            raise BadInput("approve needs a person at an interactive terminal (stdin is not a TTY)")
-        ask = _ask_terminal
-    names = host.approvers.names()
-    if not names:
-        raise BadInput("no approver is set up: a person runs `proximo approver add NAME` (with --sim for the simulated "
-                       "cluster) once, choosing a passphrase the agent does not know; then `proximo approve` asks for it")
-    if plan.risk.value == "CRITICAL":
-        typed = ask(f"CRITICAL: type the target's name ({plan.target}) to approve", False)
-    else:
-        typed = None
-        if ask(f"Approve {plan.tool} ({plan.risk.value})? type 'yes'", False).strip().lower() != "yes":
-            host.deny(plan_id, actor, "declined at the terminal")
-            click.echo("declined: recorded in the ledger", err=True)
-            sys.exit(3)
-    name = approver or (names[0] if len(names) == 1 else ask(f"Approver ({', '.join(names)})", False).strip())
-    passphrase = ask(f"Passphrase of approver {name}", True)
-    stored = host.approvers.get(name)
-    code = ask(f"TOTP code of approver {name}", False) if stored is not None and stored.totp else ""
-    host.approve(plan_id, actor, Credential(name, passphrase, code), typed_target=typed)
-    click.echo(f"approved {plan_id} as {name}: now `proximo apply {plan_id}`", err=True)
 
 
 def serve_command() -> click.Command:
@@ -437,7 +312,7 @@ def serve_command() -> click.Command:
     @click.option("--sim", is_flag=True, help="Serve the built-in simulated cluster: try it with no Proxmox.")
     def serve(transport: str, host: str, port: int, allowed_hosts: tuple[str, ...], sim: bool) -> None:
         """Serve every Proximo tool to MCP clients (stdio by default; --transport http for streamable HTTP)."""
-        from .mcp import McpSettings, serve_mcp
+        from ..mcp import McpSettings, serve_mcp
 
         try:
             settings = Settings.from_env()
@@ -456,3 +331,8 @@ def serve_command() -> click.Command:
 
 def main() -> None:
     build_cli()(prog_name="proximo")
+
+
+def serve_main() -> None:
+    """``proximo-proxmox``: what ``uvx --from . proximo-proxmox`` runs; the same as ``proximo serve``."""
+    serve_command()(prog_name=os.path.basename(sys.argv[0]) or "proximo-proxmox")

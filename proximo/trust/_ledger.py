@@ -5,8 +5,8 @@ Each record's ``hash`` is SHA-256 (or HMAC-SHA256 with a key) over the canonical
 :meth:`Ledger.verify` names it. What the chain alone cannot see, and what covers it:
 
 - Without a key, anyone who can write the file can rewrite the whole chain consistently. Proximo keys its
-  ledger by default (the key lives in the state directory, see ``proximo._state``); a head a client saw
-  (``verify(expected_head=...)``) and the anchors (``proximo._anchors``) witness it from outside.
+  ledger by default (the key lives in the state directory, see ``proximo.trust._state``); a head a client saw
+  (``verify(expected_head=...)``) and the anchors (``proximo.trust._anchors``) witness it from outside.
 - Removing records from the end, or truncating the file, leaves a valid, shorter chain. The *high-water mark*
   (``<ledger>.hwm``, outside the SQLite file) keeps the ledger's id and the highest seq and hash ever written,
   so both are caught; so does a head a client kept, and the anchors.
@@ -37,7 +37,7 @@ from typing import Any, Literal, get_args
 
 import msgspec
 
-from .errors import ProximoError
+from ..errors import ProximoError
 
 __all__ = [
     "GENESIS",

@@ -23,10 +23,10 @@ from typing import Literal
 
 import msgspec
 
-from ._apischema import schema
-from ._types import ApiCall, Risk, Step
-from .errors import BadInput, PolicyDenied
-from .model import ClusterModel, as_int
+from ..pve._apischema import schema
+from .._types import ApiCall, Risk, Step
+from ..errors import BadInput, PolicyDenied
+from ..model import ClusterModel, as_int
 
 
 class Scope(msgspec.Struct, frozen=True):

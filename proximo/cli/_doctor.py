@@ -14,13 +14,13 @@ from typing import Literal
 
 import msgspec
 
-from ._approvers import ApproverStore
-from ._ledger import LedgerError
-from ._policy import load_policy
-from ._service import APPROVE_SOCKET, ServiceUnavailable, ask_service
-from ._settings import Settings
-from ._state import KEY_FILE, open_ledger
-from .errors import ProximoError
+from ..trust._approvers import ApproverStore
+from ..trust._ledger import LedgerError
+from ..trust._policy import load_policy
+from ..service import APPROVE_SOCKET, ServiceUnavailable, ask_service
+from .._settings import Settings
+from ..trust._state import KEY_FILE, open_ledger
+from ..errors import ProximoError
 
 Level = Literal["ok", "warn", "fail"]
 
@@ -110,7 +110,7 @@ def _ping(path: Path) -> dict[str, object] | None:
 
 
 def _me() -> str:
-    from ._service import account_name
+    from ..service import account_name
 
     return account_name(os.getuid())
 

@@ -19,17 +19,17 @@ from typing import Any, Literal
 import msgspec
 
 from ._approvers import ApproverStore
-from ._client import check_api_path
+from ..pve._client import check_api_path
 from ._executor import Executor, StepResult
 from ._ledger import Actor, Ledger, LedgerHead, LedgerRecord, seal
 from ._planstore import PlanStore, check_plan_id, new_plan_id
-from ._plugins import PackManager
+from .._plugins import PackManager
 from ._policy import Policy, scope_of
-from ._settings import Settings
-from ._sources import Source, State
-from ._tools import ToolSpec, check_strings
-from ._types import ApiCall, Change, Draft, Impact, Irreversible, LedgerRef, Operator, Plan, Risk, Step
-from .errors import (
+from .._settings import Settings
+from .._sources import Source, State
+from .._tools import ToolSpec, check_strings
+from .._types import ApiCall, Change, Draft, Impact, Irreversible, LedgerRef, Operator, Plan, Risk, Step
+from ..errors import (
     AlreadyApplied,
     BadInput,
     NotApproved,
@@ -42,7 +42,7 @@ from .errors import (
     Refused,
     StalePlan,
 )
-from .model import ClusterModel
+from ..model import ClusterModel
 
 log = logging.getLogger("proximo.pipeline")
 

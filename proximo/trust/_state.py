@@ -19,8 +19,8 @@ import stat
 from pathlib import Path
 
 from ._ledger import Ledger, LedgerError
-from ._settings import Settings
-from .errors import BadInput
+from .._settings import Settings
+from ..errors import BadInput
 
 KEY_FILE = "ledger.key"
 _PRIVATE_DIR = 0o700

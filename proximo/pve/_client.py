@@ -32,9 +32,9 @@ import anyio
 import httpx
 import msgspec
 
-from ._secret import Secret
+from .._secret import Secret
 from ._tls import CertificatePinError, TlsSettings, make_ssl_context
-from .errors import ProximoError, PveApiError, PveConnectionError, Refused
+from ..errors import ProximoError, PveApiError, PveConnectionError, Refused
 
 __all__ = [
     "PveApiError",

@@ -35,12 +35,12 @@ import msgspec
 from anyio.abc import SocketStream
 from anyio.streams.buffered import BufferedByteReceiveStream
 
-from ._ledger import Actor, LedgerError
-from ._pipeline import Host, PeerAccount
-from ._render import plan_document
-from ._settings import Settings
-from ._state import prepare_home
-from .errors import BadInput, ProximoError
+from ..trust._ledger import Actor, LedgerError
+from ..trust._pipeline import Host, PeerAccount
+from .._render import plan_document
+from .._settings import Settings
+from ..trust._state import prepare_home
+from ..errors import BadInput, ProximoError
 
 log = logging.getLogger("proximo.service")
 
@@ -236,7 +236,7 @@ async def _listen(path: Path) -> anyio.abc.SocketListener:
 
 async def run_service(settings: Settings, *, sim: bool = False, ready: Callable[[str], None] | None = None) -> None:
     """Serve agent.sock and approve.sock until stopped. With ``sim``, over a simulated cluster of its own."""
-    from ._host import open_host
+    from .._host import open_host
 
     rules = AccessRules.from_settings(settings)
     prepare_home(settings.home)
@@ -278,10 +278,10 @@ async def _start_simulator(settings: Settings, tg: anyio.abc.TaskGroup) -> tuple
 
     import uvicorn
 
-    from ._host import make_packs
-    from .model import load_snapshot
-    from .sim import Simulator, demo_snapshot
-    from ._world import TOKEN_ID
+    from .._host import make_packs
+    from ..model import load_snapshot
+    from ..sim import Simulator, demo_snapshot
+    from .._world import TOKEN_ID
 
     secret = secrets.token_hex(16)
     simulator = Simulator(load_snapshot(demo_snapshot()), make_packs(settings).semantics, tokens={TOKEN_ID: secret})
@@ -294,7 +294,7 @@ async def _start_simulator(settings: Settings, tg: anyio.abc.TaskGroup) -> tuple
     while not server.started:
         await anyio.sleep(0.01)
     env = {"PROXIMO_URL": f"http://127.0.0.1:{port}", "PROXIMO_TOKEN_ID": TOKEN_ID, "PROXIMO_TOKEN_SECRET": secret}
-    from ._secret import Secret
+    from .._secret import Secret
 
     return msgspec.structs.replace(settings, url=env["PROXIMO_URL"], token_id=TOKEN_ID, token_secret=Secret(secret)), env
 

@@ -15,46 +15,14 @@ from typing import Any
 import click
 import msgspec
 
-from ._approvers import ApproverStore, check_name, totp_uri
-from ._ledger import Actor, seal
-from ._render import print_plan
-from ._service import APPROVE_SOCKET, AGENT_SOCKET, ask_service, connect, install_files, next_steps, run_service
-from ._settings import Settings
-from ._state import ledger_key, open_ledger, prepare_home
-from ._types import Plan
-from .errors import BadInput, NotApproved, ProximoError, Refused
-
-Ask = Callable[[str, bool], str]
-
-
-def service_socket(settings: Settings) -> Path | None:
-    """approve.sock, when a Proximo service runs under another account (then approvals go there)."""
-    path = settings.service_dir / APPROVE_SOCKET
-    return path if path.exists() else None
-
-
-def approve_over_socket(path: Path, plan_id: str, ask: Ask, echo: Callable[[str], None]) -> None:
-    """``proximo approve`` in service mode: the service shows the plan, the person confirms, their account approves."""
-    shown = ask_service(path, {"op": "show", "plan_id": plan_id})
-    if not shown.get("ok"):
-        raise Refused(str(shown.get("error")))
-    plan = msgspec.convert(shown["plan"], Plan)
-    from .cli import _console
-
-    print_plan(_console(), plan)
-    if plan.risk.value == "CRITICAL":
-        request = {"op": "approve", "plan_id": plan_id,
-                   "typed_target": ask(f"CRITICAL: type the target's name ({plan.target}) to approve", False)}
-    elif ask(f"Approve {plan.tool} ({plan.risk.value})? type 'yes'", False).strip().lower() == "yes":
-        request = {"op": "approve", "plan_id": plan_id}
-    else:
-        ask_service(path, {"op": "deny", "plan_id": plan_id, "reason": "declined at the terminal"})
-        echo("declined: recorded in the ledger")
-        sys.exit(3)
-    answer = ask_service(path, request)
-    if not answer.get("ok"):
-        raise NotApproved(str(answer.get("error")))
-    echo(f"approved {plan_id} (ledger record #{answer.get('seq')}): the agent's proximo_apply can run it now")
+from ..trust._approvers import ApproverStore, check_name, totp_uri
+from ..trust._ledger import Actor, seal
+from ..service import AGENT_SOCKET, ask_service, connect, install_files, next_steps, run_service
+from ._approve import service_socket
+from ._common import Ask, ask_terminal, console, guarded, run
+from .._settings import Settings
+from ..trust._state import ledger_key, open_ledger, prepare_home
+from ..errors import BadInput, NotApproved, ProximoError, Refused
 
 
 def _credential(store: ApproverStore, ask: Ask, *, name: str | None = None, purpose: str) -> str:
@@ -72,9 +40,7 @@ def _need_terminal(ask: Ask | None) -> Ask:
         return ask
     if not sys.stdin.isatty():
         raise BadInput("this needs a person at an interactive terminal (stdin is not a TTY)")
-    from .cli import _ask_terminal
-
-    return _ask_terminal
+    return ask_terminal
 
 
 def add_approver(settings: Settings, name: str, *, totp: bool, actor: Actor, ask: Ask | None = None,
@@ -121,7 +87,6 @@ def seal_locally(settings: Settings, reason: str, *, actor: Actor, ask: Ask | No
 
 def register(cli: click.Group, context: type) -> None:
     """Add the trust commands to the root group (``context`` is the CLI's Context class)."""
-    from .cli import _console, _guarded, _run
 
     pass_ctx = click.make_pass_decorator(context)
 
@@ -134,7 +99,7 @@ def register(cli: click.Group, context: type) -> None:
     def home_of(ctx: Any, sim: bool) -> Settings:
         if not sim:
             return ctx.settings
-        from .mcp import sim_world
+        from .._world import sim_world
 
         return sim_world(ctx.settings).settings
 
@@ -145,7 +110,7 @@ def register(cli: click.Group, context: type) -> None:
     @pass_ctx
     def approver_add(ctx: Any, name: str, totp: bool, sim: bool) -> None:
         """Add an approver with a passphrase (asked twice, never shown). Once one exists, adding needs one."""
-        _guarded(lambda: add_approver(home_of(ctx, sim), name, totp=totp, actor=ctx.actor("cli"),
+        guarded(lambda: add_approver(home_of(ctx, sim), name, totp=totp, actor=ctx.actor("cli"),
                                       echo=lambda line: click.echo(line, err=True)))
 
     @approver.command("remove")
@@ -154,7 +119,7 @@ def register(cli: click.Group, context: type) -> None:
     @pass_ctx
     def approver_remove(ctx: Any, name: str, sim: bool) -> None:
         """Remove an approver (an approver's credential is asked for)."""
-        _guarded(lambda: remove_approver(home_of(ctx, sim), name, actor=ctx.actor("cli"),
+        guarded(lambda: remove_approver(home_of(ctx, sim), name, actor=ctx.actor("cli"),
                                          echo=lambda line: click.echo(line, err=True)))
 
     @approver.command("list")
@@ -187,7 +152,7 @@ def register(cli: click.Group, context: type) -> None:
             click.echo(f"sealed: the broken ledger is kept as {answer['sealed_file']}; the new chain starts at record "
                        f"#{answer['seq']} {str(answer['hash'])[:16]}", err=True)
 
-        _run(go)
+        run(go)
 
     @cli.command("connect")
     @click.option("--socket", "socket_path", type=click.Path(dir_okay=False), help="agent.sock (default: in PROXIMO_SERVICE_DIR).")
@@ -265,17 +230,17 @@ def register(cli: click.Group, context: type) -> None:
         if as_json:
             click.echo(msgspec.json.encode({**msgspec.to_builtins(found), "ok": found.ok}).decode())
         else:
-            console = _console()
-            console.print(f"[bold]{found.summary}[/bold]")
+            out = console()
+            out.print(f"[bold]{found.summary}[/bold]")
             for f in found.findings:
                 style = {"ok": "green", "warn": "yellow", "fail": "bold red"}[f.level]
-                console.print(f"[{style}]{f.level:>4}[/{style}] {f.what}: {f.detail}", markup=True, highlight=False)
-            console.print("[bold]holds:[/bold]")
+                out.print(f"[{style}]{f.level:>4}[/{style}] {f.what}: {f.detail}", markup=True, highlight=False)
+            out.print("[bold]holds:[/bold]")
             for line in found.holds:
-                console.print(f"  - {line}", markup=False)
-            console.print("[bold]does not hold:[/bold]")
+                out.print(f"  - {line}", markup=False)
+            out.print("[bold]does not hold:[/bold]")
             for line in found.does_not_hold:
-                console.print(f"  - {line}", markup=False)
+                out.print(f"  - {line}", markup=False)
         sys.exit(0 if found.ok else 1)
 
 
@@ -285,4 +250,4 @@ def _this_executable() -> str:
     return shutil.which("proximo") or f"{sys.executable} -m proximo"
 
 
-__all__ = ["approve_over_socket", "register", "service_socket"]
+__all__ = ["add_approver", "register", "remove_approver", "seal_locally"]

@@ -4,7 +4,7 @@ A pseudo-terminal is not a person: an agent with a shell can run ``proximo appro
 Python's ``pty`` and type "yes". So approving above the auto-approve level takes a credential the person set
 once with ``proximo approver add``: a passphrase (kept as a scrypt hash) and, optionally, a TOTP code from an
 authenticator app (RFC 6238: SHA-1, 30 s, 6 digits; the secret is kept here, so this file is owner-only). The
-service's unix socket is the other way (``proximo._service``): there the person's own unix account is the
+service's unix socket is the other way (``proximo.service._service``): there the person's own unix account is the
 credential.
 
 What this protects depends on who can write ``approvers.json``: in service mode only Proximo's user can; run
@@ -28,7 +28,7 @@ from pathlib import Path
 import msgspec
 
 from ._state import write_private
-from .errors import BadInput, NotApproved
+from ..errors import BadInput, NotApproved
 
 APPROVERS_FILE = "approvers.json"
 _FORMAT = "proximo-approvers/1"

@@ -33,12 +33,12 @@ from urllib.parse import urlsplit
 import httpx
 import msgspec
 
-from . import hookimpl
-from ._client import _SECRET_RE, _is_loopback
+from .. import hookimpl
+from ..pve._client import _SECRET_RE, _is_loopback
 from ._ledger import Ledger, LedgerError, LedgerRecord, _one_line
-from ._secret import Secret
-from ._tls import TlsSettings, make_ssl_context
-from .errors import BadInput
+from .._secret import Secret
+from ..pve._tls import TlsSettings, make_ssl_context
+from ..errors import BadInput
 
 __all__ = [
     "ANCHOR_PACK",

@@ -10,8 +10,8 @@ from pathlib import Path
 
 import msgspec
 
-from ._types import Plan
-from .errors import BadInput, Refused
+from .._types import Plan
+from ..errors import BadInput, Refused
 
 PLAN_ID = re.compile(r"^p-[0-9a-f]{12}$")
 

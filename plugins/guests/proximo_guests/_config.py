@@ -1,0 +1,56 @@
+"""Loading a guest's config as Proxmox's handlers do before anything else: the file, its lock and its digest.
+
+Shared by the semantics (what a call does) and the handlers' permission checks (who may make it).
+"""
+
+from __future__ import annotations
+
+from proximo import PveApiError
+from proximo.model import Call, ClusterModel, Guest, as_int, config_digest
+
+Kind = str  # "qemu" | "lxc"
+
+
+def kind_of(call: Call) -> Kind:
+    return "qemu" if call.template.startswith("/nodes/{node}/qemu") else "lxc"
+
+
+def label(kind: Kind) -> str:
+    """PVE's guest_type(): "VM" for QEMU, "CT" for containers."""
+    return "VM" if kind == "qemu" else "CT"
+
+
+def conf_dir(kind: Kind) -> str:
+    return "qemu-server" if kind == "qemu" else "lxc"
+
+
+def guest_at(model: ClusterModel, call: Call) -> Guest:
+    node, vmid, kind = call.path_params["node"], as_int(call.path_params["vmid"], -1), kind_of(call)
+    g = model.guests.get(vmid)
+    if g is None or g.node != node or g.kind != kind:
+        raise PveApiError(500, f"Configuration file 'nodes/{node}/{conf_dir(kind)}/{call.path_params['vmid']}.conf' does not exist")
+    return g
+
+
+def check_lock(g: Guest, call: Call) -> None:
+    """PVE::AbstractConfig::check_lock (skipped with skiplock=1, which only root may pass)."""
+    lock = g.config.get("lock")
+    if lock and not as_int(call.params.get("skiplock")):
+        raise PveApiError(500, f"{label(g.kind)} is locked ({lock})")
+
+
+def check_digest(g: Guest, call: Call) -> None:
+    given = call.params.get("digest")
+    if given and given != (g.config.get("digest") or config_digest(g.config)):
+        raise PveApiError(500, "detected modified configuration - file changed by other user? Try again.")
+
+
+# What Qemu.pm update_vm_api (and LXC/Config.pm update_vm) set aside before "no options specified"
+_NOT_OPTIONS = {"qemu": ("digest", "skiplock", "force", "background_delay", "skip_cloud_init", "import-working-storage"),
+                "lxc": ("digest",)}
+
+
+def check_options_given(call: Call) -> None:
+    """The first thing update_vm_api / update_vm refuse, before any permission or config check."""
+    if all(k in _NOT_OPTIONS[kind_of(call)] for k in call.params):
+        raise PveApiError(500, "no options specified")

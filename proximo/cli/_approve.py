@@ -1,0 +1,85 @@
+"""Approving a plan at a terminal: with an approver's credential (local mode), or over the service's socket.
+
+A terminal alone proves nothing (an agent can drive a pseudo-terminal): the credential, or the unix account the
+service's socket reports, is what counts, and the host (or the service) checks it.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+import click
+import msgspec
+
+from .._render import print_plan
+from .._settings import Settings
+from .._types import Plan
+from ..errors import BadInput, NotApproved, Refused
+from ..service import APPROVE_SOCKET, ask_service
+from ..trust._ledger import Actor
+from ..trust._pipeline import Credential, Host
+from ._common import Ask, ask_terminal, console
+
+
+def approve_at_terminal(host: Host, plan_id: str, actor: Actor, *, approver: str | None = None, ask: Ask | None = None) -> None:
+    """Show the plan, ask the person to confirm it, then for their approver credential.
+
+    A terminal alone proves nothing (an agent can drive a pseudo-terminal): the credential is what counts, and the
+    host checks it. ``ask`` stands in for the terminal in tests.
+    """
+    plan = host.get_plan(plan_id)
+    print_plan(console(), plan)
+    if ask is None:
+        if not sys.stdin.isatty():
+            raise BadInput("approve needs a person at an interactive terminal (stdin is not a TTY)")
+        ask = ask_terminal
+    names = host.approvers.names()
+    if not names:
+        raise BadInput("no approver is set up: a person runs `proximo approver add NAME` (with --sim for the simulated "
+                       "cluster) once, choosing a passphrase the agent does not know; then `proximo approve` asks for it")
+    if plan.risk.value == "CRITICAL":
+        typed = ask(f"CRITICAL: type the target's name ({plan.target}) to approve", False)
+    else:
+        typed = None
+        if ask(f"Approve {plan.tool} ({plan.risk.value})? type 'yes'", False).strip().lower() != "yes":
+            host.deny(plan_id, actor, "declined at the terminal")
+            click.echo("declined: recorded in the ledger", err=True)
+            sys.exit(3)
+    name = approver or (names[0] if len(names) == 1 else ask(f"Approver ({', '.join(names)})", False).strip())
+    passphrase = ask(f"Passphrase of approver {name}", True)
+    stored = host.approvers.get(name)
+    code = ask(f"TOTP code of approver {name}", False) if stored is not None and stored.totp else ""
+    host.approve(plan_id, actor, Credential(name, passphrase, code), typed_target=typed)
+    click.echo(f"approved {plan_id} as {name}: now `proximo apply {plan_id}`", err=True)
+
+
+
+
+def service_socket(settings: Settings) -> Path | None:
+    """approve.sock, when a Proximo service runs under another account (then approvals go there)."""
+    path = settings.service_dir / APPROVE_SOCKET
+    return path if path.exists() else None
+
+
+def approve_over_socket(path: Path, plan_id: str, ask: Ask, echo: Callable[[str], None]) -> None:
+    """``proximo approve`` in service mode: the service shows the plan, the person confirms, their account approves."""
+    shown = ask_service(path, {"op": "show", "plan_id": plan_id})
+    if not shown.get("ok"):
+        raise Refused(str(shown.get("error")))
+    plan = msgspec.convert(shown["plan"], Plan)
+    print_plan(console(), plan)
+    if plan.risk.value == "CRITICAL":
+        request = {"op": "approve", "plan_id": plan_id,
+                   "typed_target": ask(f"CRITICAL: type the target's name ({plan.target}) to approve", False)}
+    elif ask(f"Approve {plan.tool} ({plan.risk.value})? type 'yes'", False).strip().lower() == "yes":
+        request = {"op": "approve", "plan_id": plan_id}
+    else:
+        ask_service(path, {"op": "deny", "plan_id": plan_id, "reason": "declined at the terminal"})
+        echo("declined: recorded in the ledger")
+        sys.exit(3)
+    answer = ask_service(path, request)
+    if not answer.get("ok"):
+        raise NotApproved(str(answer.get("error")))
+    echo(f"approved {plan_id} (ledger record #{answer.get('seq')}): the agent's proximo_apply can run it now")

@@ -1,0 +1,131 @@
+"""What every CLI command shares: the context, option sets, output, and one guard that turns errors into one line.
+
+Packs that add commands (``proximo_register_commands``) use these too: ``Context``, ``emit``, ``run``, ``overrides``.
+"""
+
+from __future__ import annotations
+
+import getpass
+import json
+import re
+import socket
+import sys
+from collections.abc import Awaitable, Callable
+from typing import Any, TypeVar
+
+import anyio
+import click
+import msgspec
+from rich.console import Console
+
+from .._render import plan_document
+from .._settings import Settings
+from .._types import Plan
+from ..errors import BadInput, ProximoError
+from ..trust._ledger import Actor, LedgerError, LedgerHead
+
+T = TypeVar("T")
+
+
+def parse_head(text: str, chain: str) -> LedgerHead:
+    """``SEQ:HASH`` (as a client kept it from an answer's ledger head) -> a head to check."""
+    seq, sep, digest = text.strip().partition(":")
+    if not sep or not (seq.isascii() and seq.isdigit()) or len(seq) > 18 or not re.fullmatch(r"[0-9a-f]{64}", digest):
+        raise BadInput(f"--head: expected SEQ:HASH (a number, a colon, 64 hex digits), got {text[:80]!r}")
+    return LedgerHead(seq=int(seq), hash=digest, chain=chain)
+
+
+def parse_assignments(args: tuple[str, ...]) -> dict[str, Any]:
+    """``key=value`` pairs; a value that parses as JSON is JSON, anything else is a string."""
+    out: dict[str, Any] = {}
+    for arg in args:
+        key, sep, value = arg.partition("=")
+        if not sep or not key:
+            raise BadInput(f"expected key=value, got {arg!r}")
+        if key in out:
+            raise BadInput(f"parameter {key!r} given twice")
+        try:
+            out[key] = json.loads(value)
+        except ValueError:
+            out[key] = value
+    return out
+
+
+class Context(msgspec.Struct):
+    settings: Settings
+    as_json: bool = False
+
+    def actor(self, face: str = "cli") -> Actor:
+        who = f"{getpass.getuser()}@{socket.gethostname()}"
+        return Actor(token_id=self.settings.token_id or "-", face=face, client=who)
+
+
+def console() -> Console:
+    return Console(highlight=False, soft_wrap=True)
+
+
+def emit(ctx: Context, value: Any, human: Callable[[Console], None]) -> None:
+    if ctx.as_json:
+        if isinstance(value, Plan):
+            value = plan_document(value)
+        click.echo(msgspec.json.encode(value).decode())
+    else:
+        human(console())
+
+
+def run(fn: Callable[[], Awaitable[T]]) -> T:
+    return guarded(lambda: anyio.run(fn))
+
+
+def guarded(fn: Callable[[], T]) -> T:
+    """Run a command's body: a ProximoError or LedgerError is one line and its exit code, never a traceback."""
+    try:
+        return fn()
+    except ProximoError as exc:
+        click.echo(f"proximo: {scrubbed(str(exc))}", err=True)
+        sys.exit(exc.exit_code)
+    except LedgerError as exc:
+        click.echo(f"proximo: ledger: {exc}", err=True)
+        sys.exit(1)
+
+
+def scrubbed(message: str) -> str:
+    """An error line without the token secret, even when the input that is echoed back was the secret."""
+    ctx = click.get_current_context(silent=True)
+    settings = getattr(ctx.find_object(Context), "settings", None) if ctx else None
+    return settings.token_secret.scrub(message) if settings and settings.token_secret else message
+
+
+def overrides(settings: Settings, token_id: str | None, admin_sources: tuple[str, ...]) -> Settings:
+    if token_id:
+        settings = msgspec.structs.replace(settings, token_id=token_id)
+    if admin_sources:
+        settings = msgspec.structs.replace(settings, admin_sources=list(admin_sources))
+    return settings
+
+
+json_option = click.option("--json", "as_json", is_flag=True, help="Machine output (JSON) instead of text.")
+snapshot_option = click.option("--snapshot", type=click.Path(dir_okay=False), help="Work offline on a snapshot file.")
+identity_options = [
+    click.option("--token-id", help="Proximo's own token id (user@realm!token), for lockout analysis."),
+    click.option("--admin-source", "admin_sources", multiple=True, help="Address or CIDR people manage from (repeatable)."),
+]
+
+
+def identity(f: Callable[..., Any]) -> Callable[..., Any]:
+    for option in reversed(identity_options):
+        f = option(f)
+    return f
+
+
+def progress(message: str) -> None:
+    click.echo(f"  ... {message}", err=True)
+
+
+Ask = Callable[[str, bool], str]  # (prompt, hide the answer) -> what the person typed
+
+
+def ask_terminal(prompt: str, hidden: bool) -> str:
+    return str(click.prompt(prompt, default="", show_default=False, hide_input=hidden))
+
+

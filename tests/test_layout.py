@@ -1,0 +1,148 @@
+"""The layout shows the architecture, and the imports keep to it: no circles, faces above the host.
+
+    faces       proximo.cli (the launcher: it starts the others), proximo.mcp, proximo.service
+    host        proximo._host, _world, _plugins, _tools, _render, _settings, ... and proximo.trust
+    below       proximo.pve (talking to Proxmox), proximo.model, proximo.sim
+    packs       plugins/*/proximo_*: proximo's public API, its model, the schema (proximo.pve), proximo.cli for commands
+
+Every import counts, function-level ones included (a lazy import is still a dependency); only those under
+``if TYPE_CHECKING:`` are left out.
+"""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+FACES = ("proximo.cli", "proximo.mcp", "proximo.service")
+BELOW_THE_FACES = ("proximo.trust", "proximo.pve", "proximo.model", "proximo.sim", "proximo._")
+
+
+def _module_files() -> dict[str, Path]:
+    found: dict[str, Path] = {}
+    roots = [REPO / "proximo", *sorted(p for p in (REPO / "plugins").glob("*/proximo_*") if p.is_dir())]
+    for root in roots:
+        for file in root.rglob("*.py"):
+            parts = list(file.relative_to(root.parent).with_suffix("").parts)
+            if parts[-1] == "__init__":
+                parts.pop()
+            found[".".join(parts)] = file
+    return found
+
+
+MODULES = _module_files()
+
+
+def _imports(name: str, file: Path) -> set[str]:
+    package = name if file.name == "__init__.py" else name.rpartition(".")[0]
+    found: set[str] = set()
+
+    def visit(nodes: list[ast.stmt]) -> None:
+        for node in nodes:
+            if isinstance(node, ast.If) and "TYPE_CHECKING" in ast.unparse(node.test):
+                continue
+            if isinstance(node, ast.Import):
+                found.update(alias.name for alias in node.names)
+            elif isinstance(node, ast.ImportFrom):
+                if node.level:
+                    base = package.split(".")[: len(package.split(".")) - node.level + 1]
+                    module = ".".join(base + ([node.module] if node.module else []))
+                else:
+                    module = node.module or ""
+                submodules = [f"{module}.{alias.name}" for alias in node.names if f"{module}.{alias.name}" in MODULES]
+                found.update(submodules)
+                if len(submodules) < len(node.names):
+                    found.add(module)
+            for field in ("body", "orelse", "handlers", "finalbody"):
+                inner = getattr(node, field, None)
+                if isinstance(inner, list):
+                    visit(inner)
+
+    visit(ast.parse(file.read_text()).body)
+    return {m for m in found if m in MODULES and m != name}
+
+
+GRAPH = {name: _imports(name, file) for name, file in MODULES.items()}
+
+
+def _cycles() -> list[list[str]]:
+    """Strongly connected components of more than one module (Tarjan)."""
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    stack: list[str] = []
+    on_stack: set[str] = set()
+    found: list[list[str]] = []
+
+    def strong(v: str) -> None:
+        index[v] = low[v] = len(index)
+        stack.append(v)
+        on_stack.add(v)
+        for w in GRAPH[v]:
+            if w not in index:
+                strong(w)
+                low[v] = min(low[v], low[w])
+            elif w in on_stack:
+                low[v] = min(low[v], index[w])
+        if low[v] == index[v]:
+            component = []
+            while True:
+                w = stack.pop()
+                on_stack.discard(w)
+                component.append(w)
+                if w == v:
+                    break
+            if len(component) > 1:
+                found.append(sorted(component))
+
+    for v in sorted(GRAPH):
+        if v not in index:
+            strong(v)
+    return found
+
+
+def _in(name: str, package: str) -> bool:
+    return name == package or name.startswith(package + ".") or (package.endswith("._") and name.startswith(package))
+
+
+def test_the_scan_sees_every_package() -> None:
+    assert {"proximo.trust._pipeline", "proximo.pve._client", "proximo.cli", "proximo.mcp", "proximo_guests._semantics",
+            "proximo_acl._tools"} <= set(MODULES)
+    assert "proximo.trust._ledger" in GRAPH["proximo.trust._pipeline"]  # relative imports are resolved
+
+
+def test_no_import_circles() -> None:
+    assert _cycles() == []
+
+
+def test_no_face_imports_another_but_the_launcher_starts_them() -> None:
+    for name, imported in GRAPH.items():
+        face = next((f for f in FACES if _in(name, f)), None)
+        if face is None:
+            continue
+        others = {m for m in imported if any(_in(m, f) for f in FACES if f != face)}
+        if face == "proximo.cli":  # `proximo serve` and `proximo service` start the other faces
+            others = {m for m in others if not _in(m, "proximo.cli")}
+            assert all(m in ("proximo.mcp", "proximo.service") for m in others), (name, others)
+        else:
+            assert others == set(), f"{name} imports another face: {sorted(others)}"
+
+
+def test_nothing_below_the_faces_imports_a_face() -> None:
+    for name, imported in GRAPH.items():
+        if any(_in(name, f) for f in FACES) or not name.startswith("proximo.") or name == "proximo.__main__":
+            continue  # (``python -m proximo`` is the launcher's own entry)
+        faces = sorted(m for m in imported if any(_in(m, f) for f in FACES))
+        assert faces == [], f"{name} imports a face: {faces}"
+
+
+def test_packs_use_only_proximos_public_api_and_model() -> None:
+    allowed = ("proximo", "proximo.model", "proximo.params", "proximo.pve", "proximo.cli", "proximo.testing")
+    for name, imported in GRAPH.items():
+        if name.startswith("proximo."):
+            continue
+        if not name.startswith("proximo_"):
+            continue
+        host = sorted(m for m in imported if m.startswith("proximo.") or m == "proximo")
+        private = [m for m in host if not any(m == a or (a == "proximo.model" and m.startswith("proximo.model.")) for a in allowed)]
+        assert private == [], f"{name} reaches into the host: {private}"
