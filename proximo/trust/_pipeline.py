@@ -264,7 +264,7 @@ class Host:
             risk = max(risk, Risk.HIGH, key=lambda r: r.rank)
         blockers += self.policy.violations(risk, scope_of(list(draft.steps), before, after))
         return Assessment(after=after, impacts=impacts, blockers=blockers, risk=risk, complete=complete, undo=undo,
-                          undo_note=undo_note, notes=list(dict.fromkeys([*draft.notes, *call_notes])))
+                          undo_note=undo_note, notes=list(dict.fromkeys([*draft.notes, *call_notes])), states=states)
 
     def _finish(self, tool: ToolSpec | None, params: dict[str, Any], draft: Draft, state: State, actor: Actor,
                 *, undo_of: int | None = None) -> Plan:
@@ -488,9 +488,12 @@ class Host:
             self._append("approve", actor, tool=plan.tool, plan_id=plan.plan_id, plan_hash=plan.hash,
                          outcome={"risk": plan.risk.value, "by": "auto", "auto_approve": self.settings.auto_approve.value})
         expected = judged.after.fingerprint()
+        # What the cluster should look like after each step, so an apply cut short can be told apart afterwards.
+        milestones = judged.milestones(plan.fingerprint)
         started = self._append_once("apply-start", actor, tool=plan.tool, plan_id=plan.plan_id, plan_hash=plan.hash, once=True,
                                outcome={"steps": [s.describe() for s in plan.steps], "pid": os.getpid(),
-                                        "host": socket.gethostname(), "started": int(self._clock())})
+                                        "host": socket.gethostname(), "started": int(self._clock()),
+                                        "milestones": milestones})
         if started is None:  # another process started it between our checks and now (the ledger decides, atomically)
             raise AlreadyApplied(f"plan {plan.plan_id} is already being applied or was applied; plans run once")
         results: list[StepResult] = []
@@ -516,10 +519,12 @@ class Host:
     # --- recovery -------------------------------------------------------------------------------------
 
     async def reconcile(self, actor: Actor) -> list[LedgerRecord]:
-        """Close apply-start records whose process died mid-apply, naming the tasks Proxmox ran since.
+        """Close apply-start records whose process died mid-apply, with the evidence of what landed.
 
-        Nothing is lost silently: the interrupted apply gets an ``apply-result`` with ``interrupted``,
-        and the tasks from ``/cluster/tasks`` that started after it, so a person can see what did happen.
+        Nothing is lost silently: the interrupted apply gets an ``apply-result`` with ``interrupted``, the tasks
+        from ``/cluster/tasks`` that started after it, and how many steps the cluster shows as done: it is compared
+        with the state predicted after each step (recorded in the apply-start), so a synchronous write cut off
+        mid-request is known to have landed or not.
         """
         closed: list[LedgerRecord] = []
         for start in self.ledger.open_applies():
@@ -532,10 +537,23 @@ class Host:
                 tasks = [r.get("upid") for r in rows or [] if int(r.get("starttime", 0)) >= int(info.get("started", 0))]
             except ProximoError as exc:
                 tasks = [f"could not read /cluster/tasks: {exc}"]
+            landed, evidence = await self._what_landed(start)
             closed.append(self._append("apply-result", actor, tool=start.tool, plan_id=start.plan_id, plan_hash=start.plan_hash,
                                        outcome={"ok": False, "interrupted": True, "tasks_since_start": tasks,
+                                                "landed_steps": landed, "evidence": evidence,
                                                 "reason": "the applying process ended before the apply finished; check these tasks"}))
         return closed
+
+    async def _what_landed(self, start: LedgerRecord) -> tuple[int | None, str]:
+        milestones = start.outcome.get("milestones")
+        if not isinstance(milestones, list):
+            return None, "the apply-start record holds no predictions to compare with (made by an older Proximo)"
+        try:
+            plan = self.plans.get(start.plan_id)
+            now = (await self.state()).model.fingerprint()
+        except ProximoError as exc:
+            return None, f"could not compare the cluster with the prediction: {exc}"
+        return landed_steps(plan.fingerprint, now, milestones)
 
     # --- UNDO -----------------------------------------------------------------------------------------
 
@@ -617,6 +635,36 @@ class Assessment(msgspec.Struct, frozen=True):
     undo: list[Step] | None
     undo_note: str
     notes: list[str]
+    states: list[ClusterModel]  # the state before each step (the state after the last one is ``after``)
+
+    def milestones(self, before: dict[str, str]) -> list[dict[str, str]]:
+        """After each step, the fingerprint sections that differ from ``before``: what recovery compares with."""
+        after_each = [*self.states[1:], self.after]
+        return [_changed_sections(before, state.fingerprint()) for state in after_each]
+
+
+def _changed_sections(before: dict[str, str], now: dict[str, str]) -> dict[str, str]:
+    return {name: value for name, value in sorted(now.items()) if before.get(name) != value} | {
+        name: "" for name in sorted(set(before) - set(now))}
+
+
+def landed_steps(before: dict[str, str], now: dict[str, str], milestones: list[Any]) -> tuple[int | None, str]:
+    """How many of a plan's steps the cluster shows as done, by comparing it with the predicted state after each.
+
+    Returns (steps, evidence): 0 when it still looks as before, k when it matches the prediction after step k, None
+    when it matches no predicted state (someone else changed it too, or a step did something else).
+    """
+    changed = _changed_sections(before, now)
+    if not changed:
+        return 0, "the cluster still looks as it did before the apply: no step landed"
+    for k, expected in enumerate(milestones, start=1):
+        if changed == expected:
+            done = "every step" if k == len(milestones) else (f"step 1 of {len(milestones)}" if k == 1
+                                                              else f"steps 1..{k} of {len(milestones)}")
+            return k, f"the cluster matches the prediction after {done}"
+    nearest = min(milestones, key=lambda m: len(set(m.items()) ^ set(changed.items())), default={})
+    differ = sorted(set(nearest) ^ set(changed) | {n for n in set(nearest) & set(changed) if nearest[n] != changed[n]})
+    return None, f"the cluster matches no predicted state: {', '.join(differ[:10])} differ from the nearest prediction"
 
 
 def _impact_key(impact: Impact) -> tuple[str, str, str, str, bool, bool]:
