@@ -196,8 +196,7 @@ class ClusterModel(msgspec.Struct):
                         for pid, pool in sorted(self.pools.items())},
                        # what the permission checks were judged on when the lists above are partial
                        self.own_permissions if self.access_partial else None],
-            "firewall": [self.firewall.read, self.firewall.cluster, self.firewall.groups, self.firewall.nodes,
-                         {str(vmid): level for vmid, level in sorted(self.firewall.guests.items())}],
+            "firewall": self.firewall.canonical(),
             "other": self.other,
         }
         for vmid, g in sorted(self.guests.items()):

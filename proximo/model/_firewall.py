@@ -53,6 +53,15 @@ class Firewall(msgspec.Struct):
     def guest(self, vmid: int) -> FirewallLevel:
         return self.guests.setdefault(vmid, FirewallLevel())
 
+    def canonical(self) -> list[Any]:
+        """What the firewall says, without the order of things PVE keeps unordered (aliases are a map: GET sorts them)."""
+
+        def level(lv: FirewallLevel) -> FirewallLevel:
+            return msgspec.structs.replace(lv, aliases=sorted(lv.aliases, key=lambda r: str(r.get("name", "")).lower()))
+
+        return [self.read, level(self.cluster), self.groups, {n: level(lv) for n, lv in sorted(self.nodes.items())},
+                {str(vmid): level(lv) for vmid, lv in sorted(self.guests.items())}]
+
 
 # --- digests: PVE's copy_list_with_digest / copy_opject_with_digest -------------------------------------
 

@@ -1,0 +1,38 @@
+"""After a correct apply, reading the cluster back matches the prediction: no false "differs from the prediction"."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from proximo.testing import World
+
+pytestmark = pytest.mark.anyio
+
+
+@pytest.fixture
+def anyio_backend() -> str:
+    return "asyncio"
+
+
+async def test_an_alias_that_sorts_before_an_existing_one_matches_the_prediction(tmp_path: Path) -> None:
+    world = World(tmp_path)
+    assert [a["name"] for a in world.model.firewall.cluster.aliases] == ["office"]
+    async with world.host() as host:
+        plan = await host.plan("firewall.alias.create", {"level": "cluster", "name": "aaa", "cidr": "10.1.0.0/16"}, world.actor)
+        result = await host.apply(plan.plan_id, world.actor)
+    assert result.ok and result.matches_prediction, result.mismatches
+
+
+async def test_destroying_a_guest_removes_its_firewall_file_as_proxmox_does(tmp_path: Path) -> None:
+    """API2/Qemu.pm and API2/LXC.pm destroy_vm call PVE::Firewall::remove_vmfw_conf($vmid) on every destroy."""
+    world = World(tmp_path)
+    vmid = next(v for v, g in sorted(world.model.guests.items()) if not g.running and not g.template)
+    world.model.firewall.guest(vmid).rules.append({"type": "in", "action": "ACCEPT", "proto": "tcp", "dport": "22", "enable": 1})
+    async with world.host() as host:
+        plan = await host.plan("guest.destroy", {"vmid": vmid}, world.actor)
+        host.approve(plan.plan_id, world.actor, world.person, typed_target=plan.target)
+        result = await host.apply(plan.plan_id, world.actor)
+    assert result.ok and result.matches_prediction, result.mismatches
+    assert vmid not in world.model.firewall.guests
