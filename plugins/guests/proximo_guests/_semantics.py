@@ -631,17 +631,28 @@ def start(model: ClusterModel, call: Call) -> str:
     return upid
 
 
-def _stop(model: ClusterModel, call: Call, qemu_type: str, lxc_type: str) -> str:
+def _stop(model: ClusterModel, call: Call, qemu_type: str, lxc_type: str, *, shutdown: bool) -> str:
+    """vm_stop / vm_shutdown of API2/Qemu.pm and API2/LXC/Status.pm, in their order of checks."""
     g = guest_at(model, call)
+    p = call.params
+    if g.kind == "lxc":
+        _running_or_fail(g)  # "CT <vmid> not running", before the HA branch
+    elif shutdown and g.paused:
+        # a paused VM would take the powerdown request with it when resumed
+        if not as_int(p.get("forceStop")):
+            raise PveApiError(500, "VM is paused - cannot shutdown")
     ha = ha_resource(model, g)
-    if ha is not None:
-        if as_int(call.params.get("overrule-shutdown")):
-            raise PveApiError(500, "overrule-shutdown is not supported for HA-managed guests")
+    if ha is not None and p.get("migratedfrom") is None:
+        if as_int(p.get("overrule-shutdown")):
+            raise PveApiError(400, "Parameter verification failed.", {"overrule-shutdown": "Not applicable for HA resources."})
         ha["state"] = "stopped"  # the CRM rewrites the resource to state: stopped (Manager.pm)
         upid = model.start_task(g.node, "hastop", str(g.vmid), call.user)
+    elif g.kind == "qemu" and not g.running:
+        # QemuServer.pm _do_vm_stop: "return if !$pid" before the lock is looked at: the task ends OK
+        return task(model, g, call, qemu_type, lxc_type)
     else:
-        check_lock(g, call)
-        _running_or_fail(g)
+        if g.kind == "qemu" or shutdown or g.config.get("lock") != "mounted":  # LXC stop lets a 'mounted' lock through
+            check_lock(g, call)
         upid = task(model, g, call, qemu_type, lxc_type)
     g.resource["status"] = "stopped"
     g.resource["uptime"] = 0
@@ -650,11 +661,11 @@ def _stop(model: ClusterModel, call: Call, qemu_type: str, lxc_type: str) -> str
 
 
 def stop(model: ClusterModel, call: Call) -> str:
-    return _stop(model, call, "qmstop", "vzstop")
+    return _stop(model, call, "qmstop", "vzstop", shutdown=False)
 
 
 def shutdown(model: ClusterModel, call: Call) -> str:
-    return _stop(model, call, "qmshutdown", "vzshutdown")
+    return _stop(model, call, "qmshutdown", "vzshutdown", shutdown=True)
 
 
 def reboot(model: ClusterModel, call: Call) -> str:
