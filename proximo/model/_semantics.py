@@ -40,6 +40,8 @@ InverseFn = Callable[[ClusterModel, Call], "list[Step] | Irreversible"]
 NotesFn = Callable[[ClusterModel, Call], list[str]]
 # The handler's own permission checks (beyond the schema's): raise PveApiError as the handler would.
 CheckFn = Callable[[ClusterModel, Call, Caller], None]
+# The digest the endpoint compares its ``digest`` parameter with, in this state (None: nothing to compare).
+DigestFn = Callable[[ClusterModel, Call], "str | None"]
 
 
 class Semantics(msgspec.Struct, frozen=True):
@@ -50,6 +52,7 @@ class Semantics(msgspec.Struct, frozen=True):
     notes: NotesFn | None
     owner: str
     check: CheckFn | None = None
+    digest: DigestFn | None = None
 
 
 class SemanticsRegistry:
@@ -60,7 +63,7 @@ class SemanticsRegistry:
 
     def registrar(self, owner: str) -> Callable[..., None]:
         def register(method: str, template: str, apply: ApplyFn, *, inverse: InverseFn | None = None,
-                     notes: NotesFn | None = None, check: CheckFn | None = None) -> None:
+                     notes: NotesFn | None = None, check: CheckFn | None = None, digest: DigestFn | None = None) -> None:
             method = method.upper()
             if schema().endpoint(method, template) is None:
                 raise PackError(f"pack {owner!r} registers semantics for {method} {template}, which is not in the PVE API")
@@ -69,7 +72,9 @@ class SemanticsRegistry:
             existing = self._entries.get((method, template))
             if existing is not None:
                 raise PackError(f"{method} {template} has semantics from both {existing.owner!r} and {owner!r}")
-            self._entries[(method, template)] = Semantics(method, template, apply, inverse, notes, owner, check)
+            if digest is not None and "digest" not in schema().endpoint(method, template).params:  # type: ignore[union-attr]
+                raise PackError(f"pack {owner!r} gives a digest for {method} {template}, which takes none")
+            self._entries[(method, template)] = Semantics(method, template, apply, inverse, notes, owner, check, digest)
 
         return register
 
@@ -119,6 +124,21 @@ class SemanticsRegistry:
         notes = list(entry.notes(before, call)) if entry.notes else []
         unchecked = permission_note(before)
         return notes + [unchecked] if unchecked else notes
+
+    def stamp(self, state: ClusterModel, step: ApiCall) -> ApiCall:
+        """The step with Proxmox's ``digest`` of ``state`` added, where the endpoint takes one and the step has none.
+
+        Proxmox then refuses the step if the object changed after the plan read it (a concurrent edit), instead of
+        the last writer winning. Only endpoints whose semantics say what they compare are stamped.
+        """
+        if "digest" in step.params:
+            return step
+        try:
+            entry, call = self.bind(step.method, step.path, step.params)
+        except (PveApiError, NotModelled):
+            return step  # refused anyway: the predictor says why
+        value = entry.digest(state, call) if entry.digest is not None else None
+        return ApiCall(step.method, step.path, {**step.params, "digest": value}) if value else step
 
     def inverse(self, before: ClusterModel, step: ApiCall) -> list[Step] | Irreversible:
         entry, call = self.bind(step.method, step.path, step.params)

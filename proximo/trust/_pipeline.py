@@ -211,10 +211,13 @@ class Host:
             self._deny(actor, tool_id, raw, str(exc))
             raise
 
-    def _predict(self, before: ClusterModel, steps: list[Step]) -> tuple[ClusterModel, list[ClusterModel], list[str], list[str]]:
-        """Apply the steps to a copy of the model: the state after, before each step, PVE's refusals, notes."""
+    def _predict(self, before: ClusterModel, steps: list[Step]) -> tuple[ClusterModel, list[ClusterModel], list[str], list[str],
+                                                                         list[Step]]:
+        """Apply the steps to a copy of the model: the state after, before each step, PVE's refusals, notes, and the
+        steps as they will be sent (each with Proxmox's digest of the state it applies to, where the endpoint takes one)."""
         after = before.copy()
         states: list[ClusterModel] = []
+        stamped: list[Step] = []
         blockers: list[str] = []
         notes: list[str] = []
         for step in steps:
@@ -227,6 +230,8 @@ class Host:
                 check_api_path(step.path)
             except ValueError as exc:
                 raise BadInput(f"{step.method} {step.path[:120]!r}: {exc}") from None
+            step = self.packs.semantics.stamp(after, step)  # Proxmox's own concurrent-edit check, on every step
+            stamped.append(step)
             states.append(after.copy())
             try:
                 notes.extend(self.packs.semantics.notes(after, step))
@@ -236,7 +241,7 @@ class Host:
                     raise BadInput(f"{step.method} {step.path}: {exc}") from None
                 blockers.append(f"{step.method} {step.path}: Proxmox would refuse: {exc.message}")
                 break
-        return after, states, blockers, notes
+        return after, states, blockers, notes, stamped + list(steps[len(stamped):])
 
     def _user(self) -> str:
         return self.settings.token_id or "root@pam"
@@ -248,9 +253,9 @@ class Host:
         now, not by what a stored plan says about itself.
         """
         before = state.model
-        after, states, refusals, call_notes = self._predict(before, list(draft.steps))
+        after, states, refusals, call_notes, steps = self._predict(before, list(draft.steps))
         tool_id = tool.id if tool else "undo"
-        change = Change(tool=tool_id, params=params, steps=list(draft.steps), operator=self.operator())
+        change = Change(tool=tool_id, params=params, steps=steps, operator=self.operator())
         impacts = _dedupe(self.packs.impacts(change, before, after))
         undo, undo_note = self._undo(tool, change, before, after, states)
         # A refusal lives in the model (Proxmox's refusals) or in an analyser (Proximo's own rules), never only in a
@@ -262,8 +267,8 @@ class Host:
             risk = max(risk, impact.floor(), key=lambda r: r.rank)
         if not complete:
             risk = max(risk, Risk.HIGH, key=lambda r: r.rank)
-        blockers += self.policy.violations(risk, scope_of(list(draft.steps), before, after))
-        return Assessment(after=after, impacts=impacts, blockers=blockers, risk=risk, complete=complete, undo=undo,
+        blockers += self.policy.violations(risk, scope_of(steps, before, after))
+        return Assessment(steps=steps, after=after, impacts=impacts, blockers=blockers, risk=risk, complete=complete, undo=undo,
                           undo_note=undo_note, notes=list(dict.fromkeys([*draft.notes, *call_notes])), states=states)
 
     def _finish(self, tool: ToolSpec | None, params: dict[str, Any], draft: Draft, state: State, actor: Actor,
@@ -274,7 +279,7 @@ class Host:
         plan = Plan(
             plan_id=new_plan_id(), tool=tool_id, params=params, risk=judged.risk, reversible=judged.undo is not None,
             blocked=bool(judged.blockers), blockers=judged.blockers, complete=judged.complete, unseen=list(state.unseen),
-            impacts=judged.impacts, steps=list(draft.steps), undo=judged.undo, undo_note=judged.undo_note,
+            impacts=judged.impacts, steps=judged.steps, undo=judged.undo, undo_note=judged.undo_note,
             notes=judged.notes, target=draft.target, created_at=_iso(now), expires_at=_iso(now + self.settings.plan_ttl),
             source=self.source.name, fingerprint=state.model.fingerprint(), undo_of=undo_of,
         )
@@ -576,7 +581,10 @@ class Host:
             raise
         state = await self.state()
         notes = [f"undoes ledger record {seq}: {plan.tool} {plan.plan_id}"]
-        draft = Draft(steps=list(plan.undo), notes=notes, target=plan.target)
+        # The inverse was recorded against the state before the change; its digests are made afresh from the state now.
+        steps = [ApiCall(s.method, s.path, {k: v for k, v in s.params.items() if k != "digest"}) if isinstance(s, ApiCall) else s
+                 for s in plan.undo]
+        draft = Draft(steps=steps, notes=notes, target=plan.target)
         return self._finish(None, {"seq": seq}, draft, state, actor, undo_of=seq)
 
 
@@ -627,6 +635,7 @@ def _is_configured_approver(configured: list[str], uid: Any, user: Any) -> bool:
 class Assessment(msgspec.Struct, frozen=True):
     """What a plan's steps do to a given state, as the host judges it."""
 
+    steps: list[Step]  # as they will be sent: with Proxmox's digest where the endpoint takes one
     after: ClusterModel
     impacts: list[Impact]
     blockers: list[str]

@@ -9,6 +9,7 @@ Every list carries one digest; a given ``digest`` that differs is refused as a c
 from __future__ import annotations
 
 import ipaddress
+import re
 import time
 from collections.abc import Callable
 from typing import Any
@@ -287,13 +288,16 @@ def norm_cidr(text: str) -> str:
     return str(net.network_address) if net.prefixlen == net.max_prefixlen else str(net)
 
 
-def _create_or_rename(container: dict[str, Any], key: str, call: Call, what: str, new: Callable[[], Any]) -> None:
+def _create_or_rename(model: ClusterModel, container: dict[str, Any], key: str, call: Call, what: str,
+                      new: Callable[[], Any]) -> None:
     """IPSet.pm / Groups.pm create: ``rename=OLD`` renames (the comment may change too), else a new empty one.
 
     Their refusals are raise_param_exc on ``key`` (the name parameter): 400s, as Proxmox words them.
     """
     name = str(call.params[key])
     old = str(call.params.get("rename") or "")
+    if old:
+        _check_digest(model, call)
     if old and old not in container:
         raise _bad(key, f"{what} '{old}' does not exist")
     if old and name in container and name != old:
@@ -313,7 +317,7 @@ def _bad(param: str, message: str) -> PveApiError:
 
 
 def ipset_create(model: ClusterModel, call: Call) -> None:
-    _create_or_rename(_ipset_level(model, call).ipsets, "name", call, "IPSet",
+    _create_or_rename(model, _ipset_level(model, call).ipsets, "name", call, "IPSet",
                       lambda: FirewallIpset(comment=call.params.get("comment")))
 
 
@@ -324,8 +328,8 @@ def _ipset_create_inverse(before: ClusterModel, call: Call) -> list[Step] | Irre
 
 
 def _level_ipset(level: FirewallLevel, name: str) -> FirewallIpset:
-    if name not in level.ipsets:
-        raise PveApiError(400, f"no such IPSet '{name}'")
+    if name not in level.ipsets:  # IPSet.pm load_config: a plain die, so a 500
+        raise PveApiError(500, f"no such IPSet '{name}'")
     return level.ipsets[name]
 
 
@@ -347,17 +351,21 @@ def _ipset_delete_inverse(before: ClusterModel, call: Call) -> list[Step] | Irre
 
 
 def ipset_add(model: ClusterModel, call: Call) -> None:
+    """IPSet.pm create_ip: a duplicate or a zero prefix is a parameter error; the file keeps entries sorted by cidr."""
     level = _ipset_level(model, call)
     ipset = _level_ipset(level, call.path_params["name"])
     cidr = norm_cidr(str(call.params["cidr"]))
     if any(e.get("cidr") == cidr for e in ipset.entries):
-        raise PveApiError(500, f"address '{cidr}' already exists")
+        raise _bad("cidr", f"address '{cidr}' already exists")
+    if re.search(r"/0+$", cidr):
+        raise _bad("cidr", "a zero prefix is not allowed in ipset entries")
     entry: dict[str, Any] = {"cidr": cidr}
     if call.params.get("nomatch"):
         entry["nomatch"] = 1
     if call.params.get("comment"):
         entry["comment"] = call.params["comment"]
     ipset.entries.append(entry)
+    ipset.entries.sort(key=lambda e: str(e.get("cidr")))  # Firewall.pm $format_ipsets: `sort keys %$nethash`
 
 
 def _entry_path(path: str, cidr: str) -> str:
@@ -379,12 +387,15 @@ def _entry(level: FirewallLevel, call: Call) -> tuple[FirewallIpset, dict[str, A
     for entry in ipset.entries:
         if entry.get("cidr") == cidr:
             return ipset, entry
-    raise PveApiError(500, f"no such IP/Network '{cidr}'")
+    raise _bad("cidr", "no such IP/Network")  # IPSet.pm update_ip
 
 
 def ipset_entry_delete(model: ClusterModel, call: Call) -> None:
-    ipset, entry = _entry(_ipset_level(model, call), call)
-    ipset.entries.remove(entry)
+    """IPSet.pm remove_ip: the digest, then the entries without this one: removing what is not there is no error."""
+    ipset = _level_ipset(_ipset_level(model, call), call.path_params["name"])
+    _check_digest(model, call)
+    cidr = norm_cidr(call.path_params["cidr"].replace("%2F", "/"))
+    ipset.entries[:] = [e for e in ipset.entries if e.get("cidr") != cidr]
 
 
 def _ipset_entry_delete_inverse(before: ClusterModel, call: Call) -> list[Step] | Irreversible:
@@ -393,6 +404,8 @@ def _ipset_entry_delete_inverse(before: ClusterModel, call: Call) -> list[Step] 
 
 
 def ipset_entry_update(model: ClusterModel, call: Call) -> None:
+    _level_ipset(_ipset_level(model, call), call.path_params["name"])
+    _check_digest(model, call)  # IPSet.pm update_ip: the digest before the entry is looked for
     _, entry = _entry(_ipset_level(model, call), call)
     if "nomatch" in call.params:
         if call.params["nomatch"]:
@@ -432,16 +445,23 @@ def alias_create(model: ClusterModel, call: Call) -> None:
 
 
 def alias_update(model: ClusterModel, call: Call) -> None:
+    """Aliases.pm update_alias: the digest, then a missing alias is a parameter error."""
     level = level_of(model, call)[1]
-    alias = _alias(level, call.path_params["name"])
     _check_digest(model, call)
+    try:
+        alias = _alias(level, call.path_params["name"])
+    except PveApiError:
+        raise _bad("name", "no such alias") from None
     name = str(call.params.get("rename") or alias["name"])
     level.aliases[level.aliases.index(alias)] = _alias_row(name, str(call.params["cidr"]), call.params.get("comment"))
 
 
 def alias_delete(model: ClusterModel, call: Call) -> None:
+    """Aliases.pm remove_alias: the digest, then `delete $aliases->{lc $name}`: a missing alias is no error."""
     level = level_of(model, call)[1]
-    level.aliases.remove(_alias(level, call.path_params["name"]))
+    _check_digest(model, call)
+    name = call.path_params["name"].lower()
+    level.aliases[:] = [a for a in level.aliases if str(a.get("name", "")).lower() != name]
 
 
 def _alias_create_inverse(before: ClusterModel, call: Call) -> list[Step] | Irreversible:
@@ -465,7 +485,7 @@ def _alias_delete_inverse(before: ClusterModel, call: Call) -> list[Step] | Irre
 def group_create(model: ClusterModel, call: Call) -> None:
     fw = model.firewall
     fw.read = True
-    _create_or_rename(fw.groups, "group", call, "Security group", lambda: FirewallGroup(comment=call.params.get("comment")))
+    _create_or_rename(model, fw.groups, "group", call, "Security group", lambda: FirewallGroup(comment=call.params.get("comment")))
     old, new = call.params.get("rename"), call.params["group"]
     if old and old != new:  # Groups.pm $rename_fw_rules: every rule that jumps to the group follows it
         for level in (fw.cluster, *fw.nodes.values(), *fw.guests.values()):
@@ -499,23 +519,36 @@ def _group_delete_inverse(before: ClusterModel, call: Call) -> list[Step] | Irre
     return [ApiCall("POST", "/cluster/firewall/groups", {"group": call.path_params["group"], **({"comment": group.comment} if group.comment else {})})]
 
 
+def _list_digest(model: ClusterModel, call: Call) -> str | None:
+    """The digest of the list (or options) the call's path belongs to: what its handler compares ``digest`` with."""
+    return current_digest(model.firewall, call.path)
+
+
+def _rename_digest(model: ClusterModel, call: Call) -> str | None:
+    """IPSet.pm / Groups.pm create compare the digest of the whole list, and only when renaming."""
+    return current_digest(model.firewall, call.path) if call.params.get("rename") else None
+
+
 def register_all(register: Callable[..., None]) -> None:
     for base in LEVEL_BASES:
-        register("POST", f"{base}/rules", rule_create, inverse=_rule_create_inverse, notes=_rule_create_notes)
-        register("PUT", f"{base}/rules/{{pos}}", rule_update, inverse=_rule_update_inverse)
-        register("DELETE", f"{base}/rules/{{pos}}", rule_delete, inverse=_rule_delete_inverse)
-        register("PUT", f"{base}/options", options_set, inverse=_options_inverse)
-    register("POST", "/cluster/firewall/groups/{group}", rule_create, inverse=_rule_create_inverse, notes=_rule_create_notes)
-    register("PUT", "/cluster/firewall/groups/{group}/{pos}", rule_update, inverse=_rule_update_inverse)
-    register("DELETE", "/cluster/firewall/groups/{group}/{pos}", rule_delete, inverse=_rule_delete_inverse)
-    register("POST", "/cluster/firewall/groups", group_create, inverse=_group_create_inverse)
+        register("POST", f"{base}/rules", rule_create, inverse=_rule_create_inverse, notes=_rule_create_notes, digest=_list_digest)
+        register("PUT", f"{base}/rules/{{pos}}", rule_update, inverse=_rule_update_inverse, digest=_list_digest)
+        register("DELETE", f"{base}/rules/{{pos}}", rule_delete, inverse=_rule_delete_inverse, digest=_list_digest)
+        register("PUT", f"{base}/options", options_set, inverse=_options_inverse, digest=_list_digest)
+    register("POST", "/cluster/firewall/groups/{group}", rule_create, inverse=_rule_create_inverse, notes=_rule_create_notes,
+             digest=_list_digest)
+    register("PUT", "/cluster/firewall/groups/{group}/{pos}", rule_update, inverse=_rule_update_inverse, digest=_list_digest)
+    register("DELETE", "/cluster/firewall/groups/{group}/{pos}", rule_delete, inverse=_rule_delete_inverse, digest=_list_digest)
+    register("POST", "/cluster/firewall/groups", group_create, inverse=_group_create_inverse, digest=_rename_digest)
     register("DELETE", "/cluster/firewall/groups/{group}", group_delete, inverse=_group_delete_inverse)
     for base in ("/cluster/firewall", *GUEST_BASES):
-        register("POST", f"{base}/ipset", ipset_create, inverse=_ipset_create_inverse)
+        register("POST", f"{base}/ipset", ipset_create, inverse=_ipset_create_inverse, digest=_rename_digest)
         register("POST", f"{base}/ipset/{{name}}", ipset_add, inverse=_ipset_add_inverse)
         register("DELETE", f"{base}/ipset/{{name}}", ipset_delete, inverse=_ipset_delete_inverse)
-        register("PUT", f"{base}/ipset/{{name}}/{{cidr}}", ipset_entry_update, inverse=_ipset_entry_update_inverse)
-        register("DELETE", f"{base}/ipset/{{name}}/{{cidr}}", ipset_entry_delete, inverse=_ipset_entry_delete_inverse)
+        register("PUT", f"{base}/ipset/{{name}}/{{cidr}}", ipset_entry_update, inverse=_ipset_entry_update_inverse,
+                 digest=_list_digest)
+        register("DELETE", f"{base}/ipset/{{name}}/{{cidr}}", ipset_entry_delete, inverse=_ipset_entry_delete_inverse,
+                 digest=_list_digest)
         register("POST", f"{base}/aliases", alias_create, inverse=_alias_create_inverse)
-        register("PUT", f"{base}/aliases/{{name}}", alias_update, inverse=_alias_update_inverse)
-        register("DELETE", f"{base}/aliases/{{name}}", alias_delete, inverse=_alias_delete_inverse)
+        register("PUT", f"{base}/aliases/{{name}}", alias_update, inverse=_alias_update_inverse, digest=_list_digest)
+        register("DELETE", f"{base}/aliases/{{name}}", alias_delete, inverse=_alias_delete_inverse, digest=_list_digest)

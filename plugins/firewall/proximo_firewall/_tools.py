@@ -240,7 +240,6 @@ def plan_rule_update(p: Any, view: ClusterModel) -> Draft:
         raise BadInput(f"{level} has no rule at position {pos} (it has {len(rules)})")
     if not params:
         raise BadInput("firewall.rule.update: nothing to change")
-    params["digest"] = rules[pos]["digest"]
     return Draft(steps=[ApiCall("PUT", f"{rules_path(view, level)}/{pos}", params)], target=level)
 
 
@@ -249,7 +248,7 @@ def plan_rule_delete(p: RuleRef, view: ClusterModel) -> Draft:
     rules = _rules_now(view, p.level)
     if p.pos >= len(rules):
         raise BadInput(f"{p.level} has no rule at position {p.pos} (it has {len(rules)})")
-    return Draft(steps=[ApiCall("DELETE", f"{rules_path(view, p.level)}/{p.pos}", {"digest": rules[p.pos]["digest"]})], target=p.level)
+    return Draft(steps=[ApiCall("DELETE", f"{rules_path(view, p.level)}/{p.pos}")], target=p.level)
 
 
 def plan_rule_move(p: RuleMoveParams, view: ClusterModel) -> Draft:
@@ -257,7 +256,7 @@ def plan_rule_move(p: RuleMoveParams, view: ClusterModel) -> Draft:
     rules = _rules_now(view, p.level)
     if p.pos >= len(rules):
         raise BadInput(f"{p.level} has no rule at position {p.pos} (it has {len(rules)})")
-    return Draft(steps=[ApiCall("PUT", f"{rules_path(view, p.level)}/{p.pos}", {"moveto": p.moveto, "digest": rules[p.pos]["digest"]})],
+    return Draft(steps=[ApiCall("PUT", f"{rules_path(view, p.level)}/{p.pos}", {"moveto": p.moveto})],
                  target=p.level, notes=["Proxmox puts the rule before the one now at moveto (at the end past the last)"])
 
 
@@ -273,7 +272,6 @@ def plan_options_set(p: Any, view: ClusterModel) -> Draft:
     if not params:
         raise BadInput("firewall.options.set: nothing to change")
     path = f"{base_path(view, level)}/options"
-    params["digest"] = render(view, path)["digest"]
     return Draft(steps=[ApiCall("PUT", path, params)], target=level if level != "cluster" else "cluster firewall")
 
 

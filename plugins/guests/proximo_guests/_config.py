@@ -39,6 +39,12 @@ def check_lock(g: Guest, call: Call) -> None:
         raise PveApiError(500, f"{label(g.kind)} is locked ({lock})")
 
 
+def config_digest_of(model: ClusterModel, call: Call) -> str | None:
+    """The digest of the guest's config file: what config, resize and disk-move calls compare ``digest`` with."""
+    g = model.guests.get(as_int(call.path_params.get("vmid"), -1))
+    return None if g is None else (g.config.get("digest") or config_digest(g.config))
+
+
 def check_digest(g: Guest, call: Call) -> None:
     given = call.params.get("digest")
     if given and given != (g.config.get("digest") or config_digest(g.config)):

@@ -34,7 +34,7 @@ from proximo.model._volumes import is_volume_id
 
 from . import _permissions as perm
 from . import _volumes as vols
-from ._config import Kind, check_digest, check_lock, check_options_given, guest_at, kind_of, label
+from ._config import Kind, check_digest, check_lock, check_options_given, config_digest_of, guest_at, kind_of, label
 
 
 
@@ -1072,7 +1072,7 @@ def register_all(register: Callable[..., None]) -> None:
                                        "(restore from a backup is a new guest)"),
                  check=perm.root_only_options("skiplock") if qemu else None)
         register("PUT", f"{base}/config", config_set, inverse=config_inverse, notes=config_notes,
-                 check=perm.check_qemu_config if qemu else perm.check_lxc_config)
+                 check=perm.check_qemu_config if qemu else perm.check_lxc_config, digest=config_digest_of)
         register("POST", f"{base}/status/start", start, inverse=_power_inverse("stop"), notes=_start_notes,
                  check=perm.root_only_options("stateuri", "skiplock", "migratedfrom", "migration_type", "migration_network",
                                               "targetstorage", "force-cpu", "with-conntrack-state", "nets-host-mtu")
@@ -1094,17 +1094,19 @@ def register_all(register: Callable[..., None]) -> None:
                  check=perm.check_rollback if qemu else None)
         register("PUT", f"{base}/resize", disk_resize,
                  inverse=_irreversible("a disk cannot be shrunk (Proxmox refuses): a resize has no undo"),
-                 check=perm.check_qemu_resize if qemu else perm.check_lxc_resize)
+                 check=perm.check_qemu_resize if qemu else perm.check_lxc_resize, digest=config_digest_of)
         register("POST", f"{base}/template", template,
                  inverse=_irreversible("a template cannot be turned back into a guest through the API"))
         register("POST", f"{base}/clone", clone, inverse=_clone_inverse, notes=_clone_notes,
                  check=perm.check_qemu_clone if qemu else perm.check_lxc_clone)
     register("POST", "/nodes/{node}/qemu/{vmid}/config", config_set, inverse=config_inverse, notes=config_notes,
-             check=perm.check_qemu_config)
+             check=perm.check_qemu_config, digest=config_digest_of)
     register("POST", "/nodes/{node}/qemu/{vmid}/status/reset", reset, inverse=lambda b, c: [], notes=_bypass_notes,
              check=perm.root_only_options("skiplock"))
-    register("POST", "/nodes/{node}/qemu/{vmid}/move_disk", disk_move, inverse=_move_inverse, check=perm.check_move_disk)
-    register("POST", "/nodes/{node}/lxc/{vmid}/move_volume", disk_move, inverse=_move_inverse, check=perm.check_move_disk)
+    register("POST", "/nodes/{node}/qemu/{vmid}/move_disk", disk_move, inverse=_move_inverse, check=perm.check_move_disk,
+             digest=config_digest_of)
+    register("POST", "/nodes/{node}/lxc/{vmid}/move_volume", disk_move, inverse=_move_inverse, check=perm.check_move_disk,
+             digest=config_digest_of)
 
 
 def _clone_inverse(before: ClusterModel, call: Call) -> list[Step] | Irreversible:

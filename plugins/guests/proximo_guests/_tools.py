@@ -231,9 +231,6 @@ def plan_config_set(p: Any, view: ClusterModel) -> Draft:
     if not any(k for k in params if k not in ("digest", "skiplock", "background_delay")):
         raise BadInput("guest.config.set: nothing to change (give at least one option, or delete=...)")
     _disk_storages(view, g.kind, params)
-    params.setdefault("digest", g.config.get("digest"))
-    if params["digest"] is None:
-        params.pop("digest")
     method = "POST" if g.kind == "qemu" else "PUT"  # qemu: the async POST, as the web UI does; lxc has only PUT
     return Draft(steps=[ApiCall(method, f"{_base(g)}/config", params)], target=str(g.vmid))
 
@@ -278,7 +275,6 @@ def plan_resize(p: Any, view: ClusterModel) -> Draft:
         except DriveError:
             pass
     params = _params(p)
-    params.setdefault("digest", g.config.get("digest"))
     return Draft(steps=[ApiCall("PUT", f"{_base(g)}/resize", {k: v for k, v in params.items() if v is not None})],
                  notes=["a resize cannot be undone: Proxmox never shrinks a disk"], target=str(g.vmid))
 

@@ -48,9 +48,14 @@ def _write(model: ClusterModel) -> None:
         cfg["digest"] = digest
 
 
+def current_cfg_digest(model: ClusterModel, call: Call | None = None) -> str | None:
+    """The digest of storage.cfg as GET /storage shows it: what PUT /storage/{storage} compares ``digest`` with."""
+    return next(iter(model.storages.values())).get("digest", storage_cfg_digest(model)) if model.storages else None
+
+
 def _check_digest(model: ClusterModel, call: Call) -> None:
     given = call.params.get("digest")
-    if given and model.storages and given != next(iter(model.storages.values())).get("digest", storage_cfg_digest(model)):
+    if given and model.storages and given != current_cfg_digest(model):
         raise PveApiError(500, "detected modified configuration - file changed by other user? Try again.")
 
 
@@ -191,5 +196,5 @@ def _delete_notes(before: ClusterModel, call: Call) -> list[str]:
 
 def register_all(register: Callable[..., None]) -> None:
     register("POST", "/storage", create, inverse=_create_inverse)
-    register("PUT", "/storage/{storage}", update, inverse=_update_inverse)
+    register("PUT", "/storage/{storage}", update, inverse=_update_inverse, digest=current_cfg_digest)
     register("DELETE", "/storage/{storage}", delete, inverse=_delete_inverse, notes=_delete_notes)
