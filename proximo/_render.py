@@ -29,7 +29,8 @@ def plan_headline(plan: Plan) -> str:
 
 
 def plan_document(plan: Plan) -> dict[str, Any]:
-    """The plan JSON of design section 5, as faces show it: secret params (passwords, keyrings) redacted.
+    """The plan document (docs/architecture.md, "The plan document"), as faces show it: secret params (passwords,
+    keyrings) redacted.
 
     The stored plan keeps them, because apply must send them; nothing a person or an agent reads does.
     """

@@ -1,4 +1,4 @@
-"""The contracts that tools, faces and the ledger rely on (design section 5), as msgspec structs.
+"""The contracts that tools, faces and the ledger rely on (docs/architecture.md, "Contracts"), as msgspec structs.
 
 A mutating tool never changes anything: its pack returns a ``Draft`` (the steps, plus what it wants to say),
 and the host turns it into a ``Plan`` (prediction, impacts, risk, undo, expiry, fingerprint).
@@ -45,7 +45,7 @@ Step = ApiCall | SshExec
 
 
 class Risk(enum.Enum):
-    """LOW means "no state change", not "safe" (design section 5)."""
+    """LOW means "no state change", not "safe" (docs/architecture.md, "Risk")."""
 
     LOW = "LOW"
     MEDIUM = "MEDIUM"
@@ -166,7 +166,7 @@ class Plan(msgspec.Struct, frozen=True, kw_only=True):
 
 
 class Operator(msgspec.Struct, frozen=True):
-    """Who manages the cluster, for lockout analysis (design section 5, "Who is the operator").
+    """Who manages the cluster, for lockout analysis (docs/architecture.md, "Who the operator is").
 
     ``token_id`` is Proximo's own API token (``user@realm!tokenid``; never the secret). ``admin_sources`` are
     the addresses or CIDRs people manage the cluster from: ``PROXIMO_ADMIN_SOURCES`` (or ``--admin-source``),

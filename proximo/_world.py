@@ -43,7 +43,7 @@ def operator_access(role: str = "Administrator") -> dict[str, list[dict[str, Any
 
 
 def snapshot_from(api: dict[str, Any], extra: dict[str, Any] | None = None) -> dict[str, Any]:
-    """A snapshot document from GET responses written in a test (design section 5 format)."""
+    """A snapshot document from GET responses written in a test (docs/architecture.md, "The snapshot file")."""
     return {"format": SNAPSHOT_FORMAT, "captured_at": "2026-01-01T00:00:00Z", "api": api, "extra": extra or {}}
 
 

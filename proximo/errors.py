@@ -15,7 +15,7 @@
     ├── PveApiError               what Proxmox answered with an error status (the model raises it too,
     │                             so the simulator answers exactly as Proxmox would)
     ├── PveConnectionError        Proxmox could not be reached
-    └── LedgerError               the ledger cannot be opened, read or written (proximo._ledger)
+    └── LedgerError               the ledger cannot be opened, read or written (proximo.trust._ledger)
 """
 
 from __future__ import annotations

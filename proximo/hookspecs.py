@@ -68,13 +68,15 @@ def proximo_register_tools(register: Callable[[ToolSpec], None]) -> None:
 def proximo_register_semantics(register: Callable[..., None]) -> None:
     """Register what each state-changing endpoint this pack owns does to the model.
 
-    :param register: ``register(method, template, apply, inverse=None, notes=None)``. ``template`` is the PVE API path
-        as the schema writes it (``/storage/{storage}``); it must exist in the 9.1 schema.
+    :param register: ``register(method, template, apply, inverse=None, notes=None, check=None)``. ``template``
+        is the PVE API path as the schema writes it (``/storage/{storage}``); it must exist in the 9.1 schema.
         ``apply(model, call)`` mutates the model and returns the API's ``data`` (a UPID for async calls),
         raising :class:`proximo.PveApiError` exactly as Proxmox would refuse. ``inverse(before, call)``
         returns the steps that undo the call, computed from the state before it, or an
         :class:`proximo.Irreversible` saying why there is none. ``notes(before, call)`` returns lines for
         the plan about what the call does that no diff of the model shows (e.g. credentials PVE deletes).
+        ``check(model, call, caller)`` makes the permission checks the endpoint's handler makes beyond the
+        schema's ``permissions``, raising :class:`proximo.PveApiError` with the handler's text.
     """
 
 
@@ -132,7 +134,7 @@ def proximo_impact(change: Change, before: ClusterModel, after: ClusterModel) ->
     tool's ``proximo_plan`` would be bypassed by ``api.call``.
 
     :param change: the tool, its params and the steps.
-    :return: impacts; ``target`` and ``effect`` follow design section 5.
+    :return: impacts; ``target`` and ``effect`` are those docs/architecture.md lists under "Impacts".
     """
 
 

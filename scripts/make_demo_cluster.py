@@ -1,11 +1,11 @@
 #!/usr/bin/env python3
 """Write the built-in demo cluster, ``proximo/sim/demo_cluster.json``.
 
-The file is a snapshot in the format of design section 5:
+The file is a snapshot in the format docs/architecture.md describes ("The snapshot file"):
 ``{"format": "proximo-snapshot/1", "captured_at": ..., "api": {PATH: DATA}, "extra": {}}``,
 where DATA is what PVE 9.1 answers as ``data`` for ``GET PATH``. The shapes follow PVE's own handlers
 (pve-manager, pve-storage, qemu-server, pve-container, pve-ha-manager, pve-access-control, pve-firewall)
-and the real captures in ``shared/pve-api/samples``; where a handler copies a config file, the digest is the
+and real API captures (their upstreams are in NOTICE); where a handler copies a config file, the digest is the
 SHA-1 of the file text this script renders, so every digest is stable.
 
 The script is deterministic: no clock, no randomness. Run it from anywhere:
@@ -881,8 +881,8 @@ def render() -> str:
     return json.dumps(build(), indent=1, sort_keys=True) + "\n"
 
 
-# The built-in roles of PVE 9.1, from pve-access-control 5ccd07d9 create_roles() (copied from
-# shared/pve-api/facts/builtin-roles.json so the generator needs nothing outside the repository).
+# The built-in roles of PVE 9.1, as pve-access-control 5ccd07d9 src/PVE/AccessControl.pm create_roles() makes them
+# (written out here so the generator needs nothing outside the repository).
 BUILTIN_ROLES: dict[str, list[str]] = {
     "Administrator": [
         "Datastore.Allocate", "Datastore.AllocateSpace", "Datastore.AllocateTemplate", "Datastore.Audit",

@@ -95,7 +95,8 @@ def test_compact_schema_keeps_each_methods_permissions(tree: list[dict[str, Any]
                 assert mine.allowtoken == bool(info.get("allowtoken", 1))
                 seen += 1
     assert seen == len(schema().endpoints)
-    # /work/shared/pve-api/README.md: tokens can call everything but these
+    # tokens can call everything but these: allowtoken => 0 (pve-access-control src/PVE/API2/AccessControl.pm
+    # create_ticket and change_password, src/PVE/API2/TFA.pm)
     assert sorted(f"{e.method} {e.path}" for e in schema().endpoints if not e.allowtoken) == [
         "DELETE /access/tfa/{userid}/{id}", "POST /access/tfa/{userid}", "POST /access/ticket", "PUT /access/password",
         "PUT /access/tfa/{userid}/{id}"]

@@ -2,7 +2,7 @@
 
 Exit codes (issue 2): 0 when a plan or an answer was produced (HIGH and blocked plans too); 2 for bad input,
 with one line on stderr; 3 when the pipeline refuses (unapproved, stale, offline, not modelled). ``--json``
-output is the plan JSON of design section 5. The token secret shows up in no output, ledger row or log record.
+output is the plan document of docs/architecture.md. The token secret shows up in no output, ledger row or log record.
 """
 
 from __future__ import annotations
@@ -85,7 +85,7 @@ def test_plan_high_exits_0_and_shows_the_blast_radius(cli: Cli) -> None:
     assert _writes(cli.world) == []
 
 
-def test_plan_json_has_the_plan_fields_of_design_section_5(cli: Cli) -> None:
+def test_plan_json_has_the_fields_of_the_plan_document(cli: Cli) -> None:
     plan = cli.plan("storage.delete", "storage=local-zfs")
     assert PLAN_FIELDS <= set(plan)
     assert plan["tool"] == "storage.delete" and plan["params"] == {"storage": "local-zfs"}

@@ -1,4 +1,4 @@
-"""Proximo against the official PVE 9.1 API schema and real responses (design section 10).
+"""Proximo against the official PVE 9.1 API schema and real responses.
 
 Everything Proximo sends, serves or models is checked against ``../shared/pve-api/9.1/pve-api-index.json``:
 the simulator's GET routes, the registered semantics, the tool parameters that mirror endpoints, every step

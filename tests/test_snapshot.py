@@ -1,4 +1,4 @@
-"""Snapshots (design sections 2 and 5): what the simulator serves, a snapshot holds, and a model built from it equals.
+"""Snapshots (docs/architecture.md): what the simulator serves, a snapshot holds, and a model built from it equals.
 
 A snapshot is a fixed point of load-and-dump; one taken from the simulator over HTTP equals the model it came
 from; plans made offline from it equal plans made live; the fingerprint a plan keeps moves with configuration,

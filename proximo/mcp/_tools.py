@@ -64,7 +64,7 @@ def plan_summary(host: Host, plan: Plan) -> str:
 
 
 def plan_result(host: Host, plan: Plan) -> CallToolResult:
-    """The plan JSON of design section 5, as every face shows it (secret parameters redacted), after its summary."""
+    """The plan document (docs/architecture.md), as every face shows it (secret params redacted), after its summary."""
     return structured(host, plan_document(plan), summary=plan_summary(host, plan))
 
 

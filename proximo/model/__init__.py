@@ -1,4 +1,7 @@
-"""One model of Proxmox VE: simulator, predictor and offline snapshot (design section 2)."""
+"""One model of Proxmox VE: simulator, predictor and offline snapshot.
+
+docs/architecture.md, "One model of Proxmox, three uses", says how the three share it.
+"""
 
 from ._cluster import (
     CREDENTIAL_STORAGE_TYPES,

@@ -1,6 +1,6 @@
 """Effective roles and privileges, computed the way Proxmox VE 9.1 computes them (pure functions on the model).
 
-After pve-access-control 5ccd07d9 (../shared/pve-api/facts/acl-semantics.md):
+After pve-access-control 5ccd07d9 (src/PVE/AccessControl.pm, src/PVE/RPCEnvironment.pm):
 ``PVE::AccessControl::roles`` (the deepest level with a matching entry wins; token beats user beats group at
 one level; groups are unioned; non-propagating entries count only at their own path; NoAccess clears the
 winning level) and ``PVE::RPCEnvironment::permissions``/``$compile_acl_path`` (pool roles unioned into member

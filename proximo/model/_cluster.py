@@ -22,7 +22,7 @@ GuestKind = Literal["qemu", "lxc"]
 
 # PVE::Storage::Plugin @SHARED_STORAGE: these types are shared whatever the config says.
 SHARED_STORAGE_TYPES = frozenset({"iscsi", "nfs", "cifs", "rbd", "cephfs", "iscsidirect", "glusterfs", "zfs", "drbd", "pbs"})
-# on_delete_hook of these plugins removes credentials PVE stored (guest-start-volume-semantics.md).
+# on_delete_hook of these plugins removes credentials PVE stored (pve-storage src/PVE/Storage/<Type>Plugin.pm).
 CREDENTIAL_STORAGE_TYPES = {
     "cifs": "the CIFS credentials file",
     "pbs": "the PBS password, encryption key and master public key",
@@ -249,7 +249,8 @@ class ClusterModel(msgspec.Struct):
 
         QEMU and LXC activate every configured volume at start and die on a storage that does not exist,
         is disabled or is not on the node; QEMU also checks the storage allows the volume's content type
-        (QemuServer::check_volume_storage_type). See guest-start-volume-semantics.md.
+        (QemuServer::check_volume_storage_type). The storage checks are pve-storage src/PVE/Storage.pm
+        ``storage_config``, ``storage_check_enabled`` and ``storage_check_node``, run by ``activate_volumes``.
         """
         problem = self.storage_problem(vol.storage, guest.node)
         if problem:
@@ -268,7 +269,7 @@ class ClusterModel(msgspec.Struct):
         """NICs whose bridge does not exist on the guest's node, by config key, with PVE's start error.
 
         QEMU (read_bridge_mtu while building the command line) and LXC (update_lxc_config) both die with
-        ``bridge '<br>' does not exist`` (network-semantics.md §6, guest-start-volume-semantics.md). A NIC
+        ``bridge '<br>' does not exist`` (pve-common src/PVE/Network.pm ``read_bridge_mtu``). A NIC
         without ``bridge=`` (QEMU user networking) never needs one; a node whose network was not read is
         not judged, and neither is a name other than ``vmbrN`` that the node lacks (it may be an SDN vnet).
         """

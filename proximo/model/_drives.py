@@ -1,8 +1,9 @@
 """Guest drives, mount points and boot order, parsed exactly as qemu-server and pve-container parse them.
 
 The blast-radius analysers ask one question of a guest config: which volumes does it reference, and
-which of them does it need to start and to boot? ``guest_volumes`` answers it, following
-``../shared/pve-api/facts/guest-start-volume-semantics.md``; everything else here is the parsing it
+which of them does it need to start and to boot? ``guest_volumes`` answers it as qemu-server
+(src/PVE/QemuServer.pm ``get_current_vm_volumes``) and pve-container (src/PVE/LXC/Config.pm
+``get_vm_volumes``) collect the volumes they activate at start; everything else here is the parsing it
 rests on (property strings, sizes, QEMU drives, LXC mount points, QEMU boot order) plus a reader and
 writer for the qemu-server config file format. Pure functions only; each cites the Proxmox function
 it mirrors (qemu-server e6352be6, pve-container 94f55852, pve-common). The conformance tests in
@@ -662,7 +663,7 @@ def boot_disk(config: Mapping[str, object]) -> str | None:
     return None
 
 
-# --- the volumes a guest references (guest-start-volume-semantics.md) ----------------------------------
+# --- the volumes a guest references (QemuServer.pm get_current_vm_volumes, LXC/Config.pm get_vm_volumes) --
 
 VolumeRole = Literal["disk", "efidisk", "tpmstate", "cdrom", "cloudinit", "rootfs", "mp", "unused", "vmstate"]
 

@@ -1,8 +1,8 @@
 """The firewall part of the model: cluster, node and guest firewall config as the PVE API shows it.
 
 Rows are kept as the API returns them, minus what PVE computes on every GET (``pos`` and ``digest``), so the
-simulator renders them back with PVE's positions and digests. Shapes follow
-``../shared/pve-api/tests/firewall/TRANSLATION.md`` (src/PVE/API2/Firewall/*.pm at 6f1311f3).
+simulator renders them back with PVE's positions and digests. Shapes follow pve-firewall's GET handlers
+(src/PVE/API2/Firewall/*.pm at 6f1311f3) and src/PVE/Firewall.pm ``copy_list_with_digest`` (the digest).
 """
 
 from __future__ import annotations

@@ -1,6 +1,7 @@
 """Between the API and the model: collect GET responses, build a model from them, render them back.
 
-The snapshot file (design section 5) is ``{"format", "captured_at", "api": {PATH: DATA}, "extra": {...}}``.
+The snapshot file is ``{"format", "captured_at", "api": {PATH: DATA}, "extra": {...}}`` (docs/architecture.md,
+"The snapshot file").
 One set of functions serves a live cluster, a snapshot file and the simulator, so the three cannot drift.
 """
 

@@ -1,4 +1,4 @@
-"""The client Proximo uses to talk to the Proxmox VE REST API (design section 8).
+"""The client Proximo uses to talk to the Proxmox VE REST API (docs/architecture.md, "Talking to Proxmox").
 
 Why it looks the way it does:
 

@@ -1,4 +1,4 @@
-"""How Proximo checks that it is talking to the real Proxmox VE API (design section 8).
+"""How Proximo checks that it is talking to the real Proxmox VE API (docs/architecture.md, "Talking to Proxmox").
 
 Three modes, never a silent ``verify=False``:
 

@@ -12,5 +12,5 @@ __all__ = ["Fault", "Simulator", "demo_snapshot"]
 
 
 def demo_snapshot() -> dict[str, Any]:
-    """The built-in demo cluster, in snapshot format (design section 5)."""
+    """The built-in demo cluster, in snapshot format (docs/architecture.md, "The snapshot file")."""
     return json.loads(resources.files("proximo.sim").joinpath("demo_cluster.json").read_text())

@@ -36,8 +36,8 @@ def one_line(result: Any) -> str:
 @pytest.mark.parametrize("mode", MODES)
 async def test_403_names_the_missing_privilege(mode: str, tmp_path: Path) -> None:
     world, server = server_for(tmp_path)
-    # what pve-api-daemon answers when the token lacks the privilege (PVE::RPCEnvironment::check, as in
-    # ../shared/pve-api/tests/access/cases.json: "403 Permission check failed (/access, Sys.Audit)")
+    # what pve-api-daemon answers when the token lacks the privilege (pve-access-control src/PVE/RPCEnvironment.pm
+    # check(); its src/test/api-get-permissions-test.pl refusals read "403 Permission check failed (/access, Sys.Audit)")
     world.sim.inject_fault("PUT", r"^/storage/nfs-backup$", 403, "Permission check failed (/storage/nfs-backup, Datastore.Allocate)")
     async with Client(server, mode=mode) as client:
         made = (await client.call_tool("pve_storage_update", {"storage": "nfs-backup", "prune-backups": "keep-last=3"})).structured_content

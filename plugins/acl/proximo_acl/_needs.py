@@ -1,12 +1,12 @@
 """What Proximo's token needs, per tool, from the 9.1 schema's ``permissions`` of the routes each tool uses.
 
-``ROUTE_NEEDS`` copies each route's permission check from ``../shared/pve-api/9.1/pve-api-schema.json``
-(``tests/test_acl_needs.py`` compares it with the schema). Checks on a per-object path (``/vms/{vmid}``) are
-asked of the parent (``/vms``): a propagating grant there covers every object, which is what a tool that
-works on any guest needs. Special checks are translated as RPCEnvironment does them: ``userid-group`` is
-User.Modify on /access/groups, ``userid-param Realm.AllocateUser`` is Realm.AllocateUser on /access/realm,
-``perm-modify`` is Permissions.Modify on the path (VM.Allocate, Datastore.Allocate, Pool.Allocate also do
-below /vms, /storage, /pool).
+``ROUTE_NEEDS`` copies each route's permission check from the PVE 9.1 API schema (pve-docs 9.1.3
+api-viewer/apidata.js; ``tests/test_acl_needs.py`` compares it with the schema). Checks on a per-object
+path (``/vms/{vmid}``) are asked of the parent (``/vms``): a propagating grant there covers every object,
+which is what a tool that works on any guest needs. Special checks are translated as RPCEnvironment does
+them: ``userid-group`` is User.Modify on /access/groups, ``userid-param Realm.AllocateUser`` is
+Realm.AllocateUser on /access/realm, ``perm-modify`` is Permissions.Modify on the path (VM.Allocate,
+Datastore.Allocate, Pool.Allocate also do below /vms, /storage, /pool).
 """
 
 from __future__ import annotations

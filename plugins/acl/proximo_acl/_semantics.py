@@ -1,6 +1,6 @@
 """What the /access writes do to the model, after pve-access-control's API2/{ACL,User,Group,Role}.pm.
 
-Facts used (../shared/pve-api/facts/acl-semantics.md and the upstream handlers):
+Facts used (pve-access-control src/PVE/AccessControl.pm and the handlers):
 - ``PUT /access/acl`` adds (``delete=1``: removes) one entry per role x user/group/token; ``propagate``
   defaults to 1; the path must pass ``check_path``; unknown roles, users, groups and tokens are refused.
 - Deleting a user removes its group memberships, its ACL entries and its tokens (their ACL entries go with

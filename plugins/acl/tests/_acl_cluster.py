@@ -3,7 +3,8 @@
 ``/access/users?full=1`` rows carry ``groups`` as a comma string and ``tokens`` as a list (or null),
 ``/access/groups`` rows ``users`` as a comma string, ``/access/roles`` rows ``privs`` as a comma string with
 ``special``, ``/access/acl`` rows ``path, type, ugid, roleid, propagate``, pools ``/pools?poolid=ID`` with
-member rows (shapes as in ../shared/pve-api/tests/access/api-shapes.json).
+member rows (shapes as the GET handlers answer: pve-access-control src/PVE/API2/{User,Group,Role,ACL}.pm,
+pve-manager PVE/API2/Pool.pm).
 """
 
 from __future__ import annotations

@@ -1,5 +1,8 @@
-"""The rules of ../shared/pve-api/facts/acl-semantics.md that Proxmox's own tests do not cover, each set up in
-API shapes and named after its case in acl-verified-cases.txt (checked there against the real code)."""
+"""The rules of pve-access-control's ``roles()`` (src/PVE/AccessControl.pm) and ``permissions()``
+(src/PVE/RPCEnvironment.pm) at 5ccd07d9 that Proxmox's own tests do not cover, each set up in API shapes.
+
+Each expected answer was found by running that code on the same configuration; a test's number (1a, 3b, ...)
+is the case's number in that run."""
 
 from __future__ import annotations
 

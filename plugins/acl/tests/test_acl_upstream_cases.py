@@ -126,7 +126,7 @@ def test_builtin_roles_are_create_roles_of_9_1() -> None:
 
 def test_root_has_every_privilege_and_an_unknown_token_none() -> None:
     access = Access(from_api({}))
-    assert len(access.privileges_of("root@pam", "/vms/100")) == 47  # acl-verified-cases.txt case 5
+    assert len(access.privileges_of("root@pam", "/vms/100")) == 47  # RPCEnvironment permissions(): all of 9.1's
     assert access.privileges_of("nobody@pve!ghost", "/") == {}
 
 

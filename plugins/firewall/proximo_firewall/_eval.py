@@ -1,7 +1,8 @@
 """A pure PVE firewall evaluator: one hop (a node's or a guest NIC's chain), one packet, one verdict.
 
-It follows the iptables backend of pve-firewall (src/PVE/Firewall.pm @ 6f1311f3) as written down in
-``../shared/pve-api/facts/firewall-builtin-rules.md``: the order of the built-in rules, node rules before
+It follows the iptables backend of pve-firewall (src/PVE/Firewall.pm @ 6f1311f3: ``enable_host_firewall``
+for a node's chains, ``ruleset_generate_vm_rules`` and ``generate_tap_rules_direction`` for a guest NIC's,
+``ruleset_create_vm_chain`` for the built-in guest rules): the order of the built-in rules, node rules before
 cluster rules, the management ipset after the user rules, security groups expanded in place, macros,
 aliases and ipsets (with ``nomatch``), and the enable switches at each level. Conntrack is not modelled:
 every packet is the first of a new connection.

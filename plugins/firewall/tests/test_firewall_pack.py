@@ -1,7 +1,7 @@
 """The firewall pack end to end on API-shaped snapshots: lockout, reach, staged rules, plan -> apply -> undo, bad input.
 
-Firewall rows are shaped like ../shared/pve-api/samples/firewall-*.json (digest on every row, pos on rules,
-numbers for enable/ipversion, strings for ports).
+Firewall rows are shaped as pve-firewall's GET handlers (src/PVE/API2/Firewall/*.pm) answer, and as real
+captures show them: digest on every row, pos on rules, numbers for enable/ipversion, strings for ports.
 """
 
 from __future__ import annotations

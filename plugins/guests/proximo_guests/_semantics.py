@@ -5,7 +5,8 @@ PVE's own error where PVE refuses: a locked guest (``VM is locked (backup)``), p
 a missing or unsuitable storage, no room. What is not modelled (restore from a backup, ``import-from``,
 suspend to disk, ``revert``, moving a disk to another guest) raises ``NotModelled``: fail closed.
 
-HA (ha-semantics.md §2): for a guest HA manages (its resource is not ``ignored``) start becomes an HA request
+HA (qemu-server src/PVE/API2/Qemu.pm and pve-container src/PVE/API2/LXC/Status.pm ``vm_start``, ``vm_stop``,
+``vm_shutdown``): for a guest HA manages (its resource is not ``ignored``) start becomes an HA request
 (task ``hastart``, requested state ``started``); stop and shutdown go through the HA manager (task ``hastop``)
 and leave the requested state at ``stopped``; reboot, reset, suspend and resume bypass HA.
 """
@@ -48,7 +49,8 @@ def write_config(g: Guest) -> None:
 
 
 def ha_resource(model: ClusterModel, g: Guest) -> dict[str, Any] | None:
-    """The HA resource that manages this guest; ``ignored`` resources are not managed (ha-semantics.md §1)."""
+    """The HA resource that manages this guest; ``ignored`` ones are not (pve-ha-manager src/PVE/HA/Config.pm
+    ``service_is_ha_managed``)."""
     sid = f"{'vm' if g.kind == 'qemu' else 'ct'}:{g.vmid}"
     for res in model.ha_resources:
         if res.get("sid") == sid and res.get("state", "started") != "ignored":
@@ -617,7 +619,7 @@ def start(model: ClusterModel, call: Call) -> str:
         raise PveApiError(500, f"you can't start a {'vm' if g.kind == 'qemu' else 'CT'} if it's a template")
     check_lock(g, call)
     ha = ha_resource(model, g)
-    if ha is not None:  # an HA request: the HA manager starts it (ha-semantics.md §2)
+    if ha is not None:  # an HA request (``ha-manager set <sid> --state started``): the HA manager starts it
         ha["state"] = "started"
         upid = model.start_task(g.node, "hastart", str(g.vmid), call.user)
     else:
@@ -753,7 +755,7 @@ def _bypass_notes(before: ClusterModel, call: Call) -> list[str]:
     g = before.guests.get(as_int(call.path_params.get("vmid"), -1))
     if g is None or ha_resource(before, g) is None:
         return []
-    return [f"HA manages {g.sid}, but {call.path.rsplit('/', 1)[-1]} bypasses the HA manager (ha-semantics.md §2)."]
+    return [f"HA manages {g.sid}, but {call.path.rsplit('/', 1)[-1]} bypasses the HA manager."]
 
 
 # --- snapshots -------------------------------------------------------------------------------------------

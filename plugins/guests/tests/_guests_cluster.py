@@ -1,6 +1,6 @@
 """A two-node cluster written as the real API answers it, for the guests pack's tests.
 
-Configs are shaped like ../shared/pve-api/samples (qemu-config-102/103, lxc-config-101): drive strings with
+Configs are shaped like real ``GET .../config`` captures (QEMU and LXC; see NOTICE): drive strings with
 ``size=``, ``virtio=MAC,bridge=...`` NICs, ``name=eth0,bridge=...,hwaddr=...,type=veth`` container NICs,
 digests on every config, snapshot lists ending in the "current" row, storage rows with total/used/avail.
 """

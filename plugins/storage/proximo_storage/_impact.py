@@ -1,6 +1,7 @@
 """Blast radius of storage changes, found by comparing two models (never by asking the tool).
 
-Start-time rules (guest-start-volume-semantics.md): QEMU and LXC activate every configured volume
+Start-time rules (qemu-server src/PVE/QemuServer.pm ``vm_start_nolock``, pve-container src/PVE/LXC.pm
+``vm_start``, pve-storage src/PVE/Storage.pm ``activate_volumes``): QEMU and LXC activate every configured volume
 (disks, rootfs, mount points, EFI/TPM state, an ISO in a CD-ROM, the cloud-init drive) and die on a
 storage that does not exist, is disabled, or is not available on the node; QEMU also checks the storage
 allows the volume's content type. ``unusedN`` volumes are not activated, so they never block a start.
@@ -140,7 +141,8 @@ def ha_resources(before: ClusterModel, after: ClusterModel, wont_boot: set[str])
         sid = str(res.get("sid", ""))
         kind, _, vmid = sid.partition(":")
         guest = f"{'qemu' if kind == 'vm' else 'lxc'}/{vmid}"
-        if guest in wont_boot and res.get("state") != "ignored":  # ignored: not HA-managed (ha-semantics.md §1)
+        # ignored: not HA-managed (pve-ha-manager src/PVE/HA/Config.pm service_is_ha_managed)
+        if guest in wont_boot and res.get("state") != "ignored":
             yield Impact(f"ha/{sid}", "ha-error",
                          f"HA manages {guest} (requested state {res.get('state', 'started')}): when HA next starts or "
                          f"recovers it the start fails and, after max_restart/max_relocate tries, the resource goes to 'error'")

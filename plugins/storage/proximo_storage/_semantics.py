@@ -1,8 +1,9 @@
 """What ``POST/PUT/DELETE /storage`` do to a cluster, after pve-storage's API2/Storage/Config.pm.
 
-Facts used (../shared/pve-api/facts/guest-start-volume-semantics.md): DELETE removes only the definition;
-the data stays; the ``/storage/<id>`` ACLs and pool memberships go; the plugin's ``on_delete_hook``
-deletes stored credentials. Nothing checks whether guests still use the storage.
+Facts used (the DELETE handler in src/PVE/API2/Storage/Config.pm): DELETE removes only the definition; the
+data stays; the ``/storage/<id>`` ACLs and pool memberships go (pve-access-control src/PVE/AccessControl.pm
+``remove_storage_access``); the plugin's ``on_delete_hook`` deletes stored credentials. Nothing checks
+whether guests still use the storage.
 """
 
 from __future__ import annotations

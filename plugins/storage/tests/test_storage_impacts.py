@@ -3,7 +3,8 @@
 Every snapshot here is written in the shapes the real API answers (``/cluster/resources`` rows, ``/storage``
 rows with the storage.cfg digest, guest configs as ``GET .../config`` returns them, ``/cluster/backup``,
 ``/cluster/replication``, ``/cluster/ha/resources``, ``/access/acl``, ``/pools`` and ``/pools?poolid=ID``).
-The rules come from ../shared/pve-api/facts/guest-start-volume-semantics.md.
+The rules come from qemu-server src/PVE/QemuServer.pm ``vm_start_nolock``, pve-container src/PVE/LXC.pm
+``vm_start`` and pve-storage src/PVE/Storage.pm ``activate_volumes`` (see proximo_storage._impact).
 """
 
 from __future__ import annotations
@@ -54,7 +55,7 @@ def lxc(vmid: int, node: str, config: dict[str, Any], *, status: str = "stopped"
 def cluster(*guests: dict[str, Any], storages: dict[str, dict[str, Any]] | None = None, backup: list[dict[str, Any]] = (),  # type: ignore[assignment]
             replication: list[dict[str, Any]] = (), ha: list[dict[str, Any]] = (), acl: list[dict[str, Any]] = (),  # type: ignore[assignment]
             pools: dict[str, list[dict[str, Any]]] | None = None) -> dict[str, Any]:
-    """A snapshot document (design section 5) of a three-node cluster with these guests and jobs."""
+    """A snapshot document (docs/architecture.md) of a three-node cluster with these guests and jobs."""
     storages = copy.deepcopy(STORAGES if storages is None else storages)
     api: dict[str, Any] = {
         "/version": {"version": "8.2.4", "release": "8.2", "repoid": "faa83925c9641325"},
@@ -263,7 +264,7 @@ CHANGE_CASES = [
      {("lxc/200", "wont-boot"): "storage 'local-zfs' is not available on node 'pve2'",
       ("lxc/201", "wont-boot"): "storage 'local-zfs' is not available on node 'pve3'"}),
     ("restrict to every node: nothing", "storage.update", {"storage": "local-zfs", "nodes": "pve1,pve2,pve3"}, {}),
-    # content: QEMU checks the content type, LXC does not (guest-start-volume-semantics.md)
+    # content: QEMU checks the content type, LXC does not (qemu-server QemuServer.pm check_volume_storage_type)
     ("remove images from local zfs", "storage.update", {"storage": "local-zfs", "content": "rootdir"},
      {("qemu/100", "wont-boot"): "storage 'local-zfs' does not support content-type 'images'"}),
     ("remove images from rbd", "storage.update", {"storage": "ceph-vm", "content": "rootdir"},
@@ -411,7 +412,7 @@ async def test_ha_resources_of_guests_that_will_not_boot(tmp_path: Path) -> None
 
 
 async def test_an_ignored_ha_resource_is_not_ha_managed(tmp_path: Path) -> None:
-    """ha-semantics.md: state=ignored resources are dropped from the manager; a failed start is no HA error."""
+    """state=ignored resources are not HA-managed (pve-ha-manager src/PVE/HA/Config.pm): a failed start is no error."""
     ha = [{**HA[0], "state": "ignored"}]
     plan = await plan_of(tmp_path, cluster(*JOB_GUESTS, ha=ha), "storage.delete", {"storage": "local-zfs"})
     assert triples(plan) == [("lxc/200", "wont-boot"), ("qemu/100", "wont-boot")]
