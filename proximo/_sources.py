@@ -11,7 +11,7 @@ from typing import Any, Protocol
 import msgspec
 
 from .errors import BadInput
-from .model import ClusterModel, collect, from_api, load_snapshot, render
+from .model import ClusterModel, collect, from_api, load_snapshot, missing_reads, render
 
 
 class State(msgspec.Struct):
@@ -67,6 +67,7 @@ class SnapshotSource:
         try:
             self._doc = json.loads(raw)
             self._model = load_snapshot(self._doc)
+            self._missing = missing_reads(self._doc.get("api") or {})
         except (ValueError, KeyError, TypeError) as exc:
             raise BadInput(f"snapshot {path}: {exc}") from None
         self.name = "snapshot:" + hashlib.sha256(raw).hexdigest()[:16]
@@ -75,4 +76,4 @@ class SnapshotSource:
         return render(self._model, path)
 
     async def read_state(self) -> State:
-        return State(model=self._model.copy(), unseen=[])
+        return State(model=self._model.copy(), unseen=self._missing)

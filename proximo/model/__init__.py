@@ -18,7 +18,7 @@ from ._cluster import (
 from ._drives import GuestVolume, guest_volumes
 from ._firewall import Firewall, FirewallGroup, FirewallIpset, FirewallLevel, current_digest, fw_digest, options_digest
 from ._semantics import Call, Semantics, SemanticsRegistry
-from ._snapshot import SNAPSHOT_FORMAT, collect, dump_snapshot, from_api, load_snapshot, render, snapshot_paths
+from ._snapshot import SNAPSHOT_FORMAT, collect, dump_snapshot, from_api, load_snapshot, missing_reads, render, snapshot_paths
 
 __all__ = [
     "CREDENTIAL_STORAGE_TYPES",
@@ -46,6 +46,7 @@ __all__ = [
     "from_api",
     "guest_volumes",
     "load_snapshot",
+    "missing_reads",
     "moved_volumes",
     "render",
     "snapshot_paths",

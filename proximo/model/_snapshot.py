@@ -127,7 +127,23 @@ async def collect(get: Callable[[str], Awaitable[Any]], *, limit: int = 8) -> tu
                 if snap.get("name") and snap["name"] != "current":
                     third.append(f"{base}/config?" + urllib.parse.urlencode({"snapshot": snap["name"]}))
     await fetch_all(third)
-    return dict(sorted(api.items())), sorted(unseen)
+    return dict(sorted(api.items())), sorted(set(unseen) | set(missing_reads(api)))
+
+
+def missing_reads(api: dict[str, Any]) -> list[str]:
+    """Reads every plan depends on that are not in ``api``: a plan made without them is incomplete, and says which.
+
+    A guest listed in /cluster/resources whose config was not read would otherwise look like a guest with no disks
+    ("destroyed with its disks (none)"). Other absent paths mean "none" (a release without /cluster/ha/rules, a
+    storage with no content), so only these are named.
+    """
+    missing = [path for path in ("/cluster/resources", "/storage") if path not in api]
+    for row in api.get("/cluster/resources") or []:
+        if row.get("type") in ("qemu", "lxc"):
+            path = f"/nodes/{row['node']}/{row['type']}/{as_int(row['vmid'])}/config"
+            if path not in api:
+                missing.append(path)
+    return missing
 
 
 # --- building a model from API data --------------------------------------------------------------------

@@ -3,7 +3,8 @@
 PVE names new volumes ``vm-<vmid>-disk-<n>`` (``subvol-`` for containers on ZFS/dir-like storages, ``base-``
 once a template), checks the storage allows the content type and is available on the node, and fails when
 the storage has no room. Usage is the ``/nodes/{node}/storage`` row (``used``/``avail``), so the same
-figures answer ``GET /nodes/{node}/storage/{storage}/status`` before and after a plan.
+figures answer ``GET /nodes/{node}/storage/{storage}/status`` before and after a plan; where that row was not
+read, the storage's ``/cluster/resources`` row (``disk``/``maxdisk``), which Proxmox gives for every storage.
 """
 
 from __future__ import annotations
@@ -88,29 +89,33 @@ def check_target(model: ClusterModel, sid: str, node: str, content: str) -> None
         raise PveApiError(500, f"storage '{sid}' does not support content-type '{content}'")
 
 
-def _status_rows(model: ClusterModel, sid: str, node: str) -> list[dict[str, Any]]:
-    """The usage rows that change together: every node's row for a shared storage, else the node's."""
-    rows = model.storage_status.setdefault(sid, {})
-    if model.storage_shared(sid):
-        return list(rows.values())
-    return [rows[node]] if node in rows else []
+def _rows_together(rows: dict[str, dict[str, Any]], shared: bool, node: str) -> list[dict[str, Any]]:
+    """The rows that change together: every node's for a shared storage, else the node's."""
+    return list(rows.values()) if shared else ([rows[node]] if node in rows else [])
 
 
 def avail(model: ClusterModel, sid: str, node: str) -> int | None:
     row = model.storage_status.get(sid, {}).get(node)
-    if row is None or "avail" not in row:
-        return None
-    return as_int(row["avail"])
+    if row is not None and "avail" in row:
+        return as_int(row["avail"])
+    resource = model.storage_resources.get(sid, {}).get(node)  # /cluster/resources has every storage on every node
+    if resource is not None and as_int(resource.get("maxdisk")) > 0:
+        return as_int(resource["maxdisk"]) - as_int(resource.get("disk"))
+    return None
 
 
 def _account(model: ClusterModel, sid: str, node: str, delta: int) -> None:
-    for row in _status_rows(model, sid, node):
+    shared = model.storage_shared(sid)
+    for row in _rows_together(model.storage_status.setdefault(sid, {}), shared, node):
         if "avail" in row:
             row["used"] = as_int(row.get("used")) + delta
             row["avail"] = as_int(row.get("avail")) - delta
             total = as_int(row.get("total"))
             if total:
                 row["used_fraction"] = round(as_int(row["used"]) / total, 6)
+    for resource in _rows_together(model.storage_resources.get(sid, {}), shared, node):
+        if "disk" in resource:
+            resource["disk"] = as_int(resource["disk"]) + delta
 
 
 def reserve(model: ClusterModel, sid: str, node: str, size: int) -> None:
