@@ -29,6 +29,7 @@ CLUSTER_PATHS = [
     "/nodes",
     "/storage",
     "/cluster/config/nodes",
+    "/cluster/config/totem",  # the transport decides whether the firewall lets corosync multicast through
     "/cluster/backup",
     "/cluster/replication",
     "/cluster/ha/resources",
@@ -308,6 +309,8 @@ def snapshot_paths(m: ClusterModel) -> list[str]:
         paths.remove("/cluster/ha/groups")
     if m.ha_rules is None:
         paths.remove("/cluster/ha/rules")
+    if "/cluster/config/totem" not in m.other:  # a snapshot taken before Proximo read it
+        paths.remove("/cluster/config/totem")
     for node in sorted(m.nodes):
         paths += [f"/nodes/{node}/qemu", f"/nodes/{node}/lxc", f"/nodes/{node}/storage"]
         if m.nodes[node].network is not None:

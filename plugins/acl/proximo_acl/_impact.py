@@ -233,7 +233,32 @@ def _root_deleted(before: ClusterModel, after: ClusterModel) -> Iterator[Impact]
                      "without its TFA, API tokens, ACL entries and group memberships", blocks=True)
 
 
+def dropped_with_their_object(before: ClusterModel, after: ClusterModel) -> Iterator[Impact]:
+    """ACL entries and pool memberships that go with a guest or storage that goes (remove_vm_access, and
+    remove_storage_access in pve-access-control AccessControl.pm): the privilege diff cannot show them, since
+    it compares the paths of objects that exist."""
+    kept = {(a.get("path"), a.get("type"), a.get("ugid"), a.get("roleid")) for a in after.acl}
+    for entry in before.acl:
+        path = str(entry.get("path", ""))
+        gone = (path.startswith("/vms/") and as_int(path[5:], -1) not in after.guests) or (
+            path.startswith("/storage/") and path[9:] not in after.storages)
+        if gone and (entry.get("path"), entry.get("type"), entry.get("ugid"), entry.get("roleid")) not in kept:
+            subject = str(entry.get("ugid"))
+            target = _target(subject) if entry.get("type") != "group" else f"group/{subject}"
+            # on an object that is gone: nothing that still exists becomes unreachable
+            yield Impact(target, "privilege-loss", f"the ACL entry {entry.get('roleid')} on {path} is removed with its object",
+                         risk=Risk.MEDIUM)
+    for pid, pool in sorted(before.pools.items()):
+        members = {str(m.get("id")) for m in pool.get("members", [])}
+        remaining = {str(m.get("id")) for m in after.pools.get(pid, {}).get("members", [])}
+        for member in sorted(members - remaining):
+            kind, _, ident = member.partition("/")
+            if (kind in ("qemu", "lxc") and as_int(ident, -1) not in after.guests) or (kind == "storage" and ident.rpartition("/")[2] not in after.storages):
+                yield Impact(f"pool/{pid}", "privilege-loss", f"{member} leaves pool {pid} with its removal: the pool's ACLs no longer reach it",
+                             risk=Risk.MEDIUM)
+
+
 def acl_impacts(change: Change, before: ClusterModel, after: ClusterModel) -> list[Impact]:
     if _access_state(before) == _access_state(after):
         return []  # nothing that decides a privilege changed (users, groups, roles, ACL, pool members)
-    return list(privilege_impacts(change, before, after))
+    return [*privilege_impacts(change, before, after), *dropped_with_their_object(before, after)]

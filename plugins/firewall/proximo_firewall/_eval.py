@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import ipaddress
 import json
+import re
 from functools import cache
 from pathlib import Path
 from typing import Any, Literal
@@ -242,6 +243,11 @@ def in_ipset(scope: Scope, name: str, addr: Address) -> bool:
     entries = list(entries)
     if cluster and name.lower().removeprefix("dc/") == "management" and scope.local_network is not None:
         entries.append({"cidr": str(scope.local_network)})  # compile() always appends local_network
+    return in_entries(scope, entries, addr)
+
+
+def in_entries(scope: Scope, entries: list[dict[str, Any]], addr: Address) -> bool:
+    """Whether ``addr`` is in a set of ipset entries (hash:net: the most specific holding entry decides)."""
     best: tuple[int, bool] | None = None
     for entry in entries:
         cidr = str(entry.get("cidr", ""))
@@ -442,24 +448,37 @@ def evaluate_node(model: ClusterModel, node: str, pkt: Packet) -> Verdict:
             port = next(name for a, b, name in MANAGEMENT_PORTS if a <= (pkt.dport or -1) <= b)
             return _with_notes(Verdict(verdict="ACCEPT", decided_by=f"built-in: management ipset may reach tcp/{pkt.dport} ({port})",
                                        level="builtin"), walk.notes)
-        if proto == "udp" and pkt.dport in COROSYNC_PORTS and walk.src is not None and _corosync_peer(model, node, walk.src):
-            return _with_notes(Verdict(verdict="ACCEPT", decided_by="built-in: corosync from a cluster peer", level="builtin"), walk.notes)
+        if proto == "udp" and pkt.dport in COROSYNC_PORTS and (why := _corosync(model, node, peer=walk.src, local=walk.dst, dst=walk.dst)):
+            return _with_notes(Verdict(verdict="ACCEPT", decided_by=f"built-in: corosync {why}", level="builtin"), walk.notes)
         return _policy(walk, str(cluster_opts.get("policy_in", "DROP")), "cluster policy_in")
     if proto == "tcp" and walk.dst is not None and net is not None and walk.dst in net and _in_ports(pkt.dport, LOCAL_NETWORK_OUT_PORTS):
         return _with_notes(Verdict(verdict="ACCEPT", decided_by=f"built-in: tcp/{pkt.dport} to local_network", level="builtin"), walk.notes)
-    if proto == "udp" and pkt.dport in COROSYNC_PORTS and walk.dst is not None and _corosync_peer(model, node, walk.dst):
-        return _with_notes(Verdict(verdict="ACCEPT", decided_by="built-in: corosync to a cluster peer", level="builtin"), walk.notes)
+    if proto == "udp" and pkt.dport in COROSYNC_PORTS and (why := _corosync(model, node, peer=walk.dst, local=walk.src, dst=walk.dst)):
+        return _with_notes(Verdict(verdict="ACCEPT", decided_by=f"built-in: corosync {why}", level="builtin"), walk.notes)
     return _policy(walk, str(cluster_opts.get("policy_out", "ACCEPT")), "cluster policy_out")
 
 
-def _corosync_peer(model: ClusterModel, node: str, addr: Address) -> bool:
-    for row in model.corosync_nodes:
-        if row.get("name") == node or row.get("node") == node:
+def _corosync(model: ClusterModel, node: str, *, peer: Address | None, local: Address | None, dst: Address | None) -> str:
+    """Why corosync traffic between ``local`` (this node) and ``peer`` is accepted, or "" (Firewall.pm
+    ruleset_generate_host_rules): to a multicast ``dst`` when the totem transport is ``udp``; else only between this
+    node's address and another node's address on the same ring (``-d $local -s $peer`` for each ringN_addr)."""
+    if not model.corosync_nodes:
+        return ""  # no corosync.conf: a node outside a cluster gets no corosync rules
+    totem = model.other.get("/cluster/config/totem")
+    if isinstance(totem, dict) and totem.get("transport") == "udp" and dst is not None and dst.is_multicast:
+        return "multicast (totem transport udp)"
+    if peer is None or local is None:
+        return ""
+    rings = {row.get("name") or row.get("node"): {k: _safe_ip(v) for k, v in row.items() if k.startswith("ring") and k.endswith("_addr")}
+             for row in model.corosync_nodes}
+    mine = rings.get(node, {})
+    for name, addrs in rings.items():
+        if name == node:
             continue
-        for key, value in row.items():
-            if key.startswith("ring") and key.endswith("_addr") and _safe_ip(value) == addr:
-                return True
-    return False
+        for key, addr in addrs.items():
+            if addr is not None and addr == peer and mine.get(key) == local:
+                return f"with {name} on {key.removesuffix('_addr')}"
+    return ""
 
 
 def nic_options(config: dict[str, Any], iface: str) -> dict[str, str] | None:
@@ -511,14 +530,9 @@ def evaluate_guest(model: ClusterModel, vmid: int, iface: str, pkt: Packet) -> V
         ipfilter = f"ipfilter-{iface}"
         if walk.src is not None and (as_int(opts.get("ipfilter")) == 1 or ipfilter in level.ipsets):
             own = level.ipsets.get(ipfilter)
-            allowed = [str(e.get("cidr")) for e in (own.entries if own else []) if not as_int(e.get("nomatch"))]
-            if nic.get("ip") and nic["ip"] not in ("dhcp", "manual"):
-                allowed.append(nic["ip"])
-            if nic.get("ip6") and nic["ip6"] not in ("dhcp", "auto", "manual"):
-                allowed.append(nic["ip6"])
-            if not any(walk.src in n for a in allowed for n in (_network(a) or _network(_alias_cidr(scope, a) or "") or [])):
-                return Verdict(verdict="DROP", decided_by=f"built-in: source not in ipset {ipfilter} (ipfilter)", level="builtin",
-                               notes=["IPv6 link-local addresses derived from the MAC are not modelled"])
+            entries = [*(own.entries if own else []), *device_ips(guest.kind, nic)]
+            if not in_entries(scope, entries, walk.src):
+                return Verdict(verdict="DROP", decided_by=f"built-in: source not in ipset {ipfilter} (ipfilter)", level="builtin")
         if proto == "icmpv6" and icmp in NDP_TYPES and as_int(opts.get("ndp"), 1) != 0:
             return Verdict(verdict="ACCEPT", decided_by="built-in: IPv6 neighbour discovery", level="builtin")
     decided = walk.rules(level.rules, sid, sid)
@@ -526,6 +540,35 @@ def evaluate_guest(model: ClusterModel, vmid: int, iface: str, pkt: Packet) -> V
         return _with_notes(decided, walk.notes)
     key = "policy_in" if pkt.direction == "in" else "policy_out"
     return _policy(walk, str(opts.get(key, "DROP" if pkt.direction == "in" else "ACCEPT")), f"{sid} {key}")
+
+
+_MAC = re.compile(r"[0-9A-Fa-f]{2}(:[0-9A-Fa-f]{2}){5}")
+_IPV4 = re.compile(r"^(\d{1,3}(?:\.\d{1,3}){3})(?:/\d+)?$")
+_IPV6 = re.compile(r"^([0-9A-Fa-f:.]*:[0-9A-Fa-f:.]*)(?:/\d+)?$")
+
+
+def mac_to_linklocal(mac: str) -> str:
+    """pve-firewall Firewall.pm mac_to_linklocal: fe80:: with the modified EUI-64 of the MAC (RFC 4291)."""
+    parts = mac.lower().split(":")
+    parts[0] = f"{int(parts[0], 16) ^ 0x02:02x}"
+    return f"fe80::{parts[0]}{parts[1]}:{parts[2]}ff:fe{parts[3]}:{parts[4]}{parts[5]}"
+
+
+def device_ips(kind: str, nic: dict[str, str]) -> list[dict[str, Any]]:
+    """What compile_ipsets adds to a NIC's ipfilter set: the NIC's own link-local address, no other link-local
+    address (fe80::/10 nomatch), and for a container the configured ``ip``/``ip6`` (the address, not its network)."""
+    # qemu: `<model>=<MAC>` or macaddr=; containers: hwaddr=
+    candidates = [nic.get("hwaddr"), nic.get("macaddr"), *(nic.values() if kind == "qemu" else ())]
+    mac = next((m for m in candidates if m and _MAC.fullmatch(m)), None)
+    entries: list[dict[str, Any]] = []
+    if mac:
+        entries.append({"cidr": mac_to_linklocal(mac)})
+    entries.append({"cidr": "fe80::/10", "nomatch": 1})
+    if kind == "lxc":
+        for key, pattern in (("ip", _IPV4), ("ip6", _IPV6)):
+            if match := pattern.match(nic.get(key) or ""):
+                entries.append({"cidr": match.group(1)})
+    return entries
 
 
 def firewalled_nics(model: ClusterModel, vmid: int) -> list[str]:

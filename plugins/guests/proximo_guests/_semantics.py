@@ -580,7 +580,8 @@ def destroy_notes(before: ClusterModel, call: Call) -> list[str]:
                                                 else "without purge Proxmox refuses the destroy."))
     for job in replication_jobs_of(before, g.vmid):
         notes.append(f"replication job {job.get('id')} ({g.node} -> {job.get('target')}): " +
-                     ("purge removes the job; the replicated volumes on the target are removed with it." if purge
+                     ("purge deletes the job entry (ReplicationConfig.pm remove_vmid_jobs): no replication run removes the "
+                      "replica on the target, it stays there." if purge
                       else "without purge Proxmox refuses the destroy."))
     for job in backup_jobs_naming(before, g.vmid):
         notes.append(f"backup job {job.get('id')} names {g.vmid}: " +

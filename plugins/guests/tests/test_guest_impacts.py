@@ -136,7 +136,7 @@ async def test_ha_and_replication_need_purge_and_purge_lists_what_it_does(world:
     purged = await plan(world, "guest.destroy", {"vmid": 200, "stop": True, "purge": 1})
     assert not purged.blocked
     notes = " ".join(purged.notes)
-    assert "replication job 200-0" in notes and "purge removes the job" in notes
+    assert "replication job 200-0" in notes and "purge deletes the job entry" in notes
     assert "backup job backup-db names 200: purge removes it" in notes
     assert "vzdump-lxc-200-2026_11_27" in reason(purged, "lxc/200", "data-loss")
 
@@ -145,8 +145,9 @@ async def test_destroy_without_purge_leaves_a_failing_backup_job(world: World) -
     world.model.guests[101].config.pop("protection")
     p = await plan(world, "guest.destroy", {"vmid": 101})
     assert ("backup/backup-db", "backup-fails") in effects(p) and ("backup/backup-db-only", "backup-fails") in effects(p)
-    purged = await plan(world, "guest.destroy", {"vmid": 101, "purge": 1})
-    assert not [e for e in effects(purged) if e[1] == "backup-fails"]
+    purged = await plan(world, "guest.destroy", {"vmid": 101, "purge": 1})  # the jobs drop the id: nothing fails, they change
+    assert sorted(i.reason for i in purged.impacts if i.effect == "backup-fails") == [
+        "backup job backup-db no longer names guest 101 (destroyed with it)", "backup job backup-db-only is removed: it backs up nothing any more"]
 
 
 # --- disk move checks -----------------------------------------------------------------------------------------

@@ -12,7 +12,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator
 
-from proximo import Impact
+from proximo import Impact, Risk
 from proximo.model import ClusterModel, Guest, GuestVolume, as_int, moved_volumes, split_list
 
 _ROLE_NAMES = {
@@ -162,6 +162,46 @@ def lost_volumes(before: ClusterModel, after: ClusterModel) -> Iterator[Impact]:
                 yield Impact(f"volume/{volid}", "data-loss", f"volume {volid}{where} is destroyed")
 
 
+def job_config_changes(before: ClusterModel, after: ClusterModel) -> Iterator[Impact]:
+    """Backup and replication jobs removed, or backing up fewer guests by name, whatever call did it.
+
+    A destroy with ``purge`` does both (qemu-server API2/Qemu.pm and pve-container API2/LXC.pm destroy_vm call
+    PVE::ReplicationConfig::remove_vmid_jobs and PVE::VZDump::Plugin::remove_vmid_from_backup_jobs). remove_vmid_jobs
+    deletes the job entries outright (pve-guest-common ReplicationConfig.pm), so no replication run removes the
+    replica on the target: it stays there, named here so a person can remove it.
+    """
+    new_backups = {str(j.get("id")): j for j in after.backup_jobs}
+    for job in before.backup_jobs:
+        jid = str(job.get("id"))
+        now = new_backups.get(jid)
+        named = split_list(job.get("vmid"))
+        dropped = sorted(set(named) - set(split_list(now.get("vmid"))) if now else named, key=lambda v: as_int(v))
+        # What only follows a guest's own removal (purge tidying up) changes nothing that still exists.
+        consequence = Risk.MEDIUM if dropped and all(as_int(v, -1) not in after.guests for v in dropped) else None
+        if now is None:
+            yield Impact(f"backup/{jid}", "backup-fails", f"backup job {jid} is removed: it backs up nothing any more",
+                         risk=consequence)
+        elif dropped:
+            why = " (destroyed with it)" if consequence else ""
+            yield Impact(f"backup/{jid}", "backup-fails",
+                         f"backup job {jid} no longer names guest{'s' if len(dropped) > 1 else ''} {', '.join(dropped)}{why}",
+                         risk=consequence)
+    kept = {str(j.get("id")) for j in after.replication_jobs}
+    for job in before.replication_jobs:
+        jid = str(job.get("id"))
+        if jid in kept:
+            continue
+        vmid, target = as_int(job.get("guest")), str(job.get("target"))
+        replicas = sorted(volid for sid, by_node in after.volumes.items() if not after.storage_shared(sid)
+                          for volid, row in by_node.get(target, {}).items() if as_int(row.get("vmid"), -1) == vmid)
+        many = len(replicas) > 1
+        left = (f"; its replica{'s' if many else ''} on {target} ({', '.join(replicas)}) "
+                f"{'stay' if many else 'stays'} there: no job removes {'them' if many else 'it'} now") if replicas else ""
+        yield Impact(f"replication/{jid}", "replication-fails",
+                     f"replication job {jid} ({job.get('source', '?')} -> {target}) is removed{left}",
+                     risk=Risk.MEDIUM if vmid not in after.guests else None)
+
+
 def storage_impacts(before: ClusterModel, after: ClusterModel) -> list[Impact]:
     impacts = list(bootability(before, after))
     wont_boot = {i.target for i in impacts if i.effect == "wont-boot"}
@@ -169,4 +209,5 @@ def storage_impacts(before: ClusterModel, after: ClusterModel) -> list[Impact]:
     impacts += replication_jobs(before, after)
     impacts += ha_resources(before, after, wont_boot)
     impacts += lost_volumes(before, after)
+    impacts += job_config_changes(before, after)
     return impacts

@@ -438,7 +438,10 @@ async def test_delete_notes_and_undo_restore_acls_and_pool_membership(tmp_path: 
     ]
     snap = cluster(vm(100, scsi0="ceph-vm:vm-100-disk-0,size=32G"), acl=acl, pools={"prod": PROD_MEMBERS})
     plan = await plan_of(tmp_path, snap, "storage.delete", {"storage": "local-zfs"})
-    assert plan.impacts == [] and plan.risk is Risk.MEDIUM
+    # what goes with the storage is named on its subjects, at MEDIUM: nothing that still exists becomes unreachable
+    assert sorted((i.target, i.effect) for i in plan.impacts) == [
+        ("group/admins", "privilege-loss"), ("pool/prod", "privilege-loss"), ("token/ci@pve!deploy", "privilege-loss")]
+    assert plan.risk is Risk.MEDIUM
     assert plan.notes == [
         "DELETE /storage/local-zfs removes only the definition: the volumes on it are not deleted (not data loss).",
         "It also drops 2 ACL entries on /storage/local-zfs and its membership of pool prod; the undo restores them.",
