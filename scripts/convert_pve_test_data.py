@@ -11,6 +11,8 @@ Output: one JSON file per upstream repository (``tests/data/pve/<repository>.jso
 responses in ``tests/data/pve/samples/<repository>.json``). Each file starts with ``origin``: the
 repository, the commit and the upstream files its data was taken from, the license, and what in
 ``pve-api`` it was converted from. Only the cases and fields the tests read are kept; no Proxmox code is.
+One folder for all of it, beside the host's tests: the same data serve ``tests/`` and the packs' tests
+(``plugins/*/tests``), so one converter, one check and one list of origins cover them.
 
 - ``pve-storage.json``: ``parse_volname`` and ``get_subdir`` cases (input, expected result or error).
 - ``qemu-server.json``: ``boot_order`` (the boot index of each device, read from the expected QEMU
@@ -25,7 +27,7 @@ repository, the commit and the upstream files its data was taken from, the licen
 - ``pve-firewall.json``: for each ``test/test-*`` folder, its configuration as the API returns it and
   every packet simulation of its ``tests`` file (the hops the packet passes, the expected verdict).
 - ``pve-docs.json``: the ``permissions.description`` of every 9.1 method whose permissions are
-  ``user: all`` without a check (the rest of the schema is ``proximo/pve/_data``, made by gen_api_schema.py).
+  ``user: all`` without a check, where it has one (the rest of the schema is ``proximo/pve/_data``, made by gen_api_schema.py).
 - ``samples/*.json``: real responses by name, each with its upstream file and line; the ``{"data": ...}``
   envelope some mocks keep is removed, so ``data`` is the response's ``data`` member.
 
