@@ -1,9 +1,21 @@
-"""Derive Proximo's compact copy of the PVE API schema from ../shared/pve-api/9.1.
+"""Derive Proximo's compact copy of the PVE API schema, ``proximo/pve/_data/pve-api-9.1.json.gz``.
+
+Input: Proxmox publishes its whole REST API as a generated data file, ``api-viewer/apidata.js`` in the
+``proxmox/pve-docs`` repository (the data behind the online API viewer). This script reads it as JSON from
+``../shared/pve-api/9.1`` beside the repository (or the folder given as its argument):
+
+- ``pve-api-schema.json``: apidata.js of pve-docs 9.1.3, commit a8736b6d6169ea9679ee02285ea36fdab42e85c3
+  (2026-04-30), with only its JavaScript wrapper removed: the tree of paths, each method's ``info``.
+- ``pve-api-index.json``: the same tree flattened to one entry per method and path (``params`` with their
+  type and constraints, ``path_params``); its ``meta`` names that repository, file and commit.
 
 Only what validation and the permission checks need is kept: method, path, each parameter's type and
-constraints (from ``pve-api-index.json``), and each method's ``permissions``, ``allowtoken`` and
-``protected`` (from the raw tree ``pve-api-schema.json``; the index does not carry them).
-``tests/test_apischema.py`` regenerates it and fails if the committed file differs.
+constraints (from the index), and each method's ``permissions``, ``allowtoken`` and ``protected`` (from the
+raw tree; the index does not carry them). The output names its origin in ``source`` (repository, file,
+commit, from the index's ``meta``). ``tests/test_apischema.py`` regenerates it where ``../shared`` is present
+and fails if the committed file differs.
+
+Usage: ``uv run python scripts/gen_api_schema.py [PVE_API_9_1_DIR]``.
 """
 
 from __future__ import annotations
@@ -16,8 +28,9 @@ from pathlib import Path
 from typing import Any
 
 KEEP = ("type", "optional", "enum", "format", "pattern", "minimum", "maximum", "maxLength", "default")
-OUT = Path(__file__).resolve().parents[1] / "proximo" / "pve" / "_data" / "pve-api-9.1.json.gz"
-SHARED = OUT.parents[2].parent / "shared" / "pve-api" / "9.1"
+REPO = Path(__file__).resolve().parents[1]
+OUT = REPO / "proximo" / "pve" / "_data" / "pve-api-9.1.json.gz"
+SHARED = REPO.parent / "shared" / "pve-api" / "9.1"
 
 
 def _nodes(node: dict[str, Any]) -> Iterator[dict[str, Any]]:
@@ -54,7 +67,9 @@ def compact(index: dict[str, Any], tree: list[dict[str, Any]]) -> bytes:
         }
         endpoints.append({"method": ep["method"], "path": ep["path"], "params": params, **rules[(ep["method"], ep["path"])]})
     endpoints.sort(key=lambda e: (e["path"], e["method"]))
-    doc = {"pve_docs_version": index["meta"]["pve_docs_version"], "endpoints": endpoints}
+    meta = index["meta"]
+    source = {"repository": meta["source_repo"], "file": meta["source_path"], "commit": meta["source_commit"]}
+    doc = {"pve_docs_version": meta["pve_docs_version"], "source": source, "endpoints": endpoints}
     raw = json.dumps(doc, sort_keys=True, separators=(",", ":")).encode()
     return gzip.compress(raw, mtime=0)
 

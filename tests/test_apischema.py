@@ -1,27 +1,26 @@
 """The compact PVE 9.1 schema Proximo ships, and how it matches paths and validates parameters like PVE.
 
 The committed ``proximo/pve/_data/pve-api-9.1.json.gz`` must be exactly what ``scripts/gen_api_schema.py`` makes of
-``../shared/pve-api/9.1/pve-api-index.json`` and ``pve-api-schema.json``; messages are PVE::JSONSchema's (check_prop / check_type and the
-registered formats in pve-common and pve-storage).
+``../shared/pve-api/9.1/pve-api-index.json`` and ``pve-api-schema.json`` (pve-docs' apidata.js as JSON): those checks of the
+conversion skip where ``../shared`` is absent; everything else reads the committed file. Messages are PVE::JSONSchema's
+(check_prop / check_type and the registered formats in pve-common and pve-storage).
 """
 
 from __future__ import annotations
 
 import gzip
-import importlib.util
 import itertools
 import json
-from pathlib import Path
 from typing import Any
 
 import pytest
+from _pve_data import REPO, SHARED_PVE_API, script
 
 from proximo.pve._apischema import ApiSchema, Endpoint, ParamSpec, PermissionSpec, _Doc, schema, validate
 
-REPO = Path(__file__).resolve().parents[1]
-SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "pve-api"
-INDEX = SHARED / "9.1" / "pve-api-index.json"
-TREE = SHARED / "9.1" / "pve-api-schema.json"
+INDEX = SHARED_PVE_API / "9.1" / "pve-api-index.json"
+TREE = SHARED_PVE_API / "9.1" / "pve-api-schema.json"
+NO_SOURCE = "checks the conversion of ../shared/pve-api/9.1 (absent here): the committed schema is tested without it"
 COMPACT = REPO / "proximo" / "pve" / "_data" / "pve-api-9.1.json.gz"
 UPID = "UPID:pve1:0001A2B3:00C4D5E6:6745F0A1:qmstart:104:proximo@pve!agent:"
 
@@ -29,23 +28,15 @@ UPID = "UPID:pve1:0001A2B3:00C4D5E6:6745F0A1:qmstart:104:proximo@pve!agent:"
 @pytest.fixture(scope="module")
 def index() -> dict[str, Any]:
     if not INDEX.is_file():
-        pytest.skip("../shared/pve-api/9.1 is not available")
+        pytest.skip(NO_SOURCE)
     return json.loads(INDEX.read_text())
 
 
 @pytest.fixture(scope="module")
 def tree() -> list[dict[str, Any]]:
     if not TREE.is_file():
-        pytest.skip("../shared/pve-api/9.1 is not available")
+        pytest.skip(NO_SOURCE)
     return json.loads(TREE.read_text())
-
-
-def _generator() -> Any:
-    spec = importlib.util.spec_from_file_location("gen_api_schema", REPO / "scripts" / "gen_api_schema.py")
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 def _endpoint(method: str, template: str) -> Endpoint:
@@ -58,7 +49,7 @@ def _endpoint(method: str, template: str) -> Endpoint:
 
 
 def test_committed_schema_is_generated_from_the_index(index: dict[str, Any], tree: list[dict[str, Any]]) -> None:
-    expected = gzip.decompress(_generator().compact(index, tree))
+    expected = gzip.decompress(script("gen_api_schema").compact(index, tree))
     committed = gzip.decompress(COMPACT.read_bytes())
     assert committed == expected, "proximo/pve/_data/pve-api-9.1.json.gz is stale: run scripts/gen_api_schema.py"
 
@@ -95,6 +86,17 @@ def test_compact_schema_keeps_each_methods_permissions(tree: list[dict[str, Any]
                 assert mine.allowtoken == bool(info.get("allowtoken", 1))
                 seen += 1
     assert seen == len(schema().endpoints)
+
+
+def test_compact_schema_is_pve_9_1_3_and_names_its_origin() -> None:
+    """pve-docs 9.1.3: 649 endpoints on 431 paths, from apidata.js at the commit gen_api_schema.py names."""
+    assert schema().version == "9.1.3" and len(schema().endpoints) == 649
+    assert len({e.path for e in schema().endpoints}) == 431
+    assert json.loads(gzip.decompress(COMPACT.read_bytes()))["source"] == {
+        "repository": "proxmox/pve-docs", "file": "api-viewer/apidata.js", "commit": "a8736b6d6169ea9679ee02285ea36fdab42e85c3"}
+
+
+def test_compact_schema_keeps_token_refusals_and_permissions() -> None:
     # tokens can call everything but these: allowtoken => 0 (pve-access-control src/PVE/API2/AccessControl.pm
     # create_ticket and change_password, src/PVE/API2/TFA.pm)
     assert sorted(f"{e.method} {e.path}" for e in schema().endpoints if not e.allowtoken) == [

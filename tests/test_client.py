@@ -2,17 +2,16 @@
 
 from __future__ import annotations
 
-import json
 import logging
 import socket
 import traceback
 from collections.abc import Callable, Iterator
-from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl
 
 import httpx
 import pytest
+from _pve_data import sample_data
 
 import proximo.pve._client as client_mod
 from proximo.pve._client import (
@@ -25,8 +24,6 @@ from proximo.pve._client import (
     is_upid,
     parse_upid,
 )
-
-SAMPLES = Path(__file__).resolve().parents[2] / "shared" / "pve-api" / "samples"  # shared/ beside the repo
 
 SECRET = "5ec2e7f0-d00d-4bad-beef-c0ffee5ec2e7"
 TOKEN_ID = "proximo@pve!agent"
@@ -76,14 +73,6 @@ class Recorder:
         if isinstance(answer, Exception):
             raise answer
         return answer
-
-
-def load_sample(name: str) -> dict[str, Any]:
-    path = SAMPLES / name
-    if not path.is_file():
-        pytest.skip(f"sample {name} not available")
-    data: dict[str, Any] = json.loads(path.read_text())
-    return data
 
 
 # --- construction ------------------------------------------------------------------------------
@@ -170,7 +159,7 @@ async def test_error_with_parameter_errors_is_one_line() -> None:
 
 @pytest.mark.anyio
 async def test_error_message_from_body_sample() -> None:
-    sample = load_sample("error-responses.proxmoxer.json")["query-url-metadata_500"]
+    sample = sample_data("error-responses.proxmoxer")["query-url-metadata_500"]
     rec = Recorder(httpx.Response(500, json=sample))
     async with make_client(rec, get_retries=0) as c:
         with pytest.raises(PveApiError) as info:
@@ -472,7 +461,7 @@ class FakeTask:
 
 
 def task_from_sample(final_key: str, lines: list[str], running_polls: int) -> FakeTask:
-    sample = load_sample("task-status.proxmoxer.json")
+    sample = sample_data("task-status.proxmoxer")
     final = dict(sample[final_key]["data"])
     running = dict(sample["running"]["data"])
     final["upid"] = running["upid"] = UPID  # the sample's UPIDs carry test-harness suffixes

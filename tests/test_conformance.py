@@ -1,9 +1,10 @@
 """Proximo against the official PVE 9.1 API schema and real responses.
 
-Everything Proximo sends, serves or models is checked against ``../shared/pve-api/9.1/pve-api-index.json``:
-the simulator's GET routes, the registered semantics, the tool parameters that mirror endpoints, every step
-and undo step a plan can produce, the client's and the collector's paths. Real sample responses from
-``../shared/pve-api/samples`` load into the model and render back. The simulator answers like pve-api-daemon.
+Everything Proximo sends, serves or models is checked against the PVE 9.1 API schema (its endpoints and their
+parameters, as ``scripts/gen_api_schema.py`` keeps them from pve-docs' apidata.js): the simulator's GET routes,
+the registered semantics, the tool parameters that mirror endpoints, every step and undo step a plan can
+produce, the client's and the collector's paths. Real sample responses (``tests/data/pve/samples``) load into
+the model and render back. The simulator answers like pve-api-daemon.
 """
 
 from __future__ import annotations
@@ -17,9 +18,10 @@ from typing import Any
 import httpx
 import msgspec
 import pytest
+from _pve_data import sample_data, samples
 
 import proximo
-from proximo.pve._apischema import indexed_spec, schema, validate
+from proximo.pve._apischema import Endpoint, indexed_spec, schema, validate
 from proximo.pve._client import PveClient
 from proximo._sources import LiveSource
 from proximo._tools import ToolSpec
@@ -29,9 +31,6 @@ from proximo.sim import demo_snapshot
 from proximo.testing import TOKEN_ID, World
 
 REPO = Path(__file__).resolve().parents[1]
-SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "pve-api"
-INDEX = SHARED / "9.1" / "pve-api-index.json"
-SAMPLES = SHARED / "samples"
 
 
 @pytest.fixture
@@ -40,17 +39,15 @@ def anyio_backend() -> str:
 
 
 @pytest.fixture(scope="module")
-def index() -> dict[tuple[str, str], dict[str, Any]]:
-    if not INDEX.is_file():
-        pytest.skip("../shared/pve-api/9.1 is not available")
-    doc = json.loads(INDEX.read_text())
-    return {(e["method"], e["path"]): e for e in doc["endpoints"]}
+def index() -> dict[tuple[str, str], Endpoint]:
+    """The 9.1 endpoints by (method, path template); paths are matched below, not by Proximo's matcher."""
+    return {(e.method, e.path): e for e in schema().endpoints}
 
 
 _PLACEHOLDER = re.compile(r"\{([^{}/]+)\}")
 
 
-def _template(index: dict[tuple[str, str], dict[str, Any]], path: str) -> tuple[str, dict[str, str]] | None:
+def _template(index: dict[tuple[str, str], Endpoint], path: str) -> tuple[str, dict[str, str]] | None:
     """Match a concrete path against the index itself (not Proximo's compact copy): literal segments first."""
     segs = path.strip("/").split("/") if path != "/" else []
     best: tuple[tuple[bool, ...], str, dict[str, str]] | None = None
@@ -72,7 +69,7 @@ def _template(index: dict[tuple[str, str], dict[str, Any]], path: str) -> tuple[
     return None if best is None else (best[1], best[2])
 
 
-def _check_call(index: dict[tuple[str, str], dict[str, Any]], method: str, path: str, params: dict[str, Any] | None = None) -> list[str]:
+def _check_call(index: dict[tuple[str, str], Endpoint], method: str, path: str, params: dict[str, Any] | None = None) -> list[str]:
     """Why ``method path params`` is not a call the 9.1 API declares (empty if it is)."""
     base, _, query = path.partition("?")
     params = dict(params or {})
@@ -88,7 +85,7 @@ def _check_call(index: dict[tuple[str, str], dict[str, Any]], method: str, path:
     compact = schema().endpoint(method, template)
     assert compact is not None
     problems = [f"{method} {template}: parameter {name!r} is not declared" for name in params  # scsi1 is scsi[n]
-                if (name not in endpoint["params"] and indexed_spec(compact, name) is None) or name in path_params]
+                if (name not in endpoint.params and indexed_spec(compact, name) is None) or name in path_params]
     _, errors = validate(compact, params, {k: urllib.parse.unquote(v) for k, v in path_params.items()})
     problems += [f"{method} {template}: {name}: {message}" for name, message in errors.items()]
     return problems
@@ -103,11 +100,11 @@ def _demo_paths() -> list[str]:
 
 
 @pytest.mark.parametrize("path", _demo_paths())
-def test_demo_get_paths_are_pve_endpoints(index: dict[tuple[str, str], dict[str, Any]], path: str) -> None:
+def test_demo_get_paths_are_pve_endpoints(index: dict[tuple[str, str], Endpoint], path: str) -> None:
     assert _check_call(index, "GET", path) == []
 
 
-def test_demo_query_parameters_are_declared(index: dict[tuple[str, str], dict[str, Any]]) -> None:
+def test_demo_query_parameters_are_declared(index: dict[tuple[str, str], Endpoint]) -> None:
     queried = [p for p in _demo_paths() if "?" in p]
     assert "/access/users?full=1" in queried and "/pools?poolid=prod" in queried
     for path in queried:
@@ -130,7 +127,7 @@ def _rendered_routes(model: ClusterModel) -> list[str]:
     ]
 
 
-def test_rendered_detail_routes_are_pve_endpoints(index: dict[tuple[str, str], dict[str, Any]]) -> None:
+def test_rendered_detail_routes_are_pve_endpoints(index: dict[tuple[str, str], Endpoint]) -> None:
     m = load_snapshot(demo_snapshot())
     for path in _rendered_routes(m):
         assert _check_call(index, "GET", path) == [], path
@@ -140,7 +137,7 @@ def test_rendered_detail_routes_are_pve_endpoints(index: dict[tuple[str, str], d
 # --- semantics and tool parameters ------------------------------------------------------------------------
 
 
-def test_every_semantics_is_a_pve_endpoint(tmp_path: Path, index: dict[tuple[str, str], dict[str, Any]]) -> None:
+def test_every_semantics_is_a_pve_endpoint(tmp_path: Path, index: dict[tuple[str, str], Endpoint]) -> None:
     packs = World(tmp_path).packs
     registered = [(s.method, s.template) for s in packs.semantics]
     assert ("DELETE", "/storage/{storage}") in registered and ("PUT", "/access/acl") in registered
@@ -165,10 +162,10 @@ def _field_names(tool: ToolSpec) -> set[str]:
 
 
 @pytest.mark.parametrize("tool_id", sorted(MIRRORS))
-def test_storage_tool_params_mirror_their_endpoint(tmp_path: Path, index: dict[tuple[str, str], dict[str, Any]], tool_id: str) -> None:
+def test_storage_tool_params_mirror_their_endpoint(tmp_path: Path, index: dict[tuple[str, str], Endpoint], tool_id: str) -> None:
     tool = World(tmp_path).packs.tools.get(tool_id)
     assert tool.owner == "storage"
-    assert _field_names(tool) == set(index[MIRRORS[tool_id]]["params"])
+    assert _field_names(tool) == set(index[MIRRORS[tool_id]].params)
 
 
 def test_mutating_storage_tools_are_all_mirrored(tmp_path: Path) -> None:
@@ -260,7 +257,7 @@ PLANS: list[tuple[str, dict[str, Any]]] = [
 
 
 @pytest.mark.anyio
-async def test_every_plan_step_and_undo_step_is_a_pve_call(tmp_path: Path, index: dict[tuple[str, str], dict[str, Any]]) -> None:
+async def test_every_plan_step_and_undo_step_is_a_pve_call(tmp_path: Path, index: dict[tuple[str, str], Endpoint]) -> None:
     world = World(tmp_path)
     world.packs.semantics.execute(world.model, "POST", "/access/users/bob@pve/token/old")  # for access.token.delete
     mutating = {t.id for t in world.packs.tools if t.mutating}
@@ -283,7 +280,7 @@ async def test_every_plan_step_and_undo_step_is_a_pve_call(tmp_path: Path, index
 
 
 @pytest.mark.anyio
-async def test_undo_of_an_applied_delete_is_a_pve_call(tmp_path: Path, index: dict[tuple[str, str], dict[str, Any]]) -> None:
+async def test_undo_of_an_applied_delete_is_a_pve_call(tmp_path: Path, index: dict[tuple[str, str], Endpoint]) -> None:
     """Apply storage.delete, then plan its undo through the pipeline: those steps must be PVE calls too."""
     world = World(tmp_path)
     async with world.host() as host:
@@ -302,7 +299,7 @@ async def test_undo_of_an_applied_delete_is_a_pve_call(tmp_path: Path, index: di
 # --- the client's and the collector's paths ---------------------------------------------------------------
 
 
-def test_client_literal_paths_are_pve_endpoints(index: dict[tuple[str, str], dict[str, Any]]) -> None:
+def test_client_literal_paths_are_pve_endpoints(index: dict[tuple[str, str], Endpoint]) -> None:
     src = (REPO / "proximo" / "pve" / "_client.py").read_text()
     bases = re.findall(r'(\w+) = f"(/[a-z][^"]*)"', src)
     assert bases, "no API path literal found in _client.py"
@@ -318,7 +315,7 @@ def test_client_literal_paths_are_pve_endpoints(index: dict[tuple[str, str], dic
 
 
 @pytest.mark.parametrize("path", CLUSTER_PATHS)
-def test_collector_cluster_paths_are_pve_endpoints(index: dict[tuple[str, str], dict[str, Any]], path: str) -> None:
+def test_collector_cluster_paths_are_pve_endpoints(index: dict[tuple[str, str], Endpoint], path: str) -> None:
     assert _check_call(index, "GET", path) == []
 
 
@@ -337,7 +334,7 @@ class Recording(httpx.AsyncBaseTransport):
 
 
 @pytest.mark.anyio
-async def test_collect_reads_only_pve_endpoints(tmp_path: Path, index: dict[tuple[str, str], dict[str, Any]]) -> None:
+async def test_collect_reads_only_pve_endpoints(tmp_path: Path, index: dict[tuple[str, str], Endpoint]) -> None:
     world = World(tmp_path)
     recording = Recording(world.transport())
     asked: list[str] = []
@@ -363,7 +360,7 @@ async def test_collect_reads_only_pve_endpoints(tmp_path: Path, index: dict[tupl
 
 
 @pytest.mark.anyio
-async def test_client_task_calls_are_pve_endpoints(tmp_path: Path, index: dict[tuple[str, str], dict[str, Any]]) -> None:
+async def test_client_task_calls_are_pve_endpoints(tmp_path: Path, index: dict[tuple[str, str], Endpoint]) -> None:
     world = World(tmp_path)
     upid = world.model.start_task("pve1", "vzdump", "104", TOKEN_ID, log=[f"line {i}" for i in range(7)], polls=2)
     recording = Recording(world.transport())
@@ -379,47 +376,40 @@ async def test_client_task_calls_are_pve_endpoints(tmp_path: Path, index: dict[t
 
 # --- real sample responses load into the model and render back --------------------------------------------
 
-# file -> (GET path the SOURCES.md table names, concretised; context other GETs the model needs to place it)
+# sample -> (GET path its origin names, concretised; context other GETs the model needs to place it)
 SAMPLE_PATHS: dict[str, tuple[str, dict[str, Any]]] = {
-    "access-acl.go-proxmox.json": ("/access/acl", {}),
-    "cluster-resources-vm.community-proxmox.json": ("/cluster/resources?type=vm", {}),
-    "cluster-resources.go-proxmox.json": ("/cluster/resources", {}),
-    "cluster-resources.pve9.community-proxmox.json": ("/cluster/resources", {}),
-    "cluster-status.go-proxmox.json": ("/cluster/status", {}),
-    "firewall-aliases.community-proxmox.json": ("/cluster/firewall/aliases", {}),
-    "firewall-groups.community-proxmox.json": ("/cluster/firewall/groups", {}),
-    "firewall-ipset-name.community-proxmox.json": ("/cluster/firewall/ipset/test_ipset", {}),
-    "firewall-ipset.community-proxmox.json": ("/cluster/firewall/ipset", {}),
-    "firewall-rules.community-proxmox.json": ("/cluster/firewall/rules", {}),
-    "firewall-rules.doc-sample.community-proxmox.json": ("/nodes/pve/qemu/100/firewall/rules", {}),
-    "lxc-config-101.pvesh-pretty.go-proxmox.json": ("/nodes/node1/lxc/101/config", {}),
-    "lxc-migrate-precondition.SYNTHETIC-WRONG-KEYS.go-proxmox.json": ("/nodes/node1/lxc/101/migrate", {}),
-    "network-list.node1.go-proxmox.json": ("/nodes/node1/network", {}),
-    "network-list.node2-ipv6.go-proxmox.json": ("/nodes/node2/network", {"/nodes": [{"node": "node2", "status": "online"}]}),
-    "network-list.vlans.go-proxmox.json": ("/nodes/node1/network", {"/nodes": [{"node": "node1", "status": "online"}]}),
-    "nodes-lxc-list.pre-8.2-string-vmid.community-proxmox.json": ("/nodes/pve/lxc", {}),
-    "nodes-qemu-list.community-proxmox.json": ("/nodes/pve/qemu", {}),
-    "qemu-config-102.community-proxmox.json": ("/nodes/pve/qemu/102/config", {}),
-    "qemu-config-103.community-proxmox.json": ("/nodes/pve/qemu/103/config", {}),
-    "qemu-migrate-precondition.SYNTHETIC.go-proxmox.json": ("/nodes/node1/qemu/101/migrate", {}),
-    "qemu-status-current.go-proxmox.json": ("/nodes/node1/qemu/100/status/current", {}),
-    "storage-content.SYNTHETIC.go-proxmox.json": ("/nodes/pve/storage/local/content", {
+    "access-acl.go-proxmox": ("/access/acl", {}),
+    "cluster-resources-vm.community-proxmox": ("/cluster/resources?type=vm", {}),
+    "cluster-resources.go-proxmox": ("/cluster/resources", {}),
+    "cluster-resources.pve9.community-proxmox": ("/cluster/resources", {}),
+    "cluster-status.go-proxmox": ("/cluster/status", {}),
+    "firewall-aliases.community-proxmox": ("/cluster/firewall/aliases", {}),
+    "firewall-groups.community-proxmox": ("/cluster/firewall/groups", {}),
+    "firewall-ipset-name.community-proxmox": ("/cluster/firewall/ipset/test_ipset", {}),
+    "firewall-ipset.community-proxmox": ("/cluster/firewall/ipset", {}),
+    "firewall-rules.community-proxmox": ("/cluster/firewall/rules", {}),
+    "firewall-rules.doc-sample.community-proxmox": ("/nodes/pve/qemu/100/firewall/rules", {}),
+    "lxc-config-101.pvesh-pretty.go-proxmox": ("/nodes/node1/lxc/101/config", {}),
+    "lxc-migrate-precondition.SYNTHETIC-WRONG-KEYS.go-proxmox": ("/nodes/node1/lxc/101/migrate", {}),
+    "network-list.node1.go-proxmox": ("/nodes/node1/network", {}),
+    "network-list.node2-ipv6.go-proxmox": ("/nodes/node2/network", {"/nodes": [{"node": "node2", "status": "online"}]}),
+    "network-list.vlans.go-proxmox": ("/nodes/node1/network", {"/nodes": [{"node": "node1", "status": "online"}]}),
+    "nodes-lxc-list.pre-8.2-string-vmid.community-proxmox": ("/nodes/pve/lxc", {}),
+    "nodes-qemu-list.community-proxmox": ("/nodes/pve/qemu", {}),
+    "qemu-config-102.community-proxmox": ("/nodes/pve/qemu/102/config", {}),
+    "qemu-config-103.community-proxmox": ("/nodes/pve/qemu/103/config", {}),
+    "qemu-migrate-precondition.SYNTHETIC.go-proxmox": ("/nodes/node1/qemu/101/migrate", {}),
+    "qemu-status-current.go-proxmox": ("/nodes/node1/qemu/100/status/current", {}),
+    "storage-content.SYNTHETIC.go-proxmox": ("/nodes/pve/storage/local/content", {
         "/nodes": [{"node": "pve", "status": "online"}],
         "/storage": [{"storage": "local", "type": "dir", "path": "/var/lib/vz", "content": "iso,vztmpl,backup"}]}),
-    "storage-content.pbs.community-proxmox.json": ("/nodes/pve/storage/datastore/content", {
+    "storage-content.pbs.community-proxmox": ("/nodes/pve/storage/datastore/content", {
         "/nodes": [{"node": "pve", "status": "online"}],
         "/storage": [{"storage": "datastore", "type": "pbs", "server": "pbs", "datastore": "ds", "content": "backup"}]}),
-    "storage-list.SYNTHETIC.go-proxmox.json": ("/storage", {}),
+    "storage-list.SYNTHETIC.go-proxmox": ("/storage", {}),
 }
-NOT_RESPONSES = {"error-responses.proxmoxer.json"}  # envelope shapes, checked against the simulator below
-TASK_STATUS = "task-status.proxmoxer.json"  # several responses of one endpoint, keyed by state
-
-
-def _load(name: str) -> Any:
-    data = json.loads((SAMPLES / name).read_text())
-    if isinstance(data, dict) and set(data) == {"data"}:  # go-proxmox keeps the envelope
-        data = data["data"]
-    return data
+NOT_RESPONSES = {"error-responses.proxmoxer"}  # envelope shapes, checked against the simulator below
+TASK_STATUS = "task-status.proxmoxer"  # several responses of one endpoint, keyed by state
 
 
 def _coerce(row: Any) -> Any:
@@ -440,25 +430,20 @@ def _contains(rendered: Any, sample: Any) -> list[str]:
             if not any(isinstance(r, dict) and row.items() <= r.items() for r in rows)]
 
 
-def test_every_sample_file_is_covered() -> None:
-    if not SAMPLES.is_dir():
-        pytest.skip("../shared/pve-api/samples is not available")
-    files = {p.name for p in SAMPLES.glob("*.json")}
-    assert files == set(SAMPLE_PATHS) | NOT_RESPONSES | {TASK_STATUS}
+def test_every_sample_is_covered() -> None:
+    assert set(samples()) == set(SAMPLE_PATHS) | NOT_RESPONSES | {TASK_STATUS}
 
 
 @pytest.mark.parametrize("name", sorted(SAMPLE_PATHS))
-def test_sample_path_is_a_pve_get_endpoint(index: dict[tuple[str, str], dict[str, Any]], name: str) -> None:
+def test_sample_path_is_a_pve_get_endpoint(index: dict[tuple[str, str], Endpoint], name: str) -> None:
     path, _ = SAMPLE_PATHS[name]
     assert _check_call(index, "GET", path) == []
 
 
 @pytest.mark.parametrize("name", sorted(SAMPLE_PATHS))
 def test_sample_loads_and_renders_back(name: str) -> None:
-    if not (SAMPLES / name).is_file():
-        pytest.skip("../shared/pve-api/samples is not available")
     path, context = SAMPLE_PATHS[name]
-    data = _load(name)
+    data = sample_data(name)
     if path == "/cluster/resources" and any(r["type"] == "storage" for r in data):
         # a real read has /storage beside /cluster/resources: the model needs it to know the storages exist
         context = {"/storage": [{"storage": r["storage"], "type": r["plugintype"], "content": r["content"]}
@@ -478,9 +463,7 @@ def test_sample_loads_and_renders_back(name: str) -> None:
 
 def test_sample_cluster_resources_with_storage_config() -> None:
     """Storage rows of /cluster/resources render back once /storage defines the storages (as a real read has it)."""
-    if not SAMPLES.is_dir():
-        pytest.skip("../shared/pve-api/samples is not available")
-    rows = _load("cluster-resources.go-proxmox.json")
+    rows = sample_data("cluster-resources.go-proxmox")
     storages = {r["storage"]: {"storage": r["storage"], "type": r["plugintype"], "content": r["content"]}
                 for r in rows if r["type"] == "storage"}
     model = from_api({"/cluster/resources": rows, "/storage": list(storages.values())})
@@ -493,10 +476,8 @@ def test_sample_cluster_resources_with_storage_config() -> None:
 
 def test_sample_guest_lists_make_guests() -> None:
     """Container lists from before PVE 8.2 send vmid as a string: the model holds (and renders) numbers."""
-    if not SAMPLES.is_dir():
-        pytest.skip("../shared/pve-api/samples is not available")
-    lxc = _load("nodes-lxc-list.pre-8.2-string-vmid.community-proxmox.json")
-    qemu = _load("nodes-qemu-list.community-proxmox.json")
+    lxc = sample_data("nodes-lxc-list.pre-8.2-string-vmid.community-proxmox")
+    qemu = sample_data("nodes-qemu-list.community-proxmox")
     model = from_api({"/nodes/pve/lxc": lxc, "/nodes/pve/qemu": qemu})
     assert sorted(model.guests) == sorted(int(r["vmid"]) for r in lxc + qemu)
     assert all(isinstance(r["vmid"], int) for r in render(model, "/nodes/pve/lxc"))
@@ -506,9 +487,7 @@ def test_sample_guest_lists_make_guests() -> None:
 
 
 def test_sample_guest_configs_with_their_resource_rows() -> None:
-    if not SAMPLES.is_dir():
-        pytest.skip("../shared/pve-api/samples is not available")
-    config = _load("qemu-config-103.community-proxmox.json")
+    config = sample_data("qemu-config-103.community-proxmox")
     row = {"id": "qemu/103", "type": "qemu", "vmid": 103, "node": "pve", "status": "stopped", "name": "test-qemu-multi-nic"}
     model = from_api({"/cluster/resources": [row], "/nodes/pve/qemu/103/config": config})
     assert render(model, "/nodes/pve/qemu/103/config") == config
@@ -516,9 +495,7 @@ def test_sample_guest_configs_with_their_resource_rows() -> None:
 
 
 def test_sample_task_status_renders_back() -> None:
-    if not SAMPLES.is_dir():
-        pytest.skip("../shared/pve-api/samples is not available")
-    for state, envelope in json.loads((SAMPLES / TASK_STATUS).read_text()).items():
+    for state, envelope in sample_data(TASK_STATUS).items():
         if state.startswith("_"):
             continue
         data = envelope["data"]
@@ -637,9 +614,7 @@ async def test_sim_unknown_parameter_is_400_keyed_by_parameter(world: World) -> 
 
 @pytest.mark.anyio
 async def test_sim_error_body_has_pves_shape(world: World) -> None:
-    if not (SAMPLES / "error-responses.proxmoxer.json").is_file():
-        pytest.skip("../shared/pve-api/samples is not available")
-    shapes = json.loads((SAMPLES / "error-responses.proxmoxer.json").read_text())
+    shapes = sample_data("error-responses.proxmoxer")
     async with _http(world) as http:
         r = await http.get("/storage/nonexistent")
     assert r.status_code == 500
@@ -734,7 +709,7 @@ async def test_sim_through_the_client(world: World) -> None:
 
 
 @pytest.mark.anyio
-async def test_sim_serves_nothing_outside_the_schema(world: World, index: dict[tuple[str, str], dict[str, Any]]) -> None:
+async def test_sim_serves_nothing_outside_the_schema(world: World, index: dict[tuple[str, str], Endpoint]) -> None:
     """Every GET the simulator answers with 200 is a 9.1 endpoint (probe every path it renders, plus detail views)."""
     paths = _demo_paths() + _rendered_routes(world.model)
     async with _http(world) as http:

@@ -1,18 +1,17 @@
 """Conformance tests for the volume, drive and boot-order parsers in ``proximo.model``.
 
-Most cases are Proxmox's own, read at run time from ``../shared/pve-api/tests`` (data taken from the
-AGPL upstream test suites: read in place, never copied into this repository). Each case keeps its
-upstream ``id`` as the test id; when the shared folder is absent those tests are skipped. The inline
-tables after them cover what the upstream cases do not (block storages, guest_volumes).
+Most cases are Proxmox's own (pve-storage, qemu-server and pve-container test suites), kept as test data in
+``tests/data/pve`` with their origin. Each case keeps its upstream ``id`` as the test id. The inline tables
+after them cover what the upstream cases do not (block storages, guest_volumes).
 """
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
 import pytest
+from _pve_data import pve_data, sample_data
 
 from proximo.model._drives import (
     LXC_VOLUME_KEYS,
@@ -46,25 +45,14 @@ from proximo.model._volumes import (
     parse_volume_id,
 )
 
-PVE_API = Path(__file__).resolve().parents[1].parent / "shared" / "pve-api"
-PVE_TESTS = PVE_API / "tests"
-GUEST_CONFIG = PVE_TESTS / "guest-config"
+PVE_STORAGE = pve_data("pve-storage.json")
+QEMU_SERVER = pve_data("qemu-server.json")
+PVE_CONTAINER = pve_data("pve-container.json")
 
 
-def _read_json(path: Path) -> Any:
-    return json.loads(path.read_text()) if path.is_file() else None
-
-
-def _params(rows: list[dict[str, Any]] | None, what: str, id_of: Any = lambda row: row["id"]) -> list[Any]:
-    """One pytest param per upstream case, ided as upstream; a single skipped param when absent."""
-    if rows is None:
-        return [pytest.param(None, id=f"{what}-absent", marks=pytest.mark.skip(reason=f"{PVE_TESTS} not present"))]
+def _params(rows: list[dict[str, Any]], id_of: Any = lambda row: row["id"]) -> list[Any]:
+    """One pytest param per upstream case, ided as upstream."""
     return [pytest.param(row, id=id_of(row)) for row in rows]
-
-
-def _kind(path: Path, kind: str) -> list[dict[str, Any]] | None:
-    cases = _read_json(path)
-    return None if cases is None else [c for c in cases if c["kind"] == kind]
 
 
 def _error_text(expect: dict[str, Any]) -> str:
@@ -75,7 +63,7 @@ def _error_text(expect: dict[str, Any]) -> str:
 # --- pve-storage: parse_volname, get_subdir ---------------------------------------------------------------
 
 
-@pytest.mark.parametrize("case", _params(_kind(PVE_TESTS / "storage" / "cases.json", "parse_volname"), "parse_volname"))
+@pytest.mark.parametrize("case", _params(PVE_STORAGE["parse_volname"]))
 def test_parse_volname_matches_pve_storage(case: dict[str, Any]) -> None:
     volname, expect = case["input"]["volname"], case["expect"]
     if "error" in expect:
@@ -91,7 +79,7 @@ def test_parse_volname_matches_pve_storage(case: dict[str, Any]) -> None:
     assert parsed.is_base == bool(expect["isBase"])  # PVE returns 'base-' or undef
 
 
-@pytest.mark.parametrize("case", _params(_kind(PVE_TESTS / "storage" / "cases.json", "get_subdir"), "get_subdir"))
+@pytest.mark.parametrize("case", _params(PVE_STORAGE["get_subdir"]))
 def test_get_subdir_matches_pve_storage(case: dict[str, Any]) -> None:
     config, vtype, expect = case["input"]["storage_config"], case["input"]["vtype"], case["expect"]
     if "error" in expect:
@@ -104,19 +92,13 @@ def test_get_subdir_matches_pve_storage(case: dict[str, Any]) -> None:
 
 # --- qemu-server / pve-container: drive and mount-point strings ---------------------------------------------
 
-_DRIVES = _read_json(GUEST_CONFIG / "computed-qemu-parse_drive.json")
-_MOUNTS = _read_json(GUEST_CONFIG / "computed-lxc-parse_volume.json")
-
-
 def _numbered_id(rows: list[dict[str, Any]]) -> Any:
     """These files carry no ids: number the rows and name each by its source and key."""
     positions = {id(row): n for n, row in enumerate(rows, start=1)}
     return lambda row: f"{positions[id(row)]}:{row['source']}:{row['key']}"
 
 
-@pytest.mark.parametrize(
-    "entry", _params(_DRIVES and _DRIVES["drives"], "parse_drive", _DRIVES and _numbered_id(_DRIVES["drives"]))
-)
+@pytest.mark.parametrize("entry", _params(QEMU_SERVER["parse_drive"], _numbered_id(QEMU_SERVER["parse_drive"])))
 def test_parse_qemu_drive_matches_qemu_server(entry: dict[str, Any]) -> None:
     expected = dict(entry["parsed"])
     drive = parse_qemu_drive(entry["key"], entry["value"])
@@ -129,9 +111,7 @@ def test_parse_qemu_drive_matches_qemu_server(entry: dict[str, Any]) -> None:
     assert drive.options == {key: str(value) for key, value in expected.items()}
 
 
-@pytest.mark.parametrize(
-    "entry", _params(_MOUNTS and _MOUNTS["volumes"], "parse_volume", _MOUNTS and _numbered_id(_MOUNTS["volumes"]))
-)
+@pytest.mark.parametrize("entry", _params(PVE_CONTAINER["parse_volume"], _numbered_id(PVE_CONTAINER["parse_volume"])))
 def test_parse_lxc_volume_matches_pve_container(entry: dict[str, Any]) -> None:
     expected = dict(entry["parsed"])
     mount = parse_lxc_volume(entry["key"], entry["value"])
@@ -146,22 +126,17 @@ def test_parse_lxc_volume_matches_pve_container(entry: dict[str, Any]) -> None:
 
 
 def _boot_case_config(case: dict[str, Any]) -> dict[str, object]:
-    """The case's devices plus ``boot``/``bootdisk``, and ``template`` from the upstream fixture file
+    """The case's devices plus ``boot``/``bootdisk``, and ``template`` where the upstream fixture sets it
     (config_to_command starts a template with its disks only)."""
     data = case["input"]
     config: dict[str, object] = dict(data["devices"])
-    for key in ("boot", "bootdisk"):
-        if data[key] is not None:
+    for key in ("boot", "bootdisk", "template"):
+        if data.get(key) is not None:
             config[key] = data[key]
-    fixture = GUEST_CONFIG / data["file"]
-    if fixture.is_file():
-        template = parse_guest_config_file(fixture.read_text(), vmid=8006).get("template")
-        if template is not None:
-            config["template"] = template
     return config
 
 
-@pytest.mark.parametrize("case", _params(_kind(GUEST_CONFIG / "cases.json", "boot_order"), "boot_order"))
+@pytest.mark.parametrize("case", _params(QEMU_SERVER["boot_order"]))
 def test_boot_indexes_match_qemu_command_line(case: dict[str, Any]) -> None:
     config = _boot_case_config(case)
     expected: dict[str, int] = case["expect"]["bootindex"]
@@ -172,19 +147,19 @@ def test_boot_indexes_match_qemu_command_line(case: dict[str, Any]) -> None:
 # --- qemu-server: config file round trips --------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("case", _params(_kind(GUEST_CONFIG / "cases.json", "parse_config"), "parse_config"))
+@pytest.mark.parametrize("case", _params(QEMU_SERVER["parse_config"]["cases"]))
 def test_config_file_round_trip_matches_qemu_server(case: dict[str, Any]) -> None:
-    data, expect = case["input"], case["expect"]
-    vmid = int(Path(data["config_filename"]).stem)
+    text, expect = QEMU_SERVER["parse_config"]["configs"][case["config"]], case["expect"]
+    vmid = int(Path(case["config_filename"]).stem)
     if "error" in expect:
         with pytest.raises(DriveError) as raised:
-            parse_guest_config_file(data["config"], vmid=vmid, strict=data["strict"])
+            parse_guest_config_file(text, vmid=vmid, strict=case["strict"])
         assert str(raised.value) == _error_text(expect)
         return
     warnings: list[str] = []
-    parsed = parse_guest_config_file(data["config"], vmid=vmid, strict=data["strict"], warnings=warnings)
+    parsed = parse_guest_config_file(text, vmid=vmid, strict=case["strict"], warnings=warnings)
     assert write_guest_config_file(parsed) == expect["written"]
-    assert not (data["strict"] and warnings)
+    assert not (case["strict"] and warnings)
 
 
 # --- volume ids ---------------------------------------------------------------------------------------------
@@ -438,26 +413,19 @@ def test_boot_refuses_what_pve_refuses(boot: str) -> None:
 # --- guest_volumes ----------------------------------------------------------------------------------------
 
 
-def _sample(name: str) -> dict[str, Any]:
-    data = _read_json(PVE_API / "samples" / name)
-    if data is None:
-        pytest.skip(f"{PVE_API / 'samples'} not present")
-    return data.get("data", data)
-
-
 def _summary(volumes: list[GuestVolume]) -> list[tuple[str, str, str, bool, bool, int | None]]:
     return [(v.key, v.volid, v.role, v.is_boot, v.needed_at_start, v.size) for v in volumes]
 
 
 def test_guest_volumes_of_sample_qemu_102() -> None:
     # bootdisk sata0; ide2 is an empty CD-ROM ('none'), which references no volume
-    volumes = guest_volumes("qemu", _sample("qemu-config-102.community-proxmox.json"))
+    volumes = guest_volumes("qemu", sample_data("qemu-config-102.community-proxmox"))
     assert _summary(volumes) == [("sata0", "storage:vm-102-disk-0", "disk", True, True, 100 * 1024**3)]
     assert volumes[0].storage == "storage"
 
 
 def test_guest_volumes_of_sample_qemu_103() -> None:
-    volumes = guest_volumes("qemu", _sample("qemu-config-103.community-proxmox.json"))
+    volumes = guest_volumes("qemu", sample_data("qemu-config-103.community-proxmox"))
     assert _summary(volumes) == [
         ("scsi0", "storage:vm-103-disk-0", "disk", True, True, 10 * 1024**3),
         ("scsi1", "storage:vm-103-disk-3", "disk", False, True, 30 * 1024**3),
@@ -467,7 +435,7 @@ def test_guest_volumes_of_sample_qemu_103() -> None:
 
 def test_guest_volumes_of_sample_lxc_101() -> None:
     # mp0 is a bind mount of a host directory: no storage involved
-    volumes = guest_volumes("lxc", _sample("lxc-config-101.pvesh-pretty.go-proxmox.json"))
+    volumes = guest_volumes("lxc", sample_data("lxc-config-101.pvesh-pretty.go-proxmox"))
     assert _summary(volumes) == [("rootfs", "vmstore:subvol-101-disk-0", "rootfs", True, True, 30 * 1024**3)]
 
 

@@ -1,9 +1,10 @@
 """The privileges each tool needs come from the 9.1 schema's ``permissions`` of the routes it uses.
 
-``ROUTE_NEEDS`` is compared with ``../shared/pve-api/9.1/pve-api-schema.json`` (skipped where it is absent):
-plain ``perm`` checks must match exactly; ``user: all`` listings must say in their description which
-privilege filters them; the special checks (``userid-group``, ``userid-param``, ``perm-modify``) must be
-the ones the table translates.
+``ROUTE_NEEDS`` is compared with the 9.1 schema's ``permissions`` (``check`` and ``user`` as the compact schema
+keeps them; the descriptions of ``user: all`` listings from tests/data/pve/pve-docs.json): plain ``perm``
+checks must match exactly; ``user: all`` listings must say in their description which privilege filters
+them; the special checks (``userid-group``, ``userid-param``, ``perm-modify``) must be the ones the table
+translates.
 """
 
 from __future__ import annotations
@@ -18,23 +19,20 @@ from proximo.pve._apischema import schema
 from proximo_acl._needs import ROUTE_NEEDS, TOOL_ROUTES, generic, needed_privileges, smallest_role
 from proximo_acl._tools import TOOLS
 
-SCHEMA = Path(__file__).resolve().parents[3].parent / "shared" / "pve-api" / "9.1" / "pve-api-schema.json"
+PVE_DOCS = Path(__file__).resolve().parents[3] / "tests" / "data" / "pve" / "pve-docs.json"
 
 
 @pytest.fixture(scope="module")
 def permissions() -> dict[tuple[str, str], dict[str, Any]]:
-    if not SCHEMA.is_file():
-        pytest.skip("../shared/pve-api/9.1 is not available")
+    """Each 9.1 method's ``permissions`` as the schema writes them: ``check``, ``user``, ``description``."""
+    descriptions = json.loads(PVE_DOCS.read_text())["user_all_permission_descriptions"]
     out: dict[tuple[str, str], dict[str, Any]] = {}
-
-    def walk(node: dict[str, Any]) -> None:
-        for method, info in (node.get("info") or {}).items():
-            out[(method, node["path"])] = info.get("permissions") or {}
-        for child in node.get("children") or []:
-            walk(child)
-
-    for root in json.loads(SCHEMA.read_text()):
-        walk(root)
+    for endpoint in schema().endpoints:
+        spec, route = endpoint.permissions, f"{endpoint.method} {endpoint.path}"
+        written = {} if spec is None else {key: value for key, value in (("check", spec.check), ("user", spec.user)) if value is not None}
+        if route in descriptions:
+            written["description"] = descriptions[route]
+        out[(endpoint.method, endpoint.path)] = written
     return out
 
 

@@ -1,13 +1,14 @@
 """Proxmox's own permission tests (pve-access-control perm-test{1,2,3,4,5,7}.pl, api-get-permissions-test.pl).
 
-Read from ../shared/pve-api/tests/access (skipped where it is absent, never copied): each fixture's
-``api-shapes.json`` entry becomes a snapshot in real API shapes; every ``roles`` / ``privs`` case goes through
-the ``access.permissions`` tool on that snapshot, every ``check`` case through ``GET /access/permissions`` as
-the simulator answers it, and every computed ``GET /access/permissions?userid=`` answer is compared whole.
+Kept as test data in tests/data/pve/pve-access-control.json (with its origin): each user.cfg fixture, as the
+REST API returns it, becomes a snapshot in real API shapes; every ``roles`` / ``privs`` case goes through the
+``access.permissions`` tool on that snapshot, every ``check`` case through ``GET /access/permissions`` as the
+simulator answers it, and every computed ``GET /access/permissions?userid=`` answer is compared whole.
 """
 
 from __future__ import annotations
 
+import copy
 import json
 from pathlib import Path
 from typing import Any
@@ -20,26 +21,18 @@ from proximo.model import from_api
 from proximo.model._access import BUILTIN_ROLES, Access, permissions_answer
 from proximo.testing import World, snapshot_from
 
-SHARED = Path(__file__).resolve().parents[3].parent / "shared" / "pve-api"
-ACCESS = SHARED / "tests" / "access"
-FACTS = SHARED / "facts"
-
-pytestmark = pytest.mark.skipif(not (ACCESS / "cases.json").is_file(), reason="../shared/pve-api/tests/access is not available")
+ACCESS = json.loads((Path(__file__).resolve().parents[3] / "tests" / "data" / "pve" / "pve-access-control.json").read_text())
+FIXTURES: dict[str, dict[str, Any]] = ACCESS["fixtures"]
 
 
-def _load(name: str) -> Any:
-    return json.loads((ACCESS / name).read_text())
-
-
-def _api(shapes: dict[str, Any], fixture: str) -> dict[str, Any]:
+def _api(fixture: str) -> dict[str, Any]:
     """The fixture's GET answers as a snapshot's ``api`` map (``GET /access/acl`` -> ``/access/acl``)."""
-    return {key[4:]: value for key, value in shapes[fixture].items() if key.startswith("GET ") and "/permissions" not in key}
+    answers = copy.deepcopy(FIXTURES[fixture])  # the model may keep and change what it is given
+    return {key[4:]: value for key, value in answers.items() if key.startswith("GET ") and "/permissions" not in key}
 
 
 def _cases(kind: str) -> list[dict[str, Any]]:
-    if not (ACCESS / "cases.json").is_file():
-        return []
-    return [c for c in _load("cases.json") if c["kind"] == kind]
+    return [c for c in ACCESS["cases"] if c["kind"] == kind]
 
 
 @pytest.fixture
@@ -49,17 +42,16 @@ def anyio_backend() -> str:
 
 @pytest.mark.anyio
 async def test_every_roles_and_privs_case_through_access_permissions(tmp_path: Path) -> None:
-    shapes = _load("api-shapes.json")
     cases = _cases("roles") + _cases("privs")
     assert len(cases) == 41  # the folder's roles and privs cases (the other 32 of its 73 are checks)
     failures = []
     by_fixture: dict[str, list[dict[str, Any]]] = {}
     for case in cases:
-        by_fixture.setdefault(case["config_file"], []).append(case)
+        by_fixture.setdefault(case["fixture"], []).append(case)
     for fixture, fixture_cases in sorted(by_fixture.items()):
         home = tmp_path / fixture.replace("/", "_")
         home.mkdir()
-        world = World(home, snapshot_from(_api(shapes, fixture)))
+        world = World(home, snapshot_from(_api(fixture)))
         async with world.offline() as host:  # proximo read --snapshot FILE
             for case in fixture_cases:
                 answer = (await host.read("access.permissions", {"subject": case["subject"], "path": case["path"]}, world.actor)).data
@@ -74,7 +66,7 @@ async def test_every_roles_and_privs_case_through_access_permissions(tmp_path: P
 @pytest.mark.parametrize("case", _cases("check"), ids=lambda c: c["id"])
 def test_get_access_permissions_check_cases(case: dict[str, Any]) -> None:
     """Who may read whose permissions, and the whole answer (api-get-permissions-test.pl)."""
-    model = from_api(_api(_load("api-shapes.json"), case["config_file"]))
+    model = from_api(_api(case["fixture"]))
     params = case["request"]["params"]
     try:
         result = {"allowed": True, "result": permissions_answer(model, case["subject"], params.get("userid"), params.get("path"))}
@@ -85,13 +77,10 @@ def test_get_access_permissions_check_cases(case: dict[str, Any]) -> None:
 
 
 def test_every_computed_permissions_answer_matches() -> None:
-    """api-shapes.json's ``GET /access/permissions?userid=X`` (computed by Proxmox's code) for every user and token."""
-    shapes = _load("api-shapes.json")
+    """Each fixture's ``GET /access/permissions?userid=X`` (computed by Proxmox's code) for every user and token."""
     compared = 0
-    for fixture, answers in shapes.items():
-        if fixture.startswith("_"):
-            continue
-        model = from_api(_api(shapes, fixture))
+    for fixture, answers in FIXTURES.items():
+        model = from_api(_api(fixture))
         for key, expected in answers.items():
             if key.startswith("GET /access/permissions?userid="):
                 assert permissions_answer(model, "root@pam", key.split("=", 1)[1]) == expected, (fixture, key)
@@ -102,8 +91,7 @@ def test_every_computed_permissions_answer_matches() -> None:
 @pytest.mark.anyio
 async def test_simulator_serves_permissions_to_the_asking_token(tmp_path: Path) -> None:
     """GET /access/permissions over HTTP: a privsep token reads its own; its owner's needs Sys.Audit on /access."""
-    shapes = _load("api-shapes.json")
-    world = World(tmp_path, snapshot_from(_api(shapes, "fixtures/api-get-permissions-test.cfg")))
+    world = World(tmp_path, snapshot_from(_api("api-get-permissions-test.cfg")))
     world.sim.tokens = {"stranger@pve!privsep": "s3cret-for-test"}
     import httpx
 
@@ -117,9 +105,8 @@ async def test_simulator_serves_permissions_to_the_asking_token(tmp_path: Path) 
         assert one_path.json()["data"] == {"/vms/100": {"VM.Audit": 1, "VM.Console": 1}}
 
 
-@pytest.mark.skipif(not (FACTS / "builtin-roles.json").is_file(), reason="../shared/pve-api/facts is not available")
 def test_builtin_roles_are_create_roles_of_9_1() -> None:
-    facts = json.loads((FACTS / "builtin-roles.json").read_text())
+    facts = ACCESS["builtin_roles"]
     assert {r: sorted(p) for r, p in BUILTIN_ROLES.items()} == {r: sorted(p) for r, p in facts["roles"].items()}
     assert sorted(BUILTIN_ROLES["Administrator"]) == facts["privileges"]
 
@@ -132,7 +119,7 @@ def test_root_has_every_privilege_and_an_unknown_token_none() -> None:
 
 @pytest.mark.anyio
 async def test_access_permissions_refuses_an_unknown_subject(tmp_path: Path) -> None:
-    world = World(tmp_path, snapshot_from(_api(_load("api-shapes.json"), "fixtures/test1.cfg")))
+    world = World(tmp_path, snapshot_from(_api("test1.cfg")))
     async with world.offline() as host:
         with pytest.raises(BadInput, match="does not exist"):
             await host.read("access.permissions", {"subject": "ghost@pve", "path": "/"}, world.actor)

@@ -1,13 +1,14 @@
-"""Proxmox's own firewall test cases (pve-firewall test/, as data in ../shared/pve-api/tests/firewall), through firewall.check.
+"""Proxmox's own firewall test cases (pve-firewall test/, as data in tests/data/pve/pve-firewall.json), through firewall.check.
 
-Each simulation is composed hop by hop as the folder's README says: the verdict is the first non-ACCEPT of
-the source's outbound hop and the destination's inbound hop. The configuration comes in API shapes; the
+Each simulation is composed hop by hop as fwtester.pl runs it: the verdict is the first non-ACCEPT of the
+source's outbound hop and the destination's inbound hop. The configuration comes in API shapes; the
 node's address and network (which fwtester.pl gives PVE as local_network) are added as /cluster/status and
 /nodes/{node}/network rows, the way a real cluster shows them.
 """
 
 from __future__ import annotations
 
+import copy
 import json
 from pathlib import Path
 from typing import Any
@@ -17,16 +18,15 @@ import pytest
 from proximo.model import ClusterModel, from_api
 from proximo_firewall._tools import TOOLS, CheckParams
 
-CASES = Path(__file__).resolve().parents[3] / ".." / "shared" / "pve-api" / "tests" / "firewall"
-pytestmark = pytest.mark.skipif(not (CASES / "cases.json").is_file(), reason="../shared/pve-api/tests/firewall is absent")
+FIREWALL = json.loads((Path(__file__).resolve().parents[3] / "tests" / "data" / "pve" / "pve-firewall.json").read_text())
+TESTDIRS: dict[str, Any] = FIREWALL["testdirs"]
 
 
 def _model(testdir: str) -> ClusterModel:
-    shapes = json.loads((CASES / "api-shapes" / f"{testdir}.json").read_text())
-    meta = shapes["_meta"]
-    api = {k: v for k, v in shapes.items() if not k.startswith("_")}
-    node, ip = meta["node"], meta["simulator"]["host_ip"]
-    prefix = meta["simulator"]["local_network"].split("/")[1]
+    api = copy.deepcopy(TESTDIRS[testdir]["api"])  # the model may keep and change what it is given
+    environment = FIREWALL["environment"]
+    node, ip = environment["node"], environment["host_ip"]
+    prefix = environment["local_network"].split("/")[1]
     api["/cluster/status"] = [{"type": "node", "name": node, "ip": ip, "online": 1, "local": 1}]
     api[f"/nodes/{node}/network"] = [{"iface": "vmbr0", "type": "bridge", "cidr": f"{ip}/{prefix}", "active": 1}]
     return from_api(api)
@@ -65,14 +65,11 @@ def _simulate(model: ClusterModel, sim: dict[str, Any], node: str) -> str:
 
 
 def _simulations() -> list[Any]:
-    if not (CASES / "cases.json").is_file():
-        return []
-    data = json.loads((CASES / "cases.json").read_text())
     out = []
-    for testdir in data["testdirs"]:
-        for meta in testdir["test_meta"]:
-            for i, sim in enumerate(meta["simulations"]):
-                out.append(pytest.param(testdir["name"], sim, id=f"{testdir['name']}:{meta['line']}:{i}:{sim['from']}->{sim['to']}"))
+    for name, testdir in TESTDIRS.items():
+        for line in testdir["lines"]:
+            for i, sim in enumerate(line["simulations"]):
+                out.append(pytest.param(name, sim, id=f"{name}:{line['line']}:{i}:{sim['from']}->{sim['to']}"))
     return out
 
 
@@ -80,14 +77,14 @@ SIMULATIONS = _simulations()
 
 
 def test_the_suite_is_all_there() -> None:
-    data = json.loads((CASES / "cases.json").read_text())
-    assert len(SIMULATIONS) == data["counts"]["simulations"] == 125
+    assert len(TESTDIRS) == 7 and sum(len(testdir["lines"]) for testdir in TESTDIRS.values()) == 84
+    assert len(SIMULATIONS) == 125
 
 
 @pytest.mark.parametrize(("testdir", "sim"), SIMULATIONS)
 def test_pve_firewall_case(testdir: str, sim: dict[str, Any]) -> None:
     model = _model(testdir)
-    assert _simulate(model, sim, "proxself") == sim["expect"]
+    assert _simulate(model, sim, FIREWALL["environment"]["node"]) == sim["expect"]
 
 
 @pytest.mark.parametrize("testdir", sorted({p.values[0] for p in SIMULATIONS}))
@@ -95,8 +92,7 @@ def test_the_model_renders_the_api_shapes_byte_for_byte(testdir: str) -> None:
     """Digests included: the simulator answers these GETs exactly as PVE did for these files."""
     from proximo.model import render
 
-    shapes = json.loads((CASES / "api-shapes" / f"{testdir}.json").read_text())
     model = _model(testdir)
-    for path, data in shapes.items():
+    for path, data in TESTDIRS[testdir]["api"].items():
         if "/firewall/" in path:
             assert render(model, path) == data, path

@@ -3,11 +3,12 @@
 ``snapshots.conf`` is a real VM with a chain of seven snapshots on dir (qcow2), LVM-thin, RBD and an ISO
 storage, on an SDN vnet. It is read with the host's parser (itself checked against the upstream expectations
 in tests/test_model_parsers.py), served as the API would (config, snapshot list, per-snapshot configs), and
-planned through the host. Read from ../shared; skipped where it is absent, never copied into the repository.
+planned through the host. The file is kept as test data in tests/data/pve/qemu-server.json, with its origin.
 """
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
@@ -19,7 +20,7 @@ from proximo.testing import World, snapshot_from
 
 pytestmark = pytest.mark.anyio
 
-FIXTURES = Path(__file__).resolve().parents[4] / "shared" / "pve-api" / "tests" / "guest-config" / "fixtures" / "qemu-server" / "parse-config-input"
+QEMU_SERVER = Path(__file__).resolve().parents[3] / "tests" / "data" / "pve" / "qemu-server.json"
 GiB = 1024**3
 
 
@@ -51,10 +52,8 @@ def _api(conf_text: str, vmid: int, status: str) -> dict[str, Any]:
 
 @pytest.fixture
 def snapshots_conf() -> str:
-    path = FIXTURES / "snapshots.conf"
-    if not path.exists():
-        pytest.skip("../shared/pve-api/tests is not here")
-    return path.read_text()
+    """src/test/parse-config-input/snapshots.conf of qemu-server."""
+    return str(json.loads(QEMU_SERVER.read_text())["parse_config"]["configs"]["snapshots.conf"])
 
 
 async def test_deleting_a_snapshot_in_the_middle_of_a_chain(tmp_path: Path, snapshots_conf: str) -> None:
