@@ -272,17 +272,28 @@ def _endpoint_info(info: dict[str, Any]) -> dict[str, Any]:
     return {key: info[key] for key in ("type", "vmid", "net") if key in info}
 
 
+def _corosync_section(text: str, name: str) -> dict[str, str]:
+    """One top-level section of a corosync.conf (``name { key: value ... }``) as GET /cluster/config/<name> gives it."""
+    match = re.search(rf"^{name}\s*{{(.*?)^}}", text, re.M | re.S)
+    if match is None:
+        raise ValueError(f"corosync.conf has no {name} section")
+    return dict(re.findall(r"^\s*(\w+):\s*(\S+)\s*$", match.group(1), re.M))
+
+
 def pve_firewall(pve_api: Path) -> dict[str, Any]:
     folder = pve_api / "tests" / "firewall"
     cases = _read(folder / "cases.json")
     upstream = cases["upstream"]
     environment = {key: cases["environment"][key] for key in ("node", "host_ip", "local_network")}
+    # test/corosync.conf's totem section, as GET /cluster/config/totem answers it: its transport decides the
+    # corosync multicast rule (Firewall.pm ruleset_generate_host_rules)
+    environment["totem"] = _corosync_section((folder / "cases" / "corosync.conf").read_text(), "totem")
     testdirs: dict[str, Any] = {}
     for testdir in cases["testdirs"]:
         shapes = _read(folder / "api-shapes" / f"{testdir['name']}.json")
         meta = shapes["_meta"]
         seen = {"node": meta["node"], "host_ip": meta["simulator"]["host_ip"], "local_network": meta["simulator"]["local_network"]}
-        if seen != environment or meta["upstream"]["commit"] != upstream["commit"]:
+        if seen != {k: environment[k] for k in seen} or meta["upstream"]["commit"] != upstream["commit"]:
             raise ValueError(f"{testdir['name']} assumes another world")
         lines = [{"line": meta_line["line"],
                   "simulations": [{"from": sim["from"], "to": sim["to"],
@@ -294,7 +305,8 @@ def pve_firewall(pve_api: Path) -> dict[str, Any]:
         api = {path: data for path, data in shapes.items() if not path.startswith("_")}
         testdirs[testdir["name"]] = {"api": api, "lines": lines}
     files = [f"{upstream['test_dir']}{name}/ (cluster.fw, host.fw, <vmid>.fw, tests)" for name in testdirs]
-    files += [f"{upstream['runner']} and {upstream['simulator']} (the hops of each simulated packet)",
+    files += [f"{upstream['test_dir']}corosync.conf (the totem section)",
+              f"{upstream['runner']} and {upstream['simulator']} (the hops of each simulated packet)",
               f"{upstream['api']} (the configuration as the API returns it)"]
     origin = _origin([_source("proxmox/pve-firewall", upstream["commit"], files)],
                      ["tests/firewall/cases.json", "tests/firewall/api-shapes/*.json"], license=AGPL)

@@ -28,6 +28,7 @@ def _model(testdir: str) -> ClusterModel:
     node, ip = environment["node"], environment["host_ip"]
     prefix = environment["local_network"].split("/")[1]
     api["/cluster/status"] = [{"type": "node", "name": node, "ip": ip, "online": 1, "local": 1}]
+    api["/cluster/config/totem"] = environment["totem"]
     api[f"/nodes/{node}/network"] = [{"iface": "vmbr0", "type": "bridge", "cidr": f"{ip}/{prefix}", "active": 1}]
     return from_api(api)
 
