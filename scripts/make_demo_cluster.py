@@ -704,6 +704,10 @@ def build() -> dict[str, Any]:
         {"node": name, "name": name, "nodeid": str(NODES[name]["nodeid"]), "quorum_votes": "1",
          "ring0_addr": NODES[name]["ip"]} for name in nodes
     ]
+    # The totem section pvecm create writes on PVE 6 and later (pve-cluster src/PVE/Corosync.pm create_conf):
+    # no transport key, so corosync uses knet (no multicast).
+    api["/cluster/config/totem"] = {"cluster_name": CLUSTER_NAME, "config_version": "3",
+                                    "ip_version": "ipv4-6", "link_mode": "passive", "secauth": "on", "version": "2"}
     for name in nodes:
         api[f"/nodes/{name}/network"] = network_rows(name)
         api[f"/nodes/{name}/status"] = node_status(name)
