@@ -16,7 +16,7 @@ from typing import Any
 import anyio
 
 from ..errors import PveApiError
-from ._cluster import ClusterModel, Guest, Node, as_int, partial_access_reads
+from ._cluster import ClusterModel, Guest, Node, as_int, partial_access_reads, split_list
 from ._firewall import firewall_from_api, firewall_path, firewall_paths, render_firewall
 
 SNAPSHOT_FORMAT = "proximo-snapshot/1"
@@ -445,8 +445,8 @@ def _render_nodes(m: ClusterModel, parts: list[str], args: dict[str, str], base:
             return _snapshot_config(g, args["snapshot"])
         if rest[2:] == ["config"]:
             if args.get("current") in ("1", "true") and g.pending:
-                return _current_config(g)
-            return {**g.config, "digest": g.config.get("digest") or _digest(g.config)}
+                return {**g.current_config(), "digest": g.digest}
+            return {**g.config, "digest": g.digest}
         if rest[2:] == ["status", "current"]:
             row = {**_guest_resource(g), "status": g.resource.get("status", "stopped")}
             if g.kind == "qemu":
@@ -513,7 +513,7 @@ def _render_nodes(m: ClusterModel, parts: list[str], args: dict[str, str], base:
 def render_snapshots(g: Guest) -> list[dict[str, Any]]:
     """GET .../snapshot: every snapshot, then the "current" row PVE always adds ("You are here!")."""
     rows = [dict(r) for r in g.snapshots or [] if r.get("name") != "current"]
-    current: dict[str, Any] = {"name": "current", "digest": g.config.get("digest") or _digest(g.config),
+    current: dict[str, Any] = {"name": "current", "digest": g.digest,
                                "description": "You are here!", "running": 1 if g.running else 0}
     if g.config.get("parent"):
         current["parent"] = g.config["parent"]
@@ -526,26 +526,29 @@ def _snapshot_config(g: Guest, name: str) -> dict[str, Any]:
     conf = g.snapshot_configs.get(name)
     if conf is None:  # the list was read but not this snapshot's config: do not invent it
         raise PveApiError(501, f"the config of snapshot '{name}' was not read")
-    return {**conf, "digest": g.config.get("digest") or _digest(g.config)}
-
-
-def _current_config(g: Guest) -> dict[str, Any]:
-    """``current=1``: the running values, i.e. without the pending changes (PVE::GuestHelpers::config_with_pending_array)."""
-    conf = {k: v for k, v in g.config.items()}
-    for row in g.pending or []:
-        key = row["key"]
-        if "value" in row:
-            conf[key] = row["value"]
-        else:
-            conf.pop(key, None)
-    return conf
+    # pve-guest-common src/PVE/AbstractConfig.pm load_snapshot_config: "$snapshot->{digest} = $conf->{digest}"
+    return {**conf, "digest": g.digest}
 
 
 def render_pending(g: Guest) -> list[dict[str, Any]]:
-    """GET .../pending: one row per key with its current ``value``, a ``pending`` new value, or ``delete``."""
-    if g.pending is not None:
-        return [dict(r) for r in g.pending]
-    return [{"key": k, "value": v} for k, v in sorted(g.config.items()) if k != "digest"]
+    """GET .../pending, as pve-guest-common src/PVE/GuestHelpers.pm config_with_pending_array lists it: every key of
+    the file's main section (the ``digest`` too) with its ``value`` and any ``pending`` value or ``delete`` (2:
+    forced), then the keys only the pending section sets, then the deletes of keys that are not set."""
+    current = {**g.current_config(), "digest": g.digest}
+    pending = g.pending_section()
+    deletes = {key.lstrip("!"): 2 if key.startswith("!") else 1 for key in split_list(pending.pop("delete", None))}
+    rows: list[dict[str, Any]] = []
+    for key in sorted(current):
+        if isinstance(current[key], (list, dict)):
+            continue  # "next if ref($conf->{$opt})": the raw lxc.* keys
+        row = {"key": key, "value": current[key]}
+        if key in pending:
+            row["pending"] = pending.pop(key)
+        if key in deletes:
+            row["delete"] = deletes.pop(key)
+        rows.append(row)
+    rows += [{"key": key, "pending": value} for key, value in sorted(pending.items())]
+    return rows + [{"key": key, "delete": force} for key, force in sorted(deletes.items())]
 
 
 def _node_status(node: Node) -> dict[str, Any]:
@@ -561,12 +564,6 @@ def _node_status(node: Node) -> dict[str, Any]:
     if "maxcpu" in row:
         out["cpuinfo"] = {"cpus": row["maxcpu"]}
     return out
-
-
-def _digest(config: dict[str, Any]) -> str:
-    from ._cluster import config_digest
-
-    return config_digest(config)
 
 
 def _guest_list_row(g: Guest) -> dict[str, Any]:
