@@ -16,8 +16,10 @@ from typing import Any
 import anyio
 
 from ..errors import PveApiError
+from ..pve._apischema import schema
 from ._cluster import ClusterModel, Guest, Node, as_int, partial_access_reads, split_list
 from ._firewall import firewall_from_api, firewall_path, firewall_paths, render_firewall
+from ._indexes import index_rows, index_template, loads_guest_config
 
 SNAPSHOT_FORMAT = "proximo-snapshot/1"
 
@@ -338,11 +340,39 @@ def render(m: ClusterModel, path: str) -> Any:
         return m.other[path]
     base, _, query = path.partition("?")
     args = dict(urllib.parse.parse_qsl(query))
+    match = schema().match(base)
+    if match is not None and index_template(match[0]):
+        _index_target_exists(m, *match)
+        return index_rows(match[0])
     parts = base.strip("/").split("/")
     handler = _RENDERERS.get(parts[0]) if parts and parts[0] else None
     if handler is None:
         raise _not_found(base)
     return handler(m, parts, args, base)
+
+
+def _index_target_exists(m: ClusterModel, template: str, params: dict[str, str]) -> None:
+    """What a directory index's handler checks first: the node (pve-api-daemon proxies to it), the guest's config
+    for the handlers that load it (_indexes.loads_guest_config)."""
+    if "node" in params:
+        _node_or_fail(m, params["node"])
+    if "vmid" in params and loads_guest_config(template):
+        _guest_or_fail(m, params["node"], template.split("/")[3], params["vmid"])
+
+
+def _node_or_fail(m: ClusterModel, name: str) -> Node:
+    node = m.nodes.get(name)
+    if node is None:
+        raise PveApiError(500, f"hostname lookup '{name}' failed - failed to get address info for: {name}: Name or service not known")
+    return node
+
+
+def _guest_or_fail(m: ClusterModel, node: str, kind: str, vmid: str) -> Guest:
+    g = m.guests.get(as_int(vmid, -1))
+    if g is None or g.node != node or g.kind != kind:
+        conf = "qemu-server" if kind == "qemu" else "lxc"
+        raise PveApiError(500, f"Configuration file 'nodes/{node}/{conf}/{vmid}.conf' does not exist")
+    return g
 
 
 def _render_version(m: ClusterModel, parts: list[str], args: dict[str, str], base: str) -> Any:
@@ -430,17 +460,12 @@ def _render_nodes(m: ClusterModel, parts: list[str], args: dict[str, str], base:
     if len(parts) == 1:
         return [dict(n.index) or {"node": n.name, "status": n.resource.get("status")} for _, n in sorted(m.nodes.items())]
     name = parts[1]
-    node = m.nodes.get(name)
-    if node is None:
-        raise PveApiError(500, f"hostname lookup '{name}' failed - failed to get address info for: {name}: Name or service not known")
+    node = _node_or_fail(m, name)
     rest = parts[2:]
     if rest in (["qemu"], ["lxc"]):
         return [_guest_list_row(g) for _, g in sorted(m.guests.items()) if g.node == name and g.kind == rest[0]]
     if len(rest) >= 2 and rest[0] in ("qemu", "lxc"):
-        g = m.guests.get(as_int(rest[1], -1))
-        if g is None or g.node != name or g.kind != rest[0]:
-            conf = "qemu-server" if rest[0] == "qemu" else "lxc"
-            raise PveApiError(500, f"Configuration file 'nodes/{name}/{conf}/{rest[1]}.conf' does not exist")
+        g = _guest_or_fail(m, name, rest[0], rest[1])
         if rest[2:] == ["config"] and args.get("snapshot"):
             return _snapshot_config(g, args["snapshot"])
         if rest[2:] == ["config"]:
