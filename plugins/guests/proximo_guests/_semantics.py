@@ -530,14 +530,14 @@ def destroy(model: ClusterModel, call: Call) -> str:
         if replication_jobs_of(model, g.vmid):
             raise PveApiError(500, f"There are replication jobs for guest '{g.vmid}' - please remove them first.")
     clones = linked_clones(model, g)
-    if clones:
-        used = {vols.base_of(model, v.volid) for vmid in clones for v in model.guests[vmid].volumes()}
-        base = next(volid for _, volid in owned_volumes(model, g) if volid in used)
-        if g.kind == "qemu":  # qemu-server QemuServer.pm destroy_vm checks every base volume first
-            raise PveApiError(500, f"base volume '{base}' is still in use by linked cloned")
-        # pve-container frees volume by volume: pve-storage Storage.pm vdisk_free refuses the base one (by volname)
-        raise PveApiError(500, f"base volume '{base.partition(':')[2]}' is still in use by linked clones")
+    used = {vols.base_of(model, v.volid) for vmid in clones for v in model.guests[vmid].volumes()}
+    refusal, warnings = _destroy_volume_checks(model, g, used)
+    if refusal:
+        raise PveApiError(500, refusal)
     upid = task(model, g, call, "qmdestroy", "vzdestroy")
+    if warnings:  # PVE::RESTEnvironment log_warn: "WARN: ..." lines, and the task ends "WARNINGS: <count>"
+        model.tasks[upid].exitstatus = f"WARNINGS: {len(warnings)}"
+        model.tasks[upid].log = [f"WARN: {w}" for w in warnings] + [f"TASK WARNINGS: {len(warnings)}"]
     doomed = {volid for _, volid in owned_volumes(model, g)}
     for snap in g.snapshot_configs.values():
         state = snap.get("vmstate")
@@ -582,6 +582,47 @@ def destroy(model: ClusterModel, call: Call) -> str:
     return upid
 
 
+def pve_release(model: ClusterModel) -> tuple[int, int]:
+    """The Proxmox VE release the cluster runs (GET /version ``release``, else ``version``); 9.1 when it was not
+    read, the release of the API schema the model follows."""
+    text = str(model.version.get("release") or model.version.get("version") or "9.1")
+    parts = [as_int(p, 0) for p in text.split(".")[:2]]
+    return (parts + [0, 0])[0], (parts + [0, 0])[1]
+
+
+def _destroy_volume_checks(model: ClusterModel, g: Guest, used_bases: set[str | None]) -> tuple[str | None, list[str]]:
+    """What destroying the guest's volumes meets, walking them in PVE's order (foreach_volume_full with the unused
+    ones, then the snapshots' RAM states): PVE's error, else the warnings it logs.
+
+    A base volume linked clones use is refused (qemu-server src/PVE/QemuServer.pm destroy_vm checks every base
+    volume of a template first; pve-container src/PVE/LXC.pm destroy_lxc_container frees volume by volume and
+    pve-storage src/PVE/Storage.pm vdisk_free refuses the base one, by volname). A volume on a storage that does not
+    exist fails storage_config ("storage 'x' does not exist"): in pve-container's parse_volname, and in qemu-server
+    up to 9.1 (volume_is_base_and_used for a template, PVE::Storage::path for the others); qemu-server 9.2 only
+    warns and leaves the volume where it is (59e11235, and 2e85e6d7 "fix #3711: make removal of VM possible if store
+    does not exist anymore"). PVE fails in the worker, after freeing the volumes before that one; the model
+    refuses the request up front.
+    """
+    tolerant = g.kind == "qemu" and pve_release(model) >= (9, 2)
+    walk = [(v.volid, v.role) for v in g.volumes() if not (g.kind == "qemu" and v.role == "cdrom")]
+    walk += [(str(snap["vmstate"]), "vmstate") for _, snap in sorted(g.snapshot_configs.items()) if snap.get("vmstate")]
+    checks: list[str] = []  # qemu-server's template check runs over every volume before any is removed
+    removals: list[str] = []
+    for volid, role in walk:
+        sid = volid.partition(":")[0]
+        if sid not in model.storages:
+            if not tolerant:
+                return f"storage '{sid}' does not exist", []
+            if g.template and role != "cloudinit":  # the template check skips every CD-ROM drive, cloud-init's too
+                checks.append(f"failed to check if volume '{volid}' is used by linked clones: storage '{sid}' does not exist")
+            removals.append(f"failed to get path and owner of volume '{volid}': storage '{sid}' does not exist")
+        elif volid in used_bases:
+            if g.kind == "qemu":
+                return f"base volume '{volid}' is still in use by linked cloned", []
+            return f"base volume '{volid.partition(':')[2]}' is still in use by linked clones", []
+    return None, checks + removals
+
+
 def destroy_notes(before: ClusterModel, call: Call) -> list[str]:
     g = before.guests.get(as_int(call.path_params.get("vmid"), -1))
     if g is None:
@@ -601,6 +642,10 @@ def destroy_notes(before: ClusterModel, call: Call) -> list[str]:
                      ("purge removes it from the job's list." if purge else "without purge the job keeps the id of a guest that no longer exists."))
     for pool in pools_of(before, g.vmid):
         notes.append(f"pool {pool}: the guest leaves the pool (Proxmox removes pool membership and /vms/{g.vmid} ACLs on every destroy).")
+    _, warnings = _destroy_volume_checks(before, g, set())
+    for volid in dict.fromkeys(w.split("'")[1] for w in warnings):
+        notes.append(f"volume {volid}: its storage '{volid.partition(':')[0]}' does not exist, so Proxmox leaves it where "
+                     "it is, unreferenced (the destroy ends with warnings).")
     notes.append(f"{g.sid}: {vols.recovery_point(before, g.vmid)}.")
     return notes
 
