@@ -95,6 +95,10 @@ class Guest(msgspec.Struct):
     snapshots: list[dict[str, Any]] | None = None  # GET .../snapshot, with its "current" row (None: not read)
     snapshot_configs: dict[str, dict[str, Any]] = {}  # snapname -> GET .../config?snapshot=NAME
     pending: list[dict[str, Any]] | None = None  # GET .../pending rows of a running guest (None: nothing pending)
+    # its GET /nodes/{node}/{kind} row as read (every field PVE sent: pid, serial, pressure*, ...), and what the model
+    # said of the fields it keeps at that time: a field the model has changed since is served anew
+    list_row: dict[str, Any] | None = None
+    list_basis: dict[str, Any] = {}
     rolled_back_to: str = ""  # set by a rollback on this model: what was written since that snapshot is gone
     paused: bool = False  # suspended to RAM (qmpstatus "paused"); status stays "running"
 
@@ -191,12 +195,13 @@ class Task(msgspec.Struct):
     node: str
     type: str
     id: str
-    user: str
+    user: str  # as in the UPID: a token's full id (user@realm!tokenid) for a task a token started
     starttime: int
     exitstatus: str = "OK"
     log: list[str] = []
     polls_left: int = 0  # the simulator reports "running" this many more times
     endtime: int = 0
+    row: dict[str, Any] = {}  # its /cluster/tasks row as read: every field PVE sent (pid, pstart, saved, ...)
 
     @property
     def status(self) -> str:

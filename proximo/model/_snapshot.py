@@ -17,7 +17,8 @@ import anyio
 
 from ..errors import PveApiError
 from ..pve._apischema import schema
-from ._cluster import ClusterModel, Guest, Node, as_int, partial_access_reads, split_list
+from ._cluster import ClusterModel, Guest, Node, Task, as_int, partial_access_reads, split_list
+from ._access import split_tokenid
 from ._firewall import firewall_from_api, firewall_path, firewall_paths, render_firewall
 from ._indexes import index_rows, index_template, loads_guest_config
 
@@ -185,6 +186,10 @@ def from_api(api: dict[str, Any], extra: dict[str, dict[str, Any]] | None = None
         if match := _NODE_GUESTS.match(path):
             for row in data or []:
                 _add_guest(m, api, match.group(1), match.group(2), row)
+                g = m.guests.get(as_int(row.get("vmid"), -1))
+                if g is not None and g.node == match.group(1) and g.kind == match.group(2):
+                    g.list_row = {**row, "vmid": g.vmid}  # a number, as PVE >= 8.2 sends it for containers too
+                    g.list_basis = _list_values(g)
     for path in api:
         if match := _GUEST_CONFIG.match(path):
             _add_guest(m, api, match.group(1), match.group(2), {"vmid": match.group(3)})
@@ -268,9 +273,12 @@ def _load_task(m: ClusterModel, row: dict[str, Any]) -> None:
     from ._cluster import Task
 
     upid = row["upid"]
+    user = str(row.get("user", ""))
+    if row.get("tokenid"):  # the lists split a token's id (_task_owner); the model keeps it whole, as the UPID has it
+        user = f"{user}!{row['tokenid']}"
     m.tasks[upid] = Task(upid=upid, node=row.get("node", ""), type=row.get("type", ""), id=str(row.get("id", "")),
-                         user=row.get("user", ""), starttime=as_int(row.get("starttime")),
-                         exitstatus=row.get("status", "OK"), endtime=as_int(row.get("endtime")))
+                         user=user, starttime=as_int(row.get("starttime")),
+                         exitstatus=row.get("status", "OK"), endtime=as_int(row.get("endtime")), row=dict(row))
 
 
 def load_snapshot(doc: dict[str, Any]) -> ClusterModel:
@@ -440,8 +448,16 @@ def _storage_resource(m: ClusterModel, sid: str, node: str) -> dict[str, Any]:
     }
 
 
-def _task_row(t: Any) -> dict[str, Any]:
-    row = {"upid": t.upid, "node": t.node, "type": t.type, "id": t.id, "user": t.user, "starttime": t.starttime}
+def _task_owner(t: Task) -> dict[str, str]:
+    """``user`` and, for a token's task, ``tokenid``, as PVE's task lists and status split them (pve-manager
+    PVE/API2/Tasks.pm convert_token_task, PVE/API2/Cluster.pm tasks: PVE::AccessControl::split_tokenid)."""
+    token = split_tokenid(t.user)
+    return {"user": token[0], "tokenid": token[1]} if token else {"user": t.user}
+
+
+def _task_row(t: Task) -> dict[str, Any]:
+    """A task list row: what it was read with, and what the model knows now (status and endtime once it stopped)."""
+    row = {**t.row, "upid": t.upid, "node": t.node, "type": t.type, "id": t.id, **_task_owner(t), "starttime": t.starttime}
     if t.status == "stopped":
         row.update(status=t.exitstatus, endtime=t.endtime or t.starttime)
     return row
@@ -523,7 +539,7 @@ def _render_nodes(m: ClusterModel, parts: list[str], args: dict[str, str], base:
                 task.polls_left -= 1
             fields = task.upid.split(":")  # UPID:node:PID:PSTART:...: PVE's status decodes them (upid_decode)
             row = {"upid": task.upid, "node": task.node, "pid": int(fields[2], 16), "pstart": int(fields[3], 16), "starttime": task.starttime,
-                   "type": task.type, "id": task.id, "user": task.user, "status": task.status}
+                   "type": task.type, "id": task.id, **_task_owner(task), "status": task.status}
             if task.status == "stopped":
                 row["exitstatus"] = task.exitstatus
             return row
@@ -591,15 +607,42 @@ def _node_status(node: Node) -> dict[str, Any]:
     return out
 
 
-def _guest_list_row(g: Guest) -> dict[str, Any]:
-    keep = ("vmid", "name", "status", "maxmem", "maxdisk", "cpus", "mem", "disk", "uptime", "netin", "netout",
-            "diskread", "diskwrite", "cpu", "template", "tags", "lock", "pid", "maxswap", "swap", "type")
-    row = {k: v for k, v in _guest_resource(g).items() if k in keep}
-    row["cpus"] = g.resource.get("maxcpu", row.get("cpus", 1))
+# qemu-server QemuServer.pm vmstatus and pve-container LXC.pm vmstatus report these only for a running guest
+_RUNNING_ONLY = ("pid", "memhost", "pressurecpusome", "pressurecpufull", "pressureiosome", "pressureiofull",
+                 "pressurememorysome", "pressurememoryfull")
+_LIST_KEYS = ("vmid", "name", "status", "maxmem", "maxdisk", "cpus", "mem", "disk", "uptime", "netin", "netout",
+              "diskread", "diskwrite", "cpu", "template", "tags", "lock", "pid", "maxswap", "swap", "type")
+
+
+def _list_values(g: Guest) -> dict[str, Any]:
+    """The fields of a /nodes/{node}/{kind} row the model keeps, as it knows them now."""
+    row = {k: v for k, v in _guest_resource(g).items() if k in _LIST_KEYS}
+    row["cpus"] = g.resource.get("maxcpu", row.get("cpus", 1))  # the resource row's maxcpu is the list's cpus
     if g.kind == "lxc":
         row["type"] = "lxc"
     else:
         row.pop("type", None)
+    if not as_int(row.get("template")):
+        row.pop("template", None)  # vmstatus: "template => 1" only for a template
+    return row
+
+
+def _guest_list_row(g: Guest) -> dict[str, Any]:
+    """A /nodes/{node}/{kind} row: the row read, with what the model changed since (Guest.list_basis)."""
+    now = _list_values(g)
+    if g.list_row is None:
+        return now
+    row = dict(g.list_row)
+    missing = object()
+    for key, value in now.items():
+        if g.list_basis.get(key, missing) != value:
+            row[key] = value
+    for key in g.list_basis:
+        if key not in now:
+            row.pop(key, None)
+    if not g.running:
+        for key in _RUNNING_ONLY:
+            row.pop(key, None)
     return row
 
 
