@@ -17,7 +17,7 @@ from typing import Any
 
 import anyio
 
-from proximo.model import from_api
+from proximo.model import file_digest, from_api
 from proximo.sim import demo_snapshot
 from proximo.testing import World, snapshot_from
 
@@ -61,6 +61,8 @@ async def main(guests: int, nodes: int) -> None:
     model = timed("model from API responses", lambda: from_api(doc["api"]))
     timed("model copy (predictor)", model.copy)
     timed("fingerprint", model.fingerprint)
+    # what the model does only for a config it writes (Guest.write_config), here for every guest at once
+    timed("config file text + digest, all", lambda: [file_digest(g.file_text()) for g in model.guests.values()])
     with tempfile.TemporaryDirectory() as tmp:
         world = World(Path(tmp), doc)
         async with world.host() as host:

@@ -8,9 +8,10 @@ where DATA is what PVE 9.1 answers as ``data`` for ``GET PATH``. The shapes foll
 and real API captures (their upstreams are in NOTICE); where a handler copies a config file, the digest is the
 SHA-1 of the file text this script renders, so every digest is stable.
 
-The script is deterministic: no clock, no randomness. Run it from anywhere:
+The script is deterministic: no clock, no randomness. Guest config files are written by the model's own writer
+(``Guest.file_text``, after write_vm_config and write_pct_config), so run it in the project's environment:
 
-    python scripts/make_demo_cluster.py [--output PATH]
+    uv run python scripts/make_demo_cluster.py [--output PATH]
 """
 
 from __future__ import annotations
@@ -24,6 +25,9 @@ import sys
 from typing import Any
 
 REPO = pathlib.Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
+
+from proximo.model import Guest, file_digest  # noqa: E402  (after the path: the script runs from a checkout)
 DEFAULT_OUTPUT = REPO / "proximo" / "sim" / "demo_cluster.json"
 
 FORMAT = "proximo-snapshot/1"
@@ -425,9 +429,10 @@ def config_for(g: dict[str, Any]) -> dict[str, Any]:
     return conf
 
 
-def config_text(conf: dict[str, Any]) -> str:
-    """The config file as PVE writes it (keys sorted), whose SHA-1 is the API ``digest``."""
-    return "".join(f"{k}: {conf[k]}\n" for k in sorted(conf))
+def config_digest(g: dict[str, Any], conf: dict[str, Any], snapshots: dict[str, dict[str, Any]]) -> str:
+    """The SHA-1 of the config file PVE writes for this config and its snapshot sections: the API ``digest``."""
+    guest = Guest(vmid=g["vmid"], kind=g["type"], node=g["node"], resource={}, config=conf, snapshot_configs=snapshots)
+    return file_digest(guest.file_text())
 
 
 def boot_disk_size(g: dict[str, Any]) -> int:
@@ -774,20 +779,23 @@ def build() -> dict[str, Any]:
         base = f"/nodes/{g['node']}/{g['type']}/{g['vmid']}"
         snap = SNAPSHOTS.get(g["vmid"])
         snapshot_rows: list[dict[str, Any]] = []
+        snapshot_configs: dict[str, dict[str, Any]] = {}
         if snap is not None:  # one snapshot, taken while running, without RAM state
             name, description, snaptime = snap
-            api[f"{base}/config?snapshot={name}"] = {**conf, "description": description, "snaptime": snaptime}
+            snapshot_configs[name] = {**conf, "description": description, "snaptime": snaptime}
             snapshot_rows.append({"name": name, "description": description, "snaptime": snaptime})
             conf = {**conf, "parent": name}
-        digest = sha1(config_text(conf))
+        digest = config_digest(g, conf, snapshot_configs)
         api[f"{base}/config"] = {**conf, "digest": digest}
+        for name, snap_conf in snapshot_configs.items():  # AbstractConfig load_snapshot_config adds the file's digest
+            api[f"{base}/config?snapshot={name}"] = {**snap_conf, "digest": digest}
         current: dict[str, Any] = {"name": "current", "digest": digest, "description": "You are here!",
                                    "running": 1 if g["status"] == "running" else 0}
         if snap is not None:
             current["parent"] = snap[0]
         api[f"{base}/snapshot"] = snapshot_rows + [current]
-        if g["status"] == "running":  # nothing pending: every key with its current value
-            api[f"{base}/pending"] = [{"key": k, "value": v} for k, v in sorted(conf.items())]
+        if g["status"] == "running":  # nothing pending: every key of the loaded config, the digest too
+            api[f"{base}/pending"] = [{"key": k, "value": v} for k, v in sorted({**conf, "digest": digest}.items())]
         opts, rules = GUEST_FW.get(g["vmid"], ({}, []))
         api[f"{base}/firewall/options"] = fw_options(opts)
         api[f"{base}/firewall/rules"] = fw_rules(rules)

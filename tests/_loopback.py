@@ -15,6 +15,8 @@ from typing import Any
 
 import uvicorn
 
+from proximo.sim import serve_config
+
 
 @contextmanager
 def serve(app: Any) -> Iterator[str]:
@@ -23,8 +25,7 @@ def serve(app: Any) -> Iterator[str]:
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.bind(("127.0.0.1", 0))
     port = sock.getsockname()[1]
-    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="off", access_log=False, interface="asgi3",
-                                          server_header=False))
+    server = uvicorn.Server(serve_config(app, log_level="warning", lifespan="off", access_log=False))
     thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True, name=f"sim-{port}")
     thread.start()
     try:

@@ -149,14 +149,28 @@ def test_digests(api: dict[str, Any]) -> None:
     assert len({r["digest"] for r in api["/cluster/ha/resources"]}) == 1
 
 
-def test_config_digest_is_sha1_of_the_config(api: dict[str, Any]) -> None:
+def _section(conf: dict[str, Any]) -> str:
+    """qemu-server write_vm_config's generate_raw_config, for the demo's plain values: the description as a
+    comment, then ``key: value`` lines in sorted order."""
+    description = conf.get("description")
+    assert description is None or re.fullmatch(r"[ -$&-9;-~]*", description)  # nothing encode_text would escape
+    head = f"#{description}\n" if description else ""
+    return head + "".join(f"{k}: {conf[k]}\n" for k in sorted(conf) if k not in ("digest", "description"))
+
+
+def test_config_digest_is_sha1_of_the_config_file(api: dict[str, Any]) -> None:
+    """The digest is the SHA-1 of the file PVE writes: the main section, then one ``[name]`` section per snapshot."""
     seen = set()
     for row in guests(api):
-        conf = dict(config(api, row))
-        digest = conf.pop("digest")
-        text = "".join(f"{k}: {conf[k]}\n" for k in sorted(conf))
-        assert digest == hashlib.sha1(text.encode()).hexdigest(), row["id"]
-        seen.add(digest)
+        base = f"/nodes/{row['node']}/{row['type']}/{row['vmid']}"
+        conf = config(api, row)
+        text = _section(conf)
+        for snap in sorted(r["name"] for r in api[f"{base}/snapshot"] if r["name"] != "current"):
+            snap_conf = api[f"{base}/config?snapshot={snap}"]
+            assert snap_conf["digest"] == conf["digest"]  # AbstractConfig load_snapshot_config: the file's digest
+            text += f"\n[{snap}]\n" + _section(snap_conf)
+        assert conf["digest"] == hashlib.sha1(text.encode()).hexdigest(), row["id"]
+        seen.add(conf["digest"])
     assert len(seen) == len(guests(api))
 
 

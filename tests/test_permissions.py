@@ -459,7 +459,7 @@ async def test_the_simulator_answers_403_and_500_over_http(tmp_path: Path) -> No
         args = await client.post("/nodes/pve1/qemu/104/config", data={"args": "-foo"}, headers=auth)
         ok = await client.post("/nodes/pve1/qemu/104/config", data={"onboot": "1"}, headers=auth)
     assert firewall.status_code == 403
-    assert firewall.json() == {"data": None, "message": "Permission check failed (/, Sys.Modify)\n", "status": 403, "success": 0}
+    assert firewall.json() == {"data": None, "message": "Permission check failed (/, Sys.Modify)\n"}
     assert args.status_code == 500 and args.json()["message"] == "only root can set 'args' config\n"
     assert ok.status_code == 200 and ok.json()["data"].startswith("UPID:pve1:")
     assert world.model.firewall.cluster.options.get("enable") == 0 and "args" not in world.model.guests[104].config

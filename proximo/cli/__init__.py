@@ -223,7 +223,7 @@ def build_cli() -> click.Group:
 
         import uvicorn
 
-        from ..sim import Simulator, demo_snapshot
+        from ..sim import Simulator, demo_snapshot, serve_config
         from ..model import load_snapshot
 
         doc = json.loads(Path(snapshot).read_text()) if snapshot else demo_snapshot()
@@ -232,9 +232,7 @@ def build_cli() -> click.Group:
         simulator = Simulator(load_snapshot(doc), _packs(ctx).semantics, tokens={token_id: secret}, latency=latency)
         click.echo(f"simulated PVE at http://{host}:{port}/api2/json ({'snapshot ' + snapshot if snapshot else 'demo cluster'})", err=True)
         click.echo(f"  export PROXIMO_URL=http://{host}:{port} PROXIMO_TOKEN_ID='{token_id}' PROXIMO_TOKEN_SECRET={secret}", err=True)
-        # interface: uvicorn takes a bound method for an ASGI2 app unless told; every request would fail
-        # (and its own Server header off: the simulator says pve-api-daemon, as PVE does)
-        uvicorn.run(simulator.app, host=host, port=port, log_level="warning", interface="asgi3", server_header=False)
+        uvicorn.Server(serve_config(simulator.app, host=host, port=port, log_level="warning")).run()
 
     @cli.command()
     @click.pass_obj

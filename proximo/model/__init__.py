@@ -11,7 +11,7 @@ from ._cluster import (
     Node,
     Task,
     as_int,
-    config_digest,
+    file_digest,
     moved_volumes,
     split_list,
 )
@@ -41,7 +41,7 @@ __all__ = [
     "Task",
     "as_int",
     "collect",
-    "config_digest",
+    "file_digest",
     "dump_snapshot",
     "from_api",
     "guest_volumes",

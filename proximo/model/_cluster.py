@@ -15,7 +15,7 @@ from typing import Any, Literal
 import msgspec
 
 from ..errors import PveApiError
-from ._drives import GuestVolume, guest_volumes
+from ._drives import DriveError, GuestVolume, guest_volumes, write_guest_config_file, write_pct_config_file
 from ._firewall import Firewall
 
 GuestKind = Literal["qemu", "lxc"]
@@ -46,10 +46,9 @@ def partial_access_reads(own_permissions: dict[str, dict[str, int]] | None) -> l
     return partial + ([] if "Sys.Audit" in groups or "User.Modify" in groups else ["/access/users?full=1"])
 
 
-def config_digest(config: dict[str, Any]) -> str:
-    """A stable SHA-1 over a config, as PVE's ``digest`` is a SHA-1 over the config file."""
-    body = {k: v for k, v in config.items() if k != "digest"}
-    return hashlib.sha1(msgspec.json.encode(body, order="sorted")).hexdigest()
+def file_digest(text: str) -> str:
+    """Digest::SHA::sha1_hex of a config file's bytes, as PVE computes every config ``digest``."""
+    return hashlib.sha1(text.encode("utf-8")).hexdigest()
 
 
 def split_list(value: Any) -> list[str]:
@@ -96,6 +95,10 @@ class Guest(msgspec.Struct):
     snapshots: list[dict[str, Any]] | None = None  # GET .../snapshot, with its "current" row (None: not read)
     snapshot_configs: dict[str, dict[str, Any]] = {}  # snapname -> GET .../config?snapshot=NAME
     pending: list[dict[str, Any]] | None = None  # GET .../pending rows of a running guest (None: nothing pending)
+    # its GET /nodes/{node}/{kind} row as read (every field PVE sent: pid, serial, pressure*, ...), and what the model
+    # said of the fields it keeps at that time: a field the model has changed since is served anew
+    list_row: dict[str, Any] | None = None
+    list_basis: dict[str, Any] = {}
     rolled_back_to: str = ""  # set by a rollback on this model: what was written since that snapshot is gone
     paused: bool = False  # suspended to RAM (qmpstatus "paused"); status stays "running"
 
@@ -118,18 +121,87 @@ class Guest(msgspec.Struct):
     def volumes(self) -> list[GuestVolume]:
         return guest_volumes(self.kind, self.config)
 
+    # --- the config file and its digest ----------------------------------------------------------------
+    #
+    # ``config`` is GET .../config: the file's main section with its [PENDING] values applied; ``pending`` the
+    # GET .../pending rows; ``snapshot_configs`` each GET .../config?snapshot=NAME. Together they are the file
+    # (/etc/pve/nodes/<node>/qemu-server/<vmid>.conf, .../lxc/<vmid>.conf), whose SHA-1 is the ``digest`` PVE
+    # answers and compares: qemu-server src/PVE/QemuServer.pm parse_vm_config and pve-container
+    # src/PVE/LXC/Config.pm parse_pct_config take ``Digest::SHA::sha1_hex($raw)`` of the text pve-cluster's
+    # cfs_read_file hands them. A digest read from the cluster is kept as it is; one is computed only for a
+    # config the model wrote (``write_config``) or for one that came without a digest.
+
+    def current_config(self) -> dict[str, Any]:
+        """The config without its pending changes: GET .../config?current=1, the file's main section
+        (pve-guest-common src/PVE/AbstractConfig.pm load_current_config, undone)."""
+        conf = dict(self.config)
+        for row in self.pending or []:
+            key = row.get("key")
+            if key == "digest" or not isinstance(key, str) or not ("pending" in row or as_int(row.get("delete"))):
+                continue  # a row of the listing, not a pending change
+            if "value" in row:
+                conf[key] = row["value"]
+            else:
+                conf.pop(key, None)
+        return conf
+
+    def pending_section(self) -> dict[str, Any]:
+        """The file's pending section from the pending rows: each ``pending`` value, and ``delete`` as
+        AbstractConfig print_pending_delete writes it (sorted, ``!`` for a forced delete: ``delete: 2``)."""
+        section: dict[str, Any] = {}
+        deletes: dict[str, bool] = {}
+        for row in self.pending or []:
+            key = row.get("key")
+            if key == "digest" or not isinstance(key, str):
+                continue
+            if "pending" in row:
+                section[key] = row["pending"]
+            if as_int(row.get("delete")):
+                deletes[key] = as_int(row["delete"]) == 2
+        if deletes:
+            section["delete"] = ",".join(("!" if force else "") + key for key, force in sorted(deletes.items()))
+        return section
+
+    def file_text(self) -> str:
+        """The config file as write_vm_config (qemu-server src/PVE/QemuServer.pm) or write_pct_config
+        (pve-container src/PVE/LXC/Config.pm) writes it: main section, pending section, snapshot sections.
+
+        What the API does not show cannot be written: a [special:cloudinit] section (old cloud-init values
+        awaiting regeneration), a masked ``cipassword``, a snapshot whose config was not read.
+        """
+        doc: dict[str, Any] = {k: v for k, v in self.current_config().items() if k != "digest"}
+        doc["pending"] = self.pending_section()
+        doc["snapshots"] = {name: {k: v for k, v in conf.items() if k != "digest"}
+                            for name, conf in self.snapshot_configs.items()}
+        return write_guest_config_file(doc) if self.kind == "qemu" else write_pct_config_file(doc)
+
+    @property
+    def digest(self) -> str:
+        """PVE's digest of this guest's config: as read, else the SHA-1 of ``file_text``."""
+        return str(self.config.get("digest") or file_digest(self.file_text()))
+
+    def write_config(self) -> None:
+        """A config write (PVE::AbstractConfig write_config): the file is written again, so the digest is the
+        SHA-1 of its new text. PVE's own refusals of the file come back as its errors."""
+        try:
+            text = self.file_text()
+        except DriveError as exc:
+            raise PveApiError(500, str(exc)) from None
+        self.config["digest"] = file_digest(text)
+
 
 class Task(msgspec.Struct):
     upid: str
     node: str
     type: str
     id: str
-    user: str
+    user: str  # as in the UPID: a token's full id (user@realm!tokenid) for a task a token started
     starttime: int
     exitstatus: str = "OK"
     log: list[str] = []
     polls_left: int = 0  # the simulator reports "running" this many more times
     endtime: int = 0
+    row: dict[str, Any] = {}  # its /cluster/tasks row as read: every field PVE sent (pid, pstart, saved, ...)
 
     @property
     def status(self) -> str:
@@ -200,7 +272,7 @@ class ClusterModel(msgspec.Struct):
             "other": self.other,
         }
         for vmid, g in sorted(self.guests.items()):
-            sections[g.sid] = [g.node, g.resource.get("status"), g.template, g.config.get("digest") or config_digest(g.config),
+            sections[g.sid] = [g.node, g.resource.get("status"), g.template, g.digest,
                                sorted(str(r.get("name")) for r in g.snapshots or [] if r.get("name") != "current")]
         return {name: h(value) for name, value in sections.items()}
 

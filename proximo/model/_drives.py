@@ -48,6 +48,7 @@ __all__ = [
     "parse_size",
     "print_property_string",
     "write_guest_config_file",
+    "write_pct_config_file",
 ]
 
 
@@ -817,8 +818,20 @@ def _decode_text(text: str) -> str:
 
 
 def _encode_text(text: str) -> str:
-    """PVE::Tools::encode_text: percent-encode control characters, ':' and everything above '~'."""
-    return "".join(chr(b) if 0x20 <= b <= 0x39 or 0x3B <= b <= 0x7E else f"%{b:02X}" for b in text.encode("utf-8"))
+    """PVE::Tools::encode_text (pve-common src/PVE/ParseUtils.pm): percent-encode control characters, '%', ':' and
+    everything above '~' ('%' since pve-common 06f436f, "fix #5486", PVE 8.2)."""
+    return "".join(chr(b) if 0x20 <= b <= 0x24 or 0x26 <= b <= 0x39 or 0x3B <= b <= 0x7E else f"%{b:02X}"
+                   for b in text.encode("utf-8"))
+
+
+def _perl_text(value: object) -> str:
+    """A config value as Perl interpolates it into the file ("$key: $value"): a number as Perl prints it (%.15g:
+    2.0 is "2"), a JSON boolean as 1 or the empty string."""
+    if isinstance(value, bool):
+        return "1" if value else ""
+    if isinstance(value, float):
+        return format(value, ".15g")
+    return str(value)
 
 
 def _check_config_value(key: str, value: str, section: str) -> object:
@@ -974,11 +987,22 @@ def parse_guest_config_file(
 
 
 _NOT_CONFIG_KEYS = frozenset({"digest", "description", "pending", "snapshots", "special-sections"})
+# pve-container src/PVE/LXC/Config.pm write_pct_config: the keys its generate_raw_config leaves out of "key: value" lines
+_NOT_PCT_CONFIG_KEYS = frozenset({"digest", "description", "pending", "snapshots", "snapname", "env", "lxc"})
 
 
 def _has_cloudinit(config: Mapping[str, object]) -> bool:
     """PVE::QemuConfig->has_cloudinit: a cloud-init drive is attached."""
     return any(drive.is_cloudinit for drive in _parsed_drives(config))
+
+
+def _comment_lines(description: object) -> list[str]:
+    """The description as the file's ``#`` lines: split on newlines as Perl's split does (trailing empty fields
+    dropped), each line encode_text'ed."""
+    lines = str(description).split("\n")
+    while lines and lines[-1] == "":
+        lines.pop()
+    return [f"#{_encode_text(line)}" for line in lines]
 
 
 def _raw_section(config: Mapping[str, object], pending: bool = False) -> str:
@@ -987,13 +1011,10 @@ def _raw_section(config: Mapping[str, object], pending: bool = False) -> str:
     description = config.get("description")
     if description is not None:
         if _is_set(description):
-            comment_lines = str(description).split("\n")
-            while comment_lines and comment_lines[-1] == "":
-                comment_lines.pop()  # Perl's split drops trailing empty fields
-            lines += [f"#{_encode_text(line)}" for line in comment_lines]
+            lines += _comment_lines(description)
         elif pending:
             lines.append("#")
-    lines += [f"{key}: {config[key]}" for key in sorted(config) if key not in _NOT_CONFIG_KEYS]
+    lines += [f"{key}: {_perl_text(config[key])}" for key in sorted(config) if key not in _NOT_CONFIG_KEYS]
     return "".join(f"{line}\n" for line in lines)
 
 
@@ -1034,4 +1055,42 @@ def write_guest_config_file(config: Mapping[str, object]) -> str:
         if name.lower() == "pending":
             raise DriveError(f"internal error: snapshot name '{name}' is forbidden")
         raw += f"\n[{name}]\n" + _raw_section(snapshots[name])
+    return raw
+
+
+def _raw_pct_section(config: Mapping[str, object]) -> str:
+    """write_pct_config's generate_raw_config: the description as comments, the keys sorted, then the
+    ``lxc.environment.runtime`` lines of ``env`` (NUL-separated) and the raw ``lxc.*`` lines in their order."""
+    lines = _comment_lines(config["description"]) if _is_set(config.get("description")) else []
+    for key in sorted(config):
+        if key in _NOT_PCT_CONFIG_KEYS:
+            continue
+        value = _perl_text(config[key])
+        if "\n" in value:
+            raise DriveError(f"detected invalid newline inside property '{key}'")
+        lines.append(f"{key}: {value}")
+    env = config.get("env")
+    if _is_set(env):
+        lines += [f"lxc.environment.runtime: {variable}" for variable in str(env).split("\0") if variable]
+    for entry in config.get("lxc") or []:  # type: ignore[attr-defined]
+        key, value = entry
+        if key != "lxc.environment.runtime":  # written from env, above
+            lines.append(f"{key}: {value}")
+    return "".join(f"{line}\n" for line in lines)
+
+
+def write_pct_config_file(config: Mapping[str, object]) -> str:
+    """Render a container config (main keys plus ``pending`` and ``snapshots``): pve-container src/PVE/LXC/Config.pm
+    ``write_pct_config``. ``unusedN`` entries whose volume is mounted again are dropped, as PVE drops them; the
+    pending section is ``[pve:pending]``."""
+    conf = {k: v for k, v in config.items() if k != "snapstate"}
+    used = {vol.volid for vol in _lxc_volumes(conf) if vol.role != "unused"}  # get_vm_volumes: rootfs and mount points
+    conf = {k: v for k, v in conf.items() if not (k.startswith("unused") and str(v) in used)}
+    pending: Mapping[str, object] = conf.get("pending") or {}  # type: ignore[assignment]
+    snapshots: Mapping[str, Mapping[str, object]] = conf.get("snapshots") or {}  # type: ignore[assignment]
+    raw = _raw_pct_section(conf)
+    if pending:
+        raw += "\n[pve:pending]\n" + _raw_pct_section(pending)
+    for name in sorted(snapshots):
+        raw += f"\n[{name}]\n" + _raw_pct_section(snapshots[name])
     return raw

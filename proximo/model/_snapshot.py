@@ -16,8 +16,11 @@ from typing import Any
 import anyio
 
 from ..errors import PveApiError
-from ._cluster import ClusterModel, Guest, Node, as_int, partial_access_reads
+from ..pve._apischema import schema
+from ._cluster import ClusterModel, Guest, Node, Task, as_int, partial_access_reads, split_list
+from ._access import split_tokenid
 from ._firewall import firewall_from_api, firewall_path, firewall_paths, render_firewall
+from ._indexes import index_rows, index_template, loads_guest_config
 
 SNAPSHOT_FORMAT = "proximo-snapshot/1"
 
@@ -200,6 +203,10 @@ def from_api(api: dict[str, Any], extra: dict[str, dict[str, Any]] | None = None
         if match := _NODE_GUESTS.match(path):
             for row in data or []:
                 _add_guest(m, api, match.group(1), match.group(2), row)
+                g = m.guests.get(as_int(row.get("vmid"), -1))
+                if g is not None and g.node == match.group(1) and g.kind == match.group(2):
+                    g.list_row = {**row, "vmid": g.vmid}  # a number, as PVE >= 8.2 sends it for containers too
+                    g.list_basis = _list_values(g)
     for path in api:
         if match := _GUEST_CONFIG.match(path):
             _add_guest(m, api, match.group(1), match.group(2), {"vmid": match.group(3)})
@@ -283,9 +290,12 @@ def _load_task(m: ClusterModel, row: dict[str, Any]) -> None:
     from ._cluster import Task
 
     upid = row["upid"]
+    user = str(row.get("user", ""))
+    if row.get("tokenid"):  # the lists split a token's id (_task_owner); the model keeps it whole, as the UPID has it
+        user = f"{user}!{row['tokenid']}"
     m.tasks[upid] = Task(upid=upid, node=row.get("node", ""), type=row.get("type", ""), id=str(row.get("id", "")),
-                         user=row.get("user", ""), starttime=as_int(row.get("starttime")),
-                         exitstatus=row.get("status", "OK"), endtime=as_int(row.get("endtime")))
+                         user=user, starttime=as_int(row.get("starttime")),
+                         exitstatus=row.get("status", "OK"), endtime=as_int(row.get("endtime")), row=dict(row))
 
 
 def load_snapshot(doc: dict[str, Any]) -> ClusterModel:
@@ -357,11 +367,39 @@ def render(m: ClusterModel, path: str) -> Any:
         return m.other[path]
     base, _, query = path.partition("?")
     args = dict(urllib.parse.parse_qsl(query))
+    match = schema().match(base)
+    if match is not None and index_template(match[0]):
+        _index_target_exists(m, *match)
+        return index_rows(match[0])
     parts = base.strip("/").split("/")
     handler = _RENDERERS.get(parts[0]) if parts and parts[0] else None
     if handler is None:
         raise _not_found(base)
     return handler(m, parts, args, base)
+
+
+def _index_target_exists(m: ClusterModel, template: str, params: dict[str, str]) -> None:
+    """What a directory index's handler checks first: the node (pve-api-daemon proxies to it), the guest's config
+    for the handlers that load it (_indexes.loads_guest_config)."""
+    if "node" in params:
+        _node_or_fail(m, params["node"])
+    if "vmid" in params and loads_guest_config(template):
+        _guest_or_fail(m, params["node"], template.split("/")[3], params["vmid"])
+
+
+def _node_or_fail(m: ClusterModel, name: str) -> Node:
+    node = m.nodes.get(name)
+    if node is None:
+        raise PveApiError(500, f"hostname lookup '{name}' failed - failed to get address info for: {name}: Name or service not known")
+    return node
+
+
+def _guest_or_fail(m: ClusterModel, node: str, kind: str, vmid: str) -> Guest:
+    g = m.guests.get(as_int(vmid, -1))
+    if g is None or g.node != node or g.kind != kind:
+        conf = "qemu-server" if kind == "qemu" else "lxc"
+        raise PveApiError(500, f"Configuration file 'nodes/{node}/{conf}/{vmid}.conf' does not exist")
+    return g
 
 
 def _render_version(m: ClusterModel, parts: list[str], args: dict[str, str], base: str) -> Any:
@@ -429,8 +467,16 @@ def _storage_resource(m: ClusterModel, sid: str, node: str) -> dict[str, Any]:
     }
 
 
-def _task_row(t: Any) -> dict[str, Any]:
-    row = {"upid": t.upid, "node": t.node, "type": t.type, "id": t.id, "user": t.user, "starttime": t.starttime}
+def _task_owner(t: Task) -> dict[str, str]:
+    """``user`` and, for a token's task, ``tokenid``, as PVE's task lists and status split them (pve-manager
+    PVE/API2/Tasks.pm convert_token_task, PVE/API2/Cluster.pm tasks: PVE::AccessControl::split_tokenid)."""
+    token = split_tokenid(t.user)
+    return {"user": token[0], "tokenid": token[1]} if token else {"user": t.user}
+
+
+def _task_row(t: Task) -> dict[str, Any]:
+    """A task list row: what it was read with, and what the model knows now (status and endtime once it stopped)."""
+    row = {**t.row, "upid": t.upid, "node": t.node, "type": t.type, "id": t.id, **_task_owner(t), "starttime": t.starttime}
     if t.status == "stopped":
         row.update(status=t.exitstatus, endtime=t.endtime or t.starttime)
     return row
@@ -449,23 +495,18 @@ def _render_nodes(m: ClusterModel, parts: list[str], args: dict[str, str], base:
     if len(parts) == 1:
         return [dict(n.index) or {"node": n.name, "status": n.resource.get("status")} for _, n in sorted(m.nodes.items())]
     name = parts[1]
-    node = m.nodes.get(name)
-    if node is None:
-        raise PveApiError(500, f"hostname lookup '{name}' failed - failed to get address info for: {name}: Name or service not known")
+    node = _node_or_fail(m, name)
     rest = parts[2:]
     if rest in (["qemu"], ["lxc"]):
         return [_guest_list_row(g) for _, g in sorted(m.guests.items()) if g.node == name and g.kind == rest[0]]
     if len(rest) >= 2 and rest[0] in ("qemu", "lxc"):
-        g = m.guests.get(as_int(rest[1], -1))
-        if g is None or g.node != name or g.kind != rest[0]:
-            conf = "qemu-server" if rest[0] == "qemu" else "lxc"
-            raise PveApiError(500, f"Configuration file 'nodes/{name}/{conf}/{rest[1]}.conf' does not exist")
+        g = _guest_or_fail(m, name, rest[0], rest[1])
         if rest[2:] == ["config"] and args.get("snapshot"):
             return _snapshot_config(g, args["snapshot"])
         if rest[2:] == ["config"]:
             if args.get("current") in ("1", "true") and g.pending:
-                return _current_config(g)
-            return {**g.config, "digest": g.config.get("digest") or _digest(g.config)}
+                return {**g.current_config(), "digest": g.digest}
+            return {**g.config, "digest": g.digest}
         if rest[2:] == ["status", "current"]:
             row = {**_guest_resource(g), "status": g.resource.get("status", "stopped")}
             if g.kind == "qemu":
@@ -517,7 +558,7 @@ def _render_nodes(m: ClusterModel, parts: list[str], args: dict[str, str], base:
                 task.polls_left -= 1
             fields = task.upid.split(":")  # UPID:node:PID:PSTART:...: PVE's status decodes them (upid_decode)
             row = {"upid": task.upid, "node": task.node, "pid": int(fields[2], 16), "pstart": int(fields[3], 16), "starttime": task.starttime,
-                   "type": task.type, "id": task.id, "user": task.user, "status": task.status}
+                   "type": task.type, "id": task.id, **_task_owner(task), "status": task.status}
             if task.status == "stopped":
                 row["exitstatus"] = task.exitstatus
             return row
@@ -532,7 +573,7 @@ def _render_nodes(m: ClusterModel, parts: list[str], args: dict[str, str], base:
 def render_snapshots(g: Guest) -> list[dict[str, Any]]:
     """GET .../snapshot: every snapshot, then the "current" row PVE always adds ("You are here!")."""
     rows = [dict(r) for r in g.snapshots or [] if r.get("name") != "current"]
-    current: dict[str, Any] = {"name": "current", "digest": g.config.get("digest") or _digest(g.config),
+    current: dict[str, Any] = {"name": "current", "digest": g.digest,
                                "description": "You are here!", "running": 1 if g.running else 0}
     if g.config.get("parent"):
         current["parent"] = g.config["parent"]
@@ -545,26 +586,29 @@ def _snapshot_config(g: Guest, name: str) -> dict[str, Any]:
     conf = g.snapshot_configs.get(name)
     if conf is None:  # the list was read but not this snapshot's config: do not invent it
         raise PveApiError(501, f"the config of snapshot '{name}' was not read")
-    return {**conf, "digest": g.config.get("digest") or _digest(g.config)}
-
-
-def _current_config(g: Guest) -> dict[str, Any]:
-    """``current=1``: the running values, i.e. without the pending changes (PVE::GuestHelpers::config_with_pending_array)."""
-    conf = {k: v for k, v in g.config.items()}
-    for row in g.pending or []:
-        key = row["key"]
-        if "value" in row:
-            conf[key] = row["value"]
-        else:
-            conf.pop(key, None)
-    return conf
+    # pve-guest-common src/PVE/AbstractConfig.pm load_snapshot_config: "$snapshot->{digest} = $conf->{digest}"
+    return {**conf, "digest": g.digest}
 
 
 def render_pending(g: Guest) -> list[dict[str, Any]]:
-    """GET .../pending: one row per key with its current ``value``, a ``pending`` new value, or ``delete``."""
-    if g.pending is not None:
-        return [dict(r) for r in g.pending]
-    return [{"key": k, "value": v} for k, v in sorted(g.config.items()) if k != "digest"]
+    """GET .../pending, as pve-guest-common src/PVE/GuestHelpers.pm config_with_pending_array lists it: every key of
+    the file's main section (the ``digest`` too) with its ``value`` and any ``pending`` value or ``delete`` (2:
+    forced), then the keys only the pending section sets, then the deletes of keys that are not set."""
+    current = {**g.current_config(), "digest": g.digest}
+    pending = g.pending_section()
+    deletes = {key.lstrip("!"): 2 if key.startswith("!") else 1 for key in split_list(pending.pop("delete", None))}
+    rows: list[dict[str, Any]] = []
+    for key in sorted(current):
+        if isinstance(current[key], (list, dict)):
+            continue  # "next if ref($conf->{$opt})": the raw lxc.* keys
+        row = {"key": key, "value": current[key]}
+        if key in pending:
+            row["pending"] = pending.pop(key)
+        if key in deletes:
+            row["delete"] = deletes.pop(key)
+        rows.append(row)
+    rows += [{"key": key, "pending": value} for key, value in sorted(pending.items())]
+    return rows + [{"key": key, "delete": force} for key, force in sorted(deletes.items())]
 
 
 def _node_status(node: Node) -> dict[str, Any]:
@@ -582,21 +626,42 @@ def _node_status(node: Node) -> dict[str, Any]:
     return out
 
 
-def _digest(config: dict[str, Any]) -> str:
-    from ._cluster import config_digest
+# qemu-server QemuServer.pm vmstatus and pve-container LXC.pm vmstatus report these only for a running guest
+_RUNNING_ONLY = ("pid", "memhost", "pressurecpusome", "pressurecpufull", "pressureiosome", "pressureiofull",
+                 "pressurememorysome", "pressurememoryfull")
+_LIST_KEYS = ("vmid", "name", "status", "maxmem", "maxdisk", "cpus", "mem", "disk", "uptime", "netin", "netout",
+              "diskread", "diskwrite", "cpu", "template", "tags", "lock", "pid", "maxswap", "swap", "type")
 
-    return config_digest(config)
 
-
-def _guest_list_row(g: Guest) -> dict[str, Any]:
-    keep = ("vmid", "name", "status", "maxmem", "maxdisk", "cpus", "mem", "disk", "uptime", "netin", "netout",
-            "diskread", "diskwrite", "cpu", "template", "tags", "lock", "pid", "maxswap", "swap", "type")
-    row = {k: v for k, v in _guest_resource(g).items() if k in keep}
-    row["cpus"] = g.resource.get("maxcpu", row.get("cpus", 1))
+def _list_values(g: Guest) -> dict[str, Any]:
+    """The fields of a /nodes/{node}/{kind} row the model keeps, as it knows them now."""
+    row = {k: v for k, v in _guest_resource(g).items() if k in _LIST_KEYS}
+    row["cpus"] = g.resource.get("maxcpu", row.get("cpus", 1))  # the resource row's maxcpu is the list's cpus
     if g.kind == "lxc":
         row["type"] = "lxc"
     else:
         row.pop("type", None)
+    if not as_int(row.get("template")):
+        row.pop("template", None)  # vmstatus: "template => 1" only for a template
+    return row
+
+
+def _guest_list_row(g: Guest) -> dict[str, Any]:
+    """A /nodes/{node}/{kind} row: the row read, with what the model changed since (Guest.list_basis)."""
+    now = _list_values(g)
+    if g.list_row is None:
+        return now
+    row = dict(g.list_row)
+    missing = object()
+    for key, value in now.items():
+        if g.list_basis.get(key, missing) != value:
+            row[key] = value
+    for key in g.list_basis:
+        if key not in now:
+            row.pop(key, None)
+    if not g.running:
+        for key in _RUNNING_ONLY:
+            row.pop(key, None)
     return row
 
 

@@ -280,7 +280,7 @@ async def _start_simulator(settings: Settings, tg: anyio.abc.TaskGroup) -> tuple
 
     from .._host import make_packs
     from ..model import load_snapshot
-    from ..sim import Simulator, demo_snapshot
+    from ..sim import Simulator, demo_snapshot, serve_config
     from .._world import TOKEN_ID
 
     secret = secrets.token_hex(16)
@@ -288,8 +288,7 @@ async def _start_simulator(settings: Settings, tg: anyio.abc.TaskGroup) -> tuple
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     sock.bind(("127.0.0.1", 0))
     port = sock.getsockname()[1]
-    server = uvicorn.Server(uvicorn.Config(simulator.app, log_level="warning", interface="asgi3", server_header=False,
-                                           lifespan="off"))
+    server = uvicorn.Server(serve_config(simulator.app, log_level="warning", lifespan="off"))
     tg.start_soon(lambda: server.serve(sockets=[sock]))
     while not server.started:
         await anyio.sleep(0.01)

@@ -8,9 +8,17 @@ from typing import Any
 
 from ._app import Fault, Simulator
 
-__all__ = ["Fault", "Simulator", "demo_snapshot"]
+__all__ = ["Fault", "Simulator", "demo_snapshot", "serve_config"]
 
 
 def demo_snapshot() -> dict[str, Any]:
     """The built-in demo cluster, in snapshot format (docs/architecture.md, "The snapshot file")."""
     return json.loads(resources.files("proximo.sim").joinpath("demo_cluster.json").read_text())
+
+
+def serve_config(app: Any, **kwargs: Any) -> Any:
+    """A uvicorn Config that serves the simulator's app with pveproxy's status lines (``_serve.py``; imported
+    here, on use, so that importing the simulator does not import uvicorn)."""
+    from ._serve import serve_config as config
+
+    return config(app, **kwargs)

@@ -101,20 +101,29 @@ class Simulator:
             {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope.get("headers", [])},
             body,
         )
-        data = json.dumps(payload).encode()
-        await send({"type": "http.response.start", "status": status, "headers": [
-            (b"content-type", b"application/json;charset=UTF-8"), (b"server", b"pve-api-daemon/3.0"),
-            (b"content-length", str(len(data)).encode())]})
+        headers = [(b"server", b"pve-api-daemon/3.0")]
+        if payload is _NO_BODY:  # pveproxy's own refusal (a failed login): the message is in the status line only
+            data, reason = b"", _AUTH_FAILED
+        else:
+            data = json.dumps(payload).encode()
+            headers.insert(0, (b"content-type", b"application/json;charset=UTF-8"))
+            reason = _reason(status, payload)
+        start: dict[str, Any] = {"type": "http.response.start", "status": status,
+                                 "headers": [*headers, (b"content-length", str(len(data)).encode())]}
+        if reason is not None:
+            start[REASON_KEY] = reason.encode()
+        await send(start)
         await send({"type": "http.response.body", "body": data})
 
     async def handle(self, method: str, raw_path: str, query: str, headers: dict[str, str], body: bytes) -> tuple[int, Any]:
+        """(status, JSON body) of a request, as pve-api-daemon answers it."""
         if self.latency:
             await anyio.sleep(self.latency)
         if not raw_path.startswith(_PREFIX + "/"):
             return 404, {"data": None}
         token = self._authorised(headers)
         if token is None:
-            return 401, {"data": None, "message": "authentication failure\n", "status": 401, "success": 0}
+            return 401, _NO_BODY
         path = urllib.parse.unquote(raw_path[len(_PREFIX):])
         self.requests.append((method, path))
         fault = self._fault(method, path)
@@ -187,7 +196,29 @@ def _params(method: str, query: str, headers: dict[str, str], body: bytes) -> di
 
 
 def _error_body(exc: PveApiError) -> dict[str, Any]:
-    body: dict[str, Any] = {"data": None, "message": exc.message + "\n", "status": exc.status, "success": 0}
+    """The JSON formatter's error body: ``data`` null, the handler's ``message`` and any per-parameter ``errors``
+    (pve-http-server src/PVE/APIServer/Formatter/Standard.pm prepare_response_data; the message is in the body
+    since 9a2112e, "fix #6503: return api handler errors in the json body")."""
+    body: dict[str, Any] = {"data": None}
     if exc.errors:
         body["errors"] = exc.errors
+    body["message"] = exc.message + "\n"
     return body
+
+
+# The ASGI "http.response.start" key that carries the reason phrase: an extension other servers ignore, which
+# serve_config's protocol writes into the status line (proximo/sim/_serve.py).
+REASON_KEY = "proximo.reason"
+_NO_BODY: Any = object()  # an answer with no body at all
+# pve-manager PVE/HTTPServer.pm auth_handler (26c10a2e, "unify error message in case of auth failure"): a token that
+# does not verify dies with this; no login formatter serves json, so pve-http-server's AnyEvent.pm answers 401 with
+# it as the reason phrase and no content
+_AUTH_FAILED = "Authentication failed!"
+
+
+def _reason(status: int, payload: Any) -> str | None:
+    """The status line's reason phrase as pveproxy writes it (pve-http-server src/PVE/APIServer/AnyEvent.pm
+    ``response``: the handler's message, its first line only; the standard phrase when there is none)."""
+    if status < 400 or not isinstance(payload, dict) or not isinstance(payload.get("message"), str):
+        return None
+    return payload["message"].split("\n", 1)[0] or None

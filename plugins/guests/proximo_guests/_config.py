@@ -6,7 +6,7 @@ Shared by the semantics (what a call does) and the handlers' permission checks (
 from __future__ import annotations
 
 from proximo import PveApiError
-from proximo.model import Call, ClusterModel, Guest, as_int, config_digest
+from proximo.model import Call, ClusterModel, Guest, as_int
 
 Kind = str  # "qemu" | "lxc"
 
@@ -40,14 +40,16 @@ def check_lock(g: Guest, call: Call) -> None:
 
 
 def config_digest_of(model: ClusterModel, call: Call) -> str | None:
-    """The digest of the guest's config file: what config, resize and disk-move calls compare ``digest`` with."""
+    """The digest of the guest's config file (Guest.digest): what config, resize and disk-move calls compare
+    ``digest`` with (pve-common src/PVE/Tools.pm assert_if_modified)."""
     g = model.guests.get(as_int(call.path_params.get("vmid"), -1))
-    return None if g is None else (g.config.get("digest") or config_digest(g.config))
+    return None if g is None else g.digest
 
 
 def check_digest(g: Guest, call: Call) -> None:
+    """pve-common src/PVE/Tools.pm assert_if_modified: a given digest must be the file's."""
     given = call.params.get("digest")
-    if given and given != (g.config.get("digest") or config_digest(g.config)):
+    if given and given != g.digest:
         raise PveApiError(500, "detected modified configuration - file changed by other user? Try again.")
 
 

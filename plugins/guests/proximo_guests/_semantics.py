@@ -20,7 +20,7 @@ from collections.abc import Callable
 from typing import Any
 
 from proximo import ApiCall, Irreversible, NotModelled, PveApiError, Step
-from proximo.model import Call, ClusterModel, Guest, as_int, config_digest, split_list
+from proximo.model import Call, ClusterModel, Guest, as_int, guest_volumes, split_list
 from proximo.model._drives import (
     DriveError,
     format_size,
@@ -40,12 +40,6 @@ from ._config import Kind, check_digest, check_lock, check_options_given, config
 
 
 # --- finding the guest a call is about ---------------------------------------------------------------
-
-
-def write_config(g: Guest) -> None:
-    """A config write changes the file, and with it the digest."""
-    g.config.pop("digest", None)
-    g.config["digest"] = config_digest(g.config)
 
 
 def ha_resource(model: ClusterModel, g: Guest) -> dict[str, Any] | None:
@@ -179,27 +173,42 @@ def _hot(g: Guest, key: str) -> bool:
             or (key.startswith("usb") and "usb" in hotplug) or is_unused_key(key))
 
 
-def _pending_rows(g: Guest) -> list[dict[str, Any]]:
-    if g.pending is None:
-        g.pending = [{"key": k, "value": v} for k, v in sorted(g.config.items()) if k != "digest"]
-    return g.pending
-
-
 def _mark_pending(g: Guest, key: str, old: Any, new: Any | None) -> None:
-    rows = _pending_rows(g)
-    row = next((r for r in rows if r["key"] == key), None)
+    """The change waits in the pending section: ``new`` (None: a delete) for ``key``, whose value in the file's main
+    section (the row's ``value``) stays as it was."""
+    rows = g.pending if g.pending is not None else []
+    row = next((r for r in rows if r.get("key") == key), None)
     if row is None:
         row = {"key": key}
-        rows.append(row)
-        rows.sort(key=lambda r: r["key"])
         if old is not None:
-            row["value"] = old
+            row["value"] = old  # no pending row yet: the config's value is the file's
+        rows.append(row)
+        rows.sort(key=lambda r: str(r.get("key")))
     row.pop("pending", None)
     row.pop("delete", None)
     if new is None:
         row["delete"] = 1
     else:
         row["pending"] = new
+    g.pending = rows
+
+
+def _settle_pending(g: Guest, applied: set[str]) -> None:
+    """What is left pending after a config write.
+
+    A stopped guest gets every pending change applied (qemu-server vmconfig_apply_pending, pve-container
+    vmconfig_apply_pending); a running one gets the hot-plugged keys applied, and AbstractConfig cleanup_pending
+    drops pending values equal to the current ones and deletes of keys that are not set.
+    """
+    if g.pending is None:
+        return
+    rows = [] if not g.running else [r for r in g.pending if r.get("key") not in applied]
+    for row in rows:
+        if "pending" in row and "value" in row and str(row["pending"]) == str(row["value"]):
+            del row["pending"]
+        if row.get("delete") and "value" not in row:
+            del row["delete"]
+    g.pending = rows if any("pending" in r or r.get("delete") for r in rows) else None
 
 
 def config_set(model: ClusterModel, call: Call) -> Any:
@@ -211,6 +220,7 @@ def config_set(model: ClusterModel, call: Call) -> Any:
     if p.get("revert"):
         raise NotModelled("revert of pending changes is not modelled")
     deletes = split_list(p.get("delete"))
+    applied: set[str] = set()  # keys written to the config's main section at once
     for key in deletes:
         if key in p:
             raise PveApiError(400, "Parameter verification failed.", {key: f"unable to delete and set '{key}' at once"})
@@ -225,6 +235,8 @@ def config_set(model: ClusterModel, call: Call) -> Any:
             _detach(model, g, key, destroy=bool(as_int(p.get("force"))) or is_unused_key(key))
         if g.running and not _hot(g, key):
             _mark_pending(g, key, old, None)
+        else:
+            applied.add(key)
     for key, value in p.items():
         if key in CONFIG_CONTROL:
             continue
@@ -239,9 +251,12 @@ def config_set(model: ClusterModel, call: Call) -> Any:
         g.config[key] = new if isinstance(value, str) else value
         if g.running and not _hot(g, key):
             _mark_pending(g, key, old, g.config[key])
+        else:
+            applied.add(key)
+    _settle_pending(g, applied)
     if "name" in p or "hostname" in p:
         g.resource["name"] = p.get("name", p.get("hostname"))
-    write_config(g)
+    g.write_config()
     if call.method == "POST":
         return task(model, g, call, "qmconfig", "vzconfig")
     return None
@@ -289,8 +304,7 @@ def config_inverse(before: ClusterModel, call: Call) -> list[Step] | Irreversibl
         params["delete"] = ",".join(sorted(set(remove)))
     if not params:
         return []
-    params["digest"] = new.config["digest"]
-    steps: list[Step] = []
+    steps: list[Step] = []  # the host stamps each with the digest of the state it applies to (SemanticsRegistry.stamp)
     if destroy_new and g.kind == "qemu":
         params["force"] = 1  # physical removal of the disks this change created
     steps.append(ApiCall(call.method, call.path, params))  # type: ignore[arg-type]
@@ -399,7 +413,7 @@ def _finish_new(model: ClusterModel, g: Guest, call: Call) -> None:
     g.resource["maxcpu"] = as_int(g.config.get("cores", 1)) * as_int(g.config.get("sockets", 1), 1)
     boot = next((v for v in g.volumes() if v.is_boot), None)
     g.resource["maxdisk"] = boot.size or 0 if boot else 0
-    write_config(g)
+    g.write_config()
     model.guests[g.vmid] = g
     _add_to_pool(model, call.params.get("pool"), g)
     if as_int(call.params.get("start")):
@@ -516,14 +530,14 @@ def destroy(model: ClusterModel, call: Call) -> str:
         if replication_jobs_of(model, g.vmid):
             raise PveApiError(500, f"There are replication jobs for guest '{g.vmid}' - please remove them first.")
     clones = linked_clones(model, g)
-    if clones:
-        used = {vols.base_of(model, v.volid) for vmid in clones for v in model.guests[vmid].volumes()}
-        base = next(volid for _, volid in owned_volumes(model, g) if volid in used)
-        if g.kind == "qemu":  # qemu-server QemuServer.pm destroy_vm checks every base volume first
-            raise PveApiError(500, f"base volume '{base}' is still in use by linked cloned")
-        # pve-container frees volume by volume: pve-storage Storage.pm vdisk_free refuses the base one (by volname)
-        raise PveApiError(500, f"base volume '{base.partition(':')[2]}' is still in use by linked clones")
+    used = {vols.base_of(model, v.volid) for vmid in clones for v in model.guests[vmid].volumes()}
+    refusal, warnings = _destroy_volume_checks(model, g, used)
+    if refusal:
+        raise PveApiError(500, refusal)
     upid = task(model, g, call, "qmdestroy", "vzdestroy")
+    if warnings:  # PVE::RESTEnvironment log_warn: "WARN: ..." lines, and the task ends "WARNINGS: <count>"
+        model.tasks[upid].exitstatus = f"WARNINGS: {len(warnings)}"
+        model.tasks[upid].log = [f"WARN: {w}" for w in warnings] + [f"TASK WARNINGS: {len(warnings)}"]
     doomed = {volid for _, volid in owned_volumes(model, g)}
     for snap in g.snapshot_configs.values():
         state = snap.get("vmstate")
@@ -568,6 +582,47 @@ def destroy(model: ClusterModel, call: Call) -> str:
     return upid
 
 
+def pve_release(model: ClusterModel) -> tuple[int, int]:
+    """The Proxmox VE release the cluster runs (GET /version ``release``, else ``version``); 9.1 when it was not
+    read, the release of the API schema the model follows."""
+    text = str(model.version.get("release") or model.version.get("version") or "9.1")
+    parts = [as_int(p, 0) for p in text.split(".")[:2]]
+    return (parts + [0, 0])[0], (parts + [0, 0])[1]
+
+
+def _destroy_volume_checks(model: ClusterModel, g: Guest, used_bases: set[str | None]) -> tuple[str | None, list[str]]:
+    """What destroying the guest's volumes meets, walking them in PVE's order (foreach_volume_full with the unused
+    ones, then the snapshots' RAM states): PVE's error, else the warnings it logs.
+
+    A base volume linked clones use is refused (qemu-server src/PVE/QemuServer.pm destroy_vm checks every base
+    volume of a template first; pve-container src/PVE/LXC.pm destroy_lxc_container frees volume by volume and
+    pve-storage src/PVE/Storage.pm vdisk_free refuses the base one, by volname). A volume on a storage that does not
+    exist fails storage_config ("storage 'x' does not exist"): in pve-container's parse_volname, and in qemu-server
+    up to 9.1 (volume_is_base_and_used for a template, PVE::Storage::path for the others); qemu-server 9.2 only
+    warns and leaves the volume where it is (59e11235, and 2e85e6d7 "fix #3711: make removal of VM possible if store
+    does not exist anymore"). PVE fails in the worker, after freeing the volumes before that one; the model
+    refuses the request up front.
+    """
+    tolerant = g.kind == "qemu" and pve_release(model) >= (9, 2)
+    walk = [(v.volid, v.role) for v in g.volumes() if not (g.kind == "qemu" and v.role == "cdrom")]
+    walk += [(str(snap["vmstate"]), "vmstate") for _, snap in sorted(g.snapshot_configs.items()) if snap.get("vmstate")]
+    checks: list[str] = []  # qemu-server's template check runs over every volume before any is removed
+    removals: list[str] = []
+    for volid, role in walk:
+        sid = volid.partition(":")[0]
+        if sid not in model.storages:
+            if not tolerant:
+                return f"storage '{sid}' does not exist", []
+            if g.template and role != "cloudinit":  # the template check skips every CD-ROM drive, cloud-init's too
+                checks.append(f"failed to check if volume '{volid}' is used by linked clones: storage '{sid}' does not exist")
+            removals.append(f"failed to get path and owner of volume '{volid}': storage '{sid}' does not exist")
+        elif volid in used_bases:
+            if g.kind == "qemu":
+                return f"base volume '{volid}' is still in use by linked cloned", []
+            return f"base volume '{volid.partition(':')[2]}' is still in use by linked clones", []
+    return None, checks + removals
+
+
 def destroy_notes(before: ClusterModel, call: Call) -> list[str]:
     g = before.guests.get(as_int(call.path_params.get("vmid"), -1))
     if g is None:
@@ -588,6 +643,10 @@ def destroy_notes(before: ClusterModel, call: Call) -> list[str]:
                      ("purge removes it from the job's list." if purge else "without purge the job keeps the id of a guest that no longer exists."))
     for pool in pools_of(before, g.vmid):
         notes.append(f"pool {pool}: the guest leaves the pool (Proxmox removes pool membership and /vms/{g.vmid} ACLs on every destroy).")
+    _, warnings = _destroy_volume_checks(before, g, set())
+    for volid in dict.fromkeys(w.split("'")[1] for w in warnings):
+        notes.append(f"volume {volid}: its storage '{volid.partition(':')[0]}' does not exist, so Proxmox leaves it where "
+                     "it is, unreferenced (the destroy ends with warnings).")
     notes.append(f"{g.sid}: {vols.recovery_point(before, g.vmid)}.")
     return notes
 
@@ -604,7 +663,12 @@ def _start_error(model: ClusterModel, g: Guest) -> str | None:
 
 
 def _apply_pending(g: Guest) -> None:
-    g.pending = None  # vm_start applies [PENDING]; the config view already holds the new values
+    """vm_start applies [PENDING] (qemu-server vmconfig_apply_pending, pve-container vmconfig_apply_pending) and
+    writes the config: the view already holds the new values, the file and its digest change."""
+    if g.pending is not None and any("pending" in r or as_int(r.get("delete")) for r in g.pending):
+        g.pending = None
+        g.write_config()
+    g.pending = None
 
 
 def _do_start(model: ClusterModel, g: Guest, call: Call) -> None:
@@ -783,7 +847,7 @@ def snapshot_create(model: ClusterModel, call: Call) -> str:
         raise PveApiError(500, f"snapshot name '{name}' already used")
     _snapshot_capable(model, g)
     upid = task(model, g, call, "qmsnapshot", "vzsnapshot")
-    snap = {k: v for k, v in g.config.items() if k not in ("digest", "lock")}
+    snap = _snapshot_copy_config(g.current_config())
     row: dict[str, Any] = {"name": name, "description": call.params.get("description", ""), "snaptime": int(time.time())}
     if g.config.get("parent"):
         row["parent"] = g.config["parent"]
@@ -800,8 +864,18 @@ def snapshot_create(model: ClusterModel, call: Call) -> str:
     g.snapshots = [r for r in g.snapshots or [] if r.get("name") != "current"] + [row]
     g.snapshot_configs[name] = snap
     g.config["parent"] = name
-    write_config(g)
+    g.write_config()
     return upid
+
+
+# pve-guest-common src/PVE/AbstractConfig.pm __snapshot_copy_config: what a snapshot does not copy from the config
+_NOT_SNAPSHOTTED = frozenset({"snapshots", "snapstate", "snaptime", "vmstate", "lock", "digest", "description"})
+
+
+def _snapshot_copy_config(source: dict[str, Any]) -> dict[str, Any]:
+    """__snapshot_copy_config: every key of the file's main section but the snapshot bookkeeping, the lock, the
+    digest, the description and the unusedN volumes (a snapshot's config has its own description)."""
+    return {k: v for k, v in source.items() if k not in _NOT_SNAPSHOTTED and not is_unused_key(k)}
 
 
 def _snapshot_or_fail(g: Guest, name: str) -> dict[str, Any]:
@@ -835,7 +909,7 @@ def snapshot_delete(model: ClusterModel, call: Call) -> str:
             g.config.pop("parent")
         else:
             g.config["parent"] = parent
-    write_config(g)
+    g.write_config()
     return upid
 
 
@@ -848,13 +922,17 @@ def snapshot_rollback(model: ClusterModel, call: Call) -> str:
     if snap is None:
         raise NotModelled(f"the config of snapshot '{name}' was not read, so a rollback cannot be predicted")
     upid = task(model, g, call, "qmrollback", "vzrollback")
-    current_volumes = {v.volid for v in g.volumes() if v.role not in ("cdrom",)}
-    restored = {k: v for k, v in snap.items() if k not in ("snaptime", "description", "vmstate", "snapstate", "parent")}
-    g.config = restored
+    # the config's volumes, in foreach_volume's order, that the snapshot lacks: __snapshot_rollback_get_unused
+    current_volumes = [v.volid for v in guest_volumes(g.kind, g.current_config()) if v.role not in ("cdrom", "unused")]
+    # AbstractConfig snapshot_rollback -> __snapshot_apply_config: the current description and unusedN entries stay,
+    # the snapshot's config is copied over them (__snapshot_copy_config), pending changes are dropped
+    kept_keys = {k: v for k, v in g.current_config().items() if k == "description" or is_unused_key(k)}
+    g.config = {**kept_keys, **_snapshot_copy_config(snap)}
     g.config["parent"] = name
+    g.pending = None
     kept = {v.volid for v in g.volumes()}
-    for volid in sorted(current_volumes - kept):  # volumes added since the snapshot stay, as unusedN
-        if vols.owner_of(model, volid) == g.vmid:
+    for volid in current_volumes:  # volumes added since the snapshot stay, as unusedN
+        if volid not in kept and vols.owner_of(model, volid) == g.vmid:
             add_unused(g, volid)
     g.rolled_back_to = name
     if snap.get("vmstate"):  # the RAM state comes back: the guest runs as it did then
@@ -864,8 +942,7 @@ def snapshot_rollback(model: ClusterModel, call: Call) -> str:
         g.resource["uptime"] = 0
         if as_int(call.params.get("start")):
             _do_start(model, g, call)
-    g.pending = None
-    write_config(g)
+    g.write_config()
     return upid
 
 
@@ -900,7 +977,7 @@ def disk_resize(model: ClusterModel, call: Call) -> str:
         raise PveApiError(500, "shrinking disks is not supported")
     vols.resize(model, volume, g.node, new)
     g.config[key] = with_volume(g.kind, props, volume, new)
-    write_config(g)
+    g.write_config()
     return task(model, g, call, "qmresize", "resize")
 
 
@@ -937,7 +1014,7 @@ def disk_move(model: ClusterModel, call: Call) -> str:
         vols.free(model, volume, g.node)
     elif vols.owner_of(model, volume) == g.vmid:
         add_unused(g, volume)
-    write_config(g)
+    g.write_config()
     return upid
 
 
@@ -968,7 +1045,7 @@ def template(model: ClusterModel, call: Call) -> str | None:
         g.config[key] = str(g.config[key]).replace(volid, new, 1)
     g.config["template"] = 1
     g.resource["template"] = 1
-    write_config(g)
+    g.write_config()
     if g.kind == "qemu":
         return model.start_task(g.node, "qmtemplate", str(g.vmid), call.user)
     return None  # POST /lxc/{vmid}/template is synchronous

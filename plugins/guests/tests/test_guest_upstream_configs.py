@@ -82,7 +82,10 @@ async def test_rollback_restores_the_snapshot_config_and_keeps_newer_disks(tmp_p
     # the disks and the NIC added after the snapshot leave the config; scsi1's volume comes back as ide0 and boots
     assert reasons == {("data-loss", "is rolled back to snapshot 'machine_version_5_1' (taken 2025-01-15 11:05 UTC): everything written since is discarded"),
                        ("downtime", "is rolled back to snapshot 'machine_version_5_1': stopped"),
-                       ("degraded", "loses disk scsi0 (kept as unused1)"), ("degraded", "loses disk virtio0 (kept as unused0)"),
+                       # unused0 (rbd:vm-111-disk-0) stays; the config's volumes the snapshot lacks follow in
+                       # foreach_volume's order (AbstractConfig __snapshot_apply_config, QemuConfig __snapshot_rollback_get_unused)
+                       # (ide0's own volume, replaced by the snapshot's ide0, is unused1)
+                       ("degraded", "loses disk scsi0 (kept as unused2)"), ("degraded", "loses disk virtio0 (kept as unused3)"),
                        ("loses-network", "loses NIC net1 (e1000=BC:24:11:79:D5:65,bridge=vnet0,firewall=1)")}
     m = world.model.copy()
     from proximo_guests._semantics import snapshot_rollback
@@ -96,6 +99,9 @@ async def test_rollback_restores_the_snapshot_config_and_keeps_newer_disks(tmp_p
     assert "snaptime" not in conf and not m.guests[111].running
     unused = sorted(v for k, v in conf.items() if k.startswith("unused"))
     assert "dir:111/vm-111-disk-0.qcow2" in unused and "dir:111/vm-111-disk-1.qcow2" in unused  # newer disks kept
+    assert conf["unused0"] == "rbd:vm-111-disk-0"  # and what was unused before stays unused
+    assert [conf[f"unused{i}"] for i in (1, 2, 3)] == [
+        "dir:111/vm-111-disk-2.qcow2", "dir:111/vm-111-disk-1.qcow2", "dir:111/vm-111-disk-0.qcow2"]  # ide0, scsi0, virtio0
 
 
 async def test_a_start_on_an_sdn_vnet_is_not_refused(tmp_path: Path, snapshots_conf: str) -> None:
