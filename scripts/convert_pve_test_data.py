@@ -320,17 +320,32 @@ def _schema_methods(node: dict[str, Any]) -> Iterable[tuple[str, str, dict[str, 
         yield from _schema_methods(child)
 
 
+def _directory_indexes(node: dict[str, Any]) -> Iterable[dict[str, Any]]:
+    """GETs that list literal children and whose answer links each row by one key: the schema's directory indexes."""
+    get = (node.get("info") or {}).get("GET")
+    children = [child["path"].rsplit("/", 1)[1] for child in node.get("children") or []]
+    literal = [name for name in children if not name.startswith("{")]
+    links = ((get or {}).get("returns") or {}).get("links")
+    if get and literal and links:
+        yield {"path": node["path"], "key": links[0]["href"].strip("{}"), "children": literal}
+    for child in node.get("children") or []:
+        yield from _directory_indexes(child)
+
+
 def pve_docs(pve_api: Path) -> dict[str, Any]:
     meta = _read(pve_api / "9.1" / "pve-api-index.json")["meta"]
     descriptions = {}
+    indexes: list[dict[str, Any]] = []
     for root in _read(pve_api / "9.1" / "pve-api-schema.json"):
+        indexes.extend(_directory_indexes(root))
         for method, path, info in _schema_methods(root):
             permissions = info.get("permissions") or {}
             if permissions.get("user") == "all" and "check" not in permissions and "description" in permissions:
                 descriptions[f"{method} {path}"] = permissions["description"]
     origin = _origin([_source(meta["source_repo"], meta["source_commit"], [meta["source_path"]])],
                      ["9.1/pve-api-schema.json", "9.1/pve-api-index.json (meta)"], pve_docs_version=meta["pve_docs_version"])
-    return {"origin": origin, "user_all_permission_descriptions": dict(sorted(descriptions.items()))}
+    return {"origin": origin, "user_all_permission_descriptions": dict(sorted(descriptions.items())),
+            "directory_indexes": indexes}
 
 
 def samples(pve_api: Path, key: str) -> dict[str, Any]:

@@ -7,29 +7,28 @@ write_pct_config write it: the description as ``#`` comments, the keys sorted, t
 the SHA-1 of the text it would write (``Guest.write_config``), so the simulator answers what Proxmox answers and a
 plan's later steps carry the digest Proxmox will compare.
 
-Proxmox's own config files (qemu-server src/test/parse-config-input, from ../shared) are served as PVE's GET
-handlers serve them and written back from the model; real responses (../shared/pve-api/samples) keep their digest.
+Proxmox's own config files (qemu-server src/test/parse-config-input, in tests/data/pve/qemu-server.json) are served as PVE's GET
+handlers serve them and written back from the model; real responses (tests/data/pve/samples) keep their digest.
 """
 
 from __future__ import annotations
 
 import hashlib
-import json
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 from _loopback import serve
+from _pve_data import pve_data, sample_data
 
 from proximo import Risk
 from proximo.model import ClusterModel, Guest, file_digest, from_api, render
 from proximo.model._drives import parse_guest_config_file
 from proximo.testing import World
 
-SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "pve-api"
-SAMPLES = SHARED / "samples"
-FIXTURES = SHARED / "tests" / "guest-config" / "fixtures" / "qemu-server" / "parse-config-input"
+# qemu-server src/test/parse-config-input/*.conf, by file name (origin: tests/data/pve/qemu-server.json)
+CONFIG_FILES: dict[str, str] = pve_data("qemu-server.json")["parse_config"]["configs"]
 
 
 def _sha1(text: str) -> str:
@@ -119,22 +118,18 @@ def _without_special_sections(text: str) -> str:
 
 
 def _fixtures() -> Iterator[Any]:
-    if not FIXTURES.is_dir():
-        yield pytest.param(None, marks=pytest.mark.skip(reason="../shared/pve-api/tests is not available"))
-        return
-    for path in sorted(FIXTURES.glob("*.conf")):
-        text = path.read_text()
+    for name, text in sorted(CONFIG_FILES.items()):
         warnings: list[str] = []
         parse_guest_config_file(text, vmid=8006, warnings=warnings)
         if not warnings:  # the files PVE itself writes back unchanged (run_parse_config_tests.pl)
-            yield pytest.param(path.name, id=path.name)
+            yield pytest.param(name, id=name)
 
 
 @pytest.mark.parametrize("name", list(_fixtures()))
 def test_proxmox_config_files_are_written_back_to_the_same_text_and_digest(name: str) -> None:
     """qemu-server's own test configs (src/test/parse-config-input: pending, snapshot, special, locked, EFI), served as
     the API serves them, read into the model and written back: the same text, so the same digest, as PVE's."""
-    text = (FIXTURES / name).read_text()
+    text = CONFIG_FILES[name]
     model = from_api(_as_pve_serves_it(text, 8006))
     g = model.guests[8006]
     assert g.digest == _sha1(text)  # read: kept as the cluster said
@@ -151,10 +146,7 @@ def test_a_real_responses_digest_is_kept_and_a_write_makes_proxmoxs() -> None:
     """qemu-config-102 (community.proxmox, a real capture): its digest is served and compared as read. Its file text
     cannot be rebuilt from the response (the MAC is masked as ff:ff:...), so the model never recomputes it; after
     a write, the digest is the SHA-1 of the text PVE would write."""
-    path = SAMPLES / "qemu-config-102.community-proxmox.json"
-    if not path.is_file():
-        pytest.skip("../shared/pve-api/samples is not available")
-    config = json.loads(path.read_text())
+    config = sample_data("qemu-config-102.community-proxmox")
     row = {"id": "qemu/102", "type": "qemu", "vmid": 102, "node": "pve", "status": "stopped", "name": config["name"]}
     world_api = {"/cluster/resources": [row], "/nodes": [{"node": "pve", "status": "online"}],
                  "/nodes/pve/qemu/102/config": config}

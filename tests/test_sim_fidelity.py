@@ -2,7 +2,7 @@
 and real responses served back whole.
 
 - ``GET`` on a directory (``/cluster``, ``/access``, ``/nodes/{node}``, ``/nodes/{node}/qemu/{vmid}``, ...) answers
-  its index, as the handlers do (checked against the 9.1 schema tree in ../shared where it is available).
+  its index, as the handlers do (checked against the 9.1 schema tree's directory indexes, kept in tests/data/pve/pve-docs.json).
 - pveproxy writes the handler's message into the status line (pve-http-server src/PVE/APIServer/AnyEvent.pm
   ``response``), where clients such as proxmoxer read it; the JSON body carries it too (Formatter/Standard.pm).
 - Every real response in the samples, read into the model and rendered back, keeps every field Proxmox sent.
@@ -19,14 +19,13 @@ from typing import Any
 import httpx
 import pytest
 from _loopback import serve
+from _pve_data import pve_data, sample_data
+from test_conformance import SAMPLE_PATHS, _contains
 
 from proximo.model import dump_snapshot, from_api, render
 from proximo.model._indexes import index_rows, index_template
 from proximo.pve._apischema import schema
 from proximo.testing import TOKEN_ID, World
-
-SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "pve-api"
-SCHEMA_TREE = SHARED / "9.1" / "pve-api-schema.json"
 
 
 @pytest.fixture
@@ -73,30 +72,9 @@ async def test_directory_indexes_answer_as_the_handlers_do(tmp_path: Path) -> No
     assert missing_node.status_code == 500 and "hostname lookup 'nope' failed" in missing_node.json()["message"]
 
 
-def _schema_indexes() -> list[tuple[str, str, list[str]]]:
-    """(path, row key, children) of every GET in the 9.1 schema tree whose returns link to literal children."""
-    tree = json.loads(SCHEMA_TREE.read_text())
-    found = []
-
-    def walk(node: dict[str, Any]) -> None:
-        get = (node.get("info") or {}).get("GET")
-        children = [c["path"].rsplit("/", 1)[1] for c in node.get("children") or []]
-        literal = [c for c in children if not c.startswith("{")]
-        links = ((get or {}).get("returns") or {}).get("links")
-        if get and literal and links:
-            found.append((node["path"], links[0]["href"].strip("{}"), literal))
-        for child in node.get("children") or []:
-            walk(child)
-
-    for root in tree:
-        walk(root)
-    return found
-
-
 def test_every_directory_index_of_the_schema_is_served_with_its_row_key() -> None:
-    if not SCHEMA_TREE.is_file():
-        pytest.skip("../shared/pve-api/9.1 is not available")
-    indexes = _schema_indexes()
+    # (path, row key, literal children) of every GET of the 9.1 schema tree whose returns link to its children
+    indexes = [(i["path"], i["key"], i["children"]) for i in pve_data("pve-docs.json")["directory_indexes"]]
     assert len(indexes) > 40
     for path, key, children in indexes:
         assert index_template(path), path
@@ -161,22 +139,12 @@ def _resource_rows(path: str, data: Any) -> dict[str, Any]:
     return {}
 
 
-def _samples() -> list[Any]:
-    from test_conformance import SAMPLE_PATHS, SAMPLES
-
-    if not SAMPLES.is_dir():
-        return [pytest.param(None, marks=pytest.mark.skip(reason="the sample responses are not available"))]
-    return sorted(SAMPLE_PATHS)
-
-
-@pytest.mark.parametrize("name", _samples())
+@pytest.mark.parametrize("name", sorted(SAMPLE_PATHS))
 def test_every_real_response_is_served_back_with_every_field(name: str) -> None:
     """Each sample read as a real read has it (beside the /cluster/resources rows of its guests), rendered back, and
     again after a snapshot round trip: every row, every field, every value Proxmox sent."""
-    from test_conformance import SAMPLE_PATHS, _contains, _load
-
     path, context = SAMPLE_PATHS[name]
-    data = _load(name)
+    data = sample_data(name)
     if path == "/cluster/resources" and any(r["type"] == "storage" for r in data):
         context = {"/storage": [{"storage": r["storage"], "type": r["plugintype"], "content": r["content"]}
                                 for r in data if r["type"] == "storage"]}
