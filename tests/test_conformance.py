@@ -606,7 +606,7 @@ async def test_sim_checks_get_parameters_like_pve(world: World) -> None:
     assert enum.status_code == 400 and enum.json()["errors"] == {
         "type": "value 'guests' does not have a value in the enumeration 'vm, storage, node, sdn'"}
     assert vmid.status_code == 400 and vmid.json()["errors"] == {"vmid": "type check ('integer') failed - got 'abc'"}
-    assert sid.status_code == 400 and sid.json()["errors"] == {"storage": "invalid format - storage ID 'x' contains illegal characters"}
+    assert sid.status_code == 400 and sid.json()["errors"] == {"storage": "invalid format - storage ID 'x' cannot be shorter than 2 characters"}
     assert fine.status_code == 200 and {r["type"] for r in fine.json()["data"]} == {"qemu", "lxc"}
 
 
@@ -727,7 +727,7 @@ async def test_sim_through_the_client(world: World) -> None:
         with pytest.raises(proximo.PveApiError) as err:
             await client.send("POST", "/storage", {"storage": "x", "type": "dir", "path": "/x"})
     assert err.value.status == 400
-    assert err.value.errors == {"storage": "invalid format - storage ID 'x' contains illegal characters"}
+    assert err.value.errors == {"storage": "invalid format - storage ID 'x' cannot be shorter than 2 characters"}
 
 
 # --- routes the simulator serves outside the 9.1 schema ---------------------------------------------------
