@@ -316,3 +316,29 @@ def test_semantics_are_registered_for_endpoints_both_releases_have(tmp_path: Pat
     for entry in World(tmp_path).packs.semantics:
         for release in RELEASES:
             assert schema(release).endpoint(entry.method, entry.template) is not None, (release, entry.method, entry.template)
+
+
+# --- privileges: pve-access-control's stable-bookworm (8.4) has VM.Monitor, 9.1 has VM.GuestAgent.* instead ----------
+
+
+def test_each_release_has_its_own_privileges() -> None:
+    from proximo.model._access import builtin_roles
+
+    v84, v91 = builtin_roles(ClusterModel(version={"version": "8.4.1"})), builtin_roles(ClusterModel(version={"version": "9.1.2"}))
+    assert v84["Administrator"] - v91["Administrator"] == {"VM.Monitor"}
+    assert v91["Administrator"] - v84["Administrator"] == {"VM.GuestAgent.Audit", "VM.GuestAgent.FileRead", "VM.GuestAgent.FileSystemMgmt",
+                                                          "VM.GuestAgent.FileWrite", "VM.GuestAgent.Unrestricted", "VM.Replicate"}
+    assert "VM.Monitor" in v84["PVEVMAdmin"] and "VM.Monitor" in v84["PVEAdmin"] and "VM.Monitor" not in v84["PVEVMUser"]
+    assert set(v84) == set(v91)  # the same roles
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("release", ["8.4", "9.1"])
+async def test_a_role_takes_the_privileges_of_the_clusters_release(tmp_path: Path, release: str) -> None:
+    world = World(tmp_path, pve_version=release)
+    ours, theirs = ("VM.Monitor", "VM.GuestAgent.Audit") if release == "8.4" else ("VM.GuestAgent.Audit", "VM.Monitor")
+    async with world.host() as host:
+        plan = await host.plan("access.role.create", {"roleid": "Monitors", "privs": f"VM.Audit,{ours}"}, world.actor)
+        assert plan.steps and not plan.blocked
+        with pytest.raises(BadInput, match=f"privs: invalid format - invalid privilege '{theirs}'"):
+            await host.plan("access.role.create", {"roleid": "Monitors", "privs": f"VM.Audit,{theirs}"}, world.actor)

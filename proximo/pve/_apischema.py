@@ -135,11 +135,15 @@ def release_of(version: dict[str, Any] | None) -> str:
     ``release`` ("8.4"); DEFAULT_RELEASE when there is no answer; the text itself when it names none."""
     if not version:
         return DEFAULT_RELEASE
-    for key in ("version", "release"):
-        text = version.get(key)
-        if isinstance(text, str) and (m := _MAJOR_MINOR.match(text)):
+    return _release(*(text if isinstance(text, str) else None for text in (version.get("version"), version.get("release"))))
+
+
+@functools.lru_cache(maxsize=64)
+def _release(*texts: str | None) -> str:  # every call is checked against a model's release: read each answer once
+    for text in texts:
+        if text and (m := _MAJOR_MINOR.match(text)):
             return f"{int(m.group(1))}.{int(m.group(2))}"
-    return str(version.get("version") or version.get("release") or "?")
+    return str(next((text for text in texts if text), "?"))
 
 
 @functools.cache
@@ -310,68 +314,60 @@ def _perl_regex(pattern: str) -> re.Pattern[str]:
     return re.compile(pattern.replace("(?^:", "(?:"))
 
 
-class _Lexicon(msgspec.Struct, frozen=True):
-    """What splitting a property string needs of its format, computed once per format (``_lexicon``)."""
+class _Format(msgspec.Struct, frozen=True, eq=False):
+    """A property string's format, with what splitting and checking it needs computed once (``_format``); compared
+    and hashed by identity, so checks of it are cached (``_property_string_problem``)."""
 
+    props: dict[str, ParamSpec]
     default_key: str | None
     aliases: dict[str, str]
     key_aliases: dict[str, str]
     booleans: frozenset[str]
+    required: tuple[str, ...]  # keys that must be given (not optional, not an alias)
 
 
-_LEXICONS: dict[int, tuple[dict[str, ParamSpec], _Lexicon]] = {}  # id(format_props) -> (format_props, its lexicon)
+_FORMATS_SEEN: dict[int, _Format] = {}  # id(format_props) -> its _Format, which keeps them alive (ids are not reused)
 
 
-def _lexicon(props: dict[str, ParamSpec]) -> _Lexicon:
-    found = _LEXICONS.get(id(props))
-    if found is None:  # the entry keeps ``props`` alive, so its id cannot be reused by another format
-        found = _LEXICONS[id(props)] = (props, _Lexicon(
+def _format(props: dict[str, ParamSpec]) -> _Format:
+    found = _FORMATS_SEEN.get(id(props))
+    if found is None:
+        found = _FORMATS_SEEN[id(props)] = _Format(
+            props=props,
             default_key=next((key for key, spec in props.items() if spec.default_key), None),
             aliases={key: spec.alias for key, spec in props.items() if spec.alias},
             key_aliases={key: spec.keyAlias for key, spec in props.items() if spec.alias and spec.keyAlias},
-            booleans=frozenset(key for key, spec in props.items() if spec.type == "boolean")))
-    return found[1]
+            booleans=frozenset(key for key, spec in props.items() if spec.type == "boolean"),
+            required=tuple(key for key, spec in props.items() if not spec.optional and not spec.alias))
+    return found
 
 
-def _property_string_problem(props: dict[str, ParamSpec], text: str, path: str, quirks: Quirks) -> str | None:
+@functools.lru_cache(maxsize=8192)
+def _property_string_problem(fmt: _Format, text: str, path: str, quirks: Quirks) -> str | None:
     """PVE::JSONSchema::parse_property_string then check_object against the format: None, or what it dies with
-    ("format error" and a line per key, as PVE::Exception prints the errors it carries)."""
-    lexicon = _lexicon(props)
+    ("format error" and a line per key, as PVE::Exception prints the errors it carries). Cached: a plan's steps
+    are checked several times (predicted, stamped, inverted, judged again at apply)."""
     try:
-        parsed = split_property_string(text, default_key=lexicon.default_key, aliases=lexicon.aliases,
-                                       key_aliases=lexicon.key_aliases, booleans=lexicon.booleans, quirks=quirks)
+        values = split_property_string(text, default_key=fmt.default_key, aliases=fmt.aliases,
+                                       key_aliases=fmt.key_aliases, booleans=fmt.booleans, quirks=quirks)
     except PropertyStringError as exc:
         return str(exc)
-    errors = _check_object(props, parsed, path, quirks, additional=False)
+    # check_object: each property given against its spec, the required ones missing, what the format does not have
+    errors = {f"{path}.{key}": "property is missing and it is not optional" for key in fmt.required if key not in values}
+    for key, value in values.items():
+        spec = fmt.props.get(key)
+        where = f"{path}.{key}"
+        if spec is None:
+            errors[where] = "property is not defined in schema and the schema does not allow additional properties"
+            continue
+        _, problem = coerce(spec, value, where, quirks=quirks, words=False)
+        if problem:
+            errors[where] = problem
+        if spec.requires and spec.requires not in values:
+            errors[f"{path}.{spec.requires}"] = f"missing property required by '{where}'"
     if not errors:
         return None
     return "format error\n" + "\n".join(f"{key}: {message}" for key, message in sorted(errors.items()))
-
-
-def _check_object(props: dict[str, ParamSpec], values: dict[str, Any], path: str, quirks: Quirks, *,
-                  additional: bool) -> dict[str, str]:
-    """PVE::JSONSchema::check_object: each property against its spec, then what the values hold beyond them."""
-    errors: dict[str, str] = {}
-    for key, spec in props.items():
-        if spec.alias:  # an alias is always optional; its value was stored under its target
-            continue
-        where = f"{path}.{key}" if path else key
-        if key not in values:
-            if not spec.optional and not key.endswith("[n]"):
-                errors[where] = "property is missing and it is not optional"
-            continue
-        _, problem = coerce(spec, values[key], where, quirks=quirks, words=False)
-        if problem:
-            errors[where] = problem
-    for key in values:
-        spec = props.get(key)
-        where = f"{path}.{key}" if path else key
-        if spec is None:
-            if not additional:
-                errors[where] = "property is not defined in schema and the schema does not allow additional properties"
-        elif spec.requires and spec.requires not in values:
-            errors[f"{path}.{spec.requires}" if path else spec.requires] = f"missing property required by '{where}'"
-    return errors
 
 
 def coerce(spec: ParamSpec, value: Any, path: str = "", *, quirks: Quirks = QUIRKS[DEFAULT_RELEASE],
@@ -414,7 +410,7 @@ def coerce(spec: ParamSpec, value: Any, path: str = "", *, quirks: Quirks = QUIR
         typed = str(value)
     text = str(value)
     if spec.format_props is not None:
-        if problem := _property_string_problem(spec.format_props, text, path, quirks):
+        if problem := _property_string_problem(_format(spec.format_props), text, path, quirks):
             return value, f"invalid format - {problem}"
     elif spec.format and (problem := _format_problem(spec.format, text)):
         return value, f"invalid format - {problem}"
