@@ -67,10 +67,19 @@ class Endpoint(msgspec.Struct, frozen=True):
         return _PLACEHOLDER.findall(self.path)
 
 
+# The releases Proximo ships a schema for, oldest first. A cluster is matched by major.minor: every 8.4.x is 8.4,
+# every 9.1.x is 9.1 (the data is the newest docs of each: 8.4.2 and 9.1.3). 9.0 is not 9.1: 9.0 as released
+# lacks parameters 9.1 added (allow-ksm, ha-managed, intel-tdx, lxc env/entrypoint, host-managed NICs, keepattrs
+# mount points, ...), and 8.4's schema has what 9.0 removed (glusterfs, maxfiles, drive geometry). See
+# docs/compatibility.md.
+RELEASES: tuple[str, ...] = ("8.4", "9.1")
+DEFAULT_RELEASE = "9.1"  # a model without ``/version`` (a hand-written snapshot), and the simulator by default
+
+
 class _Doc(msgspec.Struct):
     pve_docs_version: str
     endpoints: list[Endpoint]
-    release: str = "9.1"
+    release: str = DEFAULT_RELEASE
     source: dict[str, str] = {}  # where the data comes from: repository, file, commit
 
 
@@ -120,13 +129,6 @@ class ApiSchema:
 
 # --- releases --------------------------------------------------------------------------------------------
 
-# The releases Proximo ships a schema for, oldest first. A cluster is matched by major.minor: every 8.4.x is 8.4,
-# every 9.1.x is 9.1 (the data is the newest docs of each: 8.4.2 and 9.1.3). 9.0 is not 9.1: 9.0 as released
-# lacks parameters 9.1 added (allow-ksm, ha-managed, intel-tdx, lxc env/entrypoint, host-managed NICs, keepattrs
-# mount points, ...), and 8.4's schema has what 9.0 removed (glusterfs, maxfiles, drive geometry). See
-# docs/compatibility.md.
-RELEASES: tuple[str, ...] = ("8.4", "9.1")
-DEFAULT_RELEASE = "9.1"  # a model without ``/version`` (a hand-written snapshot), and the simulator by default
 _MAJOR_MINOR = re.compile(r"([0-9]+)\.([0-9]+)")
 
 
@@ -353,10 +355,11 @@ def _property_string_problem(fmt: _Format, text: str, path: str, quirks: Quirks)
     except PropertyStringError as exc:
         return str(exc)
     # check_object: each property given against its spec, the required ones missing, what the format does not have
-    errors = {f"{path}.{key}": "property is missing and it is not optional" for key in fmt.required if key not in values}
+    prefix = f"{path}." if path else ""
+    errors = {f"{prefix}{key}": "property is missing and it is not optional" for key in fmt.required if key not in values}
     for key, value in values.items():
         spec = fmt.props.get(key)
-        where = f"{path}.{key}"
+        where = f"{prefix}{key}"
         if spec is None:
             errors[where] = "property is not defined in schema and the schema does not allow additional properties"
             continue
@@ -364,7 +367,7 @@ def _property_string_problem(fmt: _Format, text: str, path: str, quirks: Quirks)
         if problem:
             errors[where] = problem
         if spec.requires and spec.requires not in values:
-            errors[f"{path}.{spec.requires}"] = f"missing property required by '{where}'"
+            errors[f"{prefix}{spec.requires}"] = f"missing property required by '{where}'"
     if not errors:
         return None
     return "format error\n" + "\n".join(f"{key}: {message}" for key, message in sorted(errors.items()))
