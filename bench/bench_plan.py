@@ -1,4 +1,5 @@
-"""How long planning takes on a large cluster: model load, copy, fingerprint, and a full storage.delete plan.
+"""How long planning takes on a large cluster: model load, copy, fingerprint, a full storage.delete plan, a guest
+config change with property strings (each checked key by key against the cluster's release), and that check alone.
 
     uv run python bench/bench_plan.py [--guests 3000] [--nodes 20]
 
@@ -71,6 +72,17 @@ async def main(guests: int, nodes: int) -> None:
                 plan = await host.plan("storage.delete", {"storage": "local-zfs"}, world.actor)
                 elapsed = time.perf_counter() - start
             print(f"{'plan storage.delete (in-process)':<34} {elapsed * 1000:9.1f} ms  ({len(plan.impacts)} impacts)")
+            change = {"vmid": 1001, "scsi2": "local-zfs:8,iothread=1,discard=on,ssd=1", "net1": "virtio,bridge=vmbr0,firewall=1,tag=20",
+                      "agent": "enabled=1,fstrim_cloned_disks=1"}
+            for _ in range(3):
+                start = time.perf_counter()
+                plan = await host.plan("guest.config.set", change, world.actor)
+                elapsed = time.perf_counter() - start
+            print(f"{'plan guest.config.set (3 strings)':<34} {elapsed * 1000:9.1f} ms  ({len(plan.impacts)} impacts)")
+    api, endpoint = model.api, model.api.endpoint("POST", "/nodes/{node}/qemu/{vmid}/config")
+    assert endpoint is not None
+    step = {k: v for k, v in change.items() if k != "vmid"}
+    timed("validate that step, x1000", lambda: [api.validate(endpoint, step, {"node": "pve2", "vmid": "1001"}) for _ in range(1000)])
 
 
 if __name__ == "__main__":

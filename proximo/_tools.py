@@ -11,6 +11,7 @@ from typing import Any
 import msgspec
 
 from .errors import BadInput, PackError, UnknownTool
+from .params import release_problems
 
 _TOOL_ID = re.compile(r"^[a-z][a-z0-9_]*(\.[a-z][a-z0-9_]*)+$")
 MAX_STRING = 4096
@@ -44,6 +45,14 @@ class ToolSpec(msgspec.Struct, frozen=True, kw_only=True):
             return msgspec.convert(raw, type=self.params, strict=True)
         except msgspec.ValidationError as exc:
             raise BadInput(f"{self.id}: {exc}") from None
+
+    def check_release(self, params: msgspec.Struct, version: dict[str, Any], release: str) -> None:
+        """Refuse, in one line, parameters the cluster's PVE release does not have (``proximo.params.release_problems``):
+        a tool's struct takes every supported release's parameters, and the cluster decides which apply."""
+        problems = release_problems(params, release)
+        if problems:
+            shown = version.get("version") or release
+            raise BadInput(f"{self.id}: this cluster runs PVE {shown}, whose API does not have {'; '.join(problems)}")
 
     def input_schema(self) -> dict[str, Any]:
         """JSON Schema of the parameters, inlined at the top level (MCP wants an object schema)."""

@@ -51,14 +51,17 @@ class World:
     """A simulated cluster plus everything a host needs, in a temporary folder."""
 
     def __init__(self, home: Path, snapshot: dict[str, Any] | None = None, *, extra_packs: Iterable[tuple[str, object]] = (),
-                 env: dict[str, str] | None = None) -> None:
+                 env: dict[str, str] | None = None, pve_version: str | None = None) -> None:
+        """``pve_version``: the PVE release the simulated cluster runs (``8.4``, ``9.1``, or a version such as
+        ``8.4.1``); by default the snapshot's own ``/version``, and 9.1 for the demo cluster or a snapshot without one."""
         self.home = home
         self.secret = secrets.token_hex(16)
         self.settings = Settings.from_env({"PROXIMO_HOME": str(home), "PROXIMO_URL": "http://pve.sim:8006",
                                            "PROXIMO_TOKEN_ID": TOKEN_ID, "PROXIMO_TOKEN_SECRET": self.secret, **(env or {})})
         self.packs: PackManager = make_packs(self.settings, extra=extra_packs)
         self.snapshot = copy.deepcopy(snapshot or demo_snapshot())
-        self.sim = Simulator(load_snapshot(self.snapshot), self.packs.semantics, tokens={TOKEN_ID: self.secret})
+        self.sim = Simulator(load_snapshot(self.snapshot), self.packs.semantics, tokens={TOKEN_ID: self.secret},
+                             pve_version=pve_version)
         self.actor = Actor(token_id=TOKEN_ID, face="test", client="pytest")
         self._person: Credential | None = None
 

@@ -9,7 +9,8 @@
     │   ├── NotApproved           above the auto-approve level and no person has approved it
     │   ├── AlreadyApplied        a plan runs at most once
     │   ├── OfflinePlan           a plan made from a snapshot cannot be applied
-    │   └── PolicyDenied          the policy file forbids it
+    │   ├── PolicyDenied          the policy file forbids it
+    │   └── UnknownRelease        the cluster runs a PVE release Proximo has no schema for: no plans, reads only
     ├── PackError                 a tool pack broke a contract (duplicate tool id, bad steps)
     ├── ApplyFailed               Proxmox refused or failed a step while applying (the ledger has it)
     ├── PveApiError               what Proxmox answered with an error status (the model raises it too,
@@ -63,6 +64,10 @@ class PolicyDenied(Refused):
     pass
 
 
+class UnknownRelease(Refused):
+    pass
+
+
 class PackError(ProximoError):
     pass
 
@@ -84,7 +89,8 @@ class PveApiError(ProximoError):
 
     def _line(self) -> str:
         where = f"{self.method} {self.path}: " if self.method else ""
-        detail = "; ".join(f"{k}: {v}" for k, v in sorted(self.errors.items()))
+        # one line: a property string's errors come as lines of their own ("format error\nscsi1.bogus: ...")
+        detail = "; ".join(f"{k}: {v}".replace("\n", "; ") for k, v in sorted(self.errors.items()))
         return f"{where}{self.status} {self.message}" + (f" ({detail})" if detail else "")
 
 

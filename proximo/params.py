@@ -2,16 +2,22 @@
 
 Patterns use ``[0-9]`` rather than ``\\d`` so that unicode digits are refused, and the host refuses control
 characters in every string before any of these run.
+
+A struct built from the schema (``struct_from_schema``) takes the parameters of every PVE release Proximo knows
+(8.4's ``maxfiles`` and 9.1's ``allow-ksm`` alike) and remembers the endpoints it mirrors; once the cluster's
+release is known, the host refuses a parameter that release does not have (``release_problems``), in one line,
+before the tool plans anything. Proxmox's own check of each step, against that release's API, follows.
 """
 
 from __future__ import annotations
 
+import functools
 import re
 from typing import Annotated, Any, Literal
 
 import msgspec
 
-from .pve._apischema import ParamSpec, schema
+from .pve._apischema import INDEXED_LIMITS, RELEASES, Endpoint, ParamSpec, indexed_spec, schema
 
 # PVE::JSONSchema pve-storage-id: [a-z][a-z0-9\-\_\.]*[a-z0-9] (case-insensitive)
 StorageId = Annotated[str, msgspec.Meta(pattern=r"^[A-Za-z][A-Za-z0-9_.-]*[A-Za-z0-9]$", max_length=64,
@@ -54,17 +60,47 @@ def _field_type(spec: ParamSpec) -> Any:
     return Annotated[base, msgspec.Meta(**meta)] if meta else base
 
 
-def schema_params(method: str, template: str, *, expand_indexed: bool = False) -> dict[str, ParamSpec]:
-    """The endpoint's parameters by name; with ``expand_indexed``, ``scsi[n]`` becomes scsi0 .. scsi30."""
-    from .pve._apischema import INDEXED_LIMITS
+def _merged(specs: list[ParamSpec]) -> ParamSpec:
+    """One spec for a parameter several releases have (newest first): the newest, loosened to take what any of them
+    takes (the enum's values united; a minimum, maximum, length or pattern they disagree on dropped)."""
+    first = specs[0]
+    if all(spec == first for spec in specs[1:]):
+        return first
+    enums = [spec.enum for spec in specs]
+    changes: dict[str, Any] = {"enum": None if None in enums else list(dict.fromkeys(v for enum in enums for v in enum or []))}
+    for name in ("minimum", "maximum", "maxLength", "minLength", "pattern"):
+        if any(getattr(spec, name) != getattr(first, name) for spec in specs[1:]):
+            changes[name] = None
+    return msgspec.structs.replace(first, optional=any(spec.optional for spec in specs), **changes)
 
-    endpoint = schema().endpoint(method, template)
-    if endpoint is None:
+
+def _endpoints(method: str, template: str) -> list[Endpoint]:
+    """The endpoint in every release that has it, newest first."""
+    found = [e for release in reversed(RELEASES) if (e := schema(release).endpoint(method, template)) is not None]
+    if not found:
         raise ValueError(f"{method} {template} is not in the PVE API schema")
+    return found
+
+
+def schema_params(method: str, template: str, *, expand_indexed: bool = False, release: str | None = None) -> dict[str, ParamSpec]:
+    """The endpoint's parameters by name; with ``expand_indexed``, ``scsi[n]`` becomes scsi0 .. scsi30.
+
+    ``release``: that PVE release's parameters (``view.release`` at plan time); None: every supported release's,
+    each spec loosened to take what any release takes (what a tool's parameter struct is built from).
+    """
+    if release is not None:
+        endpoint = schema(release).endpoint(method, template)
+        if endpoint is None:
+            raise ValueError(f"{method} {template} is not in the PVE {release} API schema")
+        params = dict(endpoint.params)
+    else:
+        each = [e.params for e in _endpoints(method, template)]
+        names = dict.fromkeys(name for params_ in reversed(each) for name in params_)  # oldest's order, then newer names
+        params = {name: _merged([p[name] for p in each if name in p]) for name in names}
     if not expand_indexed:
-        return dict(endpoint.params)
+        return params
     out: dict[str, ParamSpec] = {}
-    for pname, spec in endpoint.params.items():
+    for pname, spec in params.items():
         if pname.endswith("[n]"):
             base = pname[:-3]
             out.update({f"{base}{i}": spec for i in range(INDEXED_LIMITS.get(base, 0))})
@@ -75,11 +111,15 @@ def schema_params(method: str, template: str, *, expand_indexed: bool = False) -
 
 def struct_from_schema(name: str, method: str, template: str, *, exclude: tuple[str, ...] = (),
                        require: tuple[str, ...] = (), expand_indexed: bool = False,
-                       params: dict[str, ParamSpec] | None = None, omit_defaults: bool = False) -> type[msgspec.Struct]:
-    """A parameter struct whose fields are exactly the PVE endpoint's parameters (hyphens become ``_``).
+                       params: dict[str, ParamSpec] | None = None, omit_defaults: bool = False,
+                       endpoints: list[tuple[str, str]] | None = None) -> type[msgspec.Struct]:
+    """A parameter struct whose fields are exactly the PVE endpoint's parameters (hyphens become ``_``), in every
+    release Proximo knows.
 
     ``expand_indexed`` gives indexed options their real names (``net0``, ``scsi5``); ``params`` replaces the
-    endpoint's parameters (e.g. the union of two endpoints' from :func:`schema_params`).
+    endpoint's parameters (e.g. the union of two endpoints' from :func:`schema_params`), and ``endpoints`` then
+    names the endpoints they come from, whose release decides which of them a cluster takes (``release_problems``;
+    by default ``method`` ``template``).
     """
     specs = params if params is not None else schema_params(method, template, expand_indexed=expand_indexed)
     required: list[tuple[str, Any, Any]] = []
@@ -93,8 +133,39 @@ def struct_from_schema(name: str, method: str, template: str, *, exclude: tuple[
             optional.append((attr, ftype | None, msgspec.field(default=None, name=pname)))
         else:
             required.append((attr, ftype, msgspec.field(name=pname)))
-    return msgspec.defstruct(name, required + optional, forbid_unknown_fields=True, frozen=True, kw_only=True,
-                             module=__name__, omit_defaults=omit_defaults)
+    struct = msgspec.defstruct(name, required + optional, forbid_unknown_fields=True, frozen=True, kw_only=True,
+                               module=__name__, omit_defaults=omit_defaults)
+    struct.__pve_endpoints__ = tuple(endpoints or [(method, template)])  # type: ignore[attr-defined]
+    return struct
+
+
+@functools.cache
+def _not_in_release(struct: type[msgspec.Struct], release: str) -> dict[str, str]:
+    """Field (API name) -> the endpoint and releases that have it, for each field of ``struct`` that mirrors a
+    parameter some supported release has on its endpoints but ``release`` has on none of them."""
+    mirrored: list[tuple[str, str]] = list(getattr(struct, "__pve_endpoints__", ()))
+    found: dict[str, str] = {}
+    for field in msgspec.structs.fields(struct):
+        pname = field.encode_name
+        where = [(f"{method} {template}", r) for method, template in mirrored for r in RELEASES
+                 if (e := schema(r).endpoint(method, template)) is not None and _has(e, pname)]
+        if where and release not in {r for _, r in where}:
+            found[pname] = f"a PVE {' and '.join(sorted({r for _, r in where}))} parameter of {where[0][0]}"
+    return found
+
+
+def _has(endpoint: Endpoint, pname: str) -> bool:
+    return pname in endpoint.params or indexed_spec(endpoint, pname) is not None
+
+
+def release_problems(params: msgspec.Struct, release: str) -> list[str]:
+    """The parameters given in ``params`` (not None) that PVE ``release`` does not have on the endpoints the struct
+    mirrors, though another release does: each as ``"NAME (a PVE 9.1 parameter of POST /nodes/{node}/qemu)"``."""
+    foreign = _not_in_release(type(params), release)
+    if not foreign:
+        return []
+    given = msgspec.to_builtins(params)
+    return [f"{pname} ({where})" for pname, where in foreign.items() if given.get(pname) is not None]
 
 
 def api_params(params: msgspec.Struct) -> dict[str, Any]:

@@ -1,21 +1,26 @@
-"""Derive Proximo's compact copy of the PVE API schema, ``proximo/pve/_data/pve-api-9.1.json.gz``.
+"""Derive Proximo's compact copies of the PVE API schema, one per release it supports: ``proximo/pve/_data/pve-api-R.json.gz``.
 
 Input: Proxmox publishes its whole REST API as a generated data file, ``api-viewer/apidata.js`` in the
 ``proxmox/pve-docs`` repository (the data behind the online API viewer). This script reads it as JSON from
-``../shared/pve-api/9.1`` beside the repository (or the folder given as its argument):
+``../shared/pve-api/R`` beside the repository (or the folder given as its argument, which holds one folder per
+release), for each release R in ``RELEASES``:
 
-- ``pve-api-schema.json``: apidata.js of pve-docs 9.1.3, commit a8736b6d6169ea9679ee02285ea36fdab42e85c3
-  (2026-04-30), with only its JavaScript wrapper removed: the tree of paths, each method's ``info``.
-- ``pve-api-index.json``: the same tree flattened to one entry per method and path (``params`` with their
-  type and constraints, ``path_params``); its ``meta`` names that repository, file and commit.
+- ``pve-api-schema.json``: apidata.js with only its JavaScript wrapper removed: the tree of paths, each method's
+  ``info``. 9.1: pve-docs 9.1.3, commit a8736b6d6169ea9679ee02285ea36fdab42e85c3 (2026-04-30); 8.4: pve-docs 8.4.2
+  (branch stable-bookworm), commit ae1bf37ed06b2fab39c9fa28a0e6c18e6435b7de (2026-03-16).
+- ``pve-api-index.json``: the same tree flattened to one entry per method and path (``params`` with their type and
+  constraints, ``format_props`` for property strings, ``path_params``); its ``meta`` names that repository, file
+  and commit.
 
 Only what validation and the permission checks need is kept: method, path, each parameter's type and
-constraints (from the index), and each method's ``permissions``, ``allowtoken`` and ``protected`` (from the
-raw tree; the index does not carry them). The output names its origin in ``source`` (repository, file,
-commit, from the index's ``meta``). ``tests/test_apischema.py`` regenerates it where ``../shared`` is present
-and fails if the committed file differs.
+constraints and, for a property string, each of its keys (``format_props``: type, constraints, ``default_key``,
+``alias``, ``keyAlias``, ``requires``; PVE::JSONSchema parse_property_string reads no more), from the index; and
+each method's ``permissions``, ``allowtoken`` and ``protected``, from the raw tree (the index does not carry
+them). Descriptions, ``typetext`` and ``format_description`` are documentation and are left out. Each output
+names its release and its origin in ``source`` (repository, file, commit, from the index's ``meta``).
+``tests/test_apischema.py`` regenerates them where ``../shared`` is present and fails if a committed file differs.
 
-Usage: ``uv run python scripts/gen_api_schema.py [PVE_API_9_1_DIR]``.
+Usage: ``uv run python scripts/gen_api_schema.py [PVE_API_DIR]`` (a folder with ``8.4/`` and ``9.1/``).
 """
 
 from __future__ import annotations
@@ -27,10 +32,18 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-KEEP = ("type", "optional", "enum", "format", "pattern", "minimum", "maximum", "maxLength", "default")
+RELEASES = ("8.4", "9.1")
+KEEP = ("type", "optional", "enum", "format", "pattern", "minimum", "maximum", "maxLength", "minLength", "default", "requires")
+KEEP_IN_PROPERTY_STRING = ("type", "optional", "enum", "format", "pattern", "minimum", "maximum", "maxLength", "minLength",
+                           "default_key", "alias", "keyAlias", "requires")
+FLAGS = ("optional", "default_key")  # Perl-style 0/1 in the data: booleans here
 REPO = Path(__file__).resolve().parents[1]
-OUT = REPO / "proximo" / "pve" / "_data" / "pve-api-9.1.json.gz"
-SHARED = REPO.parent / "shared" / "pve-api" / "9.1"
+DATA = REPO / "proximo" / "pve" / "_data"
+SHARED = REPO.parent / "shared" / "pve-api"
+
+
+def out_path(release: str) -> Path:
+    return DATA / f"pve-api-{release}.json.gz"
 
 
 def _nodes(node: dict[str, Any]) -> Iterator[dict[str, Any]]:
@@ -57,29 +70,35 @@ def access_rules(tree: list[dict[str, Any]]) -> dict[tuple[str, str], dict[str, 
     return rules
 
 
-def compact(index: dict[str, Any], tree: list[dict[str, Any]]) -> bytes:
+def _spec(spec: dict[str, Any], keep: tuple[str, ...]) -> dict[str, Any]:
+    out = {k: (bool(spec[k]) if k in FLAGS else spec[k]) for k in keep if k in spec and not isinstance(spec[k], dict)}
+    if "format_props" in spec:
+        out["format_props"] = {key: _spec(sub, KEEP_IN_PROPERTY_STRING) for key, sub in sorted(spec["format_props"].items())}
+    return out
+
+
+def compact(index: dict[str, Any], tree: list[dict[str, Any]], release: str) -> bytes:
     rules = access_rules(tree)
     endpoints = []
     for ep in index["endpoints"]:
-        params = {
-            name: {k: spec[k] for k in KEEP if k in spec and not isinstance(spec[k], dict)}
-            for name, spec in sorted(ep.get("params", {}).items())
-        }
+        params = {name: _spec(spec, KEEP) for name, spec in sorted(ep.get("params", {}).items())}
         endpoints.append({"method": ep["method"], "path": ep["path"], "params": params, **rules[(ep["method"], ep["path"])]})
     endpoints.sort(key=lambda e: (e["path"], e["method"]))
     meta = index["meta"]
     source = {"repository": meta["source_repo"], "file": meta["source_path"], "commit": meta["source_commit"]}
-    doc = {"pve_docs_version": meta["pve_docs_version"], "source": source, "endpoints": endpoints}
+    doc = {"release": release, "pve_docs_version": meta["pve_docs_version"], "source": source, "endpoints": endpoints}
     raw = json.dumps(doc, sort_keys=True, separators=(",", ":")).encode()
     return gzip.compress(raw, mtime=0)
 
 
 def main(argv: list[str]) -> int:
     folder = Path(argv[1]) if len(argv) > 1 else SHARED
-    index = json.loads((folder / "pve-api-index.json").read_text())
-    tree = json.loads((folder / "pve-api-schema.json").read_text())
-    OUT.write_bytes(compact(index, tree))
-    print(f"wrote {OUT} ({OUT.stat().st_size} bytes)")
+    for release in RELEASES:
+        index = json.loads((folder / release / "pve-api-index.json").read_text())
+        tree = json.loads((folder / release / "pve-api-schema.json").read_text())
+        out = out_path(release)
+        out.write_bytes(compact(index, tree, release))
+        print(f"wrote {out} ({out.stat().st_size} bytes)")
     return 0
 
 

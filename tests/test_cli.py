@@ -324,8 +324,9 @@ def test_secret_params_are_redacted_in_plan_output(cli: Cli) -> None:
 
 
 @pytest.fixture
-def sim_process(tmp_path: Path) -> Iterator[dict[str, str | None]]:
-    """``proximo sim`` in a child process on a free loopback port; yields the env that points Proximo at it."""
+def sim_process(tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[dict[str, str | None]]:
+    """``proximo sim`` in a child process on a free loopback port; yields the env that points Proximo at it.
+    Indirect parameters are more arguments to ``proximo sim``."""
     import os
     import socket
     import subprocess
@@ -338,7 +339,8 @@ def sim_process(tmp_path: Path) -> Iterator[dict[str, str | None]]:
     secret = "sim-process-secret-5d1e"
     env = {**{k: v for k, v in os.environ.items() if not k.startswith("PROXIMO_")}, "PROXIMO_SIM_SECRET": secret,
            "PROXIMO_TOKEN_ID": TOKEN_ID, "PROXIMO_HOME": str(tmp_path / "sim-home")}
-    proc = subprocess.Popen([sys.executable, "-c", "from proximo.cli import main; main()", "sim", "--port", str(port)],
+    extra = list(getattr(request, "param", []))
+    proc = subprocess.Popen([sys.executable, "-c", "from proximo.cli import main; main()", "sim", "--port", str(port), *extra],
                             env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     try:
         for _ in range(600):  # bounded wait for the server to listen (not a timed assertion)
@@ -384,3 +386,20 @@ def test_snapshot_of_proximo_sim_loads_back_and_plans_the_same(cli: Cli, sim_pro
         offline = json.loads(cli("plan", *args, "--json", "--snapshot", str(out), env={"PROXIMO_URL": None}).stdout)
         assert {k: live[k] for k in PLAN_SAME} == {k: offline[k] for k in PLAN_SAME}, args
         assert live["impacts"], args
+
+
+@pytest.mark.parametrize("sim_process", [["--pve-version", "8.4"]], indirect=True)
+def test_proximo_sim_simulates_the_release_it_is_given(cli: Cli, sim_process: dict[str, str | None]) -> None:
+    """``proximo sim --pve-version 8.4``: its /version, and its API, which Proximo then plans for."""
+    plan = json.loads(cli("plan", "storage.update", "storage=nfs-backup", "maxfiles=3", "--json", env=sim_process).stdout)
+    assert plan["steps"] == [{"kind": "api", "method": "PUT", "path": "/storage/nfs-backup", "params": {"maxfiles": 3, "digest": plan["steps"][0]["params"]["digest"]}}]
+    refused = cli("plan", "vm.create", "node=pve1", "vmid=150", "allow-ksm=0", env=sim_process)
+    assert refused.exit_code == 2
+    assert refused.stderr.strip().splitlines() == [
+        "proximo: vm.create: this cluster runs PVE 8.4.1, whose API does not have allow-ksm (a PVE 9.1 parameter of POST /nodes/{node}/qemu)"]
+
+
+def test_proximo_sim_refuses_a_release_it_cannot_simulate(cli: Cli) -> None:
+    result = cli("sim", "--pve-version", "9.0", "--port", "1")
+    assert result.exit_code == 2
+    assert result.stderr.strip() == "proximo: the simulator simulates PVE 8.4 and 9.1, not 9.0"

@@ -128,7 +128,7 @@ def test_a_method_without_permissions_is_root_at_pams_alone(tmp_path: Path) -> N
     """POST /cluster/config has no ``permissions``: 403 before anything else, even for Administrator."""
     world = World(tmp_path)
     with pytest.raises(PveApiError) as info:
-        world.packs.semantics.bind("POST", "/cluster/config", {"clustername": "x"}, caller=Caller(world.model, TOKEN_ID))
+        world.packs.semantics.bind(world.model, "POST", "/cluster/config", {"clustername": "x"}, caller=Caller(world.model, TOKEN_ID))
     assert (info.value.status, info.value.message) == (403, "Permission check failed (user != root@pam)")
 
 
@@ -136,7 +136,7 @@ def test_api_tokens_are_refused_where_the_schema_says_allowtoken_0(tmp_path: Pat
     """PVE::HTTPServer::rest_handler: POST /access/ticket, PUT /access/password and TFA writes need a ticket."""
     world = World(tmp_path)
     with pytest.raises(PveApiError) as info:
-        world.packs.semantics.bind("PUT", "/access/password", {"userid": "bob@pve", "password": "x" * 10},
+        world.packs.semantics.bind(world.model, "PUT", "/access/password", {"userid": "bob@pve", "password": "x" * 10},
                                    caller=Caller(world.model, TOKEN_ID))
     assert info.value.status == 403
     assert info.value.message == "Permission check failed (URI '/access/password' not available with API token, need proper ticket.\n)"

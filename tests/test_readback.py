@@ -36,3 +36,19 @@ async def test_destroying_a_guest_removes_its_firewall_file_as_proxmox_does(tmp_
         result = await host.apply(plan.plan_id, world.actor)
     assert result.ok and result.matches_prediction, result.mismatches
     assert vmid not in world.model.firewall.guests
+
+
+@pytest.mark.parametrize(("tool", "params"), [
+    ("vm.create", {"node": "pve1", "vmid": 150, "name": "t", "memory": "512", "net0": "virtio,bridge=vmbr0,firewall=1"}),
+    ("ct.create", {"node": "pve1", "vmid": 151, "ostemplate": "local:vztmpl/debian-12-standard_12.7-1_amd64.tar.zst",
+                   "rootfs": "local-zfs:8", "net0": "name=eth0,bridge=vmbr0,firewall=1"}),
+])
+async def test_creating_a_guest_matches_the_prediction(tmp_path: Path, tool: str, params: dict[str, object]) -> None:
+    """A new guest has no firewall file yet; read back, its firewall paths answer empty lists and options: the same."""
+    world = World(tmp_path)
+    async with world.host() as host:
+        plan = await host.plan(tool, params, world.actor)
+        if host.needs_person(plan):
+            host.approve(plan.plan_id, world.actor, world.person, typed_target=plan.target)
+        result = await host.apply(plan.plan_id, world.actor)
+    assert result.ok and result.matches_prediction, result.mismatches

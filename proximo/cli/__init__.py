@@ -216,8 +216,11 @@ def build_cli() -> click.Group:
     @click.option("--host", default="127.0.0.1", show_default=True)
     @click.option("--port", default=8006, show_default=True, type=int)
     @click.option("--latency", default=0.0, type=float, help="Seconds added to every request.")
+    @click.option("--pve-version", "pve_version", metavar="RELEASE",
+                  help="The PVE release to simulate (8.4 or 9.1, or a version such as 8.4.1): its /version and its API. "
+                       "Default: the snapshot's own, 9.1 for the demo cluster.")
     @click.pass_obj
-    def sim(ctx: Context, snapshot: str | None, host: str, port: int, latency: float) -> None:
+    def sim(ctx: Context, snapshot: str | None, host: str, port: int, latency: float, pve_version: str | None) -> None:
         """Serve a simulated Proxmox VE API (plain http on loopback) from a snapshot or the demo cluster."""
         import secrets
 
@@ -229,8 +232,14 @@ def build_cli() -> click.Group:
         doc = json.loads(Path(snapshot).read_text()) if snapshot else demo_snapshot()
         token_id = ctx.settings.token_id or "proximo@pve!agent"
         secret = os.environ.get("PROXIMO_SIM_SECRET") or secrets.token_hex(16)
-        simulator = Simulator(load_snapshot(doc), _packs(ctx).semantics, tokens={token_id: secret}, latency=latency)
-        click.echo(f"simulated PVE at http://{host}:{port}/api2/json ({'snapshot ' + snapshot if snapshot else 'demo cluster'})", err=True)
+        try:
+            simulator = Simulator(load_snapshot(doc), _packs(ctx).semantics, tokens={token_id: secret}, latency=latency,
+                                  pve_version=pve_version)
+        except ProximoError as exc:
+            click.echo(f"proximo: {exc}", err=True)
+            sys.exit(exc.exit_code)
+        release = simulator.model.version.get("version") or simulator.model.release
+        click.echo(f"simulated PVE {release} at http://{host}:{port}/api2/json ({'snapshot ' + snapshot if snapshot else 'demo cluster'})", err=True)
         click.echo(f"  export PROXIMO_URL=http://{host}:{port} PROXIMO_TOKEN_ID='{token_id}' PROXIMO_TOKEN_SECRET={secret}", err=True)
         uvicorn.Server(serve_config(simulator.app, host=host, port=port, log_level="warning")).run()
 

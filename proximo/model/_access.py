@@ -1,4 +1,4 @@
-"""Effective roles and privileges, computed the way Proxmox VE 9.1 computes them (pure functions on the model).
+"""Effective roles and privileges, computed the way Proxmox VE computes them (pure functions on the model).
 
 After pve-access-control 5ccd07d9 (src/PVE/AccessControl.pm, src/PVE/RPCEnvironment.pm):
 ``PVE::AccessControl::roles`` (the deepest level with a matching entry wins; token beats user beats group at
@@ -42,11 +42,26 @@ PRIVILEGE_GROUPS: dict[str, dict[str, tuple[str, ...]]] = {
 }
 
 
-def _builtin_roles() -> dict[str, frozenset[str]]:
+# PVE 8.4 runs pve-access-control's stable-bookworm branch (0f258e71): its VM category has VM.Monitor, which 9.0
+# replaced by VM.GuestAgent.* (and added VM.Replicate); every other category is the same.
+PRIVILEGE_GROUPS_84: dict[str, dict[str, tuple[str, ...]]] = {
+    **PRIVILEGE_GROUPS,
+    "VM": {
+        "root": (),
+        "admin": ("VM.Config.Disk", "VM.Config.CPU", "VM.Config.Memory", "VM.Config.Network", "VM.Config.HWType",
+                  "VM.Config.Options", "VM.Allocate", "VM.Clone", "VM.Migrate", "VM.Monitor", "VM.Snapshot",
+                  "VM.Snapshot.Rollback"),
+        "user": ("VM.Config.CDROM", "VM.Config.Cloudinit", "VM.Console", "VM.Backup", "VM.PowerMgmt"),
+        "audit": ("VM.Audit",),
+    },
+}
+
+
+def _builtin_roles(groups: dict[str, dict[str, tuple[str, ...]]]) -> dict[str, frozenset[str]]:
     """PVE::AccessControl::create_roles, as data."""
     valid = {"Permissions.Modify"}  # in no category: only Administrator has it
     roles: dict[str, set[str]] = {"NoAccess": set(), "PVEAdmin": set(), "PVEAuditor": set()}
-    for cat, tiers in PRIVILEGE_GROUPS.items():
+    for cat, tiers in groups.items():
         valid.update(*tiers.values())
         granted = {*tiers["admin"], *tiers["user"], *tiers["audit"]}
         roles.setdefault(f"PVE{cat}Admin", set()).update(granted)
@@ -60,8 +75,14 @@ def _builtin_roles() -> dict[str, frozenset[str]]:
     return {name: frozenset(privs) for name, privs in roles.items()}
 
 
-BUILTIN_ROLES: dict[str, frozenset[str]] = _builtin_roles()
+BUILTIN_ROLES: dict[str, frozenset[str]] = _builtin_roles(PRIVILEGE_GROUPS)  # 9.1's
 ALL_PRIVILEGES: frozenset[str] = BUILTIN_ROLES["Administrator"]
+_BUILTIN_ROLES_BY_RELEASE = {"8.4": _builtin_roles(PRIVILEGE_GROUPS_84), "9.1": BUILTIN_ROLES}
+
+
+def builtin_roles(model: ClusterModel) -> dict[str, frozenset[str]]:
+    """The built-in roles of the model's release (Administrator's privileges: every valid one); 9.1's for any other."""
+    return _BUILTIN_ROLES_BY_RELEASE.get(model.release, BUILTIN_ROLES)
 
 # PVE::Auth::Plugin user_regex / realm_regex, and the token name (pve-tokenid)
 _USER = r"[^\s:/]+"
@@ -110,8 +131,8 @@ def _components(path: str) -> list[str]:
 
 
 def role_table(model: ClusterModel) -> dict[str, frozenset[str]]:
-    """Role -> privileges: the cluster's own list is the truth for its version (8.x has VM.Monitor); 9.1's fill the gaps."""
-    roles: dict[str, frozenset[str]] = dict(BUILTIN_ROLES)
+    """Role -> privileges: the cluster's own list is the truth; its release's built-in roles fill the gaps."""
+    roles: dict[str, frozenset[str]] = dict(builtin_roles(model))
     for row in model.roles:
         roles[str(row.get("roleid"))] = frozenset(split_list(row.get("privs")))
     return roles

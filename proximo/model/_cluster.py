@@ -15,6 +15,7 @@ from typing import Any, Literal
 import msgspec
 
 from ..errors import PveApiError
+from ..pve._apischema import ApiSchema, release_of, schema_for
 from ._drives import DriveError, GuestVolume, guest_volumes, write_guest_config_file, write_pct_config_file
 from ._firewall import Firewall
 
@@ -240,6 +241,17 @@ class ClusterModel(msgspec.Struct):
     extra: dict[str, dict[str, Any]] = {}  # members beside `data` for paths in `other`
 
     @property
+    def release(self) -> str:
+        """The PVE release (major.minor) this cluster's ``/version`` names; 9.1 when it has none (pve._apischema.release_of)."""
+        return release_of(self.version)
+
+    @property
+    def api(self) -> ApiSchema:
+        """The API of this cluster's release: what every call to it is checked against. UnknownRelease for a
+        release Proximo has no schema for (reads need none; plans are refused)."""
+        return schema_for(self.version)
+
+    @property
     def access_partial(self) -> bool:
         """The token that read this state saw only part of the access configuration (partial_access_reads)."""
         return bool(partial_access_reads(self.own_permissions))
@@ -258,7 +270,8 @@ class ClusterModel(msgspec.Struct):
 
         sections: dict[str, Any] = {
             "storage": self.storages,
-            "nodes": {n: [node.online, node.network] for n, node in sorted(self.nodes.items())},
+            # the release too: a plan judged against one release's API is not applied to another's
+            "nodes": [self.release, {n: [node.online, node.network] for n, node in sorted(self.nodes.items())}],
             "jobs": [self.backup_jobs, self.replication_jobs],
             "ha": [self.ha_resources, self.ha_groups, self.ha_rules],
             # pool members are /cluster/resources-like rows with live cpu/mem/uptime: only who is a member counts

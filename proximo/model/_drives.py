@@ -23,6 +23,7 @@ from typing import Any, Literal
 
 import msgspec
 
+from ..pve._propstring import PropertyStringError, parse_boolean, perl_true, split_property_string
 from ._volumes import VolumeError, is_volume_id, parse_volume_id
 
 __all__ = [
@@ -58,37 +59,13 @@ class DriveError(VolumeError):
 
 # --- property strings (PVE::JSONSchema) ------------------------------------------------------------
 
-_KEY_VALUE_RE = re.compile(r"([^=]+)=(.+)")
-
-
 def _split_property_string(value: str, default_key: str | None, aliases: Mapping[str, str]) -> dict[str, str]:
-    """The lexical half of PVE::JSONSchema::parse_property_string, with its exact error texts.
-
-    Quirks kept on purpose: the duplicate check looks at the key as written (before an alias is
-    resolved), and a bare value is refused when the default key already has a non-empty value.
-    """
-    result: dict[str, str] = {}
-    seen_bare_value = False
-    for part in value.split(","):
-        if not part.strip():
-            continue
-        if match := _KEY_VALUE_RE.fullmatch(part):
-            key, val = match.groups()
-            if key in result:
-                raise DriveError(f"duplicate key in comma-separated list property: {key}")
-            result[aliases.get(key, key)] = val
-        elif "=" not in part:
-            if seen_bare_value:
-                raise DriveError(f"duplicate key in comma-separated list property: {default_key}")
-            if default_key is None:
-                raise DriveError("value without key, but schema does not define a default key")
-            seen_bare_value = True
-            if _perl_true(result.get(default_key)):
-                raise DriveError(f"duplicate key in comma-separated list property: {default_key}")
-            result[default_key] = part
-        else:
-            raise DriveError("missing key in comma-separated list property")
-    return result
+    """The lexical half of PVE::JSONSchema::parse_property_string (proximo.pve._propstring, shared with the API
+    schema's check of every call), with its exact error texts, as DriveError."""
+    try:
+        return split_property_string(value, default_key=default_key, aliases=aliases)
+    except PropertyStringError as exc:
+        raise DriveError(str(exc)) from None
 
 
 def parse_property_string(value: str, default_key: str | None) -> dict[str, str]:
@@ -110,19 +87,13 @@ def print_property_string(values: Mapping[str, object], default_key: str | None)
     return ",".join(parts)
 
 
-_BOOLEAN_TRUE_RE = re.compile(r"1|on|yes|true", re.IGNORECASE)
-_BOOLEAN_FALSE_RE = re.compile(r"0|off|no|false", re.IGNORECASE)
 _INTEGER_RE = re.compile(r"[+-]?\d+", re.ASCII)
 _NUMBER_RE = re.compile(r"[+-]?(\d+\.\d+|\d+\.|\.\d+|\d+)([eE][+-]?\d+)?", re.ASCII)
 
 
 def _parse_boolean(value: str) -> str:
     """PVE::JSONSchema::parse_boolean, falling back to the text itself as parse_property_string does."""
-    if _BOOLEAN_TRUE_RE.fullmatch(value):
-        return "1"
-    if _BOOLEAN_FALSE_RE.fullmatch(value):
-        return "0"
-    return value
+    return parse_boolean(value) or value
 
 
 @dataclasses.dataclass(frozen=True)
@@ -403,23 +374,19 @@ _THROTTLE_CONFLICTS = (("mbps_rd", "mbps"), ("mbps_wr", "mbps"), ("iops_rd", "io
 _CDROM_FORBIDDEN = ("snapshot", "trans", "format", "heads", "secs", "cyls")
 
 
-def _perl_true(value: str | None) -> bool:
-    return value not in (None, "", "0")
-
-
 def _check_drive_semantics(interface: str, props: Mapping[str, str]) -> None:
     """The checks parse_drive makes after the schema (PVE returns undef for these; we say why)."""
     for option, requires in _THROTTLE_REQUIREMENTS:
-        if _perl_true(props.get(option)) and not _perl_true(props.get(requires)):
+        if perl_true(props.get(option)) and not perl_true(props.get(requires)):
             raise DriveError(f"{option} requires {requires}")
     for one, other in _THROTTLE_CONFLICTS:
-        if _perl_true(props.get(one)) and _perl_true(props.get(other)):
+        if perl_true(props.get(one)) and perl_true(props.get(other)):
             raise DriveError(f"{one} and {other} are mutually exclusive")
     if props.get("media") != "cdrom":
         return
     if interface == "virtio":
         raise DriveError("a CD-ROM cannot be a virtio drive")
-    if forbidden := [k for k in _CDROM_FORBIDDEN if _perl_true(props.get(k))]:
+    if forbidden := [k for k in _CDROM_FORBIDDEN if perl_true(props.get(k))]:
         raise DriveError(f"a CD-ROM cannot have {', '.join(forbidden)}")
 
 

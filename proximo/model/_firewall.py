@@ -54,13 +54,20 @@ class Firewall(msgspec.Struct):
         return self.guests.setdefault(vmid, FirewallLevel())
 
     def canonical(self) -> list[Any]:
-        """What the firewall says, without the order of things PVE keeps unordered (aliases are a map: GET sorts them)."""
+        """What the firewall says, without the order of things PVE keeps unordered (aliases are a map: GET sorts them).
+
+        A node or guest level with nothing in it says what no level says (a new guest's firewall files do not exist
+        yet; reading them answers empty lists), and ``base`` is where it was read, not what it says: both are left out.
+        """
 
         def level(lv: FirewallLevel) -> FirewallLevel:
-            return msgspec.structs.replace(lv, aliases=sorted(lv.aliases, key=lambda r: str(r.get("name", "")).lower()))
+            return msgspec.structs.replace(lv, base="", aliases=sorted(lv.aliases, key=lambda r: str(r.get("name", "")).lower()))
 
-        return [self.read, level(self.cluster), self.groups, {n: level(lv) for n, lv in sorted(self.nodes.items())},
-                {str(vmid): level(lv) for vmid, lv in sorted(self.guests.items())}]
+        def levels(by_key: dict[Any, FirewallLevel]) -> dict[str, FirewallLevel]:
+            said = {str(key): level(lv) for key, lv in sorted(by_key.items())}
+            return {key: lv for key, lv in said.items() if lv != FirewallLevel()}
+
+        return [self.read, level(self.cluster), self.groups, levels(self.nodes), levels(self.guests)]
 
 
 # --- digests: PVE's copy_list_with_digest / copy_opject_with_digest -------------------------------------

@@ -28,7 +28,7 @@ from typing import Any, Literal
 
 from ..pve._apischema import Endpoint, PermissionSpec
 from ..errors import PveApiError
-from ._access import ALL_PRIVILEGES, ROOT, USERID_RE, Access, normalize_path, split_tokenid
+from ._access import ROOT, USERID_RE, Access, builtin_roles, normalize_path, split_tokenid
 from ._cluster import ClusterModel, split_list
 
 Basis = Literal["root", "acl", "own", "unknown"]
@@ -127,7 +127,7 @@ class Caller:
     def permissions(self, path: str | None) -> dict[str, int] | None:
         """Privilege -> propagate flag on ``path``; None when the model cannot say."""
         if self.basis == "root":
-            return dict.fromkeys(ALL_PRIVILEGES, 1)
+            return dict.fromkeys(builtin_roles(self.model)["Administrator"], 1)  # every privilege of its release
         if path is None:  # "ACL check called for undefined ACL path": nothing
             return {}
         if self.basis == "acl":

@@ -7,6 +7,10 @@ predicted, so it cannot be planned: ``NotModelled``.
 A request (``execute``) is checked against its caller's permissions as pve-api-daemon checks it: the schema's
 ``permissions`` before the parameters are validated, then the handler's own rules (``check``, registered
 with the endpoint by the pack that owns it) before it runs. ``notes`` and ``inverse`` are not requests.
+
+Every call is matched and validated against the API of the model's own release (``ClusterModel.api``, chosen
+by its ``/version``): a call an 8.4 cluster would refuse is refused on an 8.4 model, with Proxmox's answer.
+Semantics are registered once, for an endpoint any supported release has.
 """
 
 from __future__ import annotations
@@ -16,7 +20,7 @@ from typing import Any
 
 import msgspec
 
-from ..pve._apischema import schema, validate
+from ..pve._apischema import RELEASES, schema
 from .._types import ApiCall, Irreversible, Step
 from ..errors import NotModelled, PackError, PveApiError
 from ._access import ROOT
@@ -65,14 +69,16 @@ class SemanticsRegistry:
         def register(method: str, template: str, apply: ApplyFn, *, inverse: InverseFn | None = None,
                      notes: NotesFn | None = None, check: CheckFn | None = None, digest: DigestFn | None = None) -> None:
             method = method.upper()
-            if schema().endpoint(method, template) is None:
-                raise PackError(f"pack {owner!r} registers semantics for {method} {template}, which is not in the PVE API")
+            endpoints = [e for release in RELEASES if (e := schema(release).endpoint(method, template)) is not None]
+            if not endpoints:
+                raise PackError(f"pack {owner!r} registers semantics for {method} {template}, which is not in the PVE API "
+                                f"of any release Proximo knows ({', '.join(RELEASES)})")
             if method == "GET":
                 raise PackError(f"pack {owner!r} registers semantics for a GET: reads are rendered from the model")
             existing = self._entries.get((method, template))
             if existing is not None:
                 raise PackError(f"{method} {template} has semantics from both {existing.owner!r} and {owner!r}")
-            if digest is not None and "digest" not in schema().endpoint(method, template).params:  # type: ignore[union-attr]
+            if digest is not None and not any("digest" in e.params for e in endpoints):
                 raise PackError(f"pack {owner!r} gives a digest for {method} {template}, which takes none")
             self._entries[(method, template)] = Semantics(method, template, apply, inverse, notes, owner, check, digest)
 
@@ -84,24 +90,26 @@ class SemanticsRegistry:
     def __len__(self) -> int:
         return len(self._entries)
 
-    def bind(self, method: str, path: str, params: dict[str, Any] | None = None, *,
+    def bind(self, model: ClusterModel, method: str, path: str, params: dict[str, Any] | None = None, *,
              caller: Caller | None = None) -> tuple[Semantics, Call]:
-        """Match and validate a call as PVE would; raise PveApiError (as PVE answers) or NotModelled.
+        """Match and validate a call as ``model``'s release of PVE would; raise PveApiError (as PVE answers),
+        NotModelled, or UnknownRelease (no schema for the model's release).
 
         With a ``caller`` it is a request: the schema's permissions are checked first, as pve-api-daemon
         checks them before the handler validates anything (HTTPServer::rest_handler).
         """
         method = method.upper()
-        match = schema().match(path)
+        api = model.api
+        match = api.match(path)
         if match is None:
             raise PveApiError(501, f"Method '{method} {path}' not implemented")
         template, path_params = match
-        endpoint = schema().endpoint(method, template)
+        endpoint = api.endpoint(method, template)
         if endpoint is None:
             raise PveApiError(501, f"Method '{method} {path}' not implemented")
         if caller is not None:
             caller.check_request(endpoint, path, {**(params or {}), **path_params})
-        typed, errors = validate(endpoint, dict(params or {}), path_params)
+        typed, errors = api.validate(endpoint, dict(params or {}), path_params)
         if errors:
             raise PveApiError(400, "Parameter verification failed.", errors)
         entry = self._entries.get((method, template))
@@ -112,7 +120,7 @@ class SemanticsRegistry:
     def execute(self, model: ClusterModel, method: str, path: str, params: dict[str, Any] | None = None, *, user: str = ROOT) -> Any:
         """Serve one request by ``user``: PVE's permission checks, then the endpoint's effect on ``model``."""
         caller = Caller(model, user)
-        entry, call = self.bind(method, path, params, caller=caller)
+        entry, call = self.bind(model, method, path, params, caller=caller)
         if entry.check is not None:
             entry.check(model, call, caller)
         return entry.apply(model, call)
@@ -120,7 +128,7 @@ class SemanticsRegistry:
     def notes(self, before: ClusterModel, step: ApiCall) -> list[str]:
         """What a call does that no state diff shows (credentials PVE deletes, say), from its semantics; and
         that its permissions were not judged on the whole access configuration, when they were not."""
-        entry, call = self.bind(step.method, step.path, step.params)
+        entry, call = self.bind(before, step.method, step.path, step.params)
         notes = list(entry.notes(before, call)) if entry.notes else []
         unchecked = permission_note(before)
         return notes + [unchecked] if unchecked else notes
@@ -134,14 +142,14 @@ class SemanticsRegistry:
         if "digest" in step.params:
             return step
         try:
-            entry, call = self.bind(step.method, step.path, step.params)
+            entry, call = self.bind(state, step.method, step.path, step.params)
         except (PveApiError, NotModelled):
             return step  # refused anyway: the predictor says why
         value = entry.digest(state, call) if entry.digest is not None else None
         return ApiCall(step.method, step.path, {**step.params, "digest": value}) if value else step
 
     def inverse(self, before: ClusterModel, step: ApiCall) -> list[Step] | Irreversible:
-        entry, call = self.bind(step.method, step.path, step.params)
+        entry, call = self.bind(before, step.method, step.path, step.params)
         if entry.inverse is None:
             return Irreversible(f"{step.method} {call.template} has no undo")
         return entry.inverse(before, call)

@@ -6,9 +6,9 @@ import json
 from importlib import resources
 from typing import Any
 
-from ._app import Fault, Simulator
+from ._app import RELEASE_VERSIONS, Fault, Simulator, simulate_release
 
-__all__ = ["Fault", "Simulator", "demo_snapshot", "serve_config"]
+__all__ = ["RELEASE_VERSIONS", "Fault", "Simulator", "demo_snapshot", "serve_config", "simulate_release"]
 
 
 def demo_snapshot() -> dict[str, Any]:

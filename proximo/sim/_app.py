@@ -3,6 +3,10 @@
 It answers like ``pve-api-daemon``: the ``{"data": ...}`` envelope, PVE's error bodies and status codes,
 ``PVEAPIToken`` auth, UPIDs for async work with ``/nodes/{node}/tasks/{upid}/status|log``. Writes go through
 the same registered semantics the predictor uses, so what a plan predicts is what the simulator does.
+
+It simulates one release of PVE (8.4 or 9.1): the one its model's ``/version`` names, or the one it is told
+(``pve_version``, which then becomes its ``/version``). Every request is checked against that release's API. A
+snapshot of a release Proximo has no schema for (7.4, say) is served read-only, as recorded: its writes answer 501.
 """
 
 from __future__ import annotations
@@ -19,8 +23,8 @@ from typing import Any
 import anyio
 import msgspec
 
-from ..pve._apischema import schema, validate
-from ..errors import NotModelled, PveApiError
+from ..pve._apischema import RELEASES, release_of
+from ..errors import BadInput, NotModelled, PveApiError, UnknownRelease
 from ..model import ClusterModel, SemanticsRegistry, render
 from ..model._access import acl_answer, permissions_answer
 
@@ -44,11 +48,34 @@ class Fault(msgspec.Struct):
     times: int = 1
 
 
+# What ``GET /version`` answers on a simulated release when the model's own ``/version`` names another one
+# (pve-manager's version and the short commit id it was built from).
+RELEASE_VERSIONS: dict[str, dict[str, str]] = {
+    "8.4": {"release": "8.4", "version": "8.4.1", "repoid": "2a5fa54a8503f96d"},
+    "9.1": {"release": "9.1", "version": "9.1.2", "repoid": "6a3e57f2"},
+}
+
+
+def simulate_release(model: ClusterModel, pve_version: str | None) -> None:
+    """Make ``model`` a cluster of ``pve_version`` (a release, ``8.4``, or a version, ``8.4.1``): its ``/version``
+    and so its API. None keeps the model's own. BadInput for a release the simulator cannot simulate."""
+    if not pve_version:
+        return
+    release = release_of({"version": pve_version})
+    if release not in RELEASES:
+        raise BadInput(f"the simulator simulates PVE {' and '.join(RELEASES)}, not {pve_version}")
+    if release != model.release or not model.version:
+        model.version = dict(RELEASE_VERSIONS[release])
+    if pve_version != release:  # a full version asked for: answer it
+        model.version["version"] = pve_version
+
+
 class Simulator:
     """A simulated Proxmox VE cluster. ``app`` is the ASGI application; ``model`` is its live state."""
 
     def __init__(self, model: ClusterModel, semantics: SemanticsRegistry, *, tokens: dict[str, str] | None = None,
-                 latency: float = 0.0, task_polls: int = 0) -> None:
+                 latency: float = 0.0, task_polls: int = 0, pve_version: str | None = None) -> None:
+        simulate_release(model, pve_version)
         self.model = model
         self.semantics = semantics
         self.tokens = dict(tokens) if tokens is not None else {"proximo@pve!agent": secrets.token_hex(16)}
@@ -131,7 +158,7 @@ class Simulator:
             return fault.status, _error_body(PveApiError(fault.status, fault.message))
         try:
             if method == "GET":
-                _check_get(path, query)
+                _check_get(self.model, path, query)
                 if path == "/access/permissions":  # the answer depends on who asks (their own, or Sys.Audit on /access)
                     if not self.model.users:  # a model without users cannot say who the token is (writes go unchecked too)
                         raise PveApiError(501, "Method 'GET /access/permissions' not implemented by the simulator: its model has no users")
@@ -147,7 +174,7 @@ class Simulator:
             return 200, {"data": data}
         except PveApiError as exc:
             return exc.status, _error_body(exc)
-        except NotModelled as exc:
+        except (NotModelled, UnknownRelease) as exc:
             return 501, _error_body(PveApiError(501, f"Method '{method} {path}' not implemented by the simulator ({exc})"))
         except Exception:
             log.exception("simulator failed on %s %s", method, path)
@@ -167,13 +194,18 @@ class Simulator:
             self.model.tasks[data].polls_left = self.task_polls
 
 
-def _check_get(path: str, query: str) -> None:
-    """A GET is checked against the schema as PVE checks it: unknown routes 501, bad query parameters 400."""
-    match = schema().match(path)
-    endpoint = schema().endpoint("GET", match[0]) if match else None
+def _check_get(model: ClusterModel, path: str, query: str) -> None:
+    """A GET is checked against the release's schema as PVE checks it: unknown routes 501, bad query parameters 400.
+    A release without a schema is served as recorded."""
+    try:
+        api = model.api
+    except UnknownRelease:
+        return
+    match = api.match(path)
+    endpoint = api.endpoint("GET", match[0]) if match else None
     if match is None or endpoint is None:
         raise PveApiError(501, f"Method 'GET {path}' not implemented")
-    _, errors = validate(endpoint, dict(urllib.parse.parse_qsl(query, keep_blank_values=True)), match[1])
+    _, errors = api.validate(endpoint, dict(urllib.parse.parse_qsl(query, keep_blank_values=True)), match[1])
     if errors:
         raise PveApiError(400, "Parameter verification failed.", errors)
 

@@ -41,6 +41,7 @@ from ..errors import (
     PveApiError,
     Refused,
     StalePlan,
+    UnknownRelease,
 )
 from ..model import ClusterModel
 
@@ -205,9 +206,13 @@ class Host:
                 raise BadInput(f"{tool.id} is a read: run it with `proximo read {tool.id}`")
             self.policy.check_tool(tool.id)
             state = await self.state()
+            # The cluster's release decides what is checked from here on: no schema, no plan (UnknownRelease); a
+            # parameter its API does not have is refused before the tool runs.
+            release = state.model.api.release
+            tool.check_release(params, state.model.version, release)
             draft = self.packs.plan(tool, params, state.model.copy())
             return self._finish(tool, msgspec.to_builtins(params), draft, state, actor)
-        except (BadInput, NotModelled, PolicyDenied) as exc:
+        except (BadInput, NotModelled, PolicyDenied, UnknownRelease) as exc:
             self._deny(actor, tool_id, raw, str(exc))
             raise
 
@@ -580,6 +585,11 @@ class Host:
             self._deny(actor, "undo", {"seq": seq}, str(exc))
             raise
         state = await self.state()
+        try:
+            state.model.api  # noqa: B018 (UnknownRelease: no plan, an undo's neither, for a release without a schema)
+        except UnknownRelease as exc:
+            self._deny(actor, "undo", {"seq": seq}, str(exc))
+            raise
         notes = [f"undoes ledger record {seq}: {plan.tool} {plan.plan_id}"]
         # The inverse was recorded against the state before the change; its digests are made afresh from the state now.
         steps = [ApiCall(s.method, s.path, {k: v for k, v in s.params.items() if k != "digest"}) if isinstance(s, ApiCall) else s

@@ -23,7 +23,6 @@ from typing import Literal
 
 import msgspec
 
-from ..pve._apischema import schema
 from .._types import ApiCall, Risk, Step
 from ..errors import BadInput, PolicyDenied
 from ..model import ClusterModel, as_int
@@ -109,7 +108,7 @@ def scope_of(steps: list[Step], before: ClusterModel, after: ClusterModel) -> Sc
     nodes: set[str] = set()
     storages: set[str] = set()
     for step in steps:
-        match = schema().match(step.path) if isinstance(step, ApiCall) else None
+        match = before.api.match(step.path) if isinstance(step, ApiCall) else None
         named = match[1] if match else {}
         if "node" in named:
             nodes.add(named["node"])

@@ -21,7 +21,7 @@ from typing import Any, Literal
 
 from proximo import ApiCall, Irreversible, PveApiError, Step
 from proximo.model import Call, ClusterModel, as_int, split_list
-from proximo.model._access import ACL_PATH_RE, BUILTIN_ROLES, normalize_path, role_table, split_tokenid
+from proximo.model._access import ACL_PATH_RE, BUILTIN_ROLES, builtin_roles, normalize_path, role_table, split_tokenid
 from proximo.model._permissions import Caller, under_user_config_lock
 
 KINDS = (("users", "user"), ("groups", "group"), ("tokens", "token"))
@@ -471,9 +471,11 @@ def _delete_group_inverse(before: ClusterModel, call: Call) -> list[Step] | Irre
 # --- roles ------------------------------------------------------------------------------------------------
 
 
-def _check_privs(privs: list[str]) -> None:
+def _check_privs(model: ClusterModel, privs: list[str]) -> None:
+    """Role.pm: each privilege must be one the cluster's release knows (8.4: VM.Monitor; 9.1: VM.GuestAgent.*)."""
+    valid = builtin_roles(model)["Administrator"]
     for priv in privs:
-        if priv not in BUILTIN_ROLES["Administrator"]:
+        if priv not in valid:
             raise _bad("privs", f"invalid format - invalid privilege '{priv}'")
 
 
@@ -482,7 +484,7 @@ def create_role(model: ClusterModel, call: Call) -> None:
     if role_exists(model, roleid):
         raise PveApiError(500, f"create role failed: role '{roleid}' already exists")
     privs = split_list(call.params.get("privs"))
-    _check_privs(privs)
+    _check_privs(model, privs)
     model.roles.append({"roleid": roleid, "privs": ",".join(sorted(set(privs))), "special": 0})
     model.roles.sort(key=lambda r: str(r.get("roleid")))
 
@@ -500,7 +502,7 @@ def _custom_role(model: ClusterModel, roleid: str, action: Literal["update", "de
 def update_role(model: ClusterModel, call: Call) -> None:
     row = _custom_role(model, call.path_params["roleid"], "update")
     privs = split_list(call.params.get("privs"))
-    _check_privs(privs)
+    _check_privs(model, privs)
     if as_int(call.params.get("append", 0)):
         privs = [*split_list(row.get("privs")), *privs]
     row["privs"] = ",".join(sorted(set(privs)))

@@ -33,7 +33,8 @@ RuleUpdateParams = msgspec.defstruct("RuleUpdateParams", [("level", RuleLevel), 
 _OPTION_ENDPOINTS = {"cluster": "/cluster/firewall/options", "node": "/nodes/{node}/firewall/options",
                      "qemu": "/nodes/{node}/qemu/{vmid}/firewall/options", "lxc": "/nodes/{node}/lxc/{vmid}/firewall/options"}
 _option_specs = {k: v for t in _OPTION_ENDPOINTS.values() for k, v in schema_params("PUT", t).items() if k not in ("node", "vmid", "digest")}
-OptionFields = struct_from_schema("FirewallOptionFields", "PUT", "/cluster/firewall/options", params=_option_specs, omit_defaults=True)
+OptionFields = struct_from_schema("FirewallOptionFields", "PUT", "/cluster/firewall/options", params=_option_specs, omit_defaults=True,
+                                  endpoints=[("PUT", t) for t in _OPTION_ENDPOINTS.values()])
 OptionsSetParams = msgspec.defstruct("OptionsSetParams", [("level", Level)], bases=(OptionFields,), kw_only=True, frozen=True, forbid_unknown_fields=True, omit_defaults=True)
 
 
@@ -265,7 +266,7 @@ def plan_options_set(p: Any, view: ClusterModel) -> Draft:
     params = api_params(p)
     level = params.pop("level")
     kind = level.split("/")[0]
-    allowed = schema_params("PUT", _OPTION_ENDPOINTS[kind])
+    allowed = schema_params("PUT", _OPTION_ENDPOINTS[kind], release=view.release)
     wrong = sorted(k for k in params if k not in allowed)
     if wrong:
         raise BadInput(f"firewall.options.set: {', '.join(wrong)} is not an option at {kind} level")

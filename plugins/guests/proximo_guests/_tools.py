@@ -1,4 +1,5 @@
-"""The guest tools. Parameters mirror PVE 9.1's names and constraints; the mutating ones only describe API calls.
+"""The guest tools. Parameters mirror PVE's names and constraints (8.4's and 9.1's: the host refuses what the cluster's
+release does not have); the mutating ones only describe API calls.
 
 Tools that act on an existing guest take its ``vmid`` and find the node and type (qemu or lxc) in the model;
 their parameters are the union of the QEMU and container endpoints', and Proxmox's own parameter check runs
@@ -29,14 +30,15 @@ _NOT_SETTABLE = re.compile(r"^(unused|dev)[0-9]+$")  # unusedN/devN writes are n
 
 
 def _union(method_templates: list[tuple[str, str]], *, expand: bool = False, exclude: tuple[str, ...] = ("node",)) -> dict[str, ParamSpec]:
-    """The parameters of several endpoints (QEMU and LXC); where their specs differ, PVE's check decides later."""
+    """The parameters of several endpoints (QEMU and LXC); where their specs differ, PVE's check decides later
+    (a property string's keys, say: ``net0`` is a string either way, checked key by key for the guest's type)."""
     out: dict[str, ParamSpec] = {}
     each = [schema_params(method, template, expand_indexed=expand) for method, template in method_templates]
     for specs in each:
         for name, spec in specs.items():
             if name in exclude or _NOT_SETTABLE.match(name):
                 continue
-            if name in out and out[name] != spec:
+            if name in out and _shape(out[name]) != _shape(spec):
                 spec = msgspec.structs.replace(_ANY, optional=out[name].optional or spec.optional)
             if not all(name in other for other in each):  # one type's name only (disk/volume): optional here
                 spec = msgspec.structs.replace(spec, optional=True)
@@ -45,12 +47,19 @@ def _union(method_templates: list[tuple[str, str]], *, expand: bool = False, exc
     return out
 
 
+def _shape(spec: ParamSpec) -> ParamSpec:
+    """What a parameter struct's field is made of (a property string's keys are PVE's to check)."""
+    return msgspec.structs.replace(spec, format_props=None)
+
+
 def _both(method: str, suffix: str) -> list[tuple[str, str]]:
     return [(method, f"/nodes/{{node}}/qemu/{{vmid}}{suffix}"), (method, f"/nodes/{{node}}/lxc/{{vmid}}{suffix}")]
 
 
-def _struct(name: str, specs: dict[str, ParamSpec]) -> type[msgspec.Struct]:
-    return struct_from_schema(name, "GET", "/version", params=specs, omit_defaults=True)  # plans show what was given
+def _struct(name: str, method_templates: list[tuple[str, str]], *, expand: bool = False) -> type[msgspec.Struct]:
+    """The union of the endpoints' parameters; the endpoints decide which a cluster's release takes."""
+    return struct_from_schema(name, "GET", "/version", params=_union(method_templates, expand=expand), omit_defaults=True,
+                              endpoints=method_templates)  # omit_defaults: plans show what was given
 
 
 class VmidParams(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
@@ -72,23 +81,22 @@ VmCreateParams = struct_from_schema("VmCreateParams", "POST", "/nodes/{node}/qem
 CtCreateParams = struct_from_schema("CtCreateParams", "POST", "/nodes/{node}/lxc", expand_indexed=True, omit_defaults=True,
                                     params={**{k: v for k, v in schema_params("POST", "/nodes/{node}/lxc", expand_indexed=True).items()
                                                if not _NOT_SETTABLE.match(k)}, "vmid": _VMID})
-StartParams = _struct("GuestStartParams", _union(_both("POST", "/status/start")))
-StopParams = _struct("GuestStopParams", _union(_both("POST", "/status/stop")))
-ShutdownParams = _struct("GuestShutdownParams", _union(_both("POST", "/status/shutdown")))
-RebootParams = _struct("GuestRebootParams", _union(_both("POST", "/status/reboot")))
-SuspendParams = _struct("GuestSuspendParams", _union(_both("POST", "/status/suspend")))
-ResumeParams = _struct("GuestResumeParams", _union(_both("POST", "/status/resume")))
-CloneParams = _struct("GuestCloneParams", _union(_both("POST", "/clone")))
-ConfigSetParams = _struct("GuestConfigSetParams", _union([("POST", "/nodes/{node}/qemu/{vmid}/config"),
-                                                          ("PUT", "/nodes/{node}/lxc/{vmid}/config")], expand=True))
-SnapshotCreateParams = _struct("GuestSnapshotCreateParams", _union(_both("POST", "/snapshot")))
-SnapshotRollbackParams = _struct("GuestSnapshotRollbackParams", _union(_both("POST", "/snapshot/{snapname}/rollback")))
-SnapshotDeleteParams = _struct("GuestSnapshotDeleteParams", _union(_both("DELETE", "/snapshot/{snapname}")))
-ResizeParams = _struct("GuestDiskResizeParams", _union(_both("PUT", "/resize")))
-MoveParams = _struct("GuestDiskMoveParams", _union([("POST", "/nodes/{node}/qemu/{vmid}/move_disk"),
-                                                    ("POST", "/nodes/{node}/lxc/{vmid}/move_volume")]))
-TemplateParams = _struct("GuestTemplateParams", _union(_both("POST", "/template")))
-_DestroyBase = _struct("GuestDestroyBase", _union(_both("DELETE", "")))
+StartParams = _struct("GuestStartParams", _both("POST", "/status/start"))
+StopParams = _struct("GuestStopParams", _both("POST", "/status/stop"))
+ShutdownParams = _struct("GuestShutdownParams", _both("POST", "/status/shutdown"))
+RebootParams = _struct("GuestRebootParams", _both("POST", "/status/reboot"))
+SuspendParams = _struct("GuestSuspendParams", _both("POST", "/status/suspend"))
+ResumeParams = _struct("GuestResumeParams", _both("POST", "/status/resume"))
+CloneParams = _struct("GuestCloneParams", _both("POST", "/clone"))
+ConfigSetParams = _struct("GuestConfigSetParams", [("POST", "/nodes/{node}/qemu/{vmid}/config"), ("PUT", "/nodes/{node}/lxc/{vmid}/config")],
+                          expand=True)
+SnapshotCreateParams = _struct("GuestSnapshotCreateParams", _both("POST", "/snapshot"))
+SnapshotRollbackParams = _struct("GuestSnapshotRollbackParams", _both("POST", "/snapshot/{snapname}/rollback"))
+SnapshotDeleteParams = _struct("GuestSnapshotDeleteParams", _both("DELETE", "/snapshot/{snapname}"))
+ResizeParams = _struct("GuestDiskResizeParams", _both("PUT", "/resize"))
+MoveParams = _struct("GuestDiskMoveParams", [("POST", "/nodes/{node}/qemu/{vmid}/move_disk"), ("POST", "/nodes/{node}/lxc/{vmid}/move_volume")])
+TemplateParams = _struct("GuestTemplateParams", _both("POST", "/template"))
+_DestroyBase = _struct("GuestDestroyBase", _both("DELETE", ""))
 
 
 class DestroyParams(_DestroyBase, forbid_unknown_fields=True, frozen=True, kw_only=True):  # type: ignore[misc,valid-type]

@@ -15,7 +15,6 @@ from typing import Any
 import msgspec
 
 from proximo import ApiCall, Irreversible, PveApiError, Step
-from proximo.pve import schema
 from proximo.model import CREDENTIAL_STORAGE_TYPES, SHARED_STORAGE_TYPES, Call, ClusterModel, as_int, split_list
 
 # PVE::Storage::<Type>Plugin plugindata content: [allowed, default]. The default applies when
@@ -156,9 +155,9 @@ def _update_inverse(before: ClusterModel, call: Call) -> list[Step] | Irreversib
     return [ApiCall("PUT", f"/storage/{sid}", params)]
 
 
-def recreate_params(cfg: dict[str, Any]) -> dict[str, Any]:
-    """The POST /storage that re-creates a definition: every config key that the create call accepts."""
-    accepted = schema().endpoint("POST", "/storage")
+def recreate_params(model: ClusterModel, cfg: dict[str, Any]) -> dict[str, Any]:
+    """The POST /storage that re-creates a definition: every config key that the cluster's create call accepts."""
+    accepted = model.api.endpoint("POST", "/storage")
     assert accepted is not None
     return {k: v for k, v in sorted(cfg.items()) if k in accepted.params and k != "digest"}
 
@@ -166,7 +165,7 @@ def recreate_params(cfg: dict[str, Any]) -> dict[str, Any]:
 def _delete_inverse(before: ClusterModel, call: Call) -> list[Step] | Irreversible:
     sid = call.path_params["storage"]
     cfg = before.storage(sid)
-    steps: list[Step] = [ApiCall("POST", "/storage", recreate_params(cfg))]
+    steps: list[Step] = [ApiCall("POST", "/storage", recreate_params(before, cfg))]
     kinds = {"user": "users", "group": "groups", "token": "tokens"}
     for entry in before.acl:
         if entry["path"] == f"/storage/{sid}" or entry["path"].startswith(f"/storage/{sid}/"):

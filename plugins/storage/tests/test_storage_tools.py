@@ -86,7 +86,7 @@ POOL = {"poolid": "prod", "comment": "Production", "members": [  # PVE lists a s
 
 def make_snapshot() -> dict[str, Any]:
     api: dict[str, Any] = {
-        "/version": {"version": "8.2.4", "release": "8.2", "repoid": "faa83925c9641325"},
+        "/version": {"version": "8.4.1", "release": "8.4", "repoid": "2a5fa54a8503f96d"},
         "/cluster/status": [{"id": "cluster", "type": "cluster", "name": "lab", "nodes": 3, "quorate": 1, "version": 7}]
         + [{"id": f"node/{n}", "type": "node", "name": n, "nodeid": i + 1, "ip": f"10.0.0.{11 + i}", "online": 1,
             "local": int(i == 0), "level": ""} for i, n in enumerate(NODES)],
