@@ -9,6 +9,7 @@ of each socket (SO_PEERCRED), and file modes decide what each account can read. 
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
 import pwd
@@ -32,16 +33,30 @@ from proximo.trust._state import open_ledger
 
 AGENT, APPROVER = "pxagent", "pxapprover"
 
-pytestmark = pytest.mark.skipif(os.geteuid() != 0 or shutil.which("useradd") is None,
-                                reason="needs root and useradd to create the test's unix accounts (CI runs as root)")
+pytestmark = [
+    pytest.mark.skipif(os.geteuid() != 0 or shutil.which("useradd") is None,
+                       reason="needs root and useradd to create the test's unix accounts (CI runs as root)"),
+    # one worker runs them all, so the module's service process is started once (--dist loadgroup)
+    pytest.mark.xdist_group("service-mode"),
+]
+
+
+# One lock for every process on this machine that may create the accounts: pytest-xdist workers, and other test runs
+# (another checkout's suite, say). Two concurrent `useradd NAME` race: the loser fails with "already exists" (exit 9).
+ACCOUNTS_LOCK = Path("/run/lock/proximo-test-accounts.lock") if Path("/run/lock").is_dir() else Path("/tmp/proximo-test-accounts.lock")
 
 
 def ensure_account(name: str) -> int:
-    try:
-        return pwd.getpwnam(name).pw_uid
-    except KeyError:
-        subprocess.run(["useradd", "--system", "--no-create-home", "--shell", "/usr/sbin/nologin", name], check=True)
-        return pwd.getpwnam(name).pw_uid
+    with ACCOUNTS_LOCK.open("a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # released when the file closes
+        try:
+            return pwd.getpwnam(name).pw_uid
+        except KeyError:
+            done = subprocess.run(["useradd", "--system", "--no-create-home", "--shell", "/usr/sbin/nologin", name],
+                                  capture_output=True, text=True, check=False)
+            if done.returncode not in (0, 9):  # 9: made meanwhile by a run that does not take this lock
+                raise AssertionError(f"useradd {name} failed ({done.returncode}): {done.stderr.strip()}")
+            return pwd.getpwnam(name).pw_uid
 
 
 def as_account(name: str, work: Callable[[], Any]) -> Any:
