@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import importlib.util
 import sys
+from collections.abc import Iterator
 
 import pytest
 
@@ -28,3 +29,27 @@ def pytest_addoption(parser: pytest.Parser, pluginmanager: pytest.PytestPluginMa
     # _addoption: pytest keeps lowercase short options for plugins (pytest-xdist registers -n the same way).
     group._addoption("-n", "--numprocesses", dest="numprocesses", default=None, help="ignored without pytest-xdist")
     group.addoption("--dist", dest="dist", default="no", help="ignored without pytest-xdist")
+
+
+# Approver passphrases are hashed with scrypt at n=2**15 (proximo.trust._approvers): a tenth of a second on purpose,
+# and well over a hundred approvers are made and checked in a run. In tests a new approver's hash costs n=2**10
+# instead; checking a passphrase uses the cost written in its hash, as in production. Tests marked
+# ``production_scrypt`` keep the production cost, and test_approvers.py proves with them that it is what a new
+# approver gets (test_passphrase_is_kept_as_scrypt_in_an_owner_only_file, test_the_production_cost_is_not_lowered).
+TEST_SCRYPT_N = 2**10
+
+
+@pytest.fixture(autouse=True)
+def _test_scrypt_cost(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    if request.node.get_closest_marker("production_scrypt"):
+        yield
+        return
+    from proximo.trust import _approvers
+
+    production = (None, _approvers._SCRYPT_N, _approvers._SCRYPT_R, _approvers._SCRYPT_P)
+    # (salt, n, r, p): fail loudly, not quietly slow or wrong, if _hash_passphrase's signature changes
+    assert _approvers._hash_passphrase.__defaults__ == production, _approvers._hash_passphrase.__defaults__
+    monkeypatch.setattr(_approvers._hash_passphrase, "__defaults__", (None, TEST_SCRYPT_N, *production[2:]))
+    _approvers._dummy_hash.cache_clear()  # the unknown-name hash is cached: made at this cost for this test only
+    yield
+    _approvers._dummy_hash.cache_clear()
