@@ -21,6 +21,30 @@ if "sniffio" not in sys.modules and importlib.util.find_spec("sniffio") is None:
     sys.modules["sniffio"] = None  # type: ignore[assignment]
 
 
+# Modules whose tests must share one worker. pytest-xdist's xdist_group marker would say so in the module, but with
+# pytest 9.2 it has no effect (xdist 3.8 renames the item's ``_nodeid``, which pytest no longer reads), so the
+# scheduler below groups these by path.
+ONE_WORKER = {
+    "tests/test_service.py": "a module-scoped `proximo service run` process, and the unix accounts it serves",
+    "tests/mcp/test_inspector.py": "npx runs the Inspector out of one shared cache: one npx at a time",
+}
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_xdist_make_scheduler(config: pytest.Config, log: object) -> object:
+    """--dist loadgroup: every test is its own unit of work, except that each ONE_WORKER module is one unit."""
+    if config.getvalue("dist") != "loadgroup":
+        return None
+    from xdist.scheduler import LoadGroupScheduling
+
+    class ModuleGroups(LoadGroupScheduling):  # type: ignore[misc]
+        def _split_scope(self, nodeid: str) -> str:
+            module = nodeid.split("::", 1)[0]
+            return module if module in ONE_WORKER else super()._split_scope(nodeid)
+
+    return ModuleGroups(config, log)
+
+
 def pytest_addoption(parser: pytest.Parser, pluginmanager: pytest.PytestPluginManager) -> None:
     if pluginmanager.has_plugin("xdist"):
         return
