@@ -59,7 +59,8 @@ class World:
         self.settings = Settings.from_env({"PROXIMO_HOME": str(home), "PROXIMO_URL": "http://pve.sim:8006",
                                            "PROXIMO_TOKEN_ID": TOKEN_ID, "PROXIMO_TOKEN_SECRET": self.secret, **(env or {})})
         self.packs: PackManager = make_packs(self.settings, extra=extra_packs)
-        self.snapshot = copy.deepcopy(snapshot or demo_snapshot())
+        # the caller's document is copied (the simulator changes what it serves); the demo's is parsed afresh each time
+        self.snapshot = copy.deepcopy(snapshot) if snapshot else demo_snapshot()
         self.sim = Simulator(load_snapshot(self.snapshot), self.packs.semantics, tokens={TOKEN_ID: self.secret},
                              pve_version=pve_version)
         self.actor = Actor(token_id=TOKEN_ID, face="test", client="pytest")

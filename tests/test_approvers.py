@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from proximo.trust import _approvers
 from proximo.trust._approvers import ApproverStore, totp_code, totp_uri
 from proximo.trust._ledger import Actor
 from proximo._settings import Settings
@@ -28,12 +29,29 @@ def test_totp_matches_rfc_6238_vectors(time: int, code: str) -> None:
     assert totp_code(RFC_SECRET, time // 30) == code  # the RFC's 8-digit codes, last six digits
 
 
+@pytest.mark.production_scrypt
 def test_passphrase_is_kept_as_scrypt_in_an_owner_only_file(tmp_path: Path) -> None:
     approvers = store(tmp_path)
     approvers.add("alice", "correct horse battery")
     raw = (tmp_path / "approvers.json").read_text()
     assert "correct horse battery" not in raw and '"scrypt$32768$8$1$' in raw
     assert stat.S_IMODE((tmp_path / "approvers.json").stat().st_mode) == 0o600
+    assert approvers.verify("alice", "correct horse battery").name == "alice"
+
+
+@pytest.mark.production_scrypt
+def test_the_production_cost_is_not_lowered() -> None:
+    """Other tests hash at a lower cost (conftest.py); nothing of that is left for a test that does not ask for it."""
+    assert _approvers._hash_passphrase.__defaults__ == (None, 2**15, 8, 1)
+    assert _approvers._dummy_hash().startswith("scrypt$32768$8$1$")  # an unknown name costs what a known one does
+
+
+def test_a_passphrase_is_checked_at_the_cost_in_its_hash(tmp_path: Path) -> None:
+    """Tests make approvers at a lower cost; checking reads the cost from the hash, so it stays the production code path."""
+    approvers = store(tmp_path)
+    approvers.add("alice", "correct horse battery")
+    stored = approvers.get("alice")
+    assert stored is not None and stored.passphrase.startswith("scrypt$1024$8$1$")
     assert approvers.verify("alice", "correct horse battery").name == "alice"
 
 

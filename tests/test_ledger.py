@@ -685,6 +685,28 @@ def test_a_removed_mark_is_noticed_and_a_ledger_from_before_marks_gets_one(path:
         assert not result.ok and "is missing: truncation can no longer be ruled out" in result.reason
 
 
+def test_a_first_mark_written_meanwhile_by_another_process_is_read_not_taken_for_removed(path: Path,
+                                                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    """Two processes open a new ledger: one reads "no mark yet", the other writes the first mark and commits, then the
+    first takes the write lock. The mark is there now: it is read, not reported missing (a false tamper alarm, and
+    that process's appends then never moved the mark: test_two_processes_creating_the_same_new_file, now and then)."""
+    Ledger(path).close()  # the other process: the new file, its first mark and the row that says it had one
+    real = Path.read_bytes
+    raced: list[Path] = []
+
+    def read_before_the_other_wrote(self: Path) -> bytes:
+        if self.name.endswith(".hwm") and not raced:
+            raced.append(self)
+            raise FileNotFoundError(self)
+        return real(self)
+
+    monkeypatch.setattr(Path, "read_bytes", read_before_the_other_wrote)
+    with Ledger(path) as led:
+        fill(led, 2)
+        result = led.verify()
+    assert raced and result.ok, result.reason
+
+
 def test_check_walks_from_the_checkpoint_and_the_mark_remembers_a_break(marked: Ledger, path: Path) -> None:
     fill(marked, 5)
     first = marked.check()

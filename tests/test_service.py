@@ -9,6 +9,7 @@ of each socket (SO_PEERCRED), and file modes decide what each account can read. 
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
 import pwd
@@ -34,14 +35,25 @@ AGENT, APPROVER = "pxagent", "pxapprover"
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0 or shutil.which("useradd") is None,
                                 reason="needs root and useradd to create the test's unix accounts (CI runs as root)")
+# one pytest-xdist worker runs them all, so the module's service process starts once: ONE_WORKER in conftest.py
+
+
+# One lock for every process on this machine that may create the accounts: pytest-xdist workers, and other test runs
+# (another checkout's suite, say). Two concurrent `useradd NAME` race: the loser fails with "already exists" (exit 9).
+ACCOUNTS_LOCK = Path("/run/lock/proximo-test-accounts.lock") if Path("/run/lock").is_dir() else Path("/tmp/proximo-test-accounts.lock")
 
 
 def ensure_account(name: str) -> int:
-    try:
-        return pwd.getpwnam(name).pw_uid
-    except KeyError:
-        subprocess.run(["useradd", "--system", "--no-create-home", "--shell", "/usr/sbin/nologin", name], check=True)
-        return pwd.getpwnam(name).pw_uid
+    with ACCOUNTS_LOCK.open("a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # released when the file closes
+        try:
+            return pwd.getpwnam(name).pw_uid
+        except KeyError:
+            done = subprocess.run(["useradd", "--system", "--no-create-home", "--shell", "/usr/sbin/nologin", name],
+                                  capture_output=True, text=True, check=False)
+            if done.returncode not in (0, 9):  # 9: made meanwhile by a run that does not take this lock
+                raise AssertionError(f"useradd {name} failed ({done.returncode}): {done.stderr.strip()}")
+            return pwd.getpwnam(name).pw_uid
 
 
 def as_account(name: str, work: Callable[[], Any]) -> Any:
@@ -160,6 +172,7 @@ def service() -> Iterator[Service]:
             process.wait(timeout=15)
         except subprocess.TimeoutExpired:
             process.kill()
+            process.wait()  # reaped: a killed child left unreaped failed a later test (a ResourceWarning, as an error)
         shutil.rmtree(base, ignore_errors=True)
 
 

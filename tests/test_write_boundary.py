@@ -336,7 +336,10 @@ async def test_undo_of_a_bad_seq_sends_nothing(world: World, recorder: Recorder)
 
 async def test_the_hosts_client_refuses_writes_outside_the_executor(world: World, recorder: Recorder) -> None:
     async with recorded_host(world, recorder) as host:
-        client = next(o for o in gc.get_objects() if isinstance(o, PveClient) and o._permit is not None)
+        # this host's client, found by inspection: the one on this test's recorder (an earlier test's closed client
+        # may still be in memory, and which one gc lists first depends on what ran before)
+        client = next(o for o in gc.get_objects() if isinstance(o, PveClient) and o._http._transport is recorder
+                      and o._permit is not None)
         attempts = [
             client.send("DELETE", "/storage/local-zfs"),
             client._exchange("DELETE", "/storage/local-zfs"),

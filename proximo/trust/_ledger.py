@@ -423,10 +423,14 @@ class Ledger:
                 db = self._conn()
                 db.execute("BEGIN IMMEDIATE")  # no appender moves the head while the first mark is written
                 try:
-                    if db.execute("SELECT 1 FROM meta WHERE name = 'marked'").fetchone():  # it had a mark: removed
+                    if self.mark_path.exists():
+                        # Another process wrote the first mark (and its 'marked' row) between our read and this lock:
+                        # read below. Checking the row first took that mark for a removed one.
+                        pass
+                    elif db.execute("SELECT 1 FROM meta WHERE name = 'marked'").fetchone():  # it had a mark: removed
                         self._mark_problem = (f"the high-water mark {self.mark_path} is missing: "
                                               "truncation can no longer be ruled out")
-                    elif not self.mark_path.exists():
+                    else:
                         # A new ledger, or one from before marks existed: the mark starts here; the first check walks it all.
                         self._write_mark(Mark(format=_MARK_FORMAT, ledger_id=self.ledger_id, chain=self.chain,
                                               high_water=self._head_position(), verified=Position(0, GENESIS)))

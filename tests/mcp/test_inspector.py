@@ -28,6 +28,9 @@ from proximo.mcp import McpSettings, build_server
 
 INSPECTOR = "@modelcontextprotocol/inspector@2.12.0"  # pinned: a newer CLI may change its output
 
+# npx unpacks into one shared cache: two npx runs of the same package at once can trip over each other there, so one
+# pytest-xdist worker runs this module's tests one after the other (ONE_WORKER in conftest.py).
+
 
 def npx() -> str:
     found = shutil.which("npx")

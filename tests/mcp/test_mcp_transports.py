@@ -1,8 +1,30 @@
 """The MCP face through the SDK's own client, on every transport (memory, stdio, HTTP) and both protocol modes.
 
 auto negotiates 2026-07-28 (no handshake; elicitation rides ``input_required`` rounds), legacy negotiates
-2025-11-25 (initialize handshake; elicitation is a mid-call ``elicitation/create``). Each test runs the same
-story on all six combinations: what a client sees must not depend on how it connects.
+2025-11-25 (initialize handshake; elicitation is a mid-call ``elicitation/create``). What a client sees must not
+depend on how it connects.
+
+Every story runs in memory in both modes. Over HTTP and stdio (both modes) run the stories that exercise what those
+transports add: the registry's schemas framed on the wire (tools/list), a plan and its resource (resources/read),
+a client that declares no elicitation capability (the terminal path, with the plan store and ledger shared across
+processes on stdio), elicitation round trips (accept, decline, a typed target over two connections), and progress
+notifications with a task's log. Each of those also is an end-to-end path (plan, approve, apply) per transport and mode.
+
+Not run over HTTP and stdio, and what covers each there:
+- ``test_a_read_answers_with_the_ledger_head``: a read's structured answer crosses each transport in
+  ``storages()`` (``test_approval_accepted_in_the_client_form``, ``test_a_plan_changes_nothing_and_is_in_the_ledger``);
+  the ledger head it carries is built by the server whatever the transport (``structured``), and its ``seq``/``head``
+  reach the client over each transport in ``test_a_plan_changes_nothing_and_is_in_the_ledger`` and
+  ``test_approval_accepted_in_the_client_form``.
+- ``test_unticked_box_is_a_deny_record``: the accept-with-content round trip crosses each transport in
+  ``test_approval_accepted_in_the_client_form`` (``{"approve": true}``) and ``test_critical_plan_needs_the_target_typed``;
+  the deny record after a form crosses it in ``test_approval_declined_is_a_deny_record[decline]``; turning an unticked
+  box into a deny is the server's own logic, the same for every transport.
+- ``test_approval_declined_is_a_deny_record[cancel]``: the refused form crosses each transport in
+  ``[decline]`` (the same message, another ``action`` value); cancel itself runs in memory in both modes.
+- ``test_a_stale_plan_is_refused_with_one_line``: a one-line refusal (an error result) crosses each transport in
+  ``test_approval_declined_is_a_deny_record[decline]`` and ``test_client_without_elicitation_waits_for_the_terminal``;
+  finding the plan stale is the pipeline's own logic, the same for every transport.
 """
 
 from __future__ import annotations
@@ -17,7 +39,16 @@ from mcp import Client
 from _mcp_pack import FETCH_TOOL
 from _mcp_support import MODES, TRANSPORTS, Face, Person, anyio_backend, open_face, text  # noqa: F401
 
-pytestmark = [pytest.mark.anyio, pytest.mark.parametrize("mode", MODES), pytest.mark.parametrize("kind", TRANSPORTS)]
+pytestmark = pytest.mark.anyio
+
+
+def matrix(kinds: list[str]) -> pytest.MarkDecorator:
+    """Both protocol modes on ``kinds``; test ids ``[mode-kind]``."""
+    return pytest.mark.parametrize(("mode", "kind"), [pytest.param(m, k, id=f"{m}-{k}") for m in MODES for k in kinds])
+
+
+WIRE = matrix(TRANSPORTS)  # what a transport adds: every transport, both modes
+MEMORY = matrix(["memory"])  # the face's own logic: in memory, both modes (see the docstring for what covers it elsewhere)
 
 FACE_TOOLS = {"proximo_apply", "proximo_undo", "proximo_ledger_verify", "proximo_ledger_tail"}
 
@@ -38,6 +69,7 @@ def kinds(face: Face, plan_id: str) -> list[str]:
     return [r.kind for r in face.ledger() if r.plan_id == plan_id]
 
 
+@WIRE
 async def test_tools_list_is_the_registry_with_annotations_and_schemas(kind: str, mode: str, tmp_path: Path) -> None:
     async with open_face(kind, mode, tmp_path) as face, face.client() as client:
         listed = {t.name: t for t in (await client.list_tools()).tools}
@@ -66,6 +98,7 @@ async def test_tools_list_is_the_registry_with_annotations_and_schemas(kind: str
     assert listed["proximo_ledger_tail"].annotations.read_only_hint is True
 
 
+@MEMORY
 async def test_a_read_answers_with_the_ledger_head(kind: str, mode: str, tmp_path: Path) -> None:
     async with open_face(kind, mode, tmp_path) as face, face.client() as client:
         result = await client.call_tool("pve_storage_status", {"storage": "local-zfs", "node": "pve1"})
@@ -75,6 +108,7 @@ async def test_a_read_answers_with_the_ledger_head(kind: str, mode: str, tmp_pat
     assert set(body["ledger"]) == {"seq", "head", "chain"} and body["ledger"]["chain"] == "hmac-sha256"  # keyed by default
 
 
+@WIRE
 async def test_a_plan_changes_nothing_and_is_in_the_ledger(kind: str, mode: str, tmp_path: Path) -> None:
     async with open_face(kind, mode, tmp_path) as face, face.client() as client:
         made = await plan(client, "pve_storage_delete", {"storage": "local-zfs"})
@@ -90,6 +124,7 @@ async def test_a_plan_changes_nothing_and_is_in_the_ledger(kind: str, mode: str,
     assert stored["plan"]["hash"] == made["hash"] and stored["ledger"]["seq"] == record.seq
 
 
+@WIRE
 async def test_client_without_elicitation_waits_for_the_terminal(kind: str, mode: str, tmp_path: Path) -> None:
     """The CLI-approval path: the answer says what to run; apply goes ahead only once the approval is recorded."""
     async with open_face(kind, mode, tmp_path) as face, face.client() as client:
@@ -107,6 +142,7 @@ async def test_client_without_elicitation_waits_for_the_terminal(kind: str, mode
     assert second.structured_content["ok"] is True and second.structured_content["matches_prediction"] is True
 
 
+@WIRE
 async def test_approval_accepted_in_the_client_form(kind: str, mode: str, tmp_path: Path) -> None:
     person = Person("accept", {"approve": True})
     async with open_face(kind, mode, tmp_path) as face, face.client(person) as client:
@@ -124,7 +160,8 @@ async def test_approval_accepted_in_the_client_form(kind: str, mode: str, tmp_pa
     assert result.structured_content["ledger"]["seq"] == face.ledger()[-1].seq
 
 
-@pytest.mark.parametrize("action", ["decline", "cancel"])
+@pytest.mark.parametrize(("action", "mode", "kind"), [pytest.param(a, m, k, id=f"{a}-{m}-{k}") for a in ("decline", "cancel")
+                                                    for m in MODES for k in (TRANSPORTS if a == "decline" else ["memory"])])
 async def test_approval_declined_is_a_deny_record(kind: str, mode: str, action: str, tmp_path: Path) -> None:
     person = Person(action)  # type: ignore[arg-type]
     async with open_face(kind, mode, tmp_path) as face, face.client(person) as client:
@@ -135,6 +172,7 @@ async def test_approval_declined_is_a_deny_record(kind: str, mode: str, action: 
     assert kinds(face, made["plan_id"]) == ["plan", "deny"] and len(person.asked) == 1
 
 
+@MEMORY
 async def test_unticked_box_is_a_deny_record(kind: str, mode: str, tmp_path: Path) -> None:
     person = Person("accept", {"approve": False})
     async with open_face(kind, mode, tmp_path) as face, face.client(person) as client:
@@ -143,6 +181,7 @@ async def test_unticked_box_is_a_deny_record(kind: str, mode: str, tmp_path: Pat
     assert result.is_error and kinds(face, made["plan_id"]) == ["plan", "deny"]
 
 
+@WIRE
 async def test_critical_plan_needs_the_target_typed(kind: str, mode: str, tmp_path: Path) -> None:
     args = {"node": "pve1", "storage": "local", "template": "wipe-debian-12"}
     wrong, right = Person("accept", {"target": "wipe-debian"}), Person("accept", {"target": "wipe-debian-12"})
@@ -159,6 +198,7 @@ async def test_critical_plan_needs_the_target_typed(kind: str, mode: str, tmp_pa
     assert kinds(face, made["plan_id"]) == ["plan", "deny", "approve", "apply-start", "apply-result"]
 
 
+@MEMORY
 async def test_a_stale_plan_is_refused_with_one_line(kind: str, mode: str, tmp_path: Path) -> None:
     async with open_face(kind, mode, tmp_path) as face, face.client() as client:
         older = await plan(client, "pve_storage_update", {"storage": "nfs-backup", "prune-backups": "keep-last=3"})
@@ -172,6 +212,7 @@ async def test_a_stale_plan_is_refused_with_one_line(kind: str, mode: str, tmp_p
     assert recorded[0] == "plan" and recorded[-1] == "deny" and "apply-start" not in recorded
 
 
+@WIRE
 async def test_progress_while_waiting_on_the_task(kind: str, mode: str, tmp_path: Path) -> None:
     seen: list[tuple[float, float | None, str | None]] = []
 
@@ -189,6 +230,7 @@ async def test_progress_while_waiting_on_the_task(kind: str, mode: str, tmp_path
     assert [d for d, _, _ in seen] == sorted(d for d, _, _ in seen)  # progress only goes up
 
 
+@WIRE
 async def test_a_failed_task_answers_with_its_log(kind: str, mode: str, tmp_path: Path) -> None:
     seen: list[str] = []
 
