@@ -31,8 +31,10 @@ One folder for all of it, beside the host's tests: the same data serve ``tests/`
 - ``samples/*.json``: real responses by name, each with its upstream file and line; the ``{"data": ...}``
   envelope some mocks keep is removed, so ``data`` is the response's ``data`` member.
 
-Run ``uv run python scripts/convert_pve_test_data.py [PVE_API_DIR]`` after ``pve-api`` changes and
-commit the result; ``tests/test_pve_test_data.py`` converts again and fails if the committed files differ.
+Run ``uv run python scripts/convert_pve_test_data.py [PVE_API_DIR]`` after ``pve-api`` changes and commit the
+result. ``--check`` converts again, writes nothing, and exits 1 naming every committed file that differs: it needs
+the input, so it is not part of the test suite (a clone runs every test without ``pve-api``); ``.ci/run`` runs it
+where ``../shared/pve-api`` is present.
 """
 
 from __future__ import annotations
@@ -404,8 +406,20 @@ def _dump(value: Any, indent: str) -> str:
     return "[\n" + ",\n".join(inner + _dump(item, inner) for item in value) + "\n" + indent + "]"
 
 
+def stale(pve_api: Path) -> list[str]:
+    """The files of ``tests/data/pve`` that differ from a conversion of ``pve_api`` (missing or extra ones too)."""
+    expected = {name: dumps(doc) for name, doc in convert(pve_api).items()}
+    committed = {str(path.relative_to(OUTPUT)): path.read_text(encoding="utf-8") for path in sorted(OUTPUT.rglob("*.json"))}
+    return sorted(name for name in set(expected) | set(committed) if expected.get(name) != committed.get(name))
+
+
 def main(argv: list[str]) -> int:
-    pve_api = Path(argv[1]) if len(argv) > 1 else PVE_API
+    args = [a for a in argv[1:] if a != "--check"]
+    pve_api = Path(args[0]) if args else PVE_API
+    if "--check" in argv[1:]:
+        differ = stale(pve_api)
+        print(f"stale: {', '.join(differ)}: run scripts/convert_pve_test_data.py" if differ else "tests/data/pve is the conversion of its input")
+        return 1 if differ else 0
     for name, doc in convert(pve_api).items():
         path = OUTPUT / name
         path.parent.mkdir(parents=True, exist_ok=True)

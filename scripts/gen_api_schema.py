@@ -1,9 +1,10 @@
 """Derive Proximo's compact copies of the PVE API schema, one per release it supports: ``proximo/pve/_data/pve-api-R.json.gz``.
 
 Input: Proxmox publishes its whole REST API as a generated data file, ``api-viewer/apidata.js`` in the
-``proxmox/pve-docs`` repository (the data behind the online API viewer). This script reads it as JSON from
-``../shared/pve-api/R`` beside the repository (or the folder given as its argument, which holds one folder per
-release), for each release R in ``RELEASES``:
+``proxmox/pve-docs`` repository (the data behind the online API viewer). This script reads it as JSON, for each
+release R in ``RELEASES``, from ``tests/data/pve/api/R`` in the repository (gzip-compressed there, as taken from
+the ``pve-api`` folder the project started from), or from the folder given as its argument (one folder per
+release, plain or ``.gz`` files):
 
 - ``pve-api-schema.json``: apidata.js with only its JavaScript wrapper removed: the tree of paths, each method's
   ``info``. 9.1: pve-docs 9.1.3, commit a8736b6d6169ea9679ee02285ea36fdab42e85c3 (2026-04-30); 8.4: pve-docs 8.4.2
@@ -18,7 +19,7 @@ constraints and, for a property string, each of its keys (``format_props``: type
 each method's ``permissions``, ``allowtoken`` and ``protected``, from the raw tree (the index does not carry
 them). Descriptions, ``typetext`` and ``format_description`` are documentation and are left out. Each output
 names its release and its origin in ``source`` (repository, file, commit, from the index's ``meta``).
-``tests/test_apischema.py`` regenerates them where ``../shared`` is present and fails if a committed file differs.
+``tests/test_apischema.py`` regenerates them from ``tests/data/pve/api`` and fails if a committed file differs.
 
 Usage: ``uv run python scripts/gen_api_schema.py [PVE_API_DIR]`` (a folder with ``8.4/`` and ``9.1/``).
 """
@@ -39,7 +40,13 @@ KEEP_IN_PROPERTY_STRING = ("type", "optional", "enum", "format", "pattern", "min
 FLAGS = ("optional", "default_key")  # Perl-style 0/1 in the data: booleans here
 REPO = Path(__file__).resolve().parents[1]
 DATA = REPO / "proximo" / "pve" / "_data"
-SHARED = REPO.parent / "shared" / "pve-api"
+INPUT = REPO / "tests" / "data" / "pve" / "api"
+
+
+def read_input(folder: Path, name: str) -> Any:
+    """``name`` in ``folder``, plain or gzip-compressed (``name.gz``)."""
+    plain = folder / name
+    return json.loads(plain.read_bytes() if plain.is_file() else gzip.decompress((folder / f"{name}.gz").read_bytes()))
 
 
 def out_path(release: str) -> Path:
@@ -92,10 +99,9 @@ def compact(index: dict[str, Any], tree: list[dict[str, Any]], release: str) -> 
 
 
 def main(argv: list[str]) -> int:
-    folder = Path(argv[1]) if len(argv) > 1 else SHARED
+    folder = Path(argv[1]) if len(argv) > 1 else INPUT
     for release in RELEASES:
-        index = json.loads((folder / release / "pve-api-index.json").read_text())
-        tree = json.loads((folder / release / "pve-api-schema.json").read_text())
+        index, tree = read_input(folder / release, "pve-api-index.json"), read_input(folder / release, "pve-api-schema.json")
         out = out_path(release)
         out.write_bytes(compact(index, tree, release))
         print(f"wrote {out} ({out.stat().st_size} bytes)")

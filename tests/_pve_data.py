@@ -1,8 +1,8 @@
 """The Proxmox data the tests read: ``tests/data/pve``, in the repository.
 
-Proxmox's own test cases, facts read from its source and real API responses, converted from
-``../shared/pve-api`` by ``scripts/convert_pve_test_data.py`` (each file names its origin: repository,
-commit, files). Only the conversion checks read ``../shared`` itself.
+Proxmox's own test cases, facts read from its source and real API responses, converted by
+``scripts/convert_pve_test_data.py`` (each file names its origin: repository, commit, files), and the API
+schema per release (``api/``, the input of ``scripts/gen_api_schema.py``). No test reads outside the repository.
 """
 
 from __future__ import annotations
@@ -15,7 +15,6 @@ from typing import Any
 
 REPO = Path(__file__).resolve().parents[1]
 PVE_DATA = REPO / "tests" / "data" / "pve"
-SHARED_PVE_API = REPO.parent / "shared" / "pve-api"
 
 
 def pve_data(name: str) -> Any:

@@ -1,8 +1,8 @@
 """The compact PVE 9.1 schema Proximo ships, and how it matches paths and validates parameters like PVE.
 
-The committed ``proximo/pve/_data/pve-api-9.1.json.gz`` must be exactly what ``scripts/gen_api_schema.py`` makes of
-``../shared/pve-api/9.1/pve-api-index.json`` and ``pve-api-schema.json`` (pve-docs' apidata.js as JSON): those checks of the
-conversion skip where ``../shared`` is absent; everything else reads the committed file. Messages are PVE::JSONSchema's
+The committed ``proximo/pve/_data/pve-api-R.json.gz`` must be exactly what ``scripts/gen_api_schema.py`` makes of
+``tests/data/pve/api/R/pve-api-index.json.gz`` and ``pve-api-schema.json.gz`` (pve-docs' apidata.js as JSON) for each
+release R; everything else reads the committed compact file. Messages are PVE::JSONSchema's
 (check_prop / check_type and the registered formats in pve-common and pve-storage).
 """
 
@@ -14,29 +14,23 @@ import json
 from typing import Any
 
 import pytest
-from _pve_data import REPO, SHARED_PVE_API, script
+from _pve_data import PVE_DATA, REPO, script
 
 from proximo.pve._apischema import ApiSchema, Endpoint, ParamSpec, PermissionSpec, _Doc, schema, validate
 
-INDEX = SHARED_PVE_API / "9.1" / "pve-api-index.json"
-TREE = SHARED_PVE_API / "9.1" / "pve-api-schema.json"
-NO_SOURCE = "checks the conversion of ../shared/pve-api/9.1 (absent here): the committed schema is tested without it"
+API_INPUT = PVE_DATA / "api"
 COMPACT = REPO / "proximo" / "pve" / "_data" / "pve-api-9.1.json.gz"
 UPID = "UPID:pve1:0001A2B3:00C4D5E6:6745F0A1:qmstart:104:proximo@pve!agent:"
 
 
 @pytest.fixture(scope="module")
 def index() -> dict[str, Any]:
-    if not INDEX.is_file():
-        pytest.skip(NO_SOURCE)
-    return json.loads(INDEX.read_text())
+    return script("gen_api_schema").read_input(API_INPUT / "9.1", "pve-api-index.json")
 
 
 @pytest.fixture(scope="module")
 def tree() -> list[dict[str, Any]]:
-    if not TREE.is_file():
-        pytest.skip(NO_SOURCE)
-    return json.loads(TREE.read_text())
+    return script("gen_api_schema").read_input(API_INPUT / "9.1", "pve-api-schema.json")
 
 
 def _endpoint(method: str, template: str) -> Endpoint:
@@ -50,11 +44,9 @@ def _endpoint(method: str, template: str) -> Endpoint:
 
 @pytest.mark.parametrize("release", ["8.4", "9.1"])
 def test_committed_schema_is_generated_from_the_index(release: str) -> None:
-    folder = SHARED_PVE_API / release
-    if not (folder / "pve-api-index.json").is_file():
-        pytest.skip(f"checks the conversion of ../shared/pve-api/{release} (absent here): the committed schema is tested without it")
-    index, tree = json.loads((folder / "pve-api-index.json").read_text()), json.loads((folder / "pve-api-schema.json").read_text())
-    expected = gzip.decompress(script("gen_api_schema").compact(index, tree, release))
+    generator = script("gen_api_schema")
+    index, tree = (generator.read_input(API_INPUT / release, name) for name in ("pve-api-index.json", "pve-api-schema.json"))
+    expected = gzip.decompress(generator.compact(index, tree, release))
     committed = gzip.decompress((REPO / "proximo" / "pve" / "_data" / f"pve-api-{release}.json.gz").read_bytes())
     assert committed == expected, f"proximo/pve/_data/pve-api-{release}.json.gz is stale: run scripts/gen_api_schema.py"
 

@@ -22,7 +22,7 @@ from typing import Any
 import msgspec
 import pytest
 from _loopback import serve
-from test_cli import sim_process  # noqa: F401  (a fixture: `proximo sim` in a child process)
+
 
 import proximo
 from proximo import ApiCall, Draft, Impact, Plan, Risk, ToolSpec

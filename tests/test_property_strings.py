@@ -183,7 +183,7 @@ async def test_the_simulator_answers_a_bad_property_string_as_proxmox_does(tmp_p
     async with httpx.AsyncClient(transport=world.transport(), base_url="http://pve.sim:8006") as client:
         answer = await client.put("/api2/json/nodes/pve1/qemu/105/config", data={"scsi9": "local-zfs:4,bogus=1"}, headers=auth)
     assert answer.status_code == 400
-    assert answer.json() == {"data": None, "status": 400, "success": 0, "message": "Parameter verification failed.\n",
+    assert answer.json() == {"data": None, "message": "Parameter verification failed.\n",  # pve-http-server Formatter/Standard.pm
                              "errors": {"scsi9": f"{FORMAT_ERROR}\nscsi9.bogus: {UNDEFINED}"}}
     assert "scsi9" not in world.model.guests[105].config
 
