@@ -1,7 +1,9 @@
 """The Proxmox test data in ``tests/data/pve``: each file names its origin, and is the converter's output.
 
-The first test runs everywhere. The second checks the conversion, not Proximo: it runs
-``scripts/convert_pve_test_data.py`` on ``../shared/pve-api`` and is skipped where that folder is absent.
+The first test runs everywhere. The others check the conversion, not Proximo: they run
+``scripts/convert_pve_test_data.py`` on ``../shared/pve-api`` (``convert``) and on git mirrors of Proxmox's
+repositories (``convert_repositories``: ``tests/data/pve/from-git``), each skipped where its input is absent
+(a plain clone has neither; the harnesses read the committed data).
 """
 
 from __future__ import annotations
@@ -36,7 +38,21 @@ def test_committed_data_is_what_the_converter_makes() -> None:
         pytest.skip("checks the conversion of ../shared/pve-api (absent here): the committed data is tested without it")
     converter = script("convert_pve_test_data")
     expected = {name: converter.dumps(doc) for name, doc in converter.convert(SHARED_PVE_API).items()}
-    committed = {str(path.relative_to(PVE_DATA)): path.read_text(encoding="utf-8") for path in _committed()}
+    committed = {str(path.relative_to(PVE_DATA)): path.read_text(encoding="utf-8") for path in _committed()
+                 if path.relative_to(PVE_DATA).parts[0] != "from-git"}
+    assert sorted(committed) == sorted(expected)
+    stale = [name for name in expected if committed[name] != expected[name]]
+    assert not stale, f"{stale} are stale: run scripts/convert_pve_test_data.py"
+
+
+def test_committed_git_data_is_what_the_converter_makes() -> None:
+    converter = script("convert_pve_test_data")
+    needed = [converter.MIRRORS / name / "repo" for name in ("proxmox+pve-firewall", "proxmox+pve-access-control")]
+    if not all(path.is_dir() for path in needed):
+        pytest.skip("checks the conversion of git mirrors of pve-firewall and pve-access-control (absent here): "
+                    "the committed data is tested without them")
+    expected = {name: converter.dumps(doc) for name, doc in converter.convert_repositories().items()}
+    committed = {str(path.relative_to(PVE_DATA)): path.read_text(encoding="utf-8") for path in sorted((PVE_DATA / "from-git").glob("*.json"))}
     assert sorted(committed) == sorted(expected)
     stale = [name for name in expected if committed[name] != expected[name]]
     assert not stale, f"{stale} are stale: run scripts/convert_pve_test_data.py"
