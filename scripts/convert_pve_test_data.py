@@ -54,6 +54,7 @@ import json
 import re
 import subprocess
 import sys
+import urllib.parse
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
@@ -1098,7 +1099,7 @@ def _user_cfg_api(cfg: dict[str, Any], builtin: dict[str, list[str]], node: str)
         members = [{"id": f"qemu/{vmid}", "node": node, "status": "unknown", "type": "qemu", "vmid": vmid} for vmid in sorted(pool["vms"], key=str)]
         members += [{"content": "images,rootdir", "id": f"storage/{node}/{storage}", "node": node, "plugintype": "dir", "shared": 0,
                      "status": "unknown", "storage": storage, "type": "storage"} for storage in sorted(pool["storage"])]
-        api[f"GET /pools?poolid={poolid}"] = [{**({"comment": pool["comment"]} if "comment" in pool else {}), "members": members, "poolid": poolid}]
+        api["GET /pools?" + urllib.parse.urlencode({"poolid": poolid})] = [{**({"comment": pool["comment"]} if "comment" in pool else {}), "members": members, "poolid": poolid}]
     return api
 
 
