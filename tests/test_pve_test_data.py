@@ -1,7 +1,8 @@
 """The Proxmox test data in ``tests/data/pve``: each file names its origin, and is the converter's output.
 
-Whether they are still the conversion of their input is checked by ``scripts/convert_pve_test_data.py --check``,
-which needs that input (``../shared/pve-api``) and so is not a test here: ``.ci/run`` runs it where it is present.
+Whether they are still the conversion of their inputs is checked by ``scripts/convert_pve_test_data.py --check``,
+which needs those inputs (``../shared/pve-api``, git mirrors of pve-firewall and pve-access-control) and so is not a
+test here: ``.ci/run`` runs it where ``../shared/pve-api`` is present.
 """
 
 from __future__ import annotations

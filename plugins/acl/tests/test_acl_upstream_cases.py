@@ -1,4 +1,7 @@
-"""Proxmox's own permission tests (pve-access-control perm-test{1,2,3,4,5,7}.pl, api-get-permissions-test.pl).
+"""Proxmox's own permission tests (pve-access-control perm-test{1,...,8}.pl, api-get-permissions-test.pl).
+
+perm-test6 and perm-test8 (pools, nested pools, tokens) come from tests/data/pve/from-git/pve-access-control.json,
+the rest from tests/data/pve/pve-access-control.json.
 
 Kept as test data in tests/data/pve/pve-access-control.json (with its origin): each user.cfg fixture, as the
 REST API returns it, becomes a snapshot in real API shapes; every ``roles`` / ``privs`` case goes through the
@@ -21,8 +24,11 @@ from proximo.model import from_api
 from proximo.model._access import BUILTIN_ROLES, Access, permissions_answer
 from proximo.testing import World, snapshot_from
 
-ACCESS = json.loads((Path(__file__).resolve().parents[3] / "tests" / "data" / "pve" / "pve-access-control.json").read_text())
-FIXTURES: dict[str, dict[str, Any]] = ACCESS["fixtures"]
+PVE_DATA = Path(__file__).resolve().parents[3] / "tests" / "data" / "pve"
+ACCESS = json.loads((PVE_DATA / "pve-access-control.json").read_text())
+FROM_GIT = json.loads((PVE_DATA / "from-git" / "pve-access-control.json").read_text())
+assert not set(ACCESS["fixtures"]) & set(FROM_GIT["fixtures"])
+FIXTURES: dict[str, dict[str, Any]] = {**ACCESS["fixtures"], **FROM_GIT["fixtures"]}
 
 
 def _api(fixture: str) -> dict[str, Any]:
@@ -31,8 +37,8 @@ def _api(fixture: str) -> dict[str, Any]:
     return {key[4:]: value for key, value in answers.items() if key.startswith("GET ") and "/permissions" not in key}
 
 
-def _cases(kind: str) -> list[dict[str, Any]]:
-    return [c for c in ACCESS["cases"] if c["kind"] == kind]
+def _cases(kind: str, data: dict[str, Any] = ACCESS) -> list[dict[str, Any]]:
+    return [c for c in data["cases"] if c["kind"] == kind]
 
 
 @pytest.fixture
@@ -44,6 +50,19 @@ def anyio_backend() -> str:
 async def test_every_roles_and_privs_case_through_access_permissions(tmp_path: Path) -> None:
     cases = _cases("roles") + _cases("privs")
     assert len(cases) == 41  # the folder's roles and privs cases (the other 32 of its 73 are checks)
+    assert await _failures(tmp_path, cases) == []
+
+
+@pytest.mark.anyio
+async def test_perm_test6_and_8_through_access_permissions(tmp_path: Path) -> None:
+    """Pools (nested, a pool's NoAccess, roles a pool gives its members) and tokens, read from git."""
+    cases = _cases("roles", FROM_GIT) + _cases("privs", FROM_GIT)
+    assert len(cases) == 59 and {c["file"].split(":")[0] for c in cases} == {"src/test/perm-test6.pl", "src/test/perm-test8.pl"}
+    assert await _failures(tmp_path, cases) == []
+
+
+async def _failures(tmp_path: Path, cases: list[dict[str, Any]]) -> list[tuple[str, Any, Any]]:
+    """Each case through the ``access.permissions`` tool on its fixture: (id, got, want) where they differ."""
     failures = []
     by_fixture: dict[str, list[dict[str, Any]]] = {}
     for case in cases:
@@ -59,8 +78,8 @@ async def test_every_roles_and_privs_case_through_access_permissions(tmp_path: P
                 want = case["expect"]["roles" if case["kind"] == "roles" else "privs"]
                 if got != want:
                     failures.append((case["id"], got, want))
-    assert failures == []
     assert sum(len(c) for c in by_fixture.values()) == len(cases)
+    return failures
 
 
 @pytest.mark.parametrize("case", _cases("check"), ids=lambda c: c["id"])

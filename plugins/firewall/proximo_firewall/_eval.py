@@ -31,6 +31,7 @@ MANAGEMENT_PORTS: list[tuple[int, int, str]] = [
 # HOST-OUT accepts to local_network (F:3043-3059): no migration range.
 LOCAL_NETWORK_OUT_PORTS: list[tuple[int, int]] = [(8006, 8006), (22, 22), (5900, 5999), (3128, 3128)]
 COROSYNC_PORTS = (5404, 5405)
+_LINK_ADDR = re.compile(r"(ring|link)\d+_addr")  # pve-cluster PVE::Corosync $link_addr_re
 # /etc/protocols numbers PVE accepts for proto.
 PROTO_NUMBERS = {"1": "icmp", "6": "tcp", "17": "udp", "58": "icmpv6", "2": "igmp", "47": "gre", "50": "esp", "51": "ah",
                  "41": "ipv6", "89": "ospf", "94": "ipip", "132": "sctp", "33": "dccp"}
@@ -469,7 +470,9 @@ def _corosync(model: ClusterModel, node: str, *, peer: Address | None, local: Ad
         return "multicast (totem transport udp)"
     if peer is None or local is None:
         return ""
-    rings = {row.get("name") or row.get("node"): {k: _safe_ip(v) for k, v in row.items() if k.startswith("ring") and k.endswith("_addr")}
+    # PVE::Corosync for_all_corosync_addresses: every ringN_addr or linkN_addr ($link_addr_re) that is an address
+    # (a hostname is resolved there, on the node; not here)
+    rings = {row.get("name") or row.get("node"): {k: _safe_ip(v) for k, v in row.items() if _LINK_ADDR.fullmatch(k)}
              for row in model.corosync_nodes}
     mine = rings.get(node, {})
     for name, addrs in rings.items():

@@ -39,6 +39,16 @@ def test_corosync_between_this_node_and_a_peer_on_the_same_ring_only(source: str
     assert _host_in(model, source, dest) == verdict
 
 
+def test_corosync_links_written_as_link_n_addr_count_as_rings() -> None:
+    """PVE::Corosync $link_addr_re: a nodelist may name its links linkN_addr (pvecm's newer spelling)."""
+    model = _model("test-basic1")
+    model.firewall.cluster.options["policy_in"] = "DROP"
+    model.corosync_nodes = [{("link1_addr" if key == "ring1_addr" else key): value for key, value in row.items()}
+                            for row in model.corosync_nodes]
+    assert _host_in(model, "172.16.2.11", "172.16.2.2") == "ACCEPT"
+    assert _host_in(model, "172.16.2.11", "172.16.1.2") == "DROP"
+
+
 def test_corosync_out_follows_the_same_rings_when_policy_out_drops() -> None:
     model = _model("test-basic1")
     model.firewall.cluster.options["policy_out"] = "DROP"
