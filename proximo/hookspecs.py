@@ -68,8 +68,9 @@ def proximo_register_tools(register: Callable[[ToolSpec], None]) -> None:
 def proximo_register_semantics(register: Callable[..., None]) -> None:
     """Register what each state-changing endpoint this pack owns does to the model.
 
-    :param register: ``register(method, template, apply, inverse=None, notes=None, check=None)``. ``template``
-        is the PVE API path as the schema writes it (``/storage/{storage}``); it must exist in the 9.1 schema.
+    :param register: ``register(method, template, apply, inverse=None, notes=None, check=None, digest=None,
+        verifies=())``. ``template`` is the PVE API path as the schema writes it (``/storage/{storage}``); it must
+        exist in the schema of a release Proximo supports (8.4, 9.1).
         ``apply(model, call)`` mutates the model and returns the API's ``data`` (a UPID for async calls),
         raising :class:`proximo.PveApiError` exactly as Proxmox would refuse. ``inverse(before, call)``
         returns the steps that undo the call, computed from the state before it, or an
@@ -77,6 +78,9 @@ def proximo_register_semantics(register: Callable[..., None]) -> None:
         the plan about what the call does that no diff of the model shows (e.g. credentials PVE deletes).
         ``check(model, call, caller)`` makes the permission checks the endpoint's handler makes beyond the
         schema's ``permissions``, raising :class:`proximo.PveApiError` with the handler's text.
+        ``digest(state, call)`` is the ``digest`` Proxmox compares the call's own with in that state; the host
+        adds it to each step. ``verifies`` names the parameters whose registered format ``apply`` checks itself;
+        any other given value whose format the schema only names is reported in a plan note as not checked.
     """
 
 

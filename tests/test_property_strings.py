@@ -212,3 +212,40 @@ def test_the_default_key_takes_a_bare_value_once() -> None:
     with pytest.raises(PropertyStringError, match="^value without key, but schema does not define a default key$"):
         split_property_string("x", default_key=None)
     assert split_property_string(" ,a=b,, ,", default_key=None) == {"a": "b"}  # blank parts are skipped (keys are not trimmed)
+
+
+# --- formats Proximo does not check are named in the plan, not passed silently -----------------------------
+
+
+UNCHECKED_NOTE = "Proximo does not check the format of"
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize(("tool", "params", "unchecked"), [
+    # qemu-server registers pve-qm-boot and pve-vm-cpu-conf with verifiers of its own: the schema only names them
+    ("guest.config.set", {"vmid": 105, "boot": "order=scsi0;net0"}, "boot (pve-qm-boot)"),
+    ("guest.config.set", {"vmid": 105, "cpu": "host"}, "cpu (pve-vm-cpu-conf)"),
+    # pve-fw-protocol-spec reads /etc/protocols; the firewall pack checks ports and addresses as verify_rule does
+    ("firewall.rule.add", {"level": "cluster", "type": "in", "action": "ACCEPT", "proto": "tcp", "dport": "22",
+                           "source": "10.0.0.0/8", "enable": 1}, "proto (pve-fw-protocol-spec)"),
+])
+async def test_a_value_whose_format_is_not_checked_is_named_in_the_plan(tmp_path: Path, tool: str, params: dict[str, Any],
+                                                                        unchecked: str) -> None:
+    world = World(tmp_path)
+    async with world.host() as host:
+        plan = await host.plan(tool, params, world.actor)
+    [note] = [n for n in plan.notes if UNCHECKED_NOTE in n]
+    assert f"{UNCHECKED_NOTE} {unchecked};" in note, note
+    assert "dport" not in note and "source" not in note  # checked by the firewall pack: not named
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize(("tool", "params"), [
+    ("guest.config.set", {"vmid": 105, "memory": "2048", "scsi1": "local-zfs:4,iothread=1", "net1": "virtio,bridge=vmbr0"}),
+    ("guest.config.set", {"vmid": 105, "description": "web"}),
+])
+async def test_checked_values_carry_no_such_note(tmp_path: Path, tool: str, params: dict[str, Any]) -> None:
+    world = World(tmp_path)
+    async with world.host() as host:
+        plan = await host.plan(tool, params, world.actor)
+    assert not [n for n in plan.notes if UNCHECKED_NOTE in n], plan.notes

@@ -57,6 +57,7 @@ class Semantics(msgspec.Struct, frozen=True):
     owner: str
     check: CheckFn | None = None
     digest: DigestFn | None = None
+    verifies: tuple[str, ...] = ()  # parameters whose registered format ``apply`` checks itself, as PVE's handler does
 
 
 class SemanticsRegistry:
@@ -67,7 +68,8 @@ class SemanticsRegistry:
 
     def registrar(self, owner: str) -> Callable[..., None]:
         def register(method: str, template: str, apply: ApplyFn, *, inverse: InverseFn | None = None,
-                     notes: NotesFn | None = None, check: CheckFn | None = None, digest: DigestFn | None = None) -> None:
+                     notes: NotesFn | None = None, check: CheckFn | None = None, digest: DigestFn | None = None,
+                     verifies: tuple[str, ...] = ()) -> None:
             method = method.upper()
             endpoints = [e for release in RELEASES if (e := schema(release).endpoint(method, template)) is not None]
             if not endpoints:
@@ -80,7 +82,7 @@ class SemanticsRegistry:
                 raise PackError(f"{method} {template} has semantics from both {existing.owner!r} and {owner!r}")
             if digest is not None and not any("digest" in e.params for e in endpoints):
                 raise PackError(f"pack {owner!r} gives a digest for {method} {template}, which takes none")
-            self._entries[(method, template)] = Semantics(method, template, apply, inverse, notes, owner, check, digest)
+            self._entries[(method, template)] = Semantics(method, template, apply, inverse, notes, owner, check, digest, verifies)
 
         return register
 
@@ -130,6 +132,12 @@ class SemanticsRegistry:
         that its permissions were not judged on the whole access configuration, when they were not."""
         entry, call = self.bind(before, step.method, step.path, step.params)
         notes = list(entry.notes(before, call)) if entry.notes else []
+        endpoint = before.api.endpoint(call.method, call.template)
+        formats = [f"{name} ({fmt})" for name, fmt in (before.api.unchecked_formats(endpoint, dict(step.params)) if endpoint else [])
+                   if name.split(".")[0] not in entry.verifies]
+        if formats:
+            notes.append(f"{step.method} {step.path}: Proximo does not check the format of {', '.join(formats)}; Proxmox "
+                         "checks it when the step runs and answers 400 if it is wrong (the apply stops there)")
         unchecked = permission_note(before)
         return notes + [unchecked] if unchecked else notes
 

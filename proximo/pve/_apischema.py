@@ -126,6 +126,11 @@ class ApiSchema:
         """PVE's parameter verification as this release does it (see ``validate``)."""
         return validate(endpoint, params, path_params, quirks=self.quirks)
 
+    def unchecked_formats(self, endpoint: Endpoint, params: dict[str, Any]) -> list[tuple[str, str]]:
+        """The values of ``params`` whose registered format this release has but Proximo does not check (see
+        ``unchecked_formats``)."""
+        return unchecked_formats(endpoint, params, quirks=self.quirks)
+
 
 # --- releases --------------------------------------------------------------------------------------------
 
@@ -308,6 +313,38 @@ def _format_problem(name: str, value: str) -> str | None:
     if not is_list:
         return check(value)  # type: ignore[no-any-return]
     return next((problem for item in re.split(r"[,;\s]+", value) if item and (problem := check(item))), None)
+
+
+def _unchecked(spec: ParamSpec) -> str | None:
+    """The name of ``spec``'s registered format if it is one ``_format_problem`` does not check."""
+    if spec.format_props is not None or not spec.format:
+        return None
+    base = spec.format[:-5] if spec.format.endswith("-list") else spec.format
+    return None if base in _FORMATS else spec.format
+
+
+def unchecked_formats(endpoint: Endpoint, params: dict[str, Any], *,
+                      quirks: Quirks = QUIRKS[DEFAULT_RELEASE]) -> list[tuple[str, str]]:
+    """``(name, format)`` for each given value, or key of a given property string (``net0.bridge``), whose format PVE
+    checks with a registered verifier that Proximo does not reproduce (qemu-server's ``pve-qm-boot``, the firewall's
+    ``pve-fw-dport-spec``, ...): such a value passes validate() as a plain string, so a plan says it was not checked."""
+    found: list[tuple[str, str]] = []
+    for name, value in params.items():
+        spec = endpoint.params.get(name) or indexed_spec(endpoint, name)
+        if spec is None or value is None:
+            continue
+        if (fmt := _unchecked(spec)) is not None:
+            found.append((name, fmt))
+        elif spec.format_props is not None:
+            props = _format(spec.format_props)
+            try:
+                keys = split_property_string(str(value), default_key=props.default_key, aliases=props.aliases,
+                                             key_aliases=props.key_aliases, booleans=props.booleans, quirks=quirks)
+            except PropertyStringError:
+                continue  # validate() refuses it
+            found += [(f"{name}.{key}", fmt) for key in keys
+                      if key in props.props and (fmt := _unchecked(props.props[key])) is not None]
+    return found
 
 
 @functools.cache

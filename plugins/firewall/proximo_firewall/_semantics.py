@@ -68,6 +68,11 @@ def _scope(model: ClusterModel, level: str) -> Scope:
     return Scope(guest=guest, cluster=model.firewall.cluster, local_network=None)
 
 
+# The rule parameters whose registered formats (pve-fw-dport-spec, pve-fw-sport-spec, pve-fw-addr-spec) _verify checks
+# as Firewall.pm verify_rule does; proto (pve-fw-protocol-spec: /etc/protocols) and icmp-type are not checked here.
+VERIFIED = ("dport", "sport", "source", "dest")
+
+
 def _verify(model: ClusterModel, level: str, rule: dict[str, Any]) -> None:
     """verify_rule: the checks PVE's API answers with 400 ``Parameter verification failed``."""
     errors: dict[str, str] = {}
@@ -531,13 +536,15 @@ def _rename_digest(model: ClusterModel, call: Call) -> str | None:
 
 def register_all(register: Callable[..., None]) -> None:
     for base in LEVEL_BASES:
-        register("POST", f"{base}/rules", rule_create, inverse=_rule_create_inverse, notes=_rule_create_notes, digest=_list_digest)
-        register("PUT", f"{base}/rules/{{pos}}", rule_update, inverse=_rule_update_inverse, digest=_list_digest)
+        register("POST", f"{base}/rules", rule_create, inverse=_rule_create_inverse, notes=_rule_create_notes, digest=_list_digest,
+                 verifies=VERIFIED)
+        register("PUT", f"{base}/rules/{{pos}}", rule_update, inverse=_rule_update_inverse, digest=_list_digest, verifies=VERIFIED)
         register("DELETE", f"{base}/rules/{{pos}}", rule_delete, inverse=_rule_delete_inverse, digest=_list_digest)
         register("PUT", f"{base}/options", options_set, inverse=_options_inverse, digest=_list_digest)
     register("POST", "/cluster/firewall/groups/{group}", rule_create, inverse=_rule_create_inverse, notes=_rule_create_notes,
-             digest=_list_digest)
-    register("PUT", "/cluster/firewall/groups/{group}/{pos}", rule_update, inverse=_rule_update_inverse, digest=_list_digest)
+             digest=_list_digest, verifies=VERIFIED)
+    register("PUT", "/cluster/firewall/groups/{group}/{pos}", rule_update, inverse=_rule_update_inverse, digest=_list_digest,
+             verifies=VERIFIED)
     register("DELETE", "/cluster/firewall/groups/{group}/{pos}", rule_delete, inverse=_rule_delete_inverse, digest=_list_digest)
     register("POST", "/cluster/firewall/groups", group_create, inverse=_group_create_inverse, digest=_rename_digest)
     register("DELETE", "/cluster/firewall/groups/{group}", group_delete, inverse=_group_delete_inverse)
