@@ -419,9 +419,11 @@ def moved_volumes(before: ClusterModel, after: ClusterModel) -> dict[str, str]:
     """
     old_ids, new_ids = _volume_ids(before), _volume_ids(after)
     moved: dict[str, str] = {}
+    if old_ids <= new_ids:
+        return moved  # no volume is gone, so none moved away
     for vmid, old in before.guests.items():
         new = after.guests.get(vmid)
-        if new is None:
+        if new is None or new == old:
             continue
         now = {v.key: v.volid for v in new.volumes()}
         for vol in old.volumes():

@@ -10,6 +10,7 @@ every packet is the first of a new connection.
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 import json
 import re
@@ -147,12 +148,18 @@ def parse_address(text: str) -> Address:
 
 def _network(text: str) -> list[Network] | None:
     """A literal IP, CIDR or ``a-b`` range as networks; None when ``text`` is not a literal."""
+    found = _parsed_network(text)
+    return None if found is None else list(found)
+
+
+@functools.lru_cache(maxsize=65536)  # an analyser asks for the same few addresses thousands of times
+def _parsed_network(text: str) -> tuple[Network, ...] | None:
     text = text.strip()
     try:
         if "-" in text:
             a, b = (ipaddress.ip_address(x) for x in text.split("-", 1))
-            return list(ipaddress.summarize_address_range(a, b))  # type: ignore[arg-type]
-        return [ipaddress.ip_network(text, strict=False)]
+            return tuple(ipaddress.summarize_address_range(a, b))  # type: ignore[arg-type]
+        return (ipaddress.ip_network(text, strict=False),)
     except ValueError:
         return None
 
@@ -198,8 +205,13 @@ def local_network(model: ClusterModel, node: str) -> Network | None:
 
 
 def _safe_ip(value: Any) -> Address | None:
+    return _parsed_ip(str(value))
+
+
+@functools.lru_cache(maxsize=65536)
+def _parsed_ip(text: str) -> Address | None:
     try:
-        return ipaddress.ip_address(str(value))
+        return ipaddress.ip_address(text)
     except ValueError:
         return None
 
@@ -413,8 +425,12 @@ def _with_notes(v: Verdict, notes: list[str]) -> Verdict:
     return msgspec.structs.replace(v, notes=list(dict.fromkeys([*v.notes, *notes])))
 
 
-def evaluate_node(model: ClusterModel, node: str, pkt: Packet) -> Verdict:
-    """PVEFW-HOST-IN (``direction='in'``) or PVEFW-HOST-OUT of ``node`` for one packet."""
+_UNSET: Any = object()
+
+
+def evaluate_node(model: ClusterModel, node: str, pkt: Packet, *, local: Network | None = _UNSET) -> Verdict:
+    """PVEFW-HOST-IN (``direction='in'``) or PVEFW-HOST-OUT of ``node`` for one packet. ``local``: the node's
+    local_network when the caller has it (an analyser probing one node many times), else it is looked up."""
     if not model.firewall.read:
         return Verdict(verdict="ACCEPT", decided_by="firewall configuration not read", level="builtin",
                        notes=["this state has no firewall configuration: nothing can be said about filtering"])
@@ -422,7 +438,7 @@ def evaluate_node(model: ClusterModel, node: str, pkt: Packet) -> Verdict:
         return Verdict(verdict="ACCEPT", decided_by="cluster firewall disabled (enable is not 1)", level="cluster")
     if not node_enabled(model, node):
         return Verdict(verdict="ACCEPT", decided_by=f"node {node} firewall disabled (enable: 0)", level=f"node/{node}")
-    net = local_network(model, node)
+    net = local_network(model, node) if local is _UNSET else local
     scope = Scope(guest=None, cluster=model.firewall.cluster, local_network=net)
     walk = _Walk(model, scope, pkt)
     if net is None:
@@ -496,8 +512,9 @@ def nic_options(config: dict[str, Any], iface: str) -> dict[str, str] | None:
     return out
 
 
-def evaluate_guest(model: ClusterModel, vmid: int, iface: str, pkt: Packet) -> Verdict:
-    """tap<vmid>i<n>-IN (``direction='in'``: traffic to the guest) or -OUT of one guest NIC."""
+def evaluate_guest(model: ClusterModel, vmid: int, iface: str, pkt: Packet, *, local: Network | None = _UNSET) -> Verdict:
+    """tap<vmid>i<n>-IN (``direction='in'``: traffic to the guest) or -OUT of one guest NIC (``local`` as for
+    evaluate_node: the guest's node's local_network)."""
     guest = model.guests[vmid]
     sid = guest.sid
     if not model.firewall.read:
@@ -513,7 +530,8 @@ def evaluate_guest(model: ClusterModel, vmid: int, iface: str, pkt: Packet) -> V
         return Verdict(verdict="ACCEPT", decided_by=f"{sid} firewall disabled (enable is not 1)", level=sid)
     if as_int(nic.get("firewall")) != 1:
         return Verdict(verdict="ACCEPT", decided_by=f"{sid} {iface} has no firewall=1", level=sid)
-    scope = Scope(guest=level, cluster=model.firewall.cluster, local_network=local_network(model, guest.node))
+    scope = Scope(guest=level, cluster=model.firewall.cluster,
+                  local_network=local_network(model, guest.node) if local is _UNSET else local)
     walk = _Walk(model, scope, pkt)
     proto = norm_proto(pkt.proto)
     icmp = str(pkt.icmp_type if pkt.icmp_type is not None else pkt.dport)

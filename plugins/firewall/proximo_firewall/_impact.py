@@ -1,14 +1,16 @@
 """Blast radius of firewall changes: lockout and reach, found by evaluating probe flows on both models.
 
-Probes are the flows that can tell the two models apart: every source address the rules, ipsets and aliases
-name (plus one internet address that none of them holds, the operator's addresses and local_network), and
-every port the rules or their macros name (plus the management and sensitive ports). A flow whose verdict
-differs between before and after is reported; nothing else is guessed.
+Only the nodes and guests whose verdicts can change are analysed (what each one's packets can meet changed), and
+each is probed with the flows that can tell the two models apart for it: every source address the rules it meets
+name (through aliases and IP sets as they resolve for it; plus one internet address that none of them holds, the
+operator's addresses and local_network), and every port those rules or their macros name (plus the management and
+sensitive ports). A flow whose verdict differs between before and after is reported; nothing else is guessed.
 """
 
 from __future__ import annotations
 
 import ipaddress
+import re
 from collections import defaultdict
 from collections.abc import Iterator
 from typing import Any
@@ -20,12 +22,16 @@ from ._eval import (
     MANAGEMENT_PORTS,
     Packet,
     RuleError,
+    Scope,
     Verdict,
+    _alias_cidr,
+    _ipset,
     _network,
     _safe_ip,
     evaluate_guest,
     evaluate_node,
     firewalled_nics,
+    local_network,
     macro_rules,
     port_ranges,
 )
@@ -56,33 +62,55 @@ def labelled_levels(model: ClusterModel) -> Iterator[tuple[str, FirewallLevel]]:
 
 
 def _levels(model: ClusterModel) -> Iterator[FirewallLevel]:
-    fw = model.firewall  # what labelled_levels yields, without the names: this runs for every probe
+    fw = model.firewall  # what labelled_levels yields, without the names
     yield fw.cluster
     yield from fw.nodes.values()
     yield from fw.guests.values()
 
 
-def _rule_lists(model: ClusterModel) -> Iterator[list[dict[str, Any]]]:
-    for level in _levels(model):
-        yield level.rules
-    for group in model.firewall.groups.values():
-        yield group.rules
+# --- what one target's packets can meet ------------------------------------------------------------------
+# A node's packets meet the cluster's rules and its own (Firewall.pm ruleset_generate_host_rules); a guest's meet only
+# its own (ruleset_generate_vm_rules reads the guest's file: cluster rules never filter guest traffic); either meets
+# the security groups those rules jump to (a group cannot jump further: verify_rule refuses type group in a group).
+# Names resolve in the guest's aliases and IP sets, then the cluster's (resolve_alias). So a target is analysed only
+# when what it can meet changed, and probed only with the addresses and ports that can decide its verdicts: an
+# address no rule it meets names behaves like the internet probe.
 
 
-def _named_networks(model: ClusterModel) -> dict[str, str]:
-    """label -> a representative address, for every literal address, alias and ipset entry in the config."""
+def _groups_used(rule_lists: list[list[dict[str, Any]]]) -> list[str]:
+    return sorted({str(r.get("action")) for rules in rule_lists for r in rules if r.get("type") == "group"})
+
+
+def _met_rules(model: ClusterModel, own: FirewallLevel | None, *, host: bool) -> list[list[dict[str, Any]]]:
+    """The rule lists a node's (``host``) or a guest's packets can meet: its own, the cluster's for a node, the groups."""
+    fw = model.firewall
+    lists = [own.rules if own else [], *([fw.cluster.rules] if host else [])]
+    return lists + [fw.groups[g].rules for g in _groups_used(lists) if g in fw.groups]
+
+
+def _named_networks(model: ClusterModel, rule_lists: list[list[dict[str, Any]]], own: FirewallLevel | None) -> dict[str, str]:
+    """label -> a representative address, for every address the rules name (through aliases and IP sets as they
+    resolve for this target) and every alias and IP set entry of the target's own level."""
+    scope = Scope(guest=own, cluster=model.firewall.cluster, local_network=None)
     specs: list[str] = []
-    for rules in _rule_lists(model):
+    for rules in rule_lists:
         for rule in rules:
             for key in ("source", "dest"):
-                if rule.get(key) and not str(rule[key]).startswith("+"):
-                    specs += str(rule[key]).split(",")
-    for level in _levels(model):
-        specs += [str(a.get("cidr")) for a in level.aliases]
-        specs += [str(e.get("cidr")) for s in level.ipsets.values() for e in s.entries]
+                spec = str(rule.get(key) or "").strip()
+                if spec.startswith("+"):
+                    try:
+                        specs += [str(e.get("cidr")) for e in _ipset(scope, spec[1:])[0]]
+                    except RuleError:
+                        continue
+                elif spec:
+                    for part in spec.split(","):
+                        specs.append(part if _network(part) else str(_alias_cidr(scope, part) or ""))
+    if own is not None:
+        specs += [str(a.get("cidr")) for a in own.aliases]
+        specs += [str(e.get("cidr")) for s in own.ipsets.values() for e in s.entries]
     out: dict[str, str] = {}
     for spec in specs:
-        nets = _network(spec)
+        nets = _network(spec) if spec else None
         if nets:
             out[spec] = _representative(nets[0])
     return out
@@ -92,9 +120,9 @@ def _representative(net: ipaddress.IPv4Network | ipaddress.IPv6Network) -> str:
     return str(net.network_address + 1 if net.num_addresses > 2 else net.network_address)
 
 
-def _ports(model: ClusterModel) -> set[tuple[str, int]]:
+def _ports(rule_lists: list[list[dict[str, Any]]]) -> set[tuple[str, int]]:
     found: set[tuple[str, int]] = set()
-    for rules in _rule_lists(model):
+    for rules in rule_lists:
         for rule in rules:
             lines = [rule]
             if rule.get("macro"):
@@ -114,8 +142,37 @@ def _ports(model: ClusterModel) -> set[tuple[str, int]]:
     return found
 
 
-def _probes(before: ClusterModel, after: ClusterModel, admin: list[str]) -> tuple[dict[str, str], list[tuple[str, int]]]:
-    sources = {**_named_networks(before), **_named_networks(after)}
+def _builtin_networks(m: ClusterModel, *, node: str | None, vmid: int | None) -> dict[str, str]:
+    """The addresses the built-in rules name (Firewall.pm ruleset_generate_host_rules, ruleset_add_guest_default_rules):
+    the target's local_network; the cluster IP sets ``blacklist`` and, for a node, ``management``; a node's corosync
+    peers."""
+    guest = m.guests.get(vmid) if vmid is not None else None
+    where = node if node is not None else guest.node if guest is not None else None
+    specs = [str(e.get("cidr")) for name in ("blacklist", *(("management",) if node is not None else ()))
+             if name in m.firewall.cluster.ipsets for e in m.firewall.cluster.ipsets[name].entries]
+    network = local_network(m, where) if where is not None else None
+    specs += [str(network)] if network is not None else []
+    if node is not None:
+        specs += [str(v) for row in m.corosync_nodes for k, v in row.items() if re.fullmatch(r"(ring|link)\d+_addr", k)]
+    out: dict[str, str] = {}
+    for spec in specs:
+        nets = _network(spec)
+        if nets:
+            out[spec] = _representative(nets[0])
+    return out
+
+
+def _probes(before: ClusterModel, after: ClusterModel, admin: list[str], *, node: str | None = None,
+            vmid: int | None = None) -> tuple[dict[str, str], list[tuple[str, int]]]:
+    """The flows that can tell ``before`` and ``after`` apart for one node or one guest."""
+    sources: dict[str, str] = {}
+    ports: set[tuple[str, int]] = set()
+    for m in (before, after):
+        own = m.firewall.nodes.get(node) if node is not None else m.firewall.guests.get(vmid) if vmid is not None else None
+        met = _met_rules(m, own, host=node is not None)
+        sources.update(_named_networks(m, met, own if node is None else None))
+        ports |= _ports(met)
+        sources.update(_builtin_networks(m, node=node, vmid=vmid))
     held = [n for spec in sources for n in (_network(spec) or [])]
     internet = next(c for c in INTERNET_CANDIDATES if not any(ipaddress.ip_address(c) in n for n in held if n.version == 4))
     sources[INTERNET] = internet
@@ -123,7 +180,6 @@ def _probes(before: ClusterModel, after: ClusterModel, admin: list[str]) -> tupl
         nets = _network(spec)
         if nets:
             sources[spec] = _representative(nets[0])
-    ports = _ports(before) | _ports(after)
     ports |= {("tcp", a) for a, _, _ in MANAGEMENT_PORTS} | {("tcp", p) for p in SENSITIVE_PORTS} | {("tcp", 5900)}
     return sources, sorted(ports)
 
@@ -149,17 +205,27 @@ def _node_iface(model: ClusterModel, node: str) -> str | None:
     return None
 
 
+def _used_groups(m: ClusterModel, own: FirewallLevel | None, *, host: bool) -> dict[str, Any]:
+    fw = m.firewall
+    return {g: fw.groups.get(g) for g in _groups_used([own.rules if own else [], *([fw.cluster.rules] if host else [])])}
+
+
 def _node_inputs(m: ClusterModel, node: str) -> Any:
     fw = m.firewall
     n = m.nodes.get(node)
-    return (fw.read, fw.cluster, fw.groups, fw.nodes.get(node), m.corosync_nodes, n.network if n else None, node_ip(m, node))
+    own = fw.nodes.get(node)
+    return (fw.read, fw.cluster, _used_groups(m, own, host=True), own, m.corosync_nodes, n.network if n else None, node_ip(m, node))
 
 
 def _guest_inputs(m: ClusterModel, vmid: int) -> Any:
+    """What a guest's verdicts depend on: not the cluster's rules (they filter only host traffic)."""
     fw = m.firewall
     g = m.guests.get(vmid)
-    return (fw.read, fw.cluster, fw.groups, fw.guests.get(vmid), {k: v for k, v in (g.config if g else {}).items() if k.startswith("net")},
-            g.node if g else None)
+    own = fw.guests.get(vmid)
+    n = m.nodes.get(g.node) if g else None
+    return (fw.read, fw.cluster.options, fw.cluster.aliases, fw.cluster.ipsets, _used_groups(m, own, host=False), own,
+            {k: v for k, v in (g.config if g else {}).items() if k.startswith("net")}, g.node if g else None,
+            n.network if n else None, node_ip(m, g.node) if g else None)
 
 
 def _word(v: Verdict) -> str:
@@ -188,12 +254,15 @@ def _summarise(target: str, changes: list[tuple[str, str, int, Verdict, Verdict]
 
 
 def node_impacts(before: ClusterModel, after: ClusterModel, node: str, admin: list[str]) -> Iterator[Impact]:
-    sources, ports = _probes(before, after, admin)
+    sources, ports = _probes(before, after, admin, node=node)
     iface = _node_iface(after, node)
     dest = node_ip(after, node)
 
+    local = {id(m): local_network(m, node) for m in (before, after)}
+
     def verdict(m: ClusterModel, src: str, proto: str, port: int) -> Verdict:
-        return evaluate_node(m, node, Packet(direction="in", iface=iface, source=src, dest=dest, proto=proto, dport=port))
+        return evaluate_node(m, node, Packet(direction="in", iface=iface, source=src, dest=dest, proto=proto, dport=port),
+                             local=local[id(m)])
 
     target = f"node/{node}"
     for spec in admin:
@@ -234,16 +303,17 @@ def node_impacts(before: ClusterModel, after: ClusterModel, node: str, admin: li
 
 def guest_impacts(before: ClusterModel, after: ClusterModel, vmid: int) -> Iterator[Impact]:
     guest = after.guests[vmid]
-    sources, ports = _probes(before, after, [])
+    sources, ports = _probes(before, after, [], vmid=vmid)
     nics = sorted(set(firewalled_nics(after, vmid)) | (set(firewalled_nics(before, vmid)) if vmid in before.guests else set()))
+    local = {id(m): local_network(m, m.guests[vmid].node) for m in (before, after) if vmid in m.guests}
     for iface in nics:
         changes = []
         for label, src in sorted(sources.items()):
             for proto, port in ports:
                 pkt = Packet(direction="in", iface=iface, source=src, proto=proto, dport=port)
                 try:
-                    old = evaluate_guest(before, vmid, iface, pkt) if vmid in before.guests else None
-                    new = evaluate_guest(after, vmid, iface, pkt)
+                    old = evaluate_guest(before, vmid, iface, pkt, local=local[id(before)]) if vmid in before.guests else None
+                    new = evaluate_guest(after, vmid, iface, pkt, local=local[id(after)])
                 except KeyError:
                     continue
                 if old is not None and (old.verdict == "ACCEPT") != (new.verdict == "ACCEPT"):

@@ -1,0 +1,88 @@
+"""Plans on a mid-sized generated cluster (bench/gen_cluster.py): the analysers see every guest, node and job.
+
+The benches use the same generator at 32 nodes and 4,000 guests; here 6 nodes and 300 guests keep the test quick.
+What the plans must say is counted from the generated API answers, not from the model the plans use.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import re
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+import pytest
+
+from proximo.testing import World
+
+pytestmark = pytest.mark.anyio
+REPO = Path(__file__).resolve().parents[1]
+NODES, GUESTS, SEED = 6, 300, 7
+
+
+@pytest.fixture
+def anyio_backend() -> str:
+    return "asyncio"
+
+
+def _generator() -> ModuleType:
+    spec = importlib.util.spec_from_file_location("gen_cluster", REPO / "bench" / "gen_cluster.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.fixture(scope="module")
+def cluster() -> dict[str, Any]:
+    return _generator().generate(nodes=NODES, guests=GUESTS, seed=SEED)  # type: ignore[no-any-return]
+
+
+def test_the_generator_is_deterministic_and_sized_as_asked(cluster: dict[str, Any]) -> None:
+    gen = _generator()
+    assert gen.generate(nodes=NODES, guests=GUESTS, seed=SEED) == cluster
+    assert gen.generate(nodes=NODES, guests=GUESTS, seed=SEED + 1) != cluster
+    api = cluster["api"]
+    assert len(api["/nodes"]) == NODES
+    guests = [r for r in api["/cluster/resources"] if r.get("type") in ("qemu", "lxc")]
+    assert len(guests) == GUESTS + 15  # the demo's own 15 are kept
+    for row in guests:  # every guest has its config where its row says it is
+        assert f"/nodes/{row['node']}/{row['type']}/{row['vmid']}/config" in api
+
+
+def _guests_needing(api: dict[str, Any], storage: str) -> set[str]:
+    """Guests (``qemu/<vmid>``) whose config has a volume on ``storage`` that is activated at start (not a CD-ROM
+    image on another storage, not ``unusedN``), read from the API answers themselves."""
+    found = set()
+    for path, config in api.items():
+        m = re.fullmatch(r"/nodes/[^/]+/(qemu|lxc)/(\d+)/config", path)
+        if not m:
+            continue
+        for key, value in config.items():
+            if re.fullmatch(r"(scsi|virtio|sata|ide|efidisk|tpmstate|mp|rootfs)\d*", key) and str(value).startswith(f"{storage}:"):
+                found.add(f"{m.group(1)}/{m.group(2)}")
+    return found
+
+
+async def test_deleting_a_storage_names_every_guest_that_will_not_boot(tmp_path: Path, cluster: dict[str, Any]) -> None:
+    world = World(tmp_path, cluster)
+    async with world.offline() as host:
+        plan = await host.plan("storage.delete", {"storage": "local-zfs"}, world.actor)
+    templates = {f"{r['type']}/{r['vmid']}" for r in cluster["api"]["/cluster/resources"] if r.get("template")}
+    expected = _guests_needing(cluster["api"], "local-zfs")
+    assert len(expected) > 50
+    assert {i.target for i in plan.impacts if i.effect == "wont-boot"} == expected - templates
+    assert plan.complete and not plan.unseen
+
+
+async def test_a_cluster_firewall_rule_reaches_every_node_and_no_guest(tmp_path: Path, cluster: dict[str, Any]) -> None:
+    """Cluster rules filter host traffic only (pve-firewall Firewall.pm: ruleset_generate_host_rules reads them,
+    ruleset_generate_vm_rules does not): every node's verdict changes, no guest's."""
+    world = World(tmp_path, cluster)
+    rule = {"level": "cluster", "type": "in", "action": "DROP", "proto": "tcp", "dport": "8006", "enable": 1}
+    async with world.offline() as host:
+        plan = await host.plan("firewall.rule.add", rule, world.actor)
+    blocked = {i.target for i in plan.impacts if i.effect == "traffic-blocked"}
+    assert blocked == {f"node/{row['node']}" for row in cluster["api"]["/nodes"]}
+    assert all("tcp/8006" in i.reason for i in plan.impacts if i.effect == "traffic-blocked")
