@@ -7,19 +7,9 @@ from addopts are accepted here and ignored, so the debugging command needs no ot
 
 from __future__ import annotations
 
-import importlib.util
-import sys
 from collections.abc import Iterator
 
 import pytest
-
-# httpx (ASGITransport) and httpcore import sniffio inside functions called on every request, inside
-# ``try/except ImportError``. sniffio is not installed here (anyio 4 no longer needs it), so each of those calls
-# searched the whole sys.path again and failed: about a tenth of the suite's CPU time. Recording the absence once
-# makes the same ImportError immediate; what the libraries do without sniffio (assume asyncio) is unchanged.
-if "sniffio" not in sys.modules and importlib.util.find_spec("sniffio") is None:
-    sys.modules["sniffio"] = None  # type: ignore[assignment]
-
 
 # Modules whose tests must share one worker. pytest-xdist's xdist_group marker would say so in the module, but with
 # pytest 9.2 it has no effect (xdist 3.8 renames the item's ``_nodeid``, which pytest no longer reads), so the

@@ -196,6 +196,13 @@ _UNUSED_KEY_SET = frozenset(UNUSED_KEYS)
 # PVE::LXC::Config::valid_volume_keys: rootfs first, then the mount points.
 LXC_VOLUME_KEYS: tuple[str, ...] = ("rootfs", *(f"mp{i}" for i in range(_MAX_MOUNT_POINTS)))
 _LXC_VOLUME_KEY_SET = frozenset(LXC_VOLUME_KEYS)
+_KEY_ORDER = {key: n for keys in (QEMU_DRIVE_KEYS, UNUSED_KEYS, LXC_VOLUME_KEYS) for n, key in enumerate(keys)}
+
+
+def _present(config: Mapping[str, object], keys: frozenset[str]) -> list[str]:
+    """The keys of ``keys`` that ``config`` has, in PVE's order for them: a config has a dozen keys, where the
+    possible ones run to hundreds (unused0..unused255, mp0..mp255), so the config's are the ones walked."""
+    return sorted((key for key in config if key in keys), key=_KEY_ORDER.__getitem__)
 
 
 def is_qemu_drive_key(key: str) -> bool:
@@ -531,7 +538,7 @@ def _tolerant_qemu_drive(key: str, value: str) -> QemuDrive | None:
 
 def _parsed_drives(config: Mapping[str, object], keys: tuple[str, ...] = QEMU_DRIVE_KEYS) -> Iterator[QemuDrive]:
     """PVE::QemuConfig->foreach_volume: the drives present, in key order (see _tolerant_qemu_drive)."""
-    for key in keys:
+    for key in (_present(config, _QEMU_DRIVE_KEY_SET) if keys is QEMU_DRIVE_KEYS else keys):
         value = config.get(key)
         if value is not None and (drive := _tolerant_qemu_drive(key, str(value))) is not None:
             yield drive
@@ -658,7 +665,7 @@ def _qemu_role(drive: QemuDrive) -> VolumeRole:
 
 
 def _present_unused(config: Mapping[str, object]) -> Iterator[tuple[str, str]]:
-    for key in UNUSED_KEYS:
+    for key in _present(config, _UNUSED_KEY_SET):
         value = config.get(key)
         if value is not None and is_volume_id(str(value)):
             yield key, str(value)
@@ -699,7 +706,7 @@ def _tolerant_lxc_volume(key: str, value: str) -> LxcMount | None:
 
 def _lxc_volumes(config: Mapping[str, object]) -> Iterator[GuestVolume]:
     """get_vm_volumes: rootfs and mount points of type volume (bind and device mounts skipped)."""
-    for key in LXC_VOLUME_KEYS:
+    for key in _present(config, _LXC_VOLUME_KEY_SET):
         value = config.get(key)
         if value is None:
             continue
