@@ -103,20 +103,27 @@ class ApiSchema:
         self.endpoints = doc.endpoints
         self.quirks = QUIRKS.get(doc.release, Quirks())
         self._by_key = {(e.method, e.path): e for e in doc.endpoints}
-        # Most specific first: literal segments beat {placeholders}.
+        # Most specific first: literal segments beat {placeholders}; a placeholder is one segment, so only the
+        # templates with as many segments as the path can match it.
         templates = sorted({e.path for e in doc.endpoints}, key=lambda p: (p.count("{"), -p.count("/")))
-        self._matchers = [(t, _compile(t)) for t in templates]
+        self._matchers: dict[int, list[tuple[str, re.Pattern[str], tuple[str, ...]]]] = {}
+        for t in templates:
+            self._matchers.setdefault(t.count("/"), []).append((t, _compile(t), tuple(_PLACEHOLDER.findall(t))))
+        self._match = functools.lru_cache(maxsize=1 << 16)(self._match_uncached)  # a client asks for the same paths
 
     def endpoint(self, method: str, template: str) -> Endpoint | None:
         return self._by_key.get((method, template))
 
     def match(self, path: str) -> tuple[str, dict[str, str]] | None:
         """The template a concrete path belongs to, and its path parameters."""
-        for template, rx in self._matchers:
+        found = self._match(path)
+        return None if found is None else (found[0], dict(found[1]))
+
+    def _match_uncached(self, path: str) -> tuple[str, tuple[tuple[str, str], ...]] | None:
+        for template, rx, names in self._matchers.get(path.count("/"), ()):
             m = rx.match(path)
             if m:
-                names = _PLACEHOLDER.findall(template)
-                return template, dict(zip(names, m.groups(), strict=True))
+                return template, tuple(zip(names, m.groups(), strict=True))
         return None
 
     def methods(self, template: str) -> list[str]:

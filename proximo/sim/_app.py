@@ -132,7 +132,8 @@ class Simulator:
         if payload is _NO_BODY:  # pveproxy's own refusal (a failed login): the message is in the status line only
             data, reason = b"", _AUTH_FAILED
         else:
-            data = json.dumps(payload).encode()
+            # compact, as pve-http-server Formatter/Standard.pm writes it (to_json with utf8, no pretty printing)
+            data = msgspec.json.encode(payload)
             headers.insert(0, (b"content-type", b"application/json;charset=UTF-8"))
             reason = _reason(status, payload)
         start: dict[str, Any] = {"type": "http.response.start", "status": status,
