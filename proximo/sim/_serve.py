@@ -9,6 +9,8 @@ errors with the reason phrase). ASGI has no field for a reason phrase and uvicor
 
 from __future__ import annotations
 
+import asyncio
+import socket
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
 
@@ -68,6 +70,15 @@ class PveStatusLineProtocol(H11Protocol):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.app = _with_reasons(self.app)
+
+    def connection_made(self, transport: asyncio.Transport) -> None:
+        # h11 writes the head and the body in two writes; with Nagle on, the body waits for the client's delayed
+        # ACK (40 ms on Linux) on every keep-alive request. pveproxy writes head and body in one push_write
+        # (pve-http-server AnyEvent.pm ``response``), so it never waits; TCP_NODELAY gives the simulator the same.
+        sock = transport.get_extra_info("socket")
+        if sock is not None and sock.family in (socket.AF_INET, socket.AF_INET6):
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        super().connection_made(transport)
 
 
 def serve_config(app: Any, **kwargs: Any) -> uvicorn.Config:
