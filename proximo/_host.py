@@ -17,6 +17,7 @@ from .trust._planstore import PlanStore
 from .trust._policy import load_policy
 from ._plugins import PackManager
 from ._settings import Settings
+from ._parsed_cache import ParsedSnapshotCache
 from ._sources import LiveSource, SnapshotSource, Source
 from .trust._state import open_ledger
 from .pve._tls import TlsSettings, make_transport
@@ -52,7 +53,7 @@ async def open_host(settings: Settings, *, snapshot: str | Path | None = None, t
     source: Source
     executor: Executor | None = None
     if snapshot is not None:
-        source = SnapshotSource(snapshot)
+        source = SnapshotSource(snapshot, cache=ParsedSnapshotCache(settings.home / "parsed-snapshots"))
     else:
         client = make_client(settings, transport=transport)
         source = LiveSource(client, settings.url)

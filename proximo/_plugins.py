@@ -119,20 +119,36 @@ class PackManager:
         return draft
 
     def impacts(self, change: Any, before: ClusterModel, after: ClusterModel) -> list[Impact]:
-        found: list[Impact] = []
-        # Analysers share one before/after pair: one that edits it could hide another pack's blast radius
-        # (or fake a fingerprint), so each call is checked and the plan is refused if the models moved.
+        # Analysers share one before/after pair: one that edits it could hide another pack's blast radius (or fake
+        # a fingerprint), so the pair is encoded before and after them all and the plan is refused if it moved.
         given = (msgspec.msgpack.encode(before), msgspec.msgpack.encode(after))
+        found = self._analyse(change, before, after)
+        if (msgspec.msgpack.encode(before), msgspec.msgpack.encode(after)) != given:
+            raise PackError(f"pack {self._tamperer(change, given)!r} changed the cluster models it was given to analyse; "
+                            "its impacts cannot be trusted")
+        return found
+
+    def _analyse(self, change: Any, before: ClusterModel, after: ClusterModel, only: str | None = None) -> list[Impact]:
+        found: list[Impact] = []
         for name, plugin in self._plugins():
+            if only is not None and name != only:
+                continue
             results = self._call_one(plugin, "proximo_impact", change=change, before=before, after=after)
-            if (msgspec.msgpack.encode(before), msgspec.msgpack.encode(after)) != given:
-                raise PackError(f"pack {name!r} changed the cluster models it was given to analyse; its impacts cannot be trusted")
             for result in results:
                 for impact in result or []:
                     if not isinstance(impact, Impact):
                         raise PackError(f"pack {name!r} returned {type(impact).__name__} as an impact")
                     found.append(impact)
         return found
+
+    def _tamperer(self, change: Any, given: tuple[bytes, bytes]) -> str:
+        """Which pack moved the models: each analyser again, alone, on fresh copies (rare, so cost does not matter)."""
+        for name, _ in self._plugins():
+            before, after = (msgspec.msgpack.decode(b, type=ClusterModel) for b in given)
+            self._analyse(change, before, after, only=name)
+            if (msgspec.msgpack.encode(before), msgspec.msgpack.encode(after)) != given:
+                return name
+        return "/".join(name for name, _ in self._plugins())  # one that edits only sometimes: still refused, all named
 
     def undo(self, tool: ToolSpec, change: Any, before: ClusterModel, after: ClusterModel) -> list[Step] | Irreversible | None:
         return self._call_one(self._owner(tool), "proximo_undo", change=change, before=before, after=after)

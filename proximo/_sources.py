@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import hashlib
-import json
 import urllib.parse
 from pathlib import Path
 from typing import Any, Protocol
 
 import msgspec
 
+from ._parsed_cache import ParsedSnapshot, ParsedSnapshotCache
 from .errors import BadInput
 from .model import ClusterModel, collect, from_api, load_snapshot, missing_reads, render
 
@@ -24,7 +24,9 @@ class Source(Protocol):
     writable: bool
     local_addresses: list[str]  # the addresses this host reaches the API from, where known (lockout analysis)
 
-    async def read_state(self) -> State: ...
+    async def read_state(self) -> State:
+        """The cluster now, as a model of its own for each call: the caller may change it."""
+        ...
 
     async def get(self, path: str) -> Any: ...
 
@@ -60,20 +62,28 @@ class SnapshotSource:
     writable = False
     local_addresses: list[str] = []  # offline: nobody reaches an API; PROXIMO_ADMIN_SOURCES names the operator
 
-    def __init__(self, path: str | Path) -> None:
+    def __init__(self, path: str | Path, *, cache: ParsedSnapshotCache | None = None) -> None:
         raw = Path(path).read_bytes() if Path(path).is_file() else None
         if raw is None:
             raise BadInput(f"snapshot {path}: no such file")
-        try:
-            self._doc = json.loads(raw)
-            self._model = load_snapshot(self._doc)
-            self._missing = missing_reads(self._doc.get("api") or {})
-        except (ValueError, KeyError, TypeError) as exc:
-            raise BadInput(f"snapshot {path}: {exc}") from None
-        self.name = "snapshot:" + hashlib.sha256(raw).hexdigest()[:16]
+        digest = hashlib.sha256(raw).hexdigest()
+        self.name = "snapshot:" + digest[:16]
+        hit = cache.get(digest) if cache is not None else None
+        if hit is not None:
+            self._model, entry = hit
+        else:
+            try:
+                doc = msgspec.json.decode(raw)
+                self._model = load_snapshot(doc)
+                entry = ParsedSnapshot(model=msgspec.msgpack.encode(self._model), missing=missing_reads(doc.get("api") or {}))
+            except (msgspec.DecodeError, ValueError, KeyError, TypeError, AttributeError) as exc:
+                raise BadInput(f"snapshot {path}: {str(exc).splitlines()[0] if str(exc) else type(exc).__name__}") from None
+            if cache is not None:
+                cache.put(digest, entry)
+        self._encoded, self._missing = entry.model, entry.missing
 
     async def get(self, path: str) -> Any:
         return render(self._model, path)
 
     async def read_state(self) -> State:
-        return State(model=self._model.copy(), unseen=self._missing)
+        return State(model=msgspec.msgpack.decode(self._encoded, type=ClusterModel), unseen=list(self._missing))

@@ -86,3 +86,48 @@ async def test_a_cluster_firewall_rule_reaches_every_node_and_no_guest(tmp_path:
     blocked = {i.target for i in plan.impacts if i.effect == "traffic-blocked"}
     assert blocked == {f"node/{row['node']}" for row in cluster["api"]["/nodes"]}
     assert all("tcp/8006" in i.reason for i in plan.impacts if i.effect == "traffic-blocked")
+
+
+def _moved_by_spec(before: Any, after: Any) -> list[int]:
+    from proximo_firewall._impact import _guest_inputs
+
+    return [v for v in sorted(set(before.guests) & set(after.guests)) if _guest_inputs(before, v) != _guest_inputs(after, v)]
+
+
+@pytest.mark.parametrize("edit", ["nothing", "guest-net", "guest-memory", "guest-rule", "group-rule", "node-network",
+                                  "cluster-alias", "guest-moves"])
+def test_the_firewall_analyser_finds_the_same_guests_as_comparing_every_guests_inputs(cluster: dict[str, Any], edit: str) -> None:
+    """The analyser compares what guests share once (``_guests_whose_inputs_moved``); it must pick exactly the
+    guests whose full inputs (``_guest_inputs``, the definition) differ."""
+    from proximo_firewall._impact import _guests_whose_inputs_moved
+
+    from proximo.model import from_api
+    from proximo.model._firewall import FirewallLevel
+
+    before = from_api(cluster["api"], cluster.get("extra"))
+    vmids = sorted(before.guests)
+    # one guest uses the security group web-in (pve-firewall: a rule of type group names the group in its action)
+    before.firewall.guests[vmids[7]] = FirewallLevel(rules=[{"type": "group", "action": "web-in", "enable": 1, "pos": 0}])
+    after = before.copy()
+    guest = after.guests[vmids[40]]
+    if edit == "guest-net":
+        guest.config["net0"] = "virtio=BC:24:11:00:00:01,bridge=vmbr1,firewall=1"
+    elif edit == "guest-memory":
+        guest.config["memory"] = "8192"
+    elif edit == "guest-rule":
+        level = next(iter(after.firewall.guests.values()))
+        level.rules.append({"type": "in", "action": "DROP", "proto": "tcp", "dport": "22", "enable": 1, "pos": 99})
+    elif edit == "group-rule":
+        after.firewall.groups["web-in"].rules.append({"type": "in", "action": "DROP", "proto": "udp", "dport": "53", "enable": 1})
+    elif edit == "node-network":
+        node = after.nodes[guest.node]
+        node.network = [*node.network, {"iface": "vmbr9", "type": "bridge", "active": 1}]
+    elif edit == "cluster-alias":
+        after.firewall.cluster.aliases.append({"name": "extra", "cidr": "10.99.0.0/16"})
+    elif edit == "guest-moves":
+        guest.node = next(n for n in sorted(after.nodes) if n != guest.node)
+    moved = _guests_whose_inputs_moved(before, after)
+    assert moved == _moved_by_spec(before, after)
+    assert (moved == []) == (edit in ("nothing", "guest-memory"))
+    if edit == "group-rule":
+        assert moved == [vmids[7]]

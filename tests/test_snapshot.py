@@ -234,6 +234,47 @@ def test_snapshot_source_accepts_a_good_file(tmp_path: Path) -> None:
     assert SnapshotSource(path).name.startswith("snapshot:")
 
 
+
+@pytest.mark.anyio
+async def test_a_parsed_snapshot_is_read_from_the_cache_and_equals_a_fresh_parse(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import proximo._sources as sources
+    from proximo._parsed_cache import ParsedSnapshotCache
+
+    path = tmp_path / "snap.json"
+    path.write_text(json.dumps(snapshot_from(demo_snapshot()["api"])))
+    cache = ParsedSnapshotCache(tmp_path / "cache")
+    first = SnapshotSource(path, cache=cache)
+    assert len(list((tmp_path / "cache").glob("*.msgpack"))) == 1
+
+    def no_parse(doc: Any) -> ClusterModel:
+        raise AssertionError("parsed again")
+
+    monkeypatch.setattr(sources, "load_snapshot", no_parse)
+    second = SnapshotSource(path, cache=cache)
+    assert second.name == first.name
+    a, b = await first.read_state(), await second.read_state()
+    assert msgspec.msgpack.encode(a.model) == msgspec.msgpack.encode(b.model) and a.unseen == b.unseen
+    assert a.model is not (await first.read_state()).model, "each read is a model of its own"
+
+    path.write_text(json.dumps(snapshot_from({**demo_snapshot()["api"], "/cluster/backup": []})))
+    with pytest.raises(AssertionError, match="parsed again"):  # another file is another entry
+        SnapshotSource(path, cache=cache)
+
+
+def test_a_broken_cache_entry_is_a_miss_not_an_error(tmp_path: Path) -> None:
+    from proximo._parsed_cache import ParsedSnapshotCache
+
+    path = tmp_path / "snap.json"
+    path.write_text(json.dumps(snapshot_from(demo_snapshot()["api"])))
+    cache = ParsedSnapshotCache(tmp_path / "cache")
+    fresh = SnapshotSource(path, cache=cache)
+    (entry,) = (tmp_path / "cache").glob("*.msgpack")
+    entry.write_bytes(b"\x93not a model")
+    again = SnapshotSource(path, cache=cache)
+    assert msgspec.msgpack.encode(again._model) == msgspec.msgpack.encode(fresh._model)
+    assert entry.read_bytes() != b"\x93not a model", "the entry was written again"
+
+
 # --- (e) the fingerprint moves with configuration, not with metrics ----------------------------------------
 
 VOLATILE = ("cpu", "mem", "memhost", "uptime", "disk", "netin", "netout", "diskread", "diskwrite", "pressurecpusome",

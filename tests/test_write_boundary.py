@@ -477,6 +477,31 @@ async def test_an_analyser_that_edits_the_models_is_refused(tmp_path: Path) -> N
     assert all(m == "GET" for m, _ in world.sim.requests)
 
 
+
+class UndoEditingPack:
+    """A tool whose undo hook edits the state before the plan: the first step's state is that same object."""
+
+    @proximo.hookimpl
+    def proximo_register_tools(self, register: Any) -> None:
+        register(ToolSpec(id="editor.drop", title="drop", description="deletes a storage", params=NoParams, mutating=True))
+
+    @proximo.hookimpl
+    def proximo_plan(self, tool: ToolSpec, params: Any, view: ClusterModel) -> Draft:
+        return Draft(steps=[ApiCall("DELETE", "/storage/nfs-backup")], target="nfs-backup")
+
+    @proximo.hookimpl
+    def proximo_undo(self, change: Any, before: ClusterModel, after: ClusterModel) -> None:
+        before.storages.clear()  # the fingerprint of "before" would then no longer be the cluster's
+
+
+async def test_an_undo_hook_that_edits_the_state_before_is_refused(tmp_path: Path) -> None:
+    world = World(tmp_path, extra_packs=[("editor", UndoEditingPack())])
+    async with world.host() as host:
+        with pytest.raises(PackError, match="changed the cluster model while the plan was judged"):
+            await host.plan("editor.drop", {}, world.actor)
+        assert [r.kind for r in host.ledger.tail(5)] == [], "no plan was stored or recorded"
+
+
 # --- the AST: who may call a write -------------------------------------------------------------------------------
 
 WRITE_VERBS = {"post", "put", "delete", "patch"}

@@ -183,7 +183,7 @@ class Host:
             self._deny(actor, tool_id, raw, str(exc))
             raise
         state = await self.state()
-        view = state.model.copy()
+        view = state.model  # the source reads a model of its own for each call
         if tool.live_reads is not None and self.source.writable:
             for path in tool.live_reads(params):
                 try:
@@ -210,7 +210,7 @@ class Host:
             # parameter its API does not have is refused before the tool runs.
             release = state.model.api.release
             tool.check_release(params, state.model.version, release)
-            draft = self.packs.plan(tool, params, state.model.copy())
+            draft = self.packs.plan(tool, params, state.model.copy())  # hookspecs: the view is the pack's own copy
             return self._finish(tool, msgspec.to_builtins(params), draft, state, actor)
         except (BadInput, NotModelled, PolicyDenied, UnknownRelease) as exc:
             self._deny(actor, tool_id, raw, str(exc))
@@ -221,7 +221,7 @@ class Host:
         """Apply the steps to a copy of the model: the state after, before each step, PVE's refusals, notes, and the
         steps as they will be sent (each with Proxmox's digest of the state it applies to, where the endpoint takes one)."""
         after = before.copy()
-        states: list[ClusterModel] = []
+        states: list[ClusterModel] = []  # the first is ``before`` itself: _assess checks nothing edits it
         stamped: list[Step] = []
         blockers: list[str] = []
         notes: list[str] = []
@@ -237,7 +237,7 @@ class Host:
                 raise BadInput(f"{step.method} {step.path[:120]!r}: {exc}") from None
             step = self.packs.semantics.stamp(after, step)  # Proxmox's own concurrent-edit check, on every step
             stamped.append(step)
-            states.append(after.copy())
+            states.append(after.copy() if states else before)
             try:
                 notes.extend(self.packs.semantics.notes(after, step))
                 self.packs.semantics.execute(after, step.method, step.path, step.params, user=self._user())
@@ -258,6 +258,7 @@ class Host:
         now, not by what a stored plan says about itself.
         """
         before = state.model
+        given = msgspec.msgpack.encode(before)
         after, states, refusals, call_notes, steps = self._predict(before, list(draft.steps))
         tool_id = tool.id if tool else "undo"
         change = Change(tool=tool_id, params=params, steps=steps, operator=self.operator())
@@ -273,6 +274,10 @@ class Host:
         if not complete:
             risk = max(risk, Risk.HIGH, key=lambda r: r.rank)
         blockers += self.policy.violations(risk, scope_of(steps, before, after))
+        # the state before is what the plan's fingerprint and undo are judged on: a semantics or undo hook that
+        # edits it (states[0] is the same object) would make the plan lie about what it was made from
+        if msgspec.msgpack.encode(before) != given:
+            raise PackError("a pack changed the cluster model while the plan was judged (semantics or undo)")
         return Assessment(steps=steps, after=after, impacts=impacts, blockers=blockers, risk=risk, complete=complete, undo=undo,
                           undo_note=undo_note, notes=list(dict.fromkeys([*draft.notes, *call_notes])), states=states)
 

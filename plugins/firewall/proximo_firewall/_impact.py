@@ -224,7 +224,7 @@ def _guest_inputs(m: ClusterModel, vmid: int) -> Any:
     own = fw.guests.get(vmid)
     n = m.nodes.get(g.node) if g else None
     return (fw.read, fw.cluster.options, fw.cluster.aliases, fw.cluster.ipsets, _used_groups(m, own, host=False), own,
-            {k: v for k, v in (g.config if g else {}).items() if k.startswith("net")}, g.node if g else None,
+            _nets(g.config if g else {}), g.node if g else None,
             n.network if n else None, node_ip(m, g.node) if g else None)
 
 
@@ -374,7 +374,33 @@ def firewall_impacts(change: Any, before: ClusterModel, after: ClusterModel) -> 
     for node in sorted(after.nodes):
         if _node_inputs(before, node) != _node_inputs(after, node):
             impacts += node_impacts(before, after, node, admin)
-    for vmid in sorted(after.guests):
-        if vmid in before.guests and _guest_inputs(before, vmid) != _guest_inputs(after, vmid):
-            impacts += guest_impacts(before, after, vmid)
+    for vmid in _guests_whose_inputs_moved(before, after):
+        impacts += guest_impacts(before, after, vmid)
     return impacts
+
+
+def _guests_whose_inputs_moved(before: ClusterModel, after: ClusterModel) -> list[int]:
+    """The guests (in both models) whose ``_guest_inputs`` differ, without building them for every guest: what
+    guests share (the cluster's options, aliases and ipsets, each node's network and address, each group) is
+    compared once, then each guest's own parts."""
+    common = sorted(set(before.guests) & set(after.guests))
+    b, a = before.firewall, after.firewall
+    if (b.read, b.cluster.options, b.cluster.aliases, b.cluster.ipsets) != (a.read, a.cluster.options, a.cluster.aliases, a.cluster.ipsets):
+        return common  # every guest's verdicts may move
+    moved_nodes = {node for node in set(before.nodes) | set(after.nodes)
+                   if (before.nodes.get(node) and before.nodes[node].network, node_ip(before, node))
+                   != (after.nodes.get(node) and after.nodes[node].network, node_ip(after, node))}
+    moved_groups = {g for g in set(b.groups) | set(a.groups) if b.groups.get(g) != a.groups.get(g)}
+    moved: list[int] = []
+    for vmid in common:
+        g0, g1 = before.guests[vmid], after.guests[vmid]
+        own0, own1 = b.guests.get(vmid), a.guests.get(vmid)
+        if (g0.node != g1.node or own0 != own1 or g1.node in moved_nodes
+                or (moved_groups and moved_groups & set(_groups_used([own1.rules] if own1 else [])))
+                or (g0.config != g1.config and _nets(g0.config) != _nets(g1.config))):
+            moved.append(vmid)
+    return moved
+
+
+def _nets(config: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in config.items() if k.startswith("net")}
