@@ -10,10 +10,13 @@ every packet is the first of a new connection.
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import functools
 import ipaddress
 import json
 import re
+from collections.abc import Iterator
 from functools import cache
 from pathlib import Path
 from typing import Any, Literal
@@ -175,8 +178,34 @@ class Scope(msgspec.Struct, frozen=True):
     local_network: Network | None
 
 
+# Within one analysis the models do not change, so each node's local_network is worked out once per model
+# (analysing a cluster-wide change asked for it four times per guest). Off outside ``remembering_local_networks``.
+_LOCAL_NETWORKS: contextvars.ContextVar[dict[tuple[int, str], Network | None] | None] = contextvars.ContextVar(
+    "local_networks", default=None)
+
+
+@contextlib.contextmanager
+def remembering_local_networks() -> Iterator[None]:
+    """Remember local_network answers until the block ends: only for models that do not change inside it."""
+    token = _LOCAL_NETWORKS.set({})
+    try:
+        yield
+    finally:
+        _LOCAL_NETWORKS.reset(token)
+
+
 def local_network(model: ClusterModel, node: str) -> Network | None:
     """Firewall.pm local_network(): the cluster alias ``local_network``, else the node's network that holds its IP."""
+    memo = _LOCAL_NETWORKS.get()
+    if memo is None:
+        return _local_network(model, node)
+    key = (id(model), node)
+    if key not in memo:
+        memo[key] = _local_network(model, node)
+    return memo[key]
+
+
+def _local_network(model: ClusterModel, node: str) -> Network | None:
     for alias in model.firewall.cluster.aliases:
         if str(alias.get("name", "")).lower() == "local_network":
             nets = _network(str(alias.get("cidr", "")))
@@ -503,13 +532,16 @@ def _corosync(model: ClusterModel, node: str, *, peer: Address | None, local: Ad
 def nic_options(config: dict[str, Any], iface: str) -> dict[str, str] | None:
     """The ``netN`` property string as a dict (the model is the first bare ``model=MAC`` pair), or None."""
     raw = config.get(iface)
-    if raw is None:
-        return None
+    return None if raw is None else dict(_nic_pairs(str(raw)))
+
+
+@functools.lru_cache(maxsize=16384)
+def _nic_pairs(raw: str) -> tuple[tuple[str, str], ...]:  # a guest's NIC is probed dozens of times per analysis
     out: dict[str, str] = {}
-    for part in str(raw).split(","):
+    for part in raw.split(","):
         key, sep, value = part.partition("=")
         out[key.strip()] = value.strip() if sep else ""
-    return out
+    return tuple(out.items())
 
 
 def evaluate_guest(model: ClusterModel, vmid: int, iface: str, pkt: Packet, *, local: Network | None = _UNSET) -> Verdict:

@@ -34,6 +34,7 @@ from ._eval import (
     local_network,
     macro_rules,
     port_ranges,
+    remembering_local_networks,
 )
 
 API_PORT = 8006
@@ -369,6 +370,11 @@ def firewall_of_missing_guests(before: ClusterModel, after: ClusterModel) -> Ite
 def firewall_impacts(change: Any, before: ClusterModel, after: ClusterModel) -> list[Impact]:
     if not (before.firewall.read or after.firewall.read):
         return []
+    with remembering_local_networks():  # neither model changes while they are analysed
+        return _firewall_impacts(change, before, after)
+
+
+def _firewall_impacts(change: Any, before: ClusterModel, after: ClusterModel) -> list[Impact]:
     admin = list(getattr(getattr(change, "operator", None), "admin_sources", []) or [])
     impacts: list[Impact] = [*jumps_to_missing_groups(before, after), *firewall_of_missing_guests(before, after)]
     for node in sorted(after.nodes):
