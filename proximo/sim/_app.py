@@ -70,19 +70,35 @@ def simulate_release(model: ClusterModel, pve_version: str | None) -> None:
         model.version["version"] = pve_version
 
 
+class _Encoded(bytes):
+    """A response body already encoded as JSON (a cached GET answer)."""
+
+
 class Simulator:
     """A simulated Proxmox VE cluster. ``app`` is the ASGI application; ``model`` is its live state."""
 
     def __init__(self, model: ClusterModel, semantics: SemanticsRegistry, *, tokens: dict[str, str] | None = None,
                  latency: float = 0.0, task_polls: int = 0, pve_version: str | None = None) -> None:
         simulate_release(model, pve_version)
-        self.model = model
+        self._model = model
+        # GET answers, encoded, for one generation of the model: a write, or anyone taking the model (who may
+        # change it in place), starts a new one. pveproxy answers a big /cluster/resources without re-reading
+        # a 4,000-guest cluster for every client; the simulator must keep up with many clients too.
+        self._generation = 0
+        self._answers: dict[tuple[str, str], _Encoded] = {}
+        self._answers_generation = -1
         self.semantics = semantics
         self.tokens = dict(tokens) if tokens is not None else {"proximo@pve!agent": secrets.token_hex(16)}
         self.latency = latency
         self.task_polls = task_polls  # async tasks report "running" for this many status reads
         self.faults: list[Fault] = []
         self.requests: list[tuple[str, str]] = []  # (method, path) of every authenticated request
+
+    @property
+    def model(self) -> ClusterModel:
+        """The simulated cluster's live state. Whoever takes it may change it, so cached answers are dropped."""
+        self._generation += 1
+        return self._model
 
     def inject_fault(self, method: str, path_regex: str, status: int, message: str, *, times: int = 1) -> None:
         self.faults.append(Fault(method.upper(), re.compile(path_regex), status, message, times))
@@ -133,7 +149,7 @@ class Simulator:
             data, reason = b"", _AUTH_FAILED
         else:
             # compact, as pve-http-server Formatter/Standard.pm writes it (to_json with utf8, no pretty printing)
-            data = msgspec.json.encode(payload)
+            data = payload if isinstance(payload, _Encoded) else msgspec.json.encode(payload)
             headers.insert(0, (b"content-type", b"application/json;charset=UTF-8"))
             reason = _reason(status, payload)
         start: dict[str, Any] = {"type": "http.response.start", "status": status,
@@ -159,17 +175,18 @@ class Simulator:
             return fault.status, _error_body(PveApiError(fault.status, fault.message))
         try:
             if method == "GET":
-                _check_get(self.model, path, query)
+                _check_get(self._model, path, query)
                 if path == "/access/permissions":  # the answer depends on who asks (their own, or Sys.Audit on /access)
-                    if not self.model.users:  # a model without users cannot say who the token is (writes go unchecked too)
+                    if not self._model.users:  # a model without users cannot say who the token is (writes go unchecked too)
                         raise PveApiError(501, "Method 'GET /access/permissions' not implemented by the simulator: its model has no users")
                     args = dict(urllib.parse.parse_qsl(query))
-                    return 200, {"data": permissions_answer(self.model, token, args.get("userid"), args.get("path"))}
+                    return 200, {"data": permissions_answer(self._model, token, args.get("userid"), args.get("path"))}
                 if path == "/access/acl":  # so does this list (Sys.Audit on /access, else what the token may modify)
-                    return 200, {"data": acl_answer(self.model, token)}
-                return 200, {"data": render(self.model, path + (f"?{query}" if query else ""))}
+                    return 200, {"data": acl_answer(self._model, token)}
+                return 200, self._answer(path, query)
             params = _params(method, query, headers, body)
-            data = self.semantics.execute(self.model, method, path, params, user=token)
+            self._generation += 1  # even a refused write may have changed something before it failed
+            data = self.semantics.execute(self._model, method, path, params, user=token)
             self._slow_tasks(data)
             self._sync_tokens(data)
             return 200, {"data": data}
@@ -181,18 +198,29 @@ class Simulator:
             log.exception("simulator failed on %s %s", method, path)
             return 500, _error_body(PveApiError(500, "internal simulator error"))
 
+    def _answer(self, path: str, query: str) -> _Encoded:
+        if self._answers_generation != self._generation:
+            self._answers.clear()
+            self._answers_generation = self._generation
+        answer = self._answers.get((path, query))
+        if answer is None:
+            answer = _Encoded(msgspec.json.encode({"data": render(self._model, path + (f"?{query}" if query else ""))}))
+            if "/tasks/" not in path:  # reading a task's status counts down its polls: never the same answer twice
+                self._answers[(path, query)] = answer
+        return answer
+
     def _sync_tokens(self, data: Any) -> None:
         """A token created here can log in with the secret it was given; a deleted one (or its user's) cannot."""
         if isinstance(data, dict) and isinstance(data.get("full-tokenid"), str) and isinstance(data.get("value"), str):
             self.tokens[data["full-tokenid"]] = data["value"]
-        known = {f"{u.get('userid')}!{t.get('tokenid')}" for u in self.model.users for t in u.get("tokens") or []}
-        if self.model.users:  # a snapshot without users cannot say which tokens exist
+        known = {f"{u.get('userid')}!{t.get('tokenid')}" for u in self._model.users for t in u.get("tokens") or []}
+        if self._model.users:  # a snapshot without users cannot say which tokens exist
             for token_id in [t for t in self.tokens if t not in known]:
                 del self.tokens[token_id]
 
     def _slow_tasks(self, data: Any) -> None:
-        if isinstance(data, str) and data in self.model.tasks:
-            self.model.tasks[data].polls_left = self.task_polls
+        if isinstance(data, str) and data in self._model.tasks:
+            self._model.tasks[data].polls_left = self.task_polls
 
 
 def _check_get(model: ClusterModel, path: str, query: str) -> None:
