@@ -224,3 +224,33 @@ def test_task_rows_keep_their_fields_and_split_a_tokens_id(tmp_path: Path) -> No
     started = world.model.start_task("pve1", "qmstart", "104", TOKEN_ID)
     listed = next(r for r in render(world.model, "/cluster/tasks") if r["upid"] == started)
     assert (listed["user"], listed["tokenid"]) == tuple(TOKEN_ID.split("!"))
+
+
+# --- cached answers ----------------------------------------------------------------------------------------------
+
+
+@pytest.mark.anyio
+async def test_a_cached_answer_never_outlives_a_change_of_the_model(tmp_path: Path) -> None:
+    """GET answers are cached per generation of the model: a write through the API, or a change made by whoever
+    took ``sim.model``, is seen by the next read."""
+    world = World(tmp_path)
+    async with _http(world) as http:
+        first = (await http.get("/storage")).json()["data"]
+        assert (await http.get("/storage")).json()["data"] == first
+        created = await http.post("/storage", data={"storage": "scratch2", "type": "dir", "path": "/srv/scratch2", "content": "images"})
+        assert created.status_code == 200, created.text
+        assert "scratch2" in {s["storage"] for s in (await http.get("/storage")).json()["data"]}
+        world.sim.model.storages.pop("scratch2")
+        assert "scratch2" not in {s["storage"] for s in (await http.get("/storage")).json()["data"]}
+
+
+@pytest.mark.anyio
+async def test_a_tasks_status_is_read_afresh_each_time(tmp_path: Path) -> None:
+    """Task status is never served from the answer cache: each read counts the task down (the read itself counts one)."""
+    world = World(tmp_path)
+    world.sim.task_polls = 3
+    async with _http(world) as http:
+        vm = next(g for g in world.model.guests.values() if g.kind == "qemu" and g.resource.get("status") == "stopped")
+        upid = (await http.post(f"/nodes/{vm.node}/qemu/{vm.vmid}/status/start")).json()["data"]
+        seen = [(await http.get(f"/nodes/{vm.node}/tasks/{upid}/status")).json()["data"]["status"] for _ in range(3)]
+    assert seen == ["running", "running", "stopped"]

@@ -90,7 +90,7 @@ class Simulator:
         self.semantics = semantics
         self.tokens = dict(tokens) if tokens is not None else {"proximo@pve!agent": secrets.token_hex(16)}
         self.latency = latency
-        self.task_polls = task_polls  # async tasks report "running" for this many status reads
+        self.task_polls = task_polls  # each status read of an async task counts this down; "running" while above 0
         self.faults: list[Fault] = []
         self.requests: list[tuple[str, str]] = []  # (method, path) of every authenticated request
 
