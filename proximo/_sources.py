@@ -69,8 +69,11 @@ class SnapshotSource:
         digest = hashlib.sha256(raw).hexdigest()
         self.name = "snapshot:" + digest[:16]
         hit = cache.get(digest) if cache is not None else None
+        self._model: ClusterModel | None = None  # what reads render, decoded on the first GET (a plan needs none)
+        # A model decoded here and not yet handed out: the first read_state takes it instead of decoding again.
+        self._unclaimed: ClusterModel | None = None
         if hit is not None:
-            self._model, entry = hit
+            self._unclaimed, entry = hit
         else:
             try:
                 doc = msgspec.json.decode(raw)
@@ -83,7 +86,12 @@ class SnapshotSource:
         self._encoded, self._missing = entry.model, entry.missing
 
     async def get(self, path: str) -> Any:
+        if self._model is None:
+            self._model = msgspec.msgpack.decode(self._encoded, type=ClusterModel)
         return render(self._model, path)
 
     async def read_state(self) -> State:
-        return State(model=msgspec.msgpack.decode(self._encoded, type=ClusterModel), unseen=list(self._missing))
+        model, self._unclaimed = self._unclaimed, None
+        if model is None:
+            model = msgspec.msgpack.decode(self._encoded, type=ClusterModel)
+        return State(model=model, unseen=list(self._missing))
