@@ -131,3 +131,39 @@ def test_the_firewall_analyser_finds_the_same_guests_as_comparing_every_guests_i
     assert (moved == []) == (edit in ("nothing", "guest-memory"))
     if edit == "group-rule":
         assert moved == [vmids[7]]
+
+
+@pytest.mark.parametrize("edit", ["nothing", "guest-net-bridge-gone", "guest-protection-off", "guest-disk-removed",
+                                  "node-network", "guest-moves", "guest-memory"])
+def test_the_guest_config_analyser_judges_the_same_as_when_it_looks_at_every_guest(cluster: dict[str, Any], edit: str) -> None:
+    """``config_effects`` judges only the guests whose struct or node network moved; judging every guest must find
+    exactly the same."""
+    from proximo_guests._impact import _guests_that_moved, config_effects
+
+    from proximo.model import from_api
+
+    before = from_api(cluster["api"], cluster.get("extra"))
+    vmids = sorted(before.guests)
+    before.guests[vmids[3]].config["protection"] = 1
+    after = before.copy()
+    guest = after.guests[vmids[40]]
+    if edit == "guest-net-bridge-gone":
+        guest.config["net0"] = "virtio=BC:24:11:00:00:01,bridge=vmbr7"
+    elif edit == "guest-protection-off":
+        after.guests[vmids[3]].config.pop("protection")
+    elif edit == "guest-disk-removed":
+        key = next(k for k in sorted(guest.config) if k in ("scsi0", "virtio0", "sata0", "rootfs"))
+        guest.config.pop(key)
+    elif edit == "node-network":  # every guest on the node with a NIC on vmbr0 loses its bridge
+        node = after.nodes[guest.node]
+        node.network = [row for row in node.network or [] if row.get("iface") != "vmbr0"]
+    elif edit == "guest-moves":
+        guest.node = next(n for n in sorted(after.nodes) if n != guest.node)
+    elif edit == "guest-memory":
+        guest.config["memory"] = "8192"
+    found = list(config_effects(before, after))
+    assert found == list(config_effects(before, after, vmids=before.guests))
+    assert (found == []) == (edit in ("nothing", "guest-memory", "guest-moves")), found
+    if edit == "node-network":
+        assert len({i.target for i in found}) > 1
+    assert len(_guests_that_moved(before, after)) <= (1 if edit != "node-network" else GUESTS)

@@ -9,7 +9,7 @@ storages that fill up, and the jobs that still name a destroyed guest.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 
 from proximo import ApiCall, Change, Impact, Risk
 from proximo.model import ClusterModel, Guest, as_int, split_list
@@ -106,10 +106,12 @@ def snapshots(before: ClusterModel, after: ClusterModel) -> Iterator[Impact]:
                                                f"(taken {when(snap.get('snaptime'))}): everything written since is discarded")
 
 
-def config_effects(before: ClusterModel, after: ClusterModel) -> Iterator[Impact]:
-    for vmid, old in sorted(before.guests.items()):
-        new = after.guests.get(vmid)
-        if new is None:
+def config_effects(before: ClusterModel, after: ClusterModel, vmids: Iterable[int] | None = None) -> Iterator[Impact]:
+    """What a guest's own config change does to it. ``vmids``: the guests to judge; by default those that may have
+    an effect (``_guests_that_moved``): each finding here depends only on the guest and its node's network."""
+    for vmid in sorted(_guests_that_moved(before, after) if vmids is None else vmids):
+        old, new = before.guests.get(vmid), after.guests.get(vmid)
+        if old is None or new is None:
             continue
         fresh = {k: m for k, m in after.bridge_problems(new).items() if k not in before.bridge_problems(old)}
         if fresh and not new.template:
@@ -136,6 +138,14 @@ def config_effects(before: ClusterModel, after: ClusterModel) -> Iterator[Impact
                     yield Impact(new.sid, "wont-boot", f"{_what(new)} loses its boot disk {key} ({where})")
                 else:
                     yield Impact(new.sid, "degraded", f"{_what(new)} loses disk {key} ({where})")
+
+
+def _guests_that_moved(before: ClusterModel, after: ClusterModel) -> list[int]:
+    """Guests whose struct changed, or whose node's network did (the bridges their NICs need)."""
+    nodes = set(before.nodes) | set(after.nodes)
+    networks = {n for n in nodes if getattr(before.nodes.get(n), "network", None) != getattr(after.nodes.get(n), "network", None)}
+    return [vmid for vmid, old in before.guests.items()
+            if (new := after.guests.get(vmid)) is not None and (new != old or new.node in networks)]
 
 
 def storage_space(before: ClusterModel, after: ClusterModel) -> Iterator[Impact]:

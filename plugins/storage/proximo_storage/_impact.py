@@ -79,6 +79,8 @@ def backup_jobs(before: ClusterModel, after: ClusterModel) -> Iterator[Impact]:
         if not sid or not as_int(job.get("enabled", 1)) or jid not in old_jobs:
             continue
         sid = str(sid)
+        if before.storages.get(sid) == after.storages.get(sid) and before.nodes.keys() == after.nodes.keys():
+            continue  # what is asked below of the storage, on any node, answers the same before and after
         failing: dict[str, list[int]] = {}
         for guest in _backup_guests(after, job):
             now = after.storage_problem(sid, guest.node) or (None if "backup" in after.storage_content(sid) else f"storage '{sid}' does not allow backups")
