@@ -21,6 +21,7 @@ Secrets never reach the file: :func:`redact` runs on params, outcome and impacts
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import hmac
 import os
@@ -200,6 +201,7 @@ _SECRET_VALUE = re.compile(
 )
 
 
+@functools.lru_cache(maxsize=4096)  # a plan's 3,000 impacts repeat a few keys: decide each name once
 def is_secret_key(name: str) -> bool:
     """Whether a parameter name holds a secret.
 

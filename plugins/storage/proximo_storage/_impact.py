@@ -28,12 +28,14 @@ def bootability(before: ClusterModel, after: ClusterModel) -> Iterator[Impact]:
     """Guests that could start before and cannot after: wont-boot (templates: clones fail, degraded)."""
     # start_problems reads the guest, the storage configuration and the node names: where those are the same,
     # so are a guest's problems (most plans change one guest or one storage, not the 4,000 others)
-    same_storages = before.storages == after.storages and before.nodes.keys() == after.nodes.keys()
+    same_nodes = before.nodes.keys() == after.nodes.keys()
+    # a volume id is "<storage>:<name>": an unchanged guest whose config names no changed storage so is unaffected
+    moved = [f"{sid}:" for sid in before.storages.keys() | after.storages.keys() if before.storages.get(sid) != after.storages.get(sid)]
     for vmid, old in sorted(before.guests.items()):
         new = after.guests.get(vmid)
         if new is None:
             continue  # a destroyed guest is the guests pack's to report
-        if same_storages and new == old:
+        if same_nodes and new == old and not any(m in str(v) for v in old.config.values() for m in moved):
             continue
         fresh = {k: v for k, v in after.start_problems(new).items() if k not in before.start_problems(old)}
         if not fresh:
