@@ -56,7 +56,7 @@ async def open_host(settings: Settings, *, snapshot: str | Path | None = None, t
         source = SnapshotSource(snapshot, cache=ParsedSnapshotCache(settings.home / "parsed-snapshots"))
     else:
         client = make_client(settings, transport=transport)
-        source = LiveSource(client, settings.url)
+        source = LiveSource(client, settings.url, remember=settings.plan_read_age > 0)
         executor = Executor(client)
     ledger = open_ledger(settings)
     plans = PlanStore(settings.home / "plans.sqlite")

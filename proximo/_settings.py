@@ -22,6 +22,9 @@ class Settings(msgspec.Struct, kw_only=True):
     ca_file: str | None = None
     tls_fingerprint: str | None = None
     plan_ttl: int = 600
+    # PROXIMO_PLAN_READ_AGE: a plan may use the cluster as read up to this many seconds ago (a long-running MCP or
+    # A2A server, where one read of a large cluster takes seconds); 0: every plan reads afresh. Apply always re-reads.
+    plan_read_age: float = 0.0
     auto_approve: Risk = Risk.MEDIUM
     home: Path = Path(".")
     ledger_path: Path = Path("ledger.sqlite")
@@ -49,6 +52,12 @@ class Settings(msgspec.Struct, kw_only=True):
             ttl = int(env.get("PROXIMO_PLAN_TTL", "600"))
         except ValueError:
             raise BadInput("PROXIMO_PLAN_TTL must be a number of seconds") from None
+        try:
+            read_age = float(env.get("PROXIMO_PLAN_READ_AGE", "0"))
+        except ValueError:
+            read_age = -1.0
+        if not 0 <= read_age <= 300:  # NaN fails both comparisons
+            raise BadInput("PROXIMO_PLAN_READ_AGE must be a number of seconds from 0 to 300")
         level = env.get("PROXIMO_AUTO_APPROVE", "MEDIUM").upper()
         if level not in ("LOW", "MEDIUM", "HIGH"):
             raise BadInput("PROXIMO_AUTO_APPROVE must be LOW, MEDIUM or HIGH (CRITICAL always needs a person)")
@@ -63,6 +72,7 @@ class Settings(msgspec.Struct, kw_only=True):
             ca_file=env.get("PROXIMO_CA_FILE") or None,
             tls_fingerprint=env.get("PROXIMO_TLS_FINGERPRINT") or None,
             plan_ttl=ttl,
+            plan_read_age=read_age,
             auto_approve=Risk(level),
             home=home,
             ledger_path=Path(env.get("PROXIMO_LEDGER") or home / "ledger.sqlite"),

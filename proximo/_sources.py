@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import hashlib
+import time
 import urllib.parse
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -17,6 +19,7 @@ from .model import ClusterModel, collect, from_api, load_snapshot, missing_reads
 class State(msgspec.Struct):
     model: ClusterModel
     unseen: list[str]
+    age: float = 0.0  # seconds since the cluster was read (a recent read reused: ``read_state(max_age=...)``)
 
 
 class Source(Protocol):
@@ -24,8 +27,13 @@ class Source(Protocol):
     writable: bool
     local_addresses: list[str]  # the addresses this host reaches the API from, where known (lockout analysis)
 
-    async def read_state(self) -> State:
-        """The cluster now, as a model of its own for each call: the caller may change it."""
+    async def read_state(self, max_age: float = 0.0) -> State:
+        """The cluster now, as a model of its own for each call: the caller may change it. ``max_age`` > 0: a read
+        made at most that many seconds ago may be answered again (its ``age`` says how old it is)."""
+        ...
+
+    def forget(self) -> None:
+        """Drop any remembered read: the cluster is being changed."""
         ...
 
     async def get(self, path: str) -> Any: ...
@@ -36,9 +44,12 @@ class LiveSource:
 
     writable = True
 
-    def __init__(self, client: Any, url: str) -> None:
+    def __init__(self, client: Any, url: str, *, remember: bool = False, clock: Callable[[], float] = time.monotonic) -> None:
         self._client = client
         self.name = f"live:{url}"
+        self._remember = remember  # keep the newest read for read_state(max_age=...): costs one encode per read
+        self._clock = clock
+        self._last: tuple[float, bytes, list[str]] | None = None  # the newest read: when, the model encoded, unseen
 
     @property
     def local_addresses(self) -> list[str]:
@@ -51,9 +62,19 @@ class LiveSource:
         params = dict(urllib.parse.parse_qsl(query, keep_blank_values=True)) if query else None
         return await self._client.get(base, params)
 
-    async def read_state(self) -> State:
+    async def read_state(self, max_age: float = 0.0) -> State:
+        last = self._last
+        if max_age > 0 and last is not None and (age := self._clock() - last[0]) <= max_age:
+            return State(model=msgspec.msgpack.decode(last[1], type=ClusterModel), unseen=list(last[2]), age=age)
+        started = self._clock()
         api, unseen = await collect(self.get)
-        return State(model=from_api(api), unseen=unseen)
+        model = from_api(api)
+        if self._remember:  # its age counts from before the read
+            self._last = (started, msgspec.msgpack.encode(model), list(unseen))
+        return State(model=model, unseen=unseen)
+
+    def forget(self) -> None:
+        self._last = None
 
 
 class SnapshotSource:
@@ -90,8 +111,11 @@ class SnapshotSource:
             self._model = msgspec.msgpack.decode(self._encoded, type=ClusterModel)
         return render(self._model, path)
 
-    async def read_state(self) -> State:
+    async def read_state(self, max_age: float = 0.0) -> State:  # a snapshot never ages
         model, self._unclaimed = self._unclaimed, None
         if model is None:
             model = msgspec.msgpack.decode(self._encoded, type=ClusterModel)
         return State(model=model, unseen=list(self._missing))
+
+    def forget(self) -> None:  # nothing changes a snapshot
+        pass

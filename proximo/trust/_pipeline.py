@@ -171,8 +171,9 @@ class Host:
         tool = self.tools.get(tool_id)
         return tool, tool.parse(raw)
 
-    async def state(self) -> State:
-        return await self.source.read_state()
+    async def state(self, max_age: float = 0.0) -> State:
+        """The cluster now; only a plan passes ``max_age`` (PROXIMO_PLAN_READ_AGE): apply's checks read afresh."""
+        return await self.source.read_state(max_age)
 
     async def read(self, tool_id: str, raw: dict[str, Any], actor: Actor) -> Answer:
         try:
@@ -205,7 +206,7 @@ class Host:
             if not tool.mutating:
                 raise BadInput(f"{tool.id} is a read: run it with `proximo read {tool.id}`")
             self.policy.check_tool(tool.id)
-            state = await self.state()
+            state = await self.state(max_age=self.settings.plan_read_age)
             # The cluster's release decides what is checked from here on: no schema, no plan (UnknownRelease); a
             # parameter its API does not have is refused before the tool runs.
             release = state.model.api.release
@@ -290,7 +291,9 @@ class Host:
             plan_id=new_plan_id(), tool=tool_id, params=params, risk=judged.risk, reversible=judged.undo is not None,
             blocked=bool(judged.blockers), blockers=judged.blockers, complete=judged.complete, unseen=list(state.unseen),
             impacts=judged.impacts, steps=judged.steps, undo=judged.undo, undo_note=judged.undo_note,
-            notes=judged.notes, target=draft.target, created_at=_iso(now), expires_at=_iso(now + self.settings.plan_ttl),
+            notes=judged.notes + ([f"planned on the cluster as read {state.age:.1f} s ago (PROXIMO_PLAN_READ_AGE): apply reads it "
+                                   "afresh and refuses the plan if anything it rests on changed since"] if state.age else []),
+            target=draft.target, created_at=_iso(now), expires_at=_iso(now + self.settings.plan_ttl),
             source=self.source.name, fingerprint=state.model.fingerprint(), undo_of=undo_of,
         )
         plan = msgspec.structs.replace(plan, hash=plan_hash(plan))
@@ -512,6 +515,7 @@ class Host:
         if started is None:  # another process started it between our checks and now (the ledger decides, atomically)
             raise AlreadyApplied(f"plan {plan.plan_id} is already being applied or was applied; plans run once")
         results: list[StepResult] = []
+        self.source.forget()  # a read remembered for plans is from before this change
         for step in plan.steps:
             result = await self._executor.run(step, progress)
             results.append(result)
