@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 import time
 import urllib.parse
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -13,7 +13,7 @@ import msgspec
 
 from ._parsed_cache import ParsedSnapshot, ParsedSnapshotCache
 from .errors import BadInput
-from .model import ClusterModel, collect, from_api, load_snapshot, missing_reads, render
+from .model import READ_PARTS, ClusterModel, collect, from_api, load_snapshot, missing_reads, render
 
 
 class State(msgspec.Struct):
@@ -27,9 +27,10 @@ class Source(Protocol):
     writable: bool
     local_addresses: list[str]  # the addresses this host reaches the API from, where known (lockout analysis)
 
-    async def read_state(self, max_age: float = 0.0) -> State:
+    async def read_state(self, max_age: float = 0.0, unread: Collection[str] = ()) -> State:
         """The cluster now, as a model of its own for each call: the caller may change it. ``max_age`` > 0: a read
-        made at most that many seconds ago may be answered again (its ``age`` says how old it is)."""
+        made at most that many seconds ago may be answered again (its ``age`` says how old it is). ``unread``: parts
+        (``proximo.model.READ_PARTS``) a live read may leave out; a source that has them anyway includes them."""
         ...
 
     def forget(self) -> None:
@@ -49,7 +50,7 @@ class LiveSource:
         self.name = f"live:{url}"
         self._remember = remember  # keep the newest read for read_state(max_age=...): costs one encode per read
         self._clock = clock
-        self._last: tuple[float, bytes, list[str]] | None = None  # the newest read: when, the model encoded, unseen
+        self._last: tuple[float, frozenset[str], bytes, list[str]] | None = None  # the newest read: when, its unread parts, the model, unseen
 
     @property
     def local_addresses(self) -> list[str]:
@@ -62,15 +63,20 @@ class LiveSource:
         params = dict(urllib.parse.parse_qsl(query, keep_blank_values=True)) if query else None
         return await self._client.get(base, params)
 
-    async def read_state(self, max_age: float = 0.0) -> State:
+    async def read_state(self, max_age: float = 0.0, unread: Collection[str] = ()) -> State:
+        left_out = frozenset(unread)
+        if left_out - READ_PARTS:
+            raise ValueError(f"no such part of a read: {', '.join(sorted(left_out - READ_PARTS))}")
         last = self._last
-        if max_age > 0 and last is not None and (age := self._clock() - last[0]) <= max_age:
-            return State(model=msgspec.msgpack.decode(last[1], type=ClusterModel), unseen=list(last[2]), age=age)
+        # a remembered read serves a request that leaves out at least what it left out
+        if max_age > 0 and last is not None and last[1] <= left_out and (age := self._clock() - last[0]) <= max_age:
+            return State(model=msgspec.msgpack.decode(last[2], type=ClusterModel), unseen=list(last[3]), age=age)
         started = self._clock()
-        api, unseen = await collect(self.get)
-        model = from_api(api)
+        firewall = "guest-firewall" not in left_out
+        api, unseen = await collect(self.get, guest_firewall=firewall)
+        model = from_api(api, guest_firewall=firewall)
         if self._remember:  # its age counts from before the read
-            self._last = (started, msgspec.msgpack.encode(model), list(unseen))
+            self._last = (started, left_out, msgspec.msgpack.encode(model), list(unseen))
         return State(model=model, unseen=unseen)
 
     def forget(self) -> None:
@@ -111,7 +117,7 @@ class SnapshotSource:
             self._model = msgspec.msgpack.decode(self._encoded, type=ClusterModel)
         return render(self._model, path)
 
-    async def read_state(self, max_age: float = 0.0) -> State:  # a snapshot never ages
+    async def read_state(self, max_age: float = 0.0, unread: Collection[str] = ()) -> State:  # never ages; has every part
         model, self._unclaimed = self._unclaimed, None
         if model is None:
             model = msgspec.msgpack.decode(self._encoded, type=ClusterModel)

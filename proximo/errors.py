@@ -5,6 +5,8 @@
     │   └── UnknownTool
     ├── Refused                   the pipeline will not do it (exit 3); nothing was sent
     │   ├── NotModelled           a step has no semantics in the model: it cannot be predicted
+    │   ├── NotRead               the plan touched a part of the cluster its read left out (the host reads
+    │   │                         it and plans again; seen only if that cannot happen)
     │   ├── StalePlan             the cluster changed since the plan read it, or the plan expired
     │   ├── NotApproved           above the auto-approve level and no person has approved it
     │   ├── AlreadyApplied        a plan runs at most once
@@ -42,6 +44,11 @@ class Refused(ProximoError):
 
 class NotModelled(Refused):
     pass
+
+
+class NotRead(Refused):
+    """A part of the model this read left out was touched (``ClusterModel.unread``). Not a LookupError on purpose:
+    code that tolerates a missing key must not take it for "nothing there"."""
 
 
 class StalePlan(Refused):

@@ -30,6 +30,10 @@ The call sequence, from start-up to undo::
     UNDO          ``proximo undo SEQ``: the recorded inverse becomes a new plan, through all of the above
 
 Packs never receive the client, the ledger or the executor: the host does all I/O.
+
+A live plan's model may have been read without some parts (``ClusterModel.unread``: each guest's firewall files).
+Touching one raises :class:`proximo.NotRead` from any hook; let it propagate (it is not a LookupError), and the
+host plans again on a read with everything.
 """
 
 from __future__ import annotations

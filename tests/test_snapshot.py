@@ -152,7 +152,14 @@ def test_cli_snapshot_writes_what_the_simulator_serves(tmp_path: Path, monkeypat
 
 # --- (c) plans made offline equal plans made live ----------------------------------------------------------
 
-DIFFER = {"plan_id", "created_at", "expires_at", "source", "hash", "ledger"}
+DIFFER = {"plan_id", "created_at", "expires_at", "source", "hash", "ledger", "fingerprint"}
+
+
+def _same_read(live: dict[str, str], offline: dict[str, str]) -> None:
+    """A live plan reads no guest's firewall files unless it needs them (a snapshot has them all): its fingerprint
+    says so, and is the offline one on every other section."""
+    assert live.get("unread") == "guest-firewall" and "unread" not in offline
+    assert {k: v for k, v in live.items() if k not in ("firewall", "unread")} == {k: v for k, v in offline.items() if k != "firewall"}
 CASES = [
     ("storage.delete", {"storage": "local-zfs"}),
     ("storage.update", {"storage": "ceph-rbd", "disable": 1}),
@@ -173,8 +180,9 @@ async def test_offline_plan_equals_live_plan(tmp_path: Path, tool: str, params: 
     same = {k: a[k] for k in a if k not in DIFFER}
     assert same == {k: b[k] for k in b if k not in DIFFER}
     # spelled out: what the brief names
-    for key in ("impacts", "risk", "steps", "undo", "notes", "fingerprint"):
+    for key in ("impacts", "risk", "steps", "undo", "notes"):
         assert a[key] == b[key], key
+    _same_read(live.fingerprint, offline.fingerprint)
     assert live.impacts, "these cases all have a blast radius"
     assert live.source.startswith("live:") and offline.source.startswith("snapshot:")
     assert live.plan_id != offline.plan_id and live.hash != offline.hash
@@ -191,8 +199,9 @@ async def test_offline_plan_from_a_collected_snapshot_equals_live(tmp_path: Path
         live = await host.plan("storage.delete", {"storage": "local-zfs"}, world.actor)
     async with open_host(world.settings, snapshot=path, packs=world.packs) as host:
         offline = await host.plan("storage.delete", {"storage": "local-zfs"}, world.actor)
-    for key in ("impacts", "risk", "steps", "undo", "notes", "fingerprint", "blocked", "complete", "reversible"):
+    for key in ("impacts", "risk", "steps", "undo", "notes", "blocked", "complete", "reversible"):
         assert getattr(live, key) == getattr(offline, key), key
+    _same_read(live.fingerprint, offline.fingerprint)
 
 
 # --- (d) a wrong file is refused in one line ---------------------------------------------------------------

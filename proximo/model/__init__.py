@@ -18,10 +18,12 @@ from ._cluster import (
 from ._drives import GuestVolume, guest_volumes
 from ._firewall import Firewall, FirewallGroup, FirewallIpset, FirewallLevel, current_digest, fw_digest, options_digest
 from ._semantics import Call, Semantics, SemanticsRegistry
-from ._snapshot import SNAPSHOT_FORMAT, collect, dump_snapshot, from_api, load_snapshot, missing_reads, render, snapshot_paths
+from ._snapshot import LEAN_READ, READ_PARTS, SNAPSHOT_FORMAT, collect, dump_snapshot, from_api, load_snapshot, missing_reads, render, snapshot_paths
 
 __all__ = [
     "CREDENTIAL_STORAGE_TYPES",
+    "LEAN_READ",
+    "READ_PARTS",
     "SHARED_STORAGE_TYPES",
     "SNAPSHOT_FORMAT",
     "Call",

@@ -262,6 +262,11 @@ class ClusterModel(msgspec.Struct):
         """A deep copy; a msgpack round trip is several times faster than copy.deepcopy here."""
         return msgspec.msgpack.decode(msgspec.msgpack.encode(self), type=ClusterModel)
 
+    @property
+    def unread(self) -> list[str]:
+        """Parts of the cluster this model was read without (``collect``): touching one raises NotRead."""
+        return [] if self.firewall.guests_read else ["guest-firewall"]
+
     def fingerprint(self) -> dict[str, str]:
         """Hashes of the configuration a plan depends on, by section (no volatile metrics)."""
 
@@ -287,7 +292,10 @@ class ClusterModel(msgspec.Struct):
         for vmid, g in sorted(self.guests.items()):
             sections[g.sid] = [g.node, g.resource.get("status"), g.template, g.digest,
                                sorted(str(r.get("name")) for r in g.snapshots or [] if r.get("name") != "current")]
-        return {name: h(value) for name, value in sections.items()}
+        hashed = {name: h(value) for name, value in sections.items()}
+        if self.unread:  # said, not hashed: apply and recovery read the same parts (proximo.trust._pipeline.unread_in)
+            hashed["unread"] = ",".join(self.unread)
+        return hashed
 
     # --- storages ------------------------------------------------------------------------------------
 

@@ -13,7 +13,7 @@ from typing import Any
 
 import msgspec
 
-from ..errors import PveApiError
+from ..errors import NotRead, PveApiError
 
 
 class FirewallIpset(msgspec.Struct):
@@ -41,7 +41,10 @@ class Firewall(msgspec.Struct):
     cluster: FirewallLevel = msgspec.field(default_factory=FirewallLevel)
     groups: dict[str, FirewallGroup] = {}
     nodes: dict[str, FirewallLevel] = {}
-    guests: dict[int, FirewallLevel] = {}
+    # Each guest's <vmid>.fw, through ``guests``. A live plan reads them only when it needs them (four GETs a guest):
+    # left out, ``guests_read`` is False and touching ``guests`` raises NotRead, so the host reads them and plans again.
+    guest_levels: dict[int, FirewallLevel] = msgspec.field(default_factory=dict, name="guests")
+    guests_read: bool = True
     # path -> [the digest we compute, the digest PVE sent] for lists read whose digest is not ours (PVE hashes the
     # file's own text in corner cases; a sample may be cut): while the content is unchanged we answer PVE's digest,
     # so a concurrent-edit check against the real cluster passes.
@@ -49,6 +52,12 @@ class Firewall(msgspec.Struct):
 
     def node(self, name: str) -> FirewallLevel:
         return self.nodes.setdefault(name, FirewallLevel())
+
+    @property
+    def guests(self) -> dict[int, FirewallLevel]:
+        if not self.guests_read:
+            raise NotRead("the guests' firewall configuration was not read for this plan")
+        return self.guest_levels
 
     def guest(self, vmid: int) -> FirewallLevel:
         return self.guests.setdefault(vmid, FirewallLevel())
@@ -67,7 +76,8 @@ class Firewall(msgspec.Struct):
             said = {str(key): level(lv) for key, lv in sorted(by_key.items())}
             return {key: lv for key, lv in said.items() if lv != FirewallLevel()}
 
-        return [self.read, level(self.cluster), self.groups, levels(self.nodes), levels(self.guests)]
+        return [self.read, level(self.cluster), self.groups, levels(self.nodes),
+                levels(self.guest_levels) if self.guests_read else "not read"]
 
 
 # --- digests: PVE's copy_list_with_digest / copy_opject_with_digest -------------------------------------
@@ -128,8 +138,9 @@ def _strip(row: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in row.items() if k not in ("pos", "digest")}
 
 
-def firewall_from_api(api: dict[str, Any]) -> Firewall:
-    """The firewall section from GET responses; paths it takes are not kept in ``other``."""
+def firewall_from_api(api: dict[str, Any], *, guests_read: bool = True) -> Firewall:
+    """The firewall section from GET responses; paths it takes are not kept in ``other``. ``guests_read`` False: the
+    guests' firewall paths were left out of the read (``collect(..., guest_firewall=False)``)."""
     fw = Firewall()
     for path, data in sorted(api.items()):
         found = firewall_path(path)
@@ -166,6 +177,7 @@ def firewall_from_api(api: dict[str, Any]) -> Firewall:
             ours = _digest_of(render_firewall(fw, path))
             if ours and ours != theirs:
                 fw.pve_digests[path] = [ours, theirs]
+    fw.guests_read = guests_read
     return fw
 
 

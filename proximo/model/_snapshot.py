@@ -60,8 +60,15 @@ def now_iso() -> str:
 # --- collecting from a live cluster (or anything that answers GETs) -----------------------------------
 
 
-async def collect(get: Callable[[str], Awaitable[Any]], *, limit: int = 8) -> tuple[dict[str, Any], list[str]]:
+READ_PARTS = frozenset({"guest-firewall"})  # what a read can leave out (``collect``, ``ClusterModel.unread``)
+LEAN_READ = ("guest-firewall",)  # what a plan's first read leaves out: the pipeline reads it when a pack touches it
+
+
+async def collect(get: Callable[[str], Awaitable[Any]], *, limit: int = 8, guest_firewall: bool = True) -> tuple[dict[str, Any], list[str]]:
     """Read everything the model needs through ``get``; return the API map and the paths we could not see.
+
+    ``guest_firewall`` False leaves out each guest's four firewall paths (over half of a large cluster's GETs); the
+    model built from that read (``from_api(..., guest_firewall=False)``) refuses to be asked about them (NotRead).
 
     A 403 means the token cannot see that part of the cluster: the path goes to ``unseen`` and every plan
     made from this state says it is incomplete. A 404/501 means "not on this version": silently none.
@@ -107,8 +114,11 @@ async def collect(get: Callable[[str], Awaitable[Any]], *, limit: int = 8) -> tu
     for row in resources:
         if row.get("type") in ("qemu", "lxc"):
             base = f"/nodes/{row['node']}/{row['type']}/{as_int(row['vmid'])}"
-            second += [f"{base}/config", f"{base}/firewall/options", f"{base}/firewall/rules", f"{base}/snapshot"]
-            second += [f"{base}/firewall/aliases", f"{base}/firewall/ipset"]  # guest-level aliases and ipsets
+            if guest_firewall:  # guest-level options, rules, aliases and ipsets
+                second += [f"{base}/config", f"{base}/firewall/options", f"{base}/firewall/rules", f"{base}/snapshot"]
+                second += [f"{base}/firewall/aliases", f"{base}/firewall/ipset"]
+            else:
+                second += [f"{base}/config", f"{base}/snapshot"]
             if row.get("status") == "running":  # only a running guest can have pending changes
                 second.append(f"{base}/pending")
     await fetch_all(second)
@@ -169,8 +179,9 @@ _MODELLED = {
 }
 
 
-def from_api(api: dict[str, Any], extra: dict[str, dict[str, Any]] | None = None) -> ClusterModel:
-    """Build a model from GET responses (``data`` members), as a snapshot file or a live read holds them."""
+def from_api(api: dict[str, Any], extra: dict[str, dict[str, Any]] | None = None, *, guest_firewall: bool = True) -> ClusterModel:
+    """Build a model from GET responses (``data`` members), as a snapshot file or a live read holds them
+    (``guest_firewall`` False: a read that left out the guests' firewall paths, see ``collect``)."""
     extra = extra or {}
     m = ClusterModel()
     m.version = dict(api.get("/version") or {})
@@ -211,7 +222,7 @@ def from_api(api: dict[str, Any], extra: dict[str, dict[str, Any]] | None = None
         if match := _GUEST_CONFIG.match(path):
             _add_guest(m, api, match.group(1), match.group(2), {"vmid": match.group(3)})
     m.corosync_nodes = list(api.get("/cluster/config/nodes") or [])
-    m.firewall = firewall_from_api(api)
+    m.firewall = firewall_from_api(api, guests_read=guest_firewall)
     m.backup_jobs = list(api.get("/cluster/backup") or [])
     m.replication_jobs = list(api.get("/cluster/replication") or [])
     m.ha_resources = list(api.get("/cluster/ha/resources") or [])

@@ -34,6 +34,7 @@ from ..errors import (
     BadInput,
     NotApproved,
     NotModelled,
+    NotRead,
     OfflinePlan,
     PackError,
     PolicyDenied,
@@ -43,7 +44,7 @@ from ..errors import (
     StalePlan,
     UnknownRelease,
 )
-from ..model import ClusterModel
+from ..model import LEAN_READ, ClusterModel
 
 log = logging.getLogger("proximo.pipeline")
 
@@ -171,9 +172,10 @@ class Host:
         tool = self.tools.get(tool_id)
         return tool, tool.parse(raw)
 
-    async def state(self, max_age: float = 0.0) -> State:
-        """The cluster now; only a plan passes ``max_age`` (PROXIMO_PLAN_READ_AGE): apply's checks read afresh."""
-        return await self.source.read_state(max_age)
+    async def state(self, max_age: float = 0.0, unread: tuple[str, ...] = ()) -> State:
+        """The cluster now; only a plan passes ``max_age`` (PROXIMO_PLAN_READ_AGE): apply's checks read afresh.
+        ``unread``: parts of the model to leave out (``ClusterModel.unread``); apply reads what its plan read."""
+        return await self.source.read_state(max_age, unread)
 
     async def read(self, tool_id: str, raw: dict[str, Any], actor: Actor) -> Answer:
         try:
@@ -206,16 +208,26 @@ class Host:
             if not tool.mutating:
                 raise BadInput(f"{tool.id} is a read: run it with `proximo read {tool.id}`")
             self.policy.check_tool(tool.id)
-            state = await self.state(max_age=self.settings.plan_read_age)
-            # The cluster's release decides what is checked from here on: no schema, no plan (UnknownRelease); a
-            # parameter its API does not have is refused before the tool runs.
-            release = state.model.api.release
-            tool.check_release(params, state.model.version, release)
-            draft = self.packs.plan(tool, params, state.model.copy())  # hookspecs: the view is the pack's own copy
-            return self._finish(tool, msgspec.to_builtins(params), draft, state, actor)
+            # Most plans need no guest's firewall files (four GETs a guest, over half of a large cluster's reads): the
+            # first read leaves them out; a pack that touches them raises NotRead, and the plan is made again on a
+            # read with everything. A snapshot has everything anyway.
+            state = await self.state(max_age=self.settings.plan_read_age, unread=LEAN_READ)
+            try:
+                return self._plan_on(tool, params, state, actor)
+            except NotRead:
+                log.debug("%s needs what the lean read left out; reading everything", tool.id)
+                return self._plan_on(tool, params, await self.state(max_age=self.settings.plan_read_age), actor)
         except (BadInput, NotModelled, PolicyDenied, UnknownRelease) as exc:
             self._deny(actor, tool_id, raw, str(exc))
             raise
+
+    def _plan_on(self, tool: ToolSpec, params: msgspec.Struct, state: State, actor: Actor) -> Plan:
+        # The cluster's release decides what is checked from here on: no schema, no plan (UnknownRelease); a
+        # parameter its API does not have is refused before the tool runs.
+        release = state.model.api.release
+        tool.check_release(params, state.model.version, release)
+        draft = self.packs.plan(tool, params, state.model.copy())  # hookspecs: the view is the pack's own copy
+        return self._finish(tool, msgspec.to_builtins(params), draft, state, actor)
 
     def _predict(self, before: ClusterModel, steps: list[Step]) -> tuple[ClusterModel, list[ClusterModel], list[str], list[str],
                                                                          list[Step]]:
@@ -376,7 +388,7 @@ class Host:
 
     async def _fresh_state(self, plan: Plan) -> State:
         """The cluster now, if it still has the configuration the plan was made from; else StalePlan."""
-        state = await self.state()
+        state = await self.state(unread=unread_in(plan.fingerprint))
         now = state.model.fingerprint()
         changed = sorted(k for k in set(now) | set(plan.fingerprint) if now.get(k) != plan.fingerprint.get(k))
         if changed:
@@ -524,7 +536,7 @@ class Host:
         ok = len(results) == len(plan.steps) and all(r.ok for r in results)
         mismatches: list[str] = []
         try:
-            actual = (await self.state()).model.fingerprint()
+            actual = (await self.state(unread=unread_in(plan.fingerprint))).model.fingerprint()
             mismatches = sorted(k for k in set(actual) | set(expected) if actual.get(k) != expected.get(k)) if ok else []
         except ProximoError as exc:
             mismatches = [f"read back failed: {exc}"]
@@ -569,7 +581,7 @@ class Host:
             return None, "the apply-start record holds no predictions to compare with (made by an older Proximo)"
         try:
             plan = self.plans.get(start.plan_id)
-            now = (await self.state()).model.fingerprint()
+            now = (await self.state(unread=unread_in(plan.fingerprint))).model.fingerprint()
         except ProximoError as exc:
             return None, f"could not compare the cluster with the prediction: {exc}"
         return landed_steps(plan.fingerprint, now, milestones)
@@ -605,6 +617,12 @@ class Host:
                  for s in plan.undo]
         draft = Draft(steps=steps, notes=notes, target=plan.target)
         return self._finish(None, {"seq": seq}, draft, state, actor, undo_of=seq)
+
+
+def unread_in(fingerprint: dict[str, str]) -> tuple[str, ...]:
+    """The parts of the model a plan was made without (``ClusterModel.unread``, kept in its fingerprint): what apply
+    and recovery read too, so that they compare like with like."""
+    return tuple(part for part in fingerprint.get("unread", "").split(",") if part)
 
 
 # --- approvals -----------------------------------------------------------------------------------------

@@ -15,7 +15,7 @@ from collections import defaultdict
 from collections.abc import Iterator
 from typing import Any
 
-from proximo import Impact, Risk
+from proximo import Impact, NotRead, Risk
 from proximo.model import ClusterModel, FirewallLevel
 
 from ._eval import (
@@ -54,19 +54,21 @@ def sensitive(port: int) -> str | None:
     return next((name for a, b, name in SENSITIVE_RANGES if a <= port <= b), None)
 
 
-def labelled_levels(model: ClusterModel) -> Iterator[tuple[str, FirewallLevel]]:
+def labelled_levels(model: ClusterModel, *, guests: bool = True) -> Iterator[tuple[str, FirewallLevel]]:
     """Every firewall file with a name for people: cluster, node/<n>, qemu/<vmid> (guest <vmid> when it does not exist)."""
     fw = model.firewall
     yield "cluster", fw.cluster
     yield from ((f"node/{n}", level) for n, level in sorted(fw.nodes.items()))
-    yield from ((model.guests[v].sid if v in model.guests else f"guest {v}", level) for v, level in sorted(fw.guests.items()))
+    if guests:
+        yield from ((model.guests[v].sid if v in model.guests else f"guest {v}", level) for v, level in sorted(fw.guests.items()))
 
 
-def _levels(model: ClusterModel) -> Iterator[FirewallLevel]:
+def _levels(model: ClusterModel, *, guests: bool = True) -> Iterator[FirewallLevel]:
     fw = model.firewall  # what labelled_levels yields, without the names
     yield fw.cluster
     yield from fw.nodes.values()
-    yield from fw.guests.values()
+    if guests:
+        yield from fw.guests.values()
 
 
 # --- what one target's packets can meet ------------------------------------------------------------------
@@ -323,13 +325,13 @@ def guest_impacts(before: ClusterModel, after: ClusterModel, vmid: int) -> Itera
         yield from _summarise(target, changes)
 
 
-def _jumps_to_missing_groups(model: ClusterModel) -> dict[tuple[str, str], list[str]]:
+def _jumps_to_missing_groups(model: ClusterModel, *, guests: bool = True) -> dict[tuple[str, str], list[str]]:
     """(group, level) -> ["<level> rule <pos>", ...] for every rule that jumps to a security group that does not exist."""
     groups = model.firewall.groups
     found: dict[tuple[str, str], list[str]] = defaultdict(list)
-    if not any(r.get("type") == "group" and r.get("action") not in groups for level in _levels(model) for r in level.rules):
+    if not any(r.get("type") == "group" and r.get("action") not in groups for level in _levels(model, guests=guests) for r in level.rules):
         return found  # the usual case, found without naming every level of a large cluster
-    for label, level in labelled_levels(model):
+    for label, level in labelled_levels(model, guests=guests):
         for pos, rule in enumerate(level.rules):
             if rule.get("type") == "group" and rule.get("action") not in groups:
                 found[(str(rule.get("action")), label)].append(f"{label} rule {pos}")
@@ -340,10 +342,13 @@ def jumps_to_missing_groups(before: ClusterModel, after: ClusterModel) -> Iterat
     """Proximo's own rule: no new rule jumps to a security group that does not exist. Proxmox allows it (Rules.pm
     delete_security_group checks only that the group is empty, Firewall.pm verify_rule only the group's name): such a
     rule does nothing, until a group of that name is created and silently applies there."""
-    now = _jumps_to_missing_groups(after)
+    # The guests' files unread (and so unchanged: a step on one raises NotRead) and the groups unchanged: no guest's
+    # jumps can be new. Groups changed: which guests jump to them is in their files (touching them raises NotRead).
+    guests = _guest_levels_read(before, after) or before.firewall.groups != after.firewall.groups
+    now = _jumps_to_missing_groups(after, guests=guests)
     if not now:
         return
-    was = _jumps_to_missing_groups(before)
+    was = _jumps_to_missing_groups(before, guests=guests)
     fresh: dict[str, list[str]] = defaultdict(list)
     for (group, level), where in sorted(now.items()):
         if len(where) > len(was.get((group, level), [])):  # counted per level: positions move when rules are added
@@ -361,6 +366,8 @@ def jumps_to_missing_groups(before: ClusterModel, after: ClusterModel) -> Iterat
 def firewall_of_missing_guests(before: ClusterModel, after: ClusterModel) -> Iterator[Impact]:
     """Proximo's own rule: Proxmox writes firewall/<vmid>.fw for a guest that does not exist (Rules.pm VMRules
     load_config checks nothing), and whatever guest is later created with that VMID inherits it."""
+    if not _guest_levels_read(before, after):
+        return  # no step changed them (a step on one raises NotRead): none of them moved
     for vmid in sorted(set(after.firewall.guests) - set(after.guests)):
         if after.firewall.guests[vmid] != before.firewall.guests.get(vmid, FirewallLevel()):
             yield Impact(f"guest/{vmid}", "degraded", f"guest {vmid} does not exist: Proxmox would still write its firewall "
@@ -397,15 +404,26 @@ def _guests_whose_inputs_moved(before: ClusterModel, after: ClusterModel) -> lis
                    if (before.nodes.get(node) and before.nodes[node].network, node_ip(before, node))
                    != (after.nodes.get(node) and after.nodes[node].network, node_ip(after, node))}
     moved_groups = {g for g in set(b.groups) | set(a.groups) if b.groups.get(g) != a.groups.get(g)}
+    levels_read = _guest_levels_read(before, after)
+    if moved_groups and not levels_read:
+        raise NotRead("which guests use a changed security group is in their firewall files, which were not read")
     moved: list[int] = []
     for vmid in common:
         g0, g1 = before.guests[vmid], after.guests[vmid]
-        own0, own1 = b.guests.get(vmid), a.guests.get(vmid)
+        # unread, each guest's own file is the same in both models: no step changed it (a step on one raises NotRead)
+        own0, own1 = (b.guests.get(vmid), a.guests.get(vmid)) if levels_read else (None, None)
         if (g0.node != g1.node or own0 != own1 or g1.node in moved_nodes
                 or (moved_groups and moved_groups & set(_groups_used([own1.rules] if own1 else [])))
                 or (g0.config != g1.config and _nets(g0.config) != _nets(g1.config))):
             moved.append(vmid)
     return moved
+
+
+def _guest_levels_read(before: ClusterModel, after: ClusterModel) -> bool:
+    """Whether the guests' firewall files are in the models (a lean live read leaves them out of both)."""
+    if before.firewall.guests_read != after.firewall.guests_read:
+        raise NotRead("the guests' firewall files are in one model and not the other")
+    return after.firewall.guests_read
 
 
 def _nets(config: dict[str, Any]) -> dict[str, Any]:

@@ -558,7 +558,8 @@ def destroy(model: ClusterModel, call: Call) -> str:
     for pool in model.pools.values():
         pool["members"] = [m for m in pool.get("members", []) if as_int(m.get("vmid"), -1) != g.vmid]
     # PVE::Firewall::remove_vmfw_conf (always; API2/Qemu.pm destroy_vm, API2/LXC.pm destroy_vm): <vmid>.fw goes
-    model.firewall.guests.pop(g.vmid, None)
+    if model.firewall.guests_read:  # a read without the guests' firewall files leaves them unknown, removed or not
+        model.firewall.guests.pop(g.vmid, None)
     base = f"/nodes/{g.node}/{g.kind}/{g.vmid}/"
     for path in [path for path in model.firewall.pve_digests if path.startswith(base)]:
         del model.firewall.pve_digests[path]
