@@ -2,12 +2,13 @@
 
     uv run python bench/bench_sim.py [--nodes 32] [--guests 4000] [--seconds 3] [--clients 8]
 
-For each path below, two figures:
+For each path below, three figures:
 
 - the ASGI application alone, called in this process (what the simulator itself costs per request);
 - over loopback HTTP: the cluster of bench/gen_cluster.py served by uvicorn in a child process (as ``proximo sim``
-  serves it) and ``--clients`` keep-alive httpx clients in this process for ``--seconds``. The clients' own CPU
-  (parsing 1.3 MB answers) shares the 2 cores with the server, so this is what one machine does with both.
+  serves it), for ``--seconds`` each, first with ``--clients`` raw keep-alive connections that read each answer's
+  bytes without parsing them (the server's own rate, as wrk or ab measure it; one thread each), then with as many httpx clients
+  in threads of this process (what Python clients get: their own CPU shares the 2 cores with the server).
 """
 
 from __future__ import annotations
@@ -60,6 +61,50 @@ def hammer(url: str, path: str, seconds: float, clients: int) -> tuple[float, in
     for t in threads:
         t.join()
     return sum(counts) / (time.perf_counter() - start), size[0]
+
+
+def hammer_raw(port: int, path: str, seconds: float, clients: int) -> float:
+    """The server's own rate: keep-alive connections that send a request and read the answer's bytes into a buffer,
+    as a load tester does (wrk, ab), without parsing them; one thread each (a socket read releases the GIL)."""
+    import re
+
+    request = (f"GET /api2/json{path} HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+               f"Authorization: PVEAPIToken={TOKEN_ID}={SECRET}\r\n\r\n").encode()
+    length_re = re.compile(rb"(?im)^content-length:\s*([0-9]+)")
+    counts = [0] * clients
+    errors: list[str] = []
+    deadline = time.perf_counter() + seconds
+
+    def run(i: int) -> None:
+        buf = bytearray(8 << 20)
+        view = memoryview(buf)
+        with socket.create_connection(("127.0.0.1", port)) as sock:
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            while time.perf_counter() < deadline:
+                sock.sendall(request)
+                got, end = 0, -1
+                while end < 0:
+                    got += sock.recv_into(view[got:])
+                    end = buf.find(b"\r\n\r\n", 0, got)
+                head = bytes(buf[:end])
+                found = length_re.search(head)
+                if not head.startswith(b"HTTP/1.1 200") or found is None:
+                    errors.append(f"{path}: unexpected answer {head[:200]!r}")
+                    return
+                total = end + 4 + int(found.group(1))
+                while got < total:
+                    got += sock.recv_into(view[got:])
+                counts[i] += 1
+
+    threads = [threading.Thread(target=run, args=(i,)) for i in range(clients)]
+    start = time.perf_counter()
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    if errors:
+        raise SystemExit(errors[0])
+    return sum(counts) / (time.perf_counter() - start)
 
 
 def in_process(cluster: dict, path: str, seconds: float) -> float:
@@ -119,11 +164,12 @@ def main() -> None:
                         raise SystemExit(f"proximo sim exited: {proc.stderr.read().decode() if proc.stderr else ''}") from None
                     time.sleep(0.1)
             print(f"cluster: {args.nodes} nodes, {args.guests + 15} guests; {args.clients} keep-alive clients, {args.seconds:.0f} s each")
-            print(f"{'GET':<22} {'app req/s':>10} {'HTTP req/s':>11} {'goal':>6} {'answer':>10}")
+            print(f"{'GET':<22} {'app req/s':>10} {'HTTP req/s':>11} {'goal':>6} {'httpx req/s':>12} {'answer':>10}")
             for name, path in paths.items():
                 alone = in_process(cluster, path, args.seconds)
+                raw = hammer_raw(port, path, args.seconds, args.clients)
                 rate, size = hammer(url, path, args.seconds, args.clients)
-                print(f"{name:<22} {alone:10.0f} {rate:11.0f} {GOALS[name]:6d} {size / 1000:8.1f} KB")
+                print(f"{name:<22} {alone:10.0f} {raw:11.0f} {GOALS[name]:6d} {rate:12.0f} {size / 1000:8.1f} KB")
         finally:
             proc.terminate()
             proc.wait(timeout=30)
