@@ -23,6 +23,7 @@ from ..pve._client import check_api_path
 from ._executor import Executor, StepResult
 from ._ledger import Actor, Ledger, LedgerHead, LedgerRecord, seal
 from ._planstore import PlanStore, check_plan_id, new_plan_id
+from .._guard import pack_code
 from .._plugins import PackManager
 from ._policy import Policy, scope_of
 from .._settings import Settings
@@ -191,7 +192,8 @@ class Host:
                 except ProximoError as exc:  # a 403 (the token may not read it) or no answer: the pack says so
                     view.extra[path] = {"error": str(exc)}
         try:
-            data = self.packs.read(tool, params, view, self.operator())
+            with pack_code(tool.owner, tool.id):
+                data = self.packs.read(tool, params, view, self.operator())
         except BadInput as exc:
             self._deny(actor, tool.id, raw, str(exc))
             raise
@@ -210,8 +212,10 @@ class Host:
             # parameter its API does not have is refused before the tool runs.
             release = state.model.api.release
             tool.check_release(params, state.model.version, release)
-            draft = self.packs.plan(tool, params, state.model.copy())  # hookspecs: the view is the pack's own copy
-            return self._finish(tool, msgspec.to_builtins(params), draft, state, actor)
+            # pack code runs in both: the tool's plan, then the semantics, analysers and undo of every pack
+            with pack_code(tool.owner, tool.id):
+                draft = self.packs.plan(tool, params, state.model.copy())  # hookspecs: the view is the pack's own copy
+                return self._finish(tool, msgspec.to_builtins(params), draft, state, actor)
         except (BadInput, NotModelled, PolicyDenied, UnknownRelease) as exc:
             self._deny(actor, tool_id, raw, str(exc))
             raise
