@@ -248,3 +248,39 @@ def test_serve_without_a_cluster_names_only_its_own_options(proximo: Proximo) ->
     line = done.stderr.strip().splitlines()[-1]
     assert done.returncode == 2 and "--sim" in line and "--snapshot" not in line
     assert "--sim" in proximo.ok("serve", "--help")
+
+
+# --- apply: live progress from the host's events ------------------------------------------------------------------
+
+
+def test_apply_shows_each_step_its_task_time_and_log(proximo: Proximo) -> None:
+    plan = proximo.plan("guest.start", "vmid=204")  # MEDIUM: within auto-approval; the start is a Proxmox task
+    done = proximo("apply", plan["plan_id"], env={"COLUMNS": "200"})
+    assert done.returncode == 0, done.stderr
+    shown = done.stderr.splitlines()
+    assert shown[0].startswith("[1/1] POST /nodes/pve2/lxc/204/status/start  ok  ")
+    assert "s  UPID:pve2:" in shown[0] and ":vzstart:204:" in shown[0]  # elapsed, then the task's UPID
+    assert shown[1].strip() == "| TASK OK"  # the task log's last lines
+    assert done.stdout.startswith(f"APPLY {plan['plan_id']}: OK")
+    # --json: stdout is the result alone, nothing drawn
+    quiet = proximo("apply", proximo.plan("guest.start", "vmid=108")["plan_id"], "--json")
+    assert quiet.returncode == 0 and quiet.stderr == "" and json.loads(quiet.stdout)["ok"]
+
+
+@pytest.mark.anyio
+async def test_the_host_emits_apply_events_in_order(tmp_path: Path) -> None:
+    from proximo._progress import ApplyEvent, Checking, ReadingBack, StepDone, StepStarted, TaskPolled
+
+    world = World(tmp_path)
+    seen: list[ApplyEvent] = []
+    async with world.host() as host:
+        plan = await host.plan("guest.start", {"vmid": 204}, world.actor)
+        result = await host.apply(plan.plan_id, world.actor, events=seen.append)
+    assert result.ok
+    kinds = [type(e) for e in seen]
+    assert kinds[0] is Checking and kinds[1] is StepStarted and kinds[-2] is StepDone and kinds[-1] is ReadingBack
+    polls = [e for e in seen if isinstance(e, TaskPolled)]
+    assert polls and all(p.upid == result.steps[0].upid for p in polls) and polls[-1].status == "stopped"
+    assert [line for p in polls for line in p.lines][-1] == "TASK OK"
+    assert seen[1] == StepStarted(index=1, total=1, step=plan.steps[0].describe())
+    assert seen[-2] == StepDone(index=1, ok=True, upid=result.steps[0].upid)

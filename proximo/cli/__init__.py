@@ -34,12 +34,12 @@ from ._common import (
     overrides,
     parse_assignments,
     parse_head,
-    progress,
     run,
     scrubbed,
     setup_logging,
     snapshot_option,
 )
+from ._live import live_apply
 from ._toolhelp import matching, print_tool, print_tools, tool_detail, tool_row
 
 # What a pack's own commands (proximo_register_commands) may use: they reach the cluster through a host, like ours.
@@ -74,7 +74,11 @@ def build_cli() -> click.Group:
 
         async def go() -> None:
             async with open_host(ctx.settings) as host:
-                result = await host.apply(plan_id, ctx.actor(), progress=None if as_json else progress)
+                if as_json:
+                    result = await host.apply(plan_id, ctx.actor())
+                else:  # live on stderr: stdout keeps the result
+                    with live_apply(Console(stderr=True, highlight=False)) as view:
+                        result = await host.apply(plan_id, ctx.actor(), events=view)
             emit(ctx, result, lambda c: print_apply(c, result))
             if not result.ok:
                 sys.exit(1)

@@ -132,10 +132,6 @@ def setup_logging(debug: bool) -> None:
         root.addHandler(logging.NullHandler())
 
 
-def progress(message: str) -> None:
-    click.echo(f"  ... {message}", err=True)
-
-
 Ask = Callable[[str, bool], str]  # (prompt, hide the answer) -> what the person typed
 
 

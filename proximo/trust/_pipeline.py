@@ -24,6 +24,7 @@ from ._executor import Executor, StepResult
 from ._ledger import Actor, Ledger, LedgerHead, LedgerRecord, seal
 from ._planstore import PlanStore, check_plan_id, new_plan_id
 from .._guard import pack_code
+from .._progress import Checking, OnEvent, ReadingBack, StepDone, StepStarted, TaskPolled
 from .._plugins import PackManager
 from ._policy import Policy, scope_of
 from .._settings import Settings
@@ -467,17 +468,22 @@ class Host:
             raise Refused(f"the ledger is broken ({result.reason}): every apply stops until a person looks and seals it "
                           "(proximo ledger seal)")
 
-    async def apply(self, plan_id: str, actor: Actor, progress: Callable[[str], Awaitable[None] | None] | None = None) -> ApplyResult:
+    async def apply(self, plan_id: str, actor: Actor, progress: Callable[[str], Awaitable[None] | None] | None = None,
+                    events: OnEvent | None = None) -> ApplyResult:
         """Run a plan's steps, after verifying everything the decision rests on, before the first request:
 
         the ledger (chain from the last checkpoint, high-water mark), the plan against its ``plan`` record, that
         record itself, the plan still open (unapplied, unblocked, unexpired, this cluster, the policy), the cluster
         unchanged since planning, the steps judged again on the fresh state (same risk, same impacts, no
         blockers), and an approval record that is sound evidence from a channel the policy accepts.
+
+        ``events`` hears where the apply is (``proximo._progress``): checking, each step and its task, reading back.
         """
+        emit = events or (lambda event: None)
         try:
             self.check_ledger()
             plan = self.get_plan(plan_id)
+            emit(Checking(plan_id=plan.plan_id, steps=len(plan.steps)))
         except Refused as exc:
             self._deny(actor, "apply", {"plan_id": plan_id}, str(exc), plan_id=plan_id if isinstance(plan_id, str) else "")
             raise
@@ -516,13 +522,17 @@ class Host:
         if started is None:  # another process started it between our checks and now (the ledger decides, atomically)
             raise AlreadyApplied(f"plan {plan.plan_id} is already being applied or was applied; plans run once")
         results: list[StepResult] = []
-        for step in plan.steps:
-            result = await self._executor.run(step, progress)
+        for index, step in enumerate(plan.steps, 1):
+            emit(StepStarted(index=index, total=len(plan.steps), step=step.describe()))
+            result = await self._executor.run(step, progress, on_task=lambda upid, status, lines, i=index: emit(
+                TaskPolled(index=i, upid=upid, status=status, lines=list(lines))))
+            emit(StepDone(index=index, ok=result.ok, upid=result.upid, error=result.error))
             results.append(result)
             if not result.ok:
                 break
         ok = len(results) == len(plan.steps) and all(r.ok for r in results)
         mismatches: list[str] = []
+        emit(ReadingBack())
         try:
             actual = (await self.state()).model.fingerprint()
             mismatches = sorted(k for k in set(actual) | set(expected) if actual.get(k) != expected.get(k)) if ok else []
