@@ -284,3 +284,23 @@ def test_the_whole_story_in_separate_processes(sim_process: dict[str, str | None
     kinds = [r["kind"] for r in json.loads(shown.stdout)]
     assert kinds.count("apply-result") == 2 and "approve" in kinds and kinds[0] == "plan"
     assert proximo("ledger", "verify").returncode == 0
+
+
+def test_the_demo_asks_the_person_and_y_does_not_end_it(tmp_path: Path) -> None:
+    """At a terminal the demo asks, as `proximo approve` does; `y` asks again instead of ending the demo."""
+    env = {**{k: v for k, v in os.environ.items() if not k.startswith("PROXIMO_")}, "PROXIMO_HOME": str(tmp_path / "home"),
+           "TERM": "dumb", "COLUMNS": "200"}
+    code, screen = at_terminal([sys.executable, "-c", "from proximo.cli import main; main()", "demo"], env,
+                               [("Approve storage.delete (HIGH)? type 'yes' or 'no'", "y"),
+                                ("please answer yes or no (2 tries left)", "yes"), ("Approve undo", "yes")])
+    assert code == 0, screen
+    assert "3. APPLY" in screen and "every one" in screen and "done in" in screen
+
+
+def test_declining_in_the_demo_applies_nothing(tmp_path: Path) -> None:
+    env = {**{k: v for k, v in os.environ.items() if not k.startswith("PROXIMO_")}, "PROXIMO_HOME": str(tmp_path / "home"),
+           "TERM": "dumb", "COLUMNS": "200"}
+    code, screen = at_terminal([sys.executable, "-c", "from proximo.cli import main; main()", "demo"], env,
+                               [("Approve storage.delete (HIGH)? type 'yes' or 'no'", "no")])
+    assert code == 0, screen
+    assert "Declined: recorded in the ledger, and nothing is applied." in screen and "3. APPLY" not in screen

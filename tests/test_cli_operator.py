@@ -284,3 +284,26 @@ async def test_the_host_emits_apply_events_in_order(tmp_path: Path) -> None:
     assert [line for p in polls for line in p.lines][-1] == "TASK OK"
     assert seen[1] == StepStarted(index=1, total=1, step=plan.steps[0].describe())
     assert seen[-2] == StepDone(index=1, ok=True, upid=result.steps[0].upid)
+
+
+# --- doctor: fix lines a shell takes as they are -------------------------------------------------------------------
+
+
+def test_doctor_fix_lines_are_quoted_for_a_shell(proximo: Proximo, tmp_path: Path) -> None:
+    home = tmp_path / "my home"  # a space, and below the token id's `!`, which bash's history expansion eats
+    home.mkdir(mode=0o755)
+    env = {"PROXIMO_HOME": str(home), "PROXIMO_URL": "", "PROXIMO_TOKEN_ID": "", "PROXIMO_TOKEN_SECRET": ""}
+    shown = proximo("doctor", env=env).stdout
+    home.chmod(0o755)  # doctor opened the ledger, which made the folder private again
+    found = json.loads(proximo("doctor", "--json", env=env).stdout)["findings"]
+    fixes = [argv for f in found for argv in f["fix"]]
+    assert ["chmod", "700", str(home)] in fixes
+    assert any("PROXIMO_TOKEN_ID=proximo@pve!agent" in argv for argv in fixes)
+    lines = [line.split("fix: ", 1)[1] for line in shown.splitlines() if line.strip().startswith("fix: ")]
+    assert len(lines) == len(fixes)
+    for line, argv in zip(lines, fixes, strict=True):
+        # what an interactive bash (history expansion on) hands the command: exactly the argv
+        echoed = subprocess.run(["bash", "-c", f"set -o history -o histexpand\nprintf '%s\\n' {line}"], capture_output=True,
+                                text=True, timeout=30)
+        assert echoed.returncode == 0 and echoed.stderr == "", (line, echoed.stderr)
+        assert echoed.stdout.splitlines() == argv, line

@@ -266,7 +266,8 @@ def build_cli() -> click.Group:
         """The whole story on the built-in simulated cluster, in about a minute. Touches nothing of yours."""
         from ._demo import run_demo
 
-        run(lambda: run_demo(console()))
+        # a person at a terminal confirms each approval, as `proximo approve` asks them to
+        run(lambda: run_demo(console(), ask_terminal if sys.stdin.isatty() else None))
 
     cli.add_command(serve_command())
     from ._trust import register as register_trust_commands
