@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -258,9 +259,9 @@ def test_apply_shows_each_step_its_task_time_and_log(proximo: Proximo) -> None:
     done = proximo("apply", plan["plan_id"], env={"COLUMNS": "200"})
     assert done.returncode == 0, done.stderr
     shown = done.stderr.splitlines()
-    assert shown[0].startswith("[1/1] POST /nodes/pve2/lxc/204/status/start  ok  ")
-    assert "s  UPID:pve2:" in shown[0] and ":vzstart:204:" in shown[0]  # elapsed, then the task's UPID
-    assert shown[1].strip() == "| TASK OK"  # the task log's last lines
+    assert re.fullmatch(r"\[1/1\] POST /nodes/pve2/lxc/204/status/start  ok  [0-9]+\.[0-9]s", shown[0])  # elapsed
+    assert re.fullmatch(r"      task UPID:pve2:[0-9A-F:]+:vzstart:204:proximo@pve!agent:", shown[1])  # the task
+    assert shown[2].strip() == "| TASK OK"  # the task log's last lines
     assert done.stdout.startswith(f"APPLY {plan['plan_id']}: OK")
     # --json: stdout is the result alone, nothing drawn
     quiet = proximo("apply", proximo.plan("guest.start", "vmid=108")["plan_id"], "--json")

@@ -63,9 +63,9 @@ class ApplyView:
             style = "green" if step.ok else "bold red" if step.ok is False else "yellow"
             line = Text(f"[{number}/{self.total}] ", style=style)
             line.append(f"{step.label}  {step.status}  {took:.1f}s")
-            if step.upid:
-                line.append(f"  {step.upid}", style="dim")
             lines.append(line)
+            if step.upid:  # a line of its own: a UPID is longer than the rest put together
+                lines.append(Text(f"      task {step.upid}", style="dim"))
             lines += [Text(f"      | {entry}", style="dim") for entry in step.log]
         if self.phase:
             lines.append(Text(f"{self.phase} ... {now - self.started:.1f}s", style="dim"))
