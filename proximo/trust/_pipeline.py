@@ -173,6 +173,10 @@ class Host:
         tool = self.tools.get(tool_id)
         return tool, tool.parse(raw)
 
+    def _owner_of(self, tool_id: str) -> str:
+        """The pack a tool id belongs to, for an error line ("?" if none loaded has it)."""
+        return next((t.owner for t in self.tools if t.id == tool_id), "?")
+
     async def state(self) -> State:
         return await self.source.read_state()
 
@@ -497,7 +501,8 @@ class Host:
             if reason := self.policy.check_risk(plan.risk):
                 raise PolicyDenied(reason)
             state = await self._fresh_state(plan)  # first: a stale plan is worth no one's approval
-            judged = self._reassess(plan, state)
+            with pack_code(self._owner_of(plan.tool), plan.tool):  # pack code judges the steps again
+                judged = self._reassess(plan, state)
             if self.needs_person(plan) and self.approval(plan) is None:
                 approvals = self.ledger.find(plan_id=plan.plan_id, kind="approve")
                 why = self._approval_problem(plan, approvals[-1]) if approvals else None
@@ -614,7 +619,8 @@ class Host:
         steps = [ApiCall(s.method, s.path, {k: v for k, v in s.params.items() if k != "digest"}) if isinstance(s, ApiCall) else s
                  for s in plan.undo]
         draft = Draft(steps=steps, notes=notes, target=plan.target)
-        return self._finish(None, {"seq": seq}, draft, state, actor, undo_of=seq)
+        with pack_code(self._owner_of(plan.tool), f"the undo of {plan.tool}"):  # semantics and analysers judge it
+            return self._finish(None, {"seq": seq}, draft, state, actor, undo_of=seq)
 
 
 # --- approvals -----------------------------------------------------------------------------------------
