@@ -143,6 +143,8 @@ def _width(rows: list[dict[str, Any]], key: str) -> int:
 def _cell(value: Any) -> str:
     if value is None:
         return ""
+    if isinstance(value, list) and all(isinstance(v, (str, int, float)) for v in value):
+        return ",".join(str(v) for v in value)  # as Proxmox writes lists in its own config: pve1,pve2
     if isinstance(value, (list, dict)):
         return msgspec.json.encode(value).decode()
     return str(value)

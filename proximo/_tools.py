@@ -86,7 +86,9 @@ def plain_error(message: str, raw: dict[str, Any], names: list[str]) -> str:
         return f"unknown parameter {m.group(1)!r}" + (f" - did you mean {close!r}?" if close else "")
     if m := re.fullmatch(r"Object missing required field `(.+)`", text):
         return f"missing required parameter {m.group(1)!r}"
-    value = raw.get(field) if field else None
+    from .trust._ledger import redact  # a password's value is never echoed back, even when it is the wrong type
+
+    value = redact({field: raw.get(field)})[field] if field else None
     shown = "" if value is None else repr(value if len(str(value)) <= 40 else f"{str(value)[:37]}...")
     if m := re.fullmatch(r"Expected `([^`]+)`, got `([^`]+)`", text):
         return f"{field or 'parameters'}: expected {_words(m.group(1))}, got {_words(m.group(2))}" + (f" ({shown})" if shown else "")

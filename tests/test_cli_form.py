@@ -88,3 +88,16 @@ async def test_an_analyser_failing_names_its_pack(tmp_path: Path) -> None:
 @pytest.fixture
 def anyio_backend() -> str:
     return "asyncio"
+
+
+def test_a_refused_secret_is_not_echoed(tmp_path: Path) -> None:
+    from proximo.errors import BadInput
+
+    world = World(tmp_path)
+    tool = world.packs.tools.get("storage.create")
+    with pytest.raises(BadInput) as refused:
+        tool.parse({"storage": "pbs1", "type": "pbs", "password": 424242})
+    assert str(refused.value).startswith("storage.create: password: expected a string, got an integer")
+    assert "424242" not in str(refused.value)
+    with pytest.raises(BadInput, match=r"storage: expected a string, got an integer \(7\)"):  # others are shown
+        tool.parse({"storage": 7, "type": "dir"})

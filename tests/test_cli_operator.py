@@ -113,6 +113,8 @@ def test_plan_and_read_TOOL_help_show_the_tool_parameters(proximo: Proximo, comm
     assert f"Usage: proximo {command}" in shown  # the command's own help first
     assert f"{tool} ({command}, pack" in shown
     assert "vmid" in shown if command == "plan" else "storage" in shown
+    # an option's value is not taken for the tool
+    assert f"{tool} ({command}, pack" in proximo.ok(command, "--snapshot", "cluster.json", tool, "--help")
     generic = proximo.ok(command, "--help")
     assert "PARAMETER" not in generic
 
@@ -221,7 +223,8 @@ def test_read_into_a_pipe_is_json_and_text_is_a_table_that_fits(proximo: Proximo
 def test_storage_list_shows_what_an_operator_looks_for(proximo: Proximo) -> None:
     table = proximo.ok("read", "storage.list", "--text").splitlines()
     assert table[0].split()[:3] == ["storage", "type", "content"]
-    assert next(line.split() for line in table if line.startswith("local-zfs"))[:2] == ["local-zfs", "zfspool"]
+    local_zfs = next(line.split() for line in table if line.startswith("local-zfs"))
+    assert local_zfs[:2] == ["local-zfs", "zfspool"] and "pve1,pve2,pve3" in local_zfs  # available_on, as PVE lists
     assert all(len(line) <= 80 for line in table)
 
 

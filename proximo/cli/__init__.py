@@ -284,14 +284,26 @@ class _ToolCommand(click.Command):
     """``plan TOOL --help`` and ``read TOOL --help``: the command's help, then the tool's parameters."""
 
     def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
-        tool_id = next((a for a in args if not a.startswith("-") and "=" not in a), None)
-        if tool_id is not None and any(a in ("-h", "--help") for a in args):
+        if any(a in ("-h", "--help") for a in args) and (tool_id := self._tool_id(args)) is not None:
             click.echo(ctx.get_help())
             obj = ctx.find_object(Context)
             registry = make_packs(obj.settings if obj else Settings()).tools
             guarded(lambda: print_tool(console(), registry.get(tool_id)))
             ctx.exit()
         return super().parse_args(ctx, args)
+
+    def _tool_id(self, args: list[str]) -> str | None:
+        """The first argument that is neither an option, an option's value (``--snapshot FILE``), nor key=value."""
+        valued = {opt for p in self.params if isinstance(p, click.Option) and not p.is_flag for opt in p.opts}
+        after_option = False
+        for arg in args:
+            if after_option:
+                after_option = False
+            elif arg.startswith("-"):
+                after_option = arg in valued
+            elif "=" not in arg:
+                return arg
+        return None
 
 
 def _tool_lookup(host: Host, tool_id: str) -> ToolSpec | None:
