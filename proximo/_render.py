@@ -116,13 +116,15 @@ def print_answer(console: Console, answer: Answer, *, columns: tuple[str, ...] =
     console.print(Text(f"ledger head #{answer.ledger.seq} {answer.ledger.head[:12]}", style="dim"))
 
 
+# A tool that declares no columns: what names a row, where it is and how it is, first.
+FALLBACK_FIRST = ("vmid", "name", "id", "node", "status")
 _CELL_MAX = 40  # a column wider than this wraps rather than pushes the others out
 
 
 def fit_columns(rows: list[dict[str, Any]], keys: list[str], preferred: tuple[str, ...], width: int) -> list[str]:
     """The columns to show in ``width`` characters: the preferred ones present (always), then the rest in order,
     each while it still fits."""
-    first = [k for k in preferred if k in keys] or keys[:1]
+    first = [k for k in preferred or FALLBACK_FIRST if k in keys] or keys[:1]
     chosen = list(first)
     used = sum(_width(rows, k) for k in chosen)
     for key in keys:

@@ -228,6 +228,11 @@ def test_storage_list_shows_what_an_operator_looks_for(proximo: Proximo) -> None
     assert all(len(line) <= 80 for line in table)
 
 
+def test_a_tool_without_columns_shows_what_names_a_row_first(proximo: Proximo) -> None:
+    table = proximo.ok("read", "firewall.aliases", "--text").splitlines()  # rows: cidr, comment, ipversion, name, digest
+    assert table[0].split()[0] == "name"
+
+
 # --- plans: what was given, and what to run next -----------------------------------------------------------------
 
 
