@@ -17,6 +17,7 @@ import msgspec
 import pluggy
 
 from . import hookspecs
+from ._guard import pack_code
 from ._tools import ToolRegistry, ToolSpec
 from ._types import Draft, Impact, Irreversible, Step
 from .errors import PackError
@@ -133,7 +134,8 @@ class PackManager:
         for name, plugin in self._plugins():
             if only is not None and name != only:
                 continue
-            results = self._call_one(plugin, "proximo_impact", change=change, before=before, after=after)
+            with pack_code(name, f"its analyser, judging {getattr(change, 'tool', 'a plan')}"):
+                results = self._call_one(plugin, "proximo_impact", change=change, before=before, after=after)
             for result in results:
                 for impact in result or []:
                     if not isinstance(impact, Impact):

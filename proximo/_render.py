@@ -24,8 +24,13 @@ def plan_headline(plan: Plan) -> str:
     if not plan.complete:
         flags.append("INCOMPLETE")
     flags.append("reversible" if plan.reversible else "NO UNDO")
-    args = " ".join(f"{k}={v}" for k, v in redact(plan.params).items())
+    args = " ".join(f"{k}={v}" for k, v in given(redact(plan.params)).items())
     return f"PLAN {plan.plan_id} {plan.tool} {args} - " + " / ".join(flags)
+
+
+def given(params: dict[str, Any]) -> dict[str, Any]:
+    """The parameters a caller gave: a tool's struct sets every other field to None."""
+    return {k: v for k, v in params.items() if v is not None}
 
 
 def plan_document(plan: Plan) -> dict[str, Any]:
@@ -72,24 +77,79 @@ def print_plan(console: Console, plan: Plan) -> None:
     console.print(Text(f"expires {plan.expires_at}  {ledger}", style="dim"))
 
 
-def print_answer(console: Console, answer: Answer) -> None:
+def print_next(console: Console, plan: Plan, *, person: bool, offline: bool) -> None:
+    """The command to run next, so a person need not look it up."""
+    if plan.blocked:
+        line = "next: nothing to apply: the plan is blocked (see above)"
+    elif offline:
+        line = "next: made on a snapshot: plan it again against the cluster to apply it"
+    elif person:
+        line = f"next: a person approves it (proximo approve {plan.plan_id}), then: proximo apply {plan.plan_id}"
+    else:
+        line = f"next: proximo apply {plan.plan_id}"
+    console.print(Text(line, style="bold"))
+
+
+def print_answer(console: Console, answer: Answer, *, columns: tuple[str, ...] = (), wide: bool = False) -> None:
+    """A list of rows as a table that fits the terminal: ``columns`` (the tool's own) first, then the others while
+    they fit; a line says what was left out and how to see it. ``wide``: every column."""
     data = msgspec.to_builtins(answer.data)
     if isinstance(data, list) and data and all(isinstance(r, dict) for r in data):
         keys: list[str] = []
         for row in data:
             keys += [k for k in row if k not in keys]
-        keys = keys[:10]
-        table = Table(*keys)
+        shown = fit_columns(data, keys, columns, 1 << 30 if wide else console.width)
+        table = Table(*shown, box=None, padding=(0, 1), pad_edge=False, header_style="bold underline")
         for row in data:
-            table.add_row(*(_cell(row.get(k)) for k in keys))
-        console.print(table)
+            table.add_row(*(_cell(row.get(k)) for k in shown))
+        # --wide: as wide as the rows are (the terminal scrolls or wraps them), never squeezed into its width
+        natural = sum(max(len(k), *(len(_cell(r.get(k))) for r in data)) + 2 for k in shown)
+        out = console if not wide or natural <= console.width else Console(
+            file=console.file, width=natural, highlight=False, soft_wrap=True, force_terminal=console.is_terminal)
+        out.print(table)
+        dropped = [k for k in keys if k not in shown]
+        if dropped:
+            console.print(Text(f"{len(dropped)} more columns ({', '.join(dropped)}): --wide shows them, --json shows "
+                               "everything", style="dim"), soft_wrap=False)
     else:
         console.print_json(data=data)
     console.print(Text(f"ledger head #{answer.ledger.seq} {answer.ledger.head[:12]}", style="dim"))
 
 
+# A tool that declares no columns: what names a row, where it is and how it is, first.
+FALLBACK_FIRST = ("vmid", "name", "id", "node", "status")
+_CELL_MAX = 40  # a column wider than this wraps rather than pushes the others out
+
+
+def fit_columns(rows: list[dict[str, Any]], keys: list[str], preferred: tuple[str, ...], width: int) -> list[str]:
+    """The columns to show in ``width`` characters: the preferred ones present (always), then the rest in order,
+    each while it still fits."""
+    first = [k for k in preferred or FALLBACK_FIRST if k in keys] or keys[:1]
+    chosen = list(first)
+    used = sum(_width(rows, k) for k in chosen)
+    for key in keys:
+        if key in chosen:
+            continue
+        need = _width(rows, key)
+        if used + need <= width:
+            chosen.append(key)
+            used += need
+    return [k for k in first] + [k for k in keys if k in chosen and k not in first]
+
+
+def _width(rows: list[dict[str, Any]], key: str) -> int:
+    widest = max((len(_cell(r.get(key))) for r in rows), default=0)
+    return min(max(widest, len(key)), _CELL_MAX) + 2  # and the padding between columns
+
+
 def _cell(value: Any) -> str:
-    return "" if value is None else str(value)
+    if value is None:
+        return ""
+    if isinstance(value, list) and all(isinstance(v, (str, int, float)) for v in value):
+        return ",".join(str(v) for v in value)  # as Proxmox writes lists in its own config: pve1,pve2
+    if isinstance(value, (list, dict)):
+        return msgspec.json.encode(value).decode()
+    return str(value)
 
 
 def print_apply(console: Console, result: ApplyResult) -> None:

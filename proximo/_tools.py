@@ -11,6 +11,7 @@ from typing import Any
 import msgspec
 
 from .errors import BadInput, PackError, UnknownTool
+from ._form import suggest
 from .params import release_problems
 
 _TOOL_ID = re.compile(r"^[a-z][a-z0-9_]*(\.[a-z][a-z0-9_]*)+$")
@@ -33,18 +34,23 @@ class ToolSpec(msgspec.Struct, frozen=True, kw_only=True):
     # The tool's own pure function, ``run(params, view)``: a read's answer, or a mutating tool's Draft. The host calls
     # it directly (as llm hands calls to its Tool objects). None: the owning pack's proximo_read / proximo_plan answers.
     run: Callable[..., Any] | None = None
+    # A list read's columns an operator looks for first (``name``, ``node``, ``status``...): what a terminal shows
+    # when the rows are too wide for it. Empty: the first keys of the rows.
+    columns: tuple[str, ...] = ()
 
     @property
     def mcp_name(self) -> str:
         return "pve_" + self.id.replace(".", "_")
 
     def parse(self, raw: dict[str, Any]) -> msgspec.Struct:
-        """Validate raw parameters: one line naming the problem, or the typed params."""
+        """Validate raw parameters: one line naming the problem (in the operator's words, with a suggestion), or
+        the typed params."""
         check_strings(raw)
         try:
             return msgspec.convert(raw, type=self.params, strict=True)
         except msgspec.ValidationError as exc:
-            raise BadInput(f"{self.id}: {exc}") from None
+            names = [f.encode_name for f in msgspec.structs.fields(self.params)]
+            raise BadInput(f"{self.id}: {plain_error(str(exc), raw, names)} (see `proximo tools {self.id}`)") from None
 
     def check_release(self, params: msgspec.Struct, version: dict[str, Any], release: str) -> None:
         """Refuse, in one line, parameters the cluster's PVE release does not have (``proximo.params.release_problems``):
@@ -57,6 +63,42 @@ class ToolSpec(msgspec.Struct, frozen=True, kw_only=True):
     def input_schema(self) -> dict[str, Any]:
         """JSON Schema of the parameters, inlined at the top level (MCP wants an object schema)."""
         return object_schema(self.params)
+
+
+# msgspec's words -> an operator's
+_TYPE_WORDS = {"str": "a string", "int": "an integer", "float": "a number", "bool": "true or false",
+               "array": "a JSON list", "object": "a JSON object", "null": "nothing"}
+_AT = re.compile(r" - at `\$(?:\.([^`\[]+))?[^`]*`$")
+
+
+def _words(types: str) -> str:
+    return " or ".join(_TYPE_WORDS.get(t.strip(), t.strip()) for t in types.split("|") if t.strip() != "null") or "nothing"
+
+
+def plain_error(message: str, raw: dict[str, Any], names: list[str]) -> str:
+    """One of msgspec's validation messages, said as an operator would: the field's name first, what was
+    expected, and the closest known name for an unknown one."""
+    at = _AT.search(message)
+    field = at.group(1) if at and at.group(1) else ""
+    text = message[:at.start()] if at else message
+    if m := re.fullmatch(r"Object contains unknown field `(.+)`", text):
+        close = suggest(m.group(1), names)
+        return f"unknown parameter {m.group(1)!r}" + (f" - did you mean {close!r}?" if close else "")
+    if m := re.fullmatch(r"Object missing required field `(.+)`", text):
+        return f"missing required parameter {m.group(1)!r}"
+    from .trust._ledger import redact  # a password's value is never echoed back, even when it is the wrong type
+
+    value = redact({field: raw.get(field)})[field] if field else None
+    shown = "" if value is None else repr(value if len(str(value)) <= 40 else f"{str(value)[:37]}...")
+    if m := re.fullmatch(r"Expected `([^`]+)`, got `([^`]+)`", text):
+        return f"{field or 'parameters'}: expected {_words(m.group(1))}, got {_words(m.group(2))}" + (f" ({shown})" if shown else "")
+    if m := re.fullmatch(r"Expected `str` matching regex '(.+)'", text):
+        return f"{field}: {shown or 'the value'} is not valid here (it must match {m.group(1)})"
+    if m := re.fullmatch(r"Expected `([^`]+)` (.+)", text):
+        return f"{field}: {shown + ' is not ' if shown else 'expected '}{_words(m.group(1))} {m.group(2)}"
+    if m := re.fullmatch(r"Invalid enum value (.+)", text):
+        return f"{field}: {m.group(1)} is not one of the allowed values"
+    return f"{field}: {text}" if field else text
 
 
 def object_schema(struct: Any) -> dict[str, Any]:
@@ -85,9 +127,11 @@ def check_strings(value: Any, where: str = "$") -> None:
         for i, v in enumerate(value):
             check_strings(v, f"{where}[{i}]")
 
-def read_tool(id: str, title: str, description: str, params: type[msgspec.Struct], run: Callable[..., Any]) -> ToolSpec:
-    """A read tool (risk LOW, answered at once from the model): ``run(params, view)`` returns the data."""
-    return ToolSpec(id=id, title=title, description=description, params=params, mutating=False, run=run)
+def read_tool(id: str, title: str, description: str, params: type[msgspec.Struct], run: Callable[..., Any], *,
+              columns: tuple[str, ...] = ()) -> ToolSpec:
+    """A read tool (risk LOW, answered at once from the model): ``run(params, view)`` returns the data; a list's
+    ``columns`` are the ones a terminal shows first."""
+    return ToolSpec(id=id, title=title, description=description, params=params, mutating=False, run=run, columns=columns)
 
 
 def plan_tool(id: str, title: str, description: str, params: type[msgspec.Struct], run: Callable[..., Any]) -> ToolSpec:
@@ -127,7 +171,9 @@ class ToolRegistry:
         try:
             return self._tools[tool_id]
         except (KeyError, TypeError):
-            raise UnknownTool(f"unknown tool {tool_id!r} (see `proximo tools`)") from None
+            close = suggest(tool_id, self._tools) if isinstance(tool_id, str) else None
+            hint = f" - did you mean {close}?" if close else ""
+            raise UnknownTool(f"unknown tool {tool_id!r}{hint} (see `proximo tools`)") from None
 
     def __iter__(self) -> Iterator[ToolSpec]:
         return iter(sorted(self._tools.values(), key=lambda t: t.id))

@@ -162,15 +162,35 @@ async def test_declining_at_a_terminal_records_a_deny(session: Session) -> None:
 async def test_critical_plan_with_the_wrong_name_is_refused(session: Session) -> None:
     plan = await session.plan("wipe.volume", {})
     assert plan.risk is Risk.CRITICAL and plan.target == "nfs-backup"
-    code, screen = session.at_terminal(plan.plan_id, [("type the target's name", "local-zfs"),
-                                                      ("Passphrase", session.world.person.passphrase)])
+    # another name asks again (bounded), then declines: no passphrase is asked for a plan no one confirmed
+    code, screen = session.at_terminal(plan.plan_id, [("type the target's name", "local-zfs"), ("2 tries left", "local-zfs"),
+                                                      ("1 try left", "local-zfs")])
     assert code == 3, screen
-    assert "needs the target's name typed exactly" in screen
+    assert screen.count("type the target's name (nfs-backup)") == 3 and "that is not 'nfs-backup'" in screen
+    assert "no clear answer after 3 tries" in screen and "declined" in screen and "Passphrase" not in screen
     assert _kinds(session.world, plan.plan_id) == [("plan", "test"), ("deny", "terminal")]
     async with session.world.host(url=session.url) as host:
         with pytest.raises(proximo.NotApproved):  # noqa: PT012
             await host.apply(plan.plan_id, session.world.actor)
     assert all(m == "GET" for m, _ in session.world.sim.requests)
+
+
+async def test_an_unclear_answer_asks_again(session: Session) -> None:
+    """`y` is not `yes`: the prompt asks again (and again), rather than taking it as a no."""
+    plan = await session.plan("storage.delete", {"storage": "local-zfs"})
+    code, screen = session.at_terminal(plan.plan_id, [("type 'yes'", "y"), ("please answer yes or no (2 tries left)", "yes"),
+                                                      ("Passphrase", session.world.person.passphrase)])
+    assert code == 0, screen
+    assert screen.count("type 'yes' or 'no'") == 2 and f"approved {plan.plan_id}" in screen
+    assert _kinds(session.world, plan.plan_id) == [("plan", "test"), ("approve", "terminal")]
+
+
+async def test_three_unclear_answers_decline(session: Session) -> None:
+    plan = await session.plan("storage.delete", {"storage": "local-zfs"})
+    code, screen = session.at_terminal(plan.plan_id, [("type 'yes'", "y"), ("2 tries left", "ok"), ("1 try left", "sure")])
+    assert code == 3, screen
+    assert screen.count("type 'yes' or 'no'") == 3 and "no clear answer after 3 tries" in screen
+    assert _kinds(session.world, plan.plan_id) == [("plan", "test"), ("deny", "terminal")]
 
 
 async def test_critical_plan_with_the_right_name_is_approved(session: Session) -> None:
@@ -264,3 +284,23 @@ def test_the_whole_story_in_separate_processes(sim_process: dict[str, str | None
     kinds = [r["kind"] for r in json.loads(shown.stdout)]
     assert kinds.count("apply-result") == 2 and "approve" in kinds and kinds[0] == "plan"
     assert proximo("ledger", "verify").returncode == 0
+
+
+def test_the_demo_asks_the_person_and_y_does_not_end_it(tmp_path: Path) -> None:
+    """At a terminal the demo asks, as `proximo approve` does; `y` asks again instead of ending the demo."""
+    env = {**{k: v for k, v in os.environ.items() if not k.startswith("PROXIMO_")}, "PROXIMO_HOME": str(tmp_path / "home"),
+           "TERM": "dumb", "COLUMNS": "200"}
+    code, screen = at_terminal([sys.executable, "-c", "from proximo.cli import main; main()", "demo"], env,
+                               [("Approve storage.delete (HIGH)? type 'yes' or 'no'", "y"),
+                                ("please answer yes or no (2 tries left)", "yes"), ("Approve undo", "yes")])
+    assert code == 0, screen
+    assert "3. APPLY" in screen and "every one" in screen and "done in" in screen
+
+
+def test_declining_in_the_demo_applies_nothing(tmp_path: Path) -> None:
+    env = {**{k: v for k, v in os.environ.items() if not k.startswith("PROXIMO_")}, "PROXIMO_HOME": str(tmp_path / "home"),
+           "TERM": "dumb", "COLUMNS": "200"}
+    code, screen = at_terminal([sys.executable, "-c", "from proximo.cli import main; main()", "demo"], env,
+                               [("Approve storage.delete (HIGH)? type 'yes' or 'no'", "no")])
+    assert code == 0, screen
+    assert "Declined: recorded in the ledger, and nothing is applied." in screen and "3. APPLY" not in screen

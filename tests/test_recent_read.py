@@ -89,8 +89,8 @@ async def test_an_apply_cut_short_leaves_no_remembered_read_behind(tmp_path: Pat
         assert executor is not None
         sent = executor.run
 
-        async def sent_then_lost(step, progress=None):  # type: ignore[no-untyped-def]
-            await sent(step, progress)
+        async def sent_then_lost(step, *args, **kwargs):  # type: ignore[no-untyped-def]
+            await sent(step, *args, **kwargs)
             raise ConnectionError("connection lost")
 
         monkeypatch.setattr(executor, "run", sent_then_lost)

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import json
 import os
+import shlex
 import sys
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -14,9 +14,12 @@ import msgspec
 from rich.console import Console
 
 from .._host import make_client, make_packs, open_host
-from .._render import print_answer, print_apply, print_plan, print_record, print_verify
+from .._form import suggest
+from .._render import print_answer, print_apply, print_next, print_plan, print_record, print_verify
 from .._settings import Settings
-from ..errors import BadInput, ProximoError
+from .._tools import ToolSpec
+from ..errors import BadInput, ProximoError, UnknownTool
+from ..trust._pipeline import Host
 from ..trust._ledger import LedgerError
 from ..trust._state import open_ledger
 from ._approve import approve_at_terminal, approve_over_socket, service_socket
@@ -25,16 +28,19 @@ from ._common import (
     ask_terminal,
     console,
     emit,
+    guarded,
     identity,
     json_option,
     overrides,
     parse_assignments,
     parse_head,
-    progress,
     run,
     scrubbed,
+    setup_logging,
     snapshot_option,
 )
+from ._live import live_apply
+from ._toolhelp import matching, print_tool, print_tools, tool_detail, tool_row
 
 # What a pack's own commands (proximo_register_commands) may use: they reach the cluster through a host, like ours.
 __all__ = ["Context", "approve_at_terminal", "build_cli", "emit", "main", "open_host", "overrides", "run", "serve_command",
@@ -43,18 +49,20 @@ __all__ = ["Context", "approve_at_terminal", "build_cli", "emit", "main", "open_
 
 def build_cli() -> click.Group:
     @click.group(context_settings={"help_option_names": ["-h", "--help"]})
+    @click.version_option(package_name="proximo-proxmox", prog_name="proximo", message="%(prog)s %(version)s")
+    @click.option("--debug", is_flag=True, help="Log to stderr, tracebacks included (a pack's failure, for one).")
     @click.pass_context
-    def cli(click_ctx: click.Context) -> None:
+    def cli(click_ctx: click.Context, debug: bool) -> None:
         """Proximo: plan, approve, apply, prove and undo changes to a Proxmox VE cluster."""
+        setup_logging(debug)
         try:
             click_ctx.obj = Context(settings=Settings.from_env())
         except BadInput as exc:
             click.echo(f"proximo: {exc}", err=True)
             sys.exit(exc.exit_code)
 
-    _tool_command(cli, "plan", "plan", print_plan,
-                  "Plan TOOL key=value...: a dry run with blast radius, risk and undo. Changes nothing.")
-    _tool_command(cli, "read", "read", print_answer, "Run a read tool (risk LOW) and print its answer.")
+    _plan_command(cli)
+    _read_command(cli)
 
     @cli.command()
     @click.argument("plan_id")
@@ -66,7 +74,11 @@ def build_cli() -> click.Group:
 
         async def go() -> None:
             async with open_host(ctx.settings) as host:
-                result = await host.apply(plan_id, ctx.actor(), progress=None if as_json else progress)
+                if as_json:
+                    result = await host.apply(plan_id, ctx.actor())
+                else:  # live on stderr: stdout keeps the result
+                    with live_apply(Console(stderr=True, highlight=False)) as view:
+                        result = await host.apply(plan_id, ctx.actor(), events=view)
             emit(ctx, result, lambda c: print_apply(c, result))
             if not result.ok:
                 sys.exit(1)
@@ -161,20 +173,24 @@ def build_cli() -> click.Group:
         emit(ctx, records, lambda c: [print_record(c, r) for r in records])
 
     @cli.command()
+    @click.argument("words", nargs=-1)
     @json_option
     @click.pass_obj
-    def tools(ctx: Context, as_json: bool) -> None:
-        """List every tool of every enabled pack."""
+    def tools(ctx: Context, words: tuple[str, ...], as_json: bool) -> None:
+        """List the tools of every enabled pack; WORDS filter them (id, title, PVE path); a TOOL id shows its
+        parameters."""
         ctx.as_json = as_json
-        packs = _packs(ctx)
-        rows = [{"id": t.id, "mcp_name": t.mcp_name, "kind": "plan" if t.mutating else "read", "pack": t.owner, "title": t.title}
-                for t in packs.tools]
-
-        def human(c: Console) -> None:
-            for r in rows:
-                c.print(f"{r['id']:<22} {r['kind']:<5} {r['pack']:<10} {r['title']}", markup=False)
-
-        emit(ctx, rows, human)
+        registry = _packs(ctx).tools
+        if len(words) == 1 and words[0] in {t.id for t in registry}:
+            tool = registry.get(words[0])
+            emit(ctx, tool_detail(tool), lambda c: print_tool(c, tool))
+            return
+        found = matching(registry, words)
+        if not found:
+            close = suggest(" ".join(words), [t.id for t in registry])
+            click.echo(f"proximo: no tool matches {' '.join(words)!r}" + (f" - did you mean {close}?" if close else ""), err=True)
+            sys.exit(2)
+        emit(ctx, [tool_row(t) for t in found], lambda c: print_tools(c, found))
 
     @cli.command()
     @json_option
@@ -240,7 +256,8 @@ def build_cli() -> click.Group:
             sys.exit(exc.exit_code)
         release = simulator.model.version.get("version") or simulator.model.release
         click.echo(f"simulated PVE {release} at http://{host}:{port}/api2/json ({'snapshot ' + snapshot if snapshot else 'demo cluster'})", err=True)
-        click.echo(f"  export PROXIMO_URL=http://{host}:{port} PROXIMO_TOKEN_ID='{token_id}' PROXIMO_TOKEN_SECRET={secret}", err=True)
+        exports = {"PROXIMO_URL": f"http://{host}:{port}", "PROXIMO_TOKEN_ID": token_id, "PROXIMO_TOKEN_SECRET": secret}
+        click.echo("  export " + " ".join(f"{k}={shlex.quote(v)}" for k, v in exports.items()), err=True)
         uvicorn.Server(serve_config(simulator.app, host=host, port=port, log_level="warning")).run()
 
     @cli.command()
@@ -249,7 +266,8 @@ def build_cli() -> click.Group:
         """The whole story on the built-in simulated cluster, in about a minute. Touches nothing of yours."""
         from ._demo import run_demo
 
-        run(lambda: run_demo(console()))
+        # a person at a terminal confirms each approval, as `proximo approve` asks them to
+        run(lambda: run_demo(console(), ask_terminal if sys.stdin.isatty() else None))
 
     cli.add_command(serve_command())
     from ._trust import register as register_trust_commands
@@ -262,26 +280,96 @@ def build_cli() -> click.Group:
 _NO_SOURCE: Any = None
 
 
-def _tool_command(cli: click.Group, name: str, method: str, printer: Callable[[Console, Any], None], doc: str) -> None:
-    """``plan`` and ``read``: TOOL key=value..., live or on a snapshot, human or JSON output."""
+class _ToolCommand(click.Command):
+    """``plan TOOL --help`` and ``read TOOL --help``: the command's help, then the tool's parameters."""
 
-    @cli.command(name, help=doc)
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        if any(a in ("-h", "--help") for a in args) and (tool_id := self._tool_id(args)) is not None:
+            click.echo(ctx.get_help())
+            obj = ctx.find_object(Context)
+            registry = make_packs(obj.settings if obj else Settings()).tools
+            guarded(lambda: print_tool(console(), registry.get(tool_id)))
+            ctx.exit()
+        return super().parse_args(ctx, args)
+
+    def _tool_id(self, args: list[str]) -> str | None:
+        """The first argument that is neither an option, an option's value (``--snapshot FILE``), nor key=value."""
+        valued = {opt for p in self.params if isinstance(p, click.Option) and not p.is_flag for opt in p.opts}
+        after_option = False
+        for arg in args:
+            if after_option:
+                after_option = False
+            elif arg.startswith("-"):
+                after_option = arg in valued
+            elif "=" not in arg:
+                return arg
+        return None
+
+
+def _tool_lookup(host: Host, tool_id: str) -> ToolSpec | None:
+    """The tool, to read values by its schema; None for an unknown one, which the host refuses (and records)."""
+    try:
+        return host.tools.get(tool_id)
+    except UnknownTool:
+        return None
+
+
+def _plan_command(cli: click.Group) -> None:
+    @cli.command("plan", cls=_ToolCommand)
     @click.argument("tool")
     @click.argument("assignments", nargs=-1)
     @snapshot_option
     @identity
     @json_option
     @click.pass_obj
-    def command(ctx: Context, tool: str, assignments: tuple[str, ...], snapshot: str | None, token_id: str | None,
-                admin_sources: tuple[str, ...], as_json: bool) -> None:
+    def plan(ctx: Context, tool: str, assignments: tuple[str, ...], snapshot: str | None, token_id: str | None,
+             admin_sources: tuple[str, ...], as_json: bool) -> None:
+        """Plan TOOL key=value...: a dry run with blast radius, risk and undo. Changes nothing.
+
+        `proximo tools TOOL` (or `proximo plan TOOL --help`) lists TOOL's parameters."""
         ctx.as_json = as_json
         settings = overrides(ctx.settings, token_id, admin_sources)
 
         async def go() -> None:
-            params = parse_assignments(assignments)
             async with open_host(settings, snapshot=snapshot) as host:
-                result = await getattr(host, method)(tool, params, ctx.actor())
-            emit(ctx, result, lambda c: printer(c, result))
+                params = parse_assignments(assignments, _tool_lookup(host, tool))
+                result = await host.plan(tool, params, ctx.actor())
+                person = host.needs_person(result)
+
+            def human(c: Console) -> None:
+                print_plan(c, result)
+                print_next(c, result, person=person, offline=snapshot is not None)
+
+            emit(ctx, result, human)
+
+        run(go)
+
+
+def _read_command(cli: click.Group) -> None:
+    @cli.command("read", cls=_ToolCommand)
+    @click.argument("tool")
+    @click.argument("assignments", nargs=-1)
+    @snapshot_option
+    @identity
+    @json_option
+    @click.option("--text", "as_text", is_flag=True, help="A table even when stdout is not a terminal.")
+    @click.option("--wide", is_flag=True, help="Every column, however wide the terminal.")
+    @click.pass_obj
+    def read(ctx: Context, tool: str, assignments: tuple[str, ...], snapshot: str | None, token_id: str | None,
+             admin_sources: tuple[str, ...], as_json: bool, as_text: bool, wide: bool) -> None:
+        """Run a read tool (risk LOW) and print its answer: a table on a terminal, JSON into a pipe or file.
+
+        `proximo tools TOOL` (or `proximo read TOOL --help`) lists TOOL's parameters."""
+        # a program reading our stdout wants the data, a person at a terminal the table
+        ctx.as_json = as_json or (not as_text and not sys.stdout.isatty())
+        settings = overrides(ctx.settings, token_id, admin_sources)
+
+        async def go() -> None:
+            async with open_host(settings, snapshot=snapshot) as host:
+                spec = _tool_lookup(host, tool)
+                result = await host.read(tool, parse_assignments(assignments, spec), ctx.actor())
+            columns = spec.columns if spec else ()
+            emit(ctx, result, lambda c: print_answer(c, result, columns=columns, wide=wide))
 
         run(go)
 
@@ -323,6 +411,9 @@ def serve_command() -> click.Command:
 
         try:
             settings = Settings.from_env()
+            if not sim and not settings.url:  # serve's own options: it has no --snapshot
+                raise BadInput("no cluster configured: set PROXIMO_URL, PROXIMO_TOKEN_ID and PROXIMO_TOKEN_SECRET "
+                               "(or `proximo serve --sim` for the simulated cluster)")
             mcp_settings = McpSettings.from_env()
             if allowed_hosts:
                 mcp_settings = msgspec.structs.replace(mcp_settings, allowed_hosts=(*mcp_settings.allowed_hosts, *allowed_hosts))

@@ -23,6 +23,30 @@ from ..trust._pipeline import Credential, Host
 from ._common import Ask, ask_terminal, console
 
 
+TRIES = 3  # unclear answers before the prompt gives up (declined): a person who means yes types it
+
+
+def confirm(plan: Plan, ask: Ask, echo: Callable[[str], None]) -> tuple[bool, str | None]:
+    """Ask until the answer is clear: ``yes`` or ``no`` (CRITICAL: the target's name typed exactly, or ``no``).
+    Anything else (``y``, a typo) asks again, at most TRIES times, then declines. Returns (approved, typed name)."""
+    critical = plan.risk.value == "CRITICAL"
+    prompt = (f"CRITICAL: type the target's name ({plan.target}) to approve, or 'no'" if critical
+              else f"Approve {plan.tool} ({plan.risk.value})? type 'yes' or 'no'")
+    for left in range(TRIES - 1, -1, -1):
+        answer = ask(prompt, False).strip()
+        if answer.lower() == "no":
+            return False, None
+        if critical and answer == plan.target:
+            return True, answer
+        if not critical and answer.lower() == "yes":
+            return True, None
+        if left:
+            echo(f"{'that is not ' + repr(plan.target) if critical else 'please answer yes or no'} "
+                 f"({left} {'try' if left == 1 else 'tries'} left)")
+    echo(f"no clear answer after {TRIES} tries")
+    return False, None
+
+
 def approve_at_terminal(host: Host, plan_id: str, actor: Actor, *, approver: str | None = None, ask: Ask | None = None) -> None:
     """Show the plan, ask the person to confirm it, then for their approver credential.
 
@@ -39,14 +63,11 @@ def approve_at_terminal(host: Host, plan_id: str, actor: Actor, *, approver: str
     if not names:
         raise BadInput("no approver is set up: a person runs `proximo approver add NAME` (with --sim for the simulated "
                        "cluster) once, choosing a passphrase the agent does not know; then `proximo approve` asks for it")
-    if plan.risk.value == "CRITICAL":
-        typed = ask(f"CRITICAL: type the target's name ({plan.target}) to approve", False)
-    else:
-        typed = None
-        if ask(f"Approve {plan.tool} ({plan.risk.value})? type 'yes'", False).strip().lower() != "yes":
-            host.deny(plan_id, actor, "declined at the terminal")
-            click.echo("declined: recorded in the ledger", err=True)
-            sys.exit(3)
+    approved, typed = confirm(plan, ask, lambda line: click.echo(line, err=True))
+    if not approved:
+        host.deny(plan_id, actor, "declined at the terminal")
+        click.echo("declined: recorded in the ledger", err=True)
+        sys.exit(3)
     name = approver or (names[0] if len(names) == 1 else ask(f"Approver ({', '.join(names)})", False).strip())
     passphrase = ask(f"Passphrase of approver {name}", True)
     stored = host.approvers.get(name)
@@ -70,11 +91,9 @@ def approve_over_socket(path: Path, plan_id: str, ask: Ask, echo: Callable[[str]
         raise Refused(str(shown.get("error")))
     plan = msgspec.convert(shown["plan"], Plan)
     print_plan(console(), plan)
-    if plan.risk.value == "CRITICAL":
-        request = {"op": "approve", "plan_id": plan_id,
-                   "typed_target": ask(f"CRITICAL: type the target's name ({plan.target}) to approve", False)}
-    elif ask(f"Approve {plan.tool} ({plan.risk.value})? type 'yes'", False).strip().lower() == "yes":
-        request = {"op": "approve", "plan_id": plan_id}
+    approved, typed = confirm(plan, ask, echo)
+    if approved:
+        request = {"op": "approve", "plan_id": plan_id, **({"typed_target": typed} if typed is not None else {})}
     else:
         ask_service(path, {"op": "deny", "plan_id": plan_id, "reason": "declined at the terminal"})
         echo("declined: recorded in the ledger")

@@ -6,7 +6,7 @@ Packs that add commands (``proximo_register_commands``) use these too: ``Context
 from __future__ import annotations
 
 import getpass
-import json
+import logging
 import re
 import socket
 import sys
@@ -18,8 +18,10 @@ import click
 import msgspec
 from rich.console import Console
 
+from .._form import coerce_form
 from .._render import plan_document
 from .._settings import Settings
+from .._tools import ToolSpec
 from .._types import Plan
 from ..errors import BadInput, ProximoError
 from ..trust._ledger import Actor, LedgerError, LedgerHead
@@ -35,20 +37,19 @@ def parse_head(text: str, chain: str) -> LedgerHead:
     return LedgerHead(seq=int(seq), hash=digest, chain=chain)
 
 
-def parse_assignments(args: tuple[str, ...]) -> dict[str, Any]:
-    """``key=value`` pairs; a value that parses as JSON is JSON, anything else is a string."""
-    out: dict[str, Any] = {}
+def parse_assignments(args: tuple[str, ...], tool: ToolSpec | None) -> dict[str, Any]:
+    """``key=value`` pairs, each value read by the parameter's type in the tool's schema, as Proxmox reads form
+    strings (``memory=1024`` an integer, ``name=123`` a string, lists and objects JSON). An unknown tool's values
+    stay strings: the host refuses the tool, with a suggestion."""
+    out: dict[str, str] = {}
     for arg in args:
         key, sep, value = arg.partition("=")
         if not sep or not key:
-            raise BadInput(f"expected key=value, got {arg!r}")
+            raise BadInput(f"expected key=value, got {arg!r}" + (f" (see `proximo tools {tool.id}`)" if tool else ""))
         if key in out:
             raise BadInput(f"parameter {key!r} given twice")
-        try:
-            out[key] = json.loads(value)
-        except ValueError:
-            out[key] = value
-    return out
+        out[key] = value
+    return coerce_form(tool.input_schema(), out) if tool is not None else dict(out)
 
 
 class Context(msgspec.Struct):
@@ -118,8 +119,17 @@ def identity(f: Callable[..., Any]) -> Callable[..., Any]:
     return f
 
 
-def progress(message: str) -> None:
-    click.echo(f"  ... {message}", err=True)
+def setup_logging(debug: bool) -> None:
+    """``--debug``: every log record on stderr, tracebacks included. Otherwise none: an error is one line, and
+    Python's last-resort handler must not print a logged traceback under it."""
+    root = logging.getLogger("proximo")
+    if debug:
+        handler = logging.StreamHandler(sys.stderr)
+        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+        root.addHandler(handler)
+        root.setLevel(logging.DEBUG)
+    elif not root.handlers:
+        root.addHandler(logging.NullHandler())
 
 
 Ask = Callable[[str, bool], str]  # (prompt, hide the answer) -> what the person typed

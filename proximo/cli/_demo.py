@@ -15,6 +15,8 @@ from pathlib import Path
 from rich.console import Console
 from rich.rule import Rule
 
+from ._approve import confirm
+from ._common import Ask
 from ..trust._approvers import ApproverStore
 from ..trust._ledger import Actor
 from ..trust._pipeline import Credential, Host
@@ -39,15 +41,24 @@ def unbootable(model: ClusterModel) -> dict[str, list[str]]:
 DEMO_APPROVER = "demo-operator"
 
 
-def _approve(console: Console, host: Host, plan_id: str, actor: Actor, passphrase: str) -> None:
+def _approve(console: Console, host: Host, plan_id: str, actor: Actor, passphrase: str, ask: Ask | None) -> bool:
+    """The person's step. At a terminal the person confirms, as `proximo approve` asks (an unclear answer such as
+    `y` asks again); the demo's own approver's passphrase stands in for theirs. False: they declined."""
     plan = host.get_plan(plan_id)
     if not host.needs_person(plan):
         console.print(f"{plan.risk.value} is within auto-approval: apply goes ahead on the agent's word.")
-        return
+        return True
     console.print(f"A person approves it: `proximo approve {plan_id}`, confirming the plan and giving their approver "
                   f"passphrase. Here the demo's own approver {DEMO_APPROVER!r} (made for this run) does it.")
-    host.approve(plan_id, Actor(token_id=TOKEN_ID, face="demo", client="proximo demo"),
-                 Credential(DEMO_APPROVER, passphrase), typed_target=plan.target)
+    person = Actor(token_id=TOKEN_ID, face="demo", client="proximo demo")
+    if ask is not None:
+        approved, _ = confirm(plan, ask, lambda line: console.print(line, markup=False))
+        if not approved:
+            host.deny(plan_id, person, "declined in the demo")
+            console.print("Declined: recorded in the ledger, and nothing is applied. (`proximo demo` again to see the rest.)")
+            return False
+    host.approve(plan_id, person, Credential(DEMO_APPROVER, passphrase), typed_target=plan.target)
+    return True
 
 
 DEMO_TEMPLATE = 9000
@@ -91,7 +102,8 @@ async def _firewall_lockout_chapter(console: Console, world: World, actor: Actor
     console.print(f"Nothing changed: the cluster firewall is still off; {', '.join(locked)} would have been cut off from tcp/8006.")
 
 
-async def run_demo(console: Console) -> None:
+async def run_demo(console: Console, ask: Ask | None = None) -> None:
+    """``ask``: the person at a terminal, who confirms each approval; None: the demo approves on its own."""
     started = time.monotonic()
     with tempfile.TemporaryDirectory(prefix="proximo-demo-") as tmp:
         world = World(Path(tmp))
@@ -114,7 +126,8 @@ async def run_demo(console: Console) -> None:
                 await host.apply(plan.plan_id, actor)
             except ProximoError as exc:
                 console.print(f"The agent tries to apply it straight away: refused: {exc}")
-            _approve(console, host, plan.plan_id, actor, passphrase)
+            if not _approve(console, host, plan.plan_id, actor, passphrase, ask):
+                return
 
             console.print(Rule("3. APPLY: exactly the planned steps"))
             result = await host.apply(plan.plan_id, actor)
@@ -128,7 +141,8 @@ async def run_demo(console: Console) -> None:
             console.print(Rule(f"5. UNDO: ledger record #{result.ledger.seq}"))
             undo = await host.undo(result.ledger.seq, actor)
             print_plan(console, undo)
-            _approve(console, host, undo.plan_id, actor, passphrase)
+            if not _approve(console, host, undo.plan_id, actor, passphrase, ask):
+                return
             undone = await host.apply(undo.plan_id, actor)
             print_apply(console, undone)
             broken = unbootable(world.model)

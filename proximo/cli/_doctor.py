@@ -29,6 +29,7 @@ class Finding(msgspec.Struct, frozen=True):
     level: Level
     what: str
     detail: str
+    fix: list[list[str]] = []  # commands that fix it, as argv: shown quoted for a shell (shlex.join)
 
 
 class Diagnosis(msgspec.Struct, frozen=True):
@@ -115,6 +116,22 @@ def _me() -> str:
     return account_name(os.getuid())
 
 
+def _cluster_findings(settings: Settings) -> list[Finding]:
+    """Which cluster this account's Proximo talks to; with none, the commands that set one up (a token id holds
+    a `!`, which bash expands unless quoted: shlex quotes it)."""
+    if settings.url and settings.token_id:
+        return [Finding("ok", "cluster", f"{settings.url} as {settings.token_id}")]
+    token = settings.token_id or "proximo@pve!agent"
+    user, _, name = token.partition("!")
+    return [Finding("warn", "cluster", "no cluster configured (PROXIMO_URL, PROXIMO_TOKEN_ID): on a node, make a token; "
+                                       "here, point Proximo at it", [
+        ["pveum", "user", "token", "add", user, name, "--privsep", "1"],
+        ["pveum", "acl", "modify", "/", "--tokens", token, "--roles", "PVEAuditor"],
+        ["export", "PROXIMO_URL=https://pve1.example.org:8006", f"PROXIMO_TOKEN_ID={token}",
+         f"PROXIMO_TOKEN_FILE={settings.home / 'token'}"],
+    ])]
+
+
 def _local_findings(settings: Settings) -> list[Finding]:
     out: list[Finding] = []
     home = settings.home
@@ -122,15 +139,19 @@ def _local_findings(settings: Settings) -> list[Finding]:
         return [Finding("warn", "state", f"{home} does not exist yet (made on first use, 0700)")]
     info = home.stat()
     mode = stat.S_IMODE(info.st_mode)
-    out.append(Finding("ok" if not mode & 0o077 and info.st_uid == os.getuid() else "fail", "state",
-                       f"{home}: mode {mode:04o}, owner uid {info.st_uid}"))
+    private = not mode & 0o077 and info.st_uid == os.getuid()
+    out.append(Finding("ok" if private else "fail", "state", f"{home}: mode {mode:04o}, owner uid {info.st_uid}",
+                       [] if private else [["chmod", "700", str(home)]]))
+    out += _cluster_findings(settings)
     if settings.token_secret is not None and os.environ.get("PROXIMO_TOKEN_SECRET"):
         out.append(Finding("warn", "token", "PROXIMO_TOKEN_SECRET is in the environment: every process of this account "
-                                            "(an agent's too) can read it; use PROXIMO_TOKEN_FILE (0600) or service mode"))
+                                            "(an agent's too) can read it; use PROXIMO_TOKEN_FILE (0600) or service mode",
+                           [["export", f"PROXIMO_TOKEN_FILE={settings.home / 'token'}"], ["unset", "PROXIMO_TOKEN_SECRET"]]))
     elif token_file := os.environ.get("PROXIMO_TOKEN_FILE"):
         try:
             token_mode = stat.S_IMODE(Path(token_file).stat().st_mode)
-            out.append(Finding("ok" if not token_mode & 0o077 else "fail", "token", f"{token_file}: mode {token_mode:04o}"))
+            out.append(Finding("ok" if not token_mode & 0o077 else "fail", "token", f"{token_file}: mode {token_mode:04o}",
+                               [["chmod", "600", token_file]] if token_mode & 0o077 else []))
         except OSError as exc:
             out.append(Finding("fail", "token", f"{token_file}: {exc.strerror}"))
     try:
@@ -148,7 +169,8 @@ def _local_findings(settings: Settings) -> list[Finding]:
         approvers = ApproverStore(home).names()
         out.append(Finding("ok" if approvers else "warn", "approvers",
                            f"{len(approvers)}: {', '.join(approvers)}" if approvers
-                           else "none: plans above auto-approval wait until a person runs `proximo approver add NAME`"))
+                           else "none: plans above auto-approval wait until a person runs `proximo approver add NAME`",
+                           [] if approvers else [["proximo", "approver", "add", _me()]]))
     except ProximoError as exc:
         out.append(Finding("fail", "approvers", str(exc)))
     out.append(Finding("ok" if settings.ledger_anchor else "warn", "anchors",

@@ -7,6 +7,7 @@ Each command that lets a person decide something asks for what an agent does not
 from __future__ import annotations
 
 import os
+import shlex
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -14,6 +15,7 @@ from typing import Any
 
 import click
 import msgspec
+from rich.markup import escape
 
 from ..trust._approvers import ApproverStore, check_name, totp_uri
 from ..trust._ledger import Actor, seal
@@ -234,7 +236,9 @@ def register(cli: click.Group, context: type) -> None:
             out.print(f"[bold]{found.summary}[/bold]")
             for f in found.findings:
                 style = {"ok": "green", "warn": "yellow", "fail": "bold red"}[f.level]
-                out.print(f"[{style}]{f.level:>4}[/{style}] {f.what}: {f.detail}", markup=True, highlight=False)
+                out.print(f"[{style}]{f.level:>4}[/{style}] {f.what}: {escape(f.detail)}", markup=True, highlight=False)
+                for argv in f.fix:  # quoted for a shell: a token id's `!`, a path's spaces
+                    out.print(f"       fix: {shlex.join(argv)}", markup=False, highlight=False)
             out.print("[bold]holds:[/bold]")
             for line in found.holds:
                 out.print(f"  - {line}", markup=False)

@@ -34,7 +34,9 @@ class Executor:
         # From here on the client refuses writes that do not come from ``run`` (see _client.writing).
         self._permit = client.take_write_permit()
 
-    async def run(self, step: Step, progress: Progress | None = None) -> StepResult:
+    async def run(self, step: Step, progress: Progress | None = None,
+                  on_task: Callable[[str, str, list[str]], None] | None = None) -> StepResult:
+        """Send one step; a task's progress goes to ``progress`` (a line) and ``on_task(upid, status, new_lines)``."""
         if not isinstance(step, ApiCall):
             raise NotModelled(f"{step.describe()}: no pack that runs this kind of step is enabled")
         label = step.describe()
@@ -48,6 +50,8 @@ class Executor:
         node = data.split(":")[1]
 
         async def report(status: str, lines: list[str]) -> None:
+            if on_task is not None:
+                on_task(data, status, lines)
             if progress is not None:
                 out = progress(f"{label}: {status}" + (f" - {lines[-1]}" if lines else ""))
                 if out is not None:

@@ -23,6 +23,8 @@ from ..pve._client import check_api_path
 from ._executor import Executor, StepResult
 from ._ledger import Actor, Ledger, LedgerHead, LedgerRecord, seal
 from ._planstore import PlanStore, check_plan_id, new_plan_id
+from .._guard import pack_code
+from .._progress import Checking, OnEvent, ReadingBack, StepDone, StepStarted, TaskPolled
 from .._plugins import PackManager
 from ._policy import Policy, scope_of
 from .._settings import Settings
@@ -172,6 +174,10 @@ class Host:
         tool = self.tools.get(tool_id)
         return tool, tool.parse(raw)
 
+    def _owner_of(self, tool_id: str) -> str:
+        """The pack a tool id belongs to, for an error line ("?" if none loaded has it)."""
+        return next((t.owner for t in self.tools if t.id == tool_id), "?")
+
     async def state(self, max_age: float = 0.0, unread: tuple[str, ...] = ()) -> State:
         """The cluster now; only a plan passes ``max_age`` (PROXIMO_PLAN_READ_AGE): apply's checks read afresh.
         ``unread``: parts of the model to leave out (``ClusterModel.unread``); apply reads what its plan read."""
@@ -194,7 +200,8 @@ class Host:
                 except ProximoError as exc:  # a 403 (the token may not read it) or no answer: the pack says so
                     view.extra[path] = {"error": str(exc)}
         try:
-            data = self.packs.read(tool, params, view, self.operator())
+            with pack_code(tool.owner, tool.id):
+                data = self.packs.read(tool, params, view, self.operator())
         except BadInput as exc:
             self._deny(actor, tool.id, raw, str(exc))
             raise
@@ -226,8 +233,10 @@ class Host:
         # parameter its API does not have is refused before the tool runs.
         release = state.model.api.release
         tool.check_release(params, state.model.version, release)
-        draft = self.packs.plan(tool, params, state.model.copy())  # hookspecs: the view is the pack's own copy
-        return self._finish(tool, msgspec.to_builtins(params), draft, state, actor)
+        # pack code runs in both: the tool's plan, then the semantics, analysers and undo of every pack
+        with pack_code(tool.owner, tool.id):
+            draft = self.packs.plan(tool, params, state.model.copy())  # hookspecs: the view is the pack's own copy
+            return self._finish(tool, msgspec.to_builtins(params), draft, state, actor)
 
     def _predict(self, before: ClusterModel, steps: list[Step]) -> tuple[ClusterModel, list[ClusterModel], list[str], list[str],
                                                                          list[Step]]:
@@ -478,17 +487,22 @@ class Host:
             raise Refused(f"the ledger is broken ({result.reason}): every apply stops until a person looks and seals it "
                           "(proximo ledger seal)")
 
-    async def apply(self, plan_id: str, actor: Actor, progress: Callable[[str], Awaitable[None] | None] | None = None) -> ApplyResult:
+    async def apply(self, plan_id: str, actor: Actor, progress: Callable[[str], Awaitable[None] | None] | None = None,
+                    events: OnEvent | None = None) -> ApplyResult:
         """Run a plan's steps, after verifying everything the decision rests on, before the first request:
 
         the ledger (chain from the last checkpoint, high-water mark), the plan against its ``plan`` record, that
         record itself, the plan still open (unapplied, unblocked, unexpired, this cluster, the policy), the cluster
         unchanged since planning, the steps judged again on the fresh state (same risk, same impacts, no
         blockers), and an approval record that is sound evidence from a channel the policy accepts.
+
+        ``events`` hears where the apply is (``proximo._progress``): checking, each step and its task, reading back.
         """
+        emit = events or (lambda event: None)
         try:
             self.check_ledger()
             plan = self.get_plan(plan_id)
+            emit(Checking(plan_id=plan.plan_id, steps=len(plan.steps)))
         except Refused as exc:
             self._deny(actor, "apply", {"plan_id": plan_id}, str(exc), plan_id=plan_id if isinstance(plan_id, str) else "")
             raise
@@ -502,7 +516,8 @@ class Host:
             if reason := self.policy.check_risk(plan.risk):
                 raise PolicyDenied(reason)
             state = await self._fresh_state(plan)  # first: a stale plan is worth no one's approval
-            judged = self._reassess(plan, state)
+            with pack_code(self._owner_of(plan.tool), plan.tool):  # pack code judges the steps again
+                judged = self._reassess(plan, state)
             if self.needs_person(plan) and self.approval(plan) is None:
                 approvals = self.ledger.find(plan_id=plan.plan_id, kind="approve")
                 why = self._approval_problem(plan, approvals[-1]) if approvals else None
@@ -528,13 +543,17 @@ class Host:
             raise AlreadyApplied(f"plan {plan.plan_id} is already being applied or was applied; plans run once")
         results: list[StepResult] = []
         self.source.forget()  # a read remembered for plans is from before this change
-        for step in plan.steps:
-            result = await self._executor.run(step, progress)
+        for index, step in enumerate(plan.steps, 1):
+            emit(StepStarted(index=index, total=len(plan.steps), step=step.describe()))
+            result = await self._executor.run(step, progress, on_task=lambda upid, status, lines, i=index: emit(
+                TaskPolled(index=i, upid=upid, status=status, lines=list(lines))))
+            emit(StepDone(index=index, ok=result.ok, upid=result.upid, error=result.error))
             results.append(result)
             if not result.ok:
                 break
         ok = len(results) == len(plan.steps) and all(r.ok for r in results)
         mismatches: list[str] = []
+        emit(ReadingBack())
         try:
             actual = (await self.state(unread=unread_in(plan.fingerprint))).model.fingerprint()
             mismatches = sorted(k for k in set(actual) | set(expected) if actual.get(k) != expected.get(k)) if ok else []
@@ -616,7 +635,8 @@ class Host:
         steps = [ApiCall(s.method, s.path, {k: v for k, v in s.params.items() if k != "digest"}) if isinstance(s, ApiCall) else s
                  for s in plan.undo]
         draft = Draft(steps=steps, notes=notes, target=plan.target)
-        return self._finish(None, {"seq": seq}, draft, state, actor, undo_of=seq)
+        with pack_code(self._owner_of(plan.tool), f"the undo of {plan.tool}"):  # semantics and analysers judge it
+            return self._finish(None, {"seq": seq}, draft, state, actor, undo_of=seq)
 
 
 def unread_in(fingerprint: dict[str, str]) -> tuple[str, ...]:

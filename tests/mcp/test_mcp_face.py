@@ -60,8 +60,8 @@ async def test_not_modelled_is_refused_with_one_line(mode: str, tmp_path: Path) 
     ("tool", "args", "expected"),
     [
         ("pve_storage_delete", {"storage": "../etc"}, "storage.delete"),
-        ("pve_storage_delete", {"storage": "local-zfs", "force": True}, "unknown field"),
-        ("pve_storage_delete", {"storage": 5}, "Expected `str`"),
+        ("pve_storage_delete", {"storage": "local-zfs", "force": True}, "unknown parameter"),
+        ("pve_storage_delete", {"storage": 5}, "expected a string"),
         ("pve_storage_delete", {"storage": "local\u200bzfs"}, "control character"),
         ("pve_storage_delete", {"storage": "nope"}, "does not exist"),
         ("pve_storage_list", {"type": "ext4"}, "storage.list"),

@@ -332,7 +332,8 @@ def plan_token_delete(p: Any, view: ClusterModel) -> Draft:
 
 
 TOOLS = tool_table(
-    read_tool("access.users", "Users", "Users with their groups and token names (GET /access/users?full=1).", NoParams, read_users),
+    read_tool("access.users", "Users", "Users with their groups and token names (GET /access/users?full=1).", NoParams, read_users,
+              columns=("userid", "enable", "groups", "expire", "tokens")),
     read_tool("access.groups", "Groups", "Groups and their members (GET /access/groups).", NoParams, lambda p, v: render(v, "/access/groups")),
     read_tool("access.roles", "Roles", "Built-in and custom roles with their privileges (GET /access/roles).", NoParams, read_roles),
     read_tool("access.acl", "ACL", "ACL entries (GET /access/acl), optionally on one path or for one user/group/token.", AclListParams, read_acl),

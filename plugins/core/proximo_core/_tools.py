@@ -64,11 +64,14 @@ def _api_call(p: ApiCallParams, view: ClusterModel) -> Draft:
 
 TOOLS = tool_table(
     read_tool("cluster.status", "Cluster status", "Quorum, nodes and their addresses (GET /cluster/status).",
-          NoParams, lambda p, v: render(v, "/cluster/status")),
+          NoParams, lambda p, v: render(v, "/cluster/status"), columns=("name", "type", "online", "ip", "quorate", "nodes")),
     read_tool("cluster.resources", "Cluster resources", "Every node, guest and storage with usage (GET /cluster/resources).",
-          ResourcesParams, lambda p, v: render(v, "/cluster/resources" + (f"?type={p.type}" if p.type else ""))),
-    read_tool("node.list", "Nodes", "The cluster's nodes with status and load (GET /nodes).", NoParams, _node_list),
-    read_tool("guest.list", "Guests", "VMs and containers, optionally on one node or of one kind.", GuestListParams, _guest_list),
+          ResourcesParams, lambda p, v: render(v, "/cluster/resources" + (f"?type={p.type}" if p.type else "")),
+          columns=("id", "type", "name", "node", "status")),
+    read_tool("node.list", "Nodes", "The cluster's nodes with status and load (GET /nodes).", NoParams, _node_list,
+          columns=("node", "status", "cpu", "maxcpu", "mem", "maxmem", "uptime")),
+    read_tool("guest.list", "Guests", "VMs and containers, optionally on one node or of one kind.", GuestListParams, _guest_list,
+          columns=("vmid", "name", "node", "status", "type", "maxmem", "maxcpu")),
     read_tool("task.status", "Task status", "Status of a Proxmox task by UPID.", TaskParams,
           lambda p, v: render(v, f"/nodes/{p.node}/tasks/{p.upid}/status")),
     read_tool("task.log", "Task log", "Log lines of a Proxmox task by UPID.", TaskLogParams, _task_log),

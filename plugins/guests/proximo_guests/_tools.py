@@ -331,7 +331,7 @@ TOOLS = tool_table(
     read_tool("guest.config", "Guest config", "A guest's configuration (GET .../config) and its pending changes; "
           "current=true gives the running values.", ConfigReadParams, read_config),
     read_tool("guest.snapshots", "Guest snapshots", "A guest's snapshots (GET .../snapshot), with the 'current' row.",
-          VmidParams, read_snapshots),
+          VmidParams, read_snapshots, columns=("name", "snaptime", "parent", "description")),
     read_tool("guest.backups", "Guest backups", "Backups of a guest on every backup storage, newest first.",
           VmidParams, read_backups),
     read_tool("node.status", "Node status", "A node's CPU, memory, root filesystem, kernel and versions (GET /nodes/{node}/status).",

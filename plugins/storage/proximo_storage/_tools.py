@@ -126,11 +126,11 @@ def plan_delete(p: StorageRef, view: ClusterModel) -> Draft:
 
 TOOLS = tool_table(
     read_tool("storage.list", "Storages", "Storage definitions (GET /storage) with the nodes each is available on.",
-          StorageListParams, read_list),
+          StorageListParams, read_list, columns=("storage", "type", "content", "shared", "available_on", "path")),
     read_tool("storage.status", "Storage status", "Usage and state of a storage on each node (or one node).",
           StorageStatusParams, read_status),
     read_tool("storage.content", "Storage content", "Volumes on a storage: images, ISOs, templates, backups.",
-          StorageContentParams, read_content),
+          StorageContentParams, read_content, columns=("volid", "content", "format", "size", "vmid")),
     plan_tool("storage.create", "Plan: create storage", "Plan a new storage definition (POST /storage); parameters as PVE names them.",
           StorageCreateParams, plan_create),
     plan_tool("storage.update", "Plan: update storage", "Plan a change to a storage definition (PUT /storage/{storage}): "

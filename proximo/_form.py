@@ -1,0 +1,160 @@
+"""A tool's parameters as a person types and reads them: ``key=value`` form strings coerced by the JSON schema
+(as Proxmox itself takes form strings), one line per parameter for help, and "did you mean" suggestions.
+
+The schema (``ToolSpec.input_schema()``) is the one source: what MCP clients are shown is what the CLI shows and
+coerces by. It may list indexed keys one by one (``mp0`` .. ``mp255``) or as one ``patternProperties`` entry.
+"""
+
+from __future__ import annotations
+
+import difflib
+import json
+import re
+from collections.abc import Iterable
+from typing import Any
+
+import msgspec
+
+_INT = re.compile(r"^[+-]?[0-9]+$")
+_TRUE = {"1", "true", "yes", "on"}
+_FALSE = {"0", "false", "no", "off"}
+# ``^mp\d+$`` (or ``^mp[0-9]+$``) -> ``mp[N]``: how a person reads an indexed key
+_INDEXED = re.compile(r"^\^?([A-Za-z_-]+)(?:\\d\+|\[0-9\]\+|\\d\{[0-9,]+\}|\[0-9\]\{[0-9,]+\})\$?$")
+
+
+class Param(msgspec.Struct, frozen=True):
+    """One parameter as help shows it."""
+
+    name: str  # ``mp[N]`` for a pattern
+    type: str  # ``integer``, ``string``, ``0|1``, ``lxc|qemu``, ``JSON list`` ...
+    required: bool
+    default: Any
+    description: str
+    example: str
+
+
+def suggest(word: str, choices: Iterable[str]) -> str | None:
+    """The closest choice to a mistyped name, if any is close."""
+    close = difflib.get_close_matches(word, list(choices), n=1, cutoff=0.6)
+    return close[0] if close else None
+
+
+def property_schema(schema: dict[str, Any], key: str) -> dict[str, Any] | None:
+    """The schema of ``key``: a named property, or the first ``patternProperties`` entry whose pattern matches."""
+    props = schema.get("properties") or {}
+    if key in props:
+        return dict(props[key])
+    for pattern, sub in (schema.get("patternProperties") or {}).items():
+        if re.search(pattern, key):
+            return dict(sub)
+    return None
+
+
+def _alternatives(prop: dict[str, Any], defs: dict[str, Any]) -> list[dict[str, Any]]:
+    """The schemas a value may match: ``anyOf``/``oneOf`` flattened, ``$ref`` resolved, ``null`` left out."""
+    if "$ref" in prop:
+        return _alternatives(defs.get(prop["$ref"].rsplit("/", 1)[-1], {}), defs)
+    for key in ("anyOf", "oneOf"):
+        if key in prop:
+            return [alt for sub in prop[key] for alt in _alternatives(sub, defs)]
+    if prop.get("type") == "null":
+        return []
+    return [prop]
+
+
+def _types(alt: dict[str, Any]) -> list[str]:
+    kind = alt.get("type")
+    return list(kind) if isinstance(kind, list) else [kind] if isinstance(kind, str) else []
+
+
+def coerce_form(schema: dict[str, Any], raw: dict[str, str]) -> dict[str, Any]:
+    """Form strings -> JSON values by each parameter's type. A string the schema takes as a string stays one
+    (``name=123`` is the name "123"); lists and objects are JSON; a key the schema lacks stays a string, for
+    ``ToolSpec.parse`` to refuse with a suggestion."""
+    defs = schema.get("$defs") or {}
+    out: dict[str, Any] = {}
+    for key, value in raw.items():
+        prop = property_schema(schema, key)
+        out[key] = value if prop is None else _coerce(value, _alternatives(prop, defs))
+    return out
+
+
+def _coerce(value: str, alts: list[dict[str, Any]]) -> Any:
+    if not alts or any("string" in _types(a) for a in alts) or any(value in a.get("enum", ()) for a in alts):
+        return value
+    for alt in alts:
+        for member in alt.get("enum", ()):
+            if not isinstance(member, str) and json.dumps(member) == value:
+                return member  # enum [0, 1] takes "1" as 1
+    for alt in alts:
+        for kind in _types(alt):
+            if kind == "integer" and _INT.match(value):
+                return int(value)
+            if kind == "number":
+                try:
+                    return int(value) if _INT.match(value) else float(value)
+                except ValueError:
+                    pass
+            if kind == "boolean" and value.lower() in _TRUE | _FALSE:
+                return value.lower() in _TRUE
+            if kind in ("array", "object"):
+                try:
+                    return json.loads(value)
+                except ValueError:
+                    pass
+    return value  # parse names the field and what it expected
+
+
+def params_of(schema: dict[str, Any]) -> list[Param]:
+    """Every parameter, required ones first, for ``proximo tools TOOL`` and ``--help``."""
+    defs = schema.get("$defs") or {}
+    required = set(schema.get("required") or [])
+    rows = [_param(name, prop, defs, name in required) for name, prop in (schema.get("properties") or {}).items()]
+    rows += [_param(_pattern_name(pattern), prop, defs, False) for pattern, prop in (schema.get("patternProperties") or {}).items()]
+    return sorted(rows, key=lambda p: not p.required)
+
+
+def _pattern_name(pattern: str) -> str:
+    match = _INDEXED.match(pattern)
+    return f"{match.group(1)}[N]" if match else pattern
+
+
+def _param(name: str, prop: dict[str, Any], defs: dict[str, Any], required: bool) -> Param:
+    alts = _alternatives(prop, defs)
+    description = str(prop.get("description") or next((a["description"] for a in alts if a.get("description")), ""))
+    return Param(name=name, type=type_name(alts), required=required, default=prop.get("default"),
+                 description=description, example=_example(name, alts, description))
+
+
+def type_name(alts: list[dict[str, Any]]) -> str:
+    names: list[str] = []
+    for alt in alts:
+        if "enum" in alt:
+            names.append("|".join(str(m) for m in alt["enum"]))
+        for kind in _types(alt):
+            names.append({"array": "JSON list", "object": "JSON object"}.get(kind, kind))
+    if "boolean" in names and "0|1" in names:
+        names.remove("boolean")  # PVE's booleans: 0 or 1 (true/false/yes/no work too)
+    return " or ".join(dict.fromkeys(names)) or "any"
+
+
+def _example(name: str, alts: list[dict[str, Any]], description: str) -> str:
+    for alt in alts:
+        if alt.get("examples"):
+            return str(alt["examples"][0])
+        if "enum" in alt and alt["enum"]:
+            return str(alt["enum"][-1])
+    kinds = [k for alt in alts for k in _types(alt)]
+    if "boolean" in kinds:
+        return "1"
+    if "integer" in kinds or "number" in kinds:
+        low = next((a.get("minimum") for a in alts if a.get("minimum") is not None), None)
+        return "100" if name in ("vmid", "newid") else str(max(int(low), 1) if low is not None else 1)
+    if "array" in kinds:
+        return '["a","b"]'
+    if "object" in kinds:
+        return '{"key":"value"}'
+    # A description's own "e.g. X" is the best example there is.
+    match = re.search(r"e\.g\.\s+([^\s,;)]+)", description)
+    return match.group(1) if match else ""
+
