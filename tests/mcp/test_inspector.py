@@ -45,10 +45,10 @@ def inspector_env() -> dict[str, str]:
     return {**os.environ, "npm_config_prefer_offline": "true", "npm_config_update_notifier": "false", "NO_COLOR": "1"}
 
 
-def inspect(home: Path, *args: str) -> tuple[int, Any, str]:
+def inspect(home: Path, *args: str, toolset: str = "full") -> tuple[int, Any, str]:
     server = [str(Path(sys.executable).parent / "proximo"), "serve", "--sim"]
     # the Inspector starts the server with a minimal environment: PROXIMO_HOME goes in with -e, as in a client config
-    cmd = [npx(), "-y", INSPECTOR, "--cli", "-e", f"PROXIMO_HOME={home}", *server, *args]
+    cmd = [npx(), "-y", INSPECTOR, "--cli", "-e", f"PROXIMO_HOME={home}", "-e", f"PROXIMO_TOOLSET={toolset}", *server, *args]
     done = subprocess.run(cmd, capture_output=True, text=True, env=inspector_env(), timeout=300, check=False)
     try:
         return done.returncode, json.loads(done.stdout), done.stderr
@@ -93,7 +93,7 @@ def sim_ledger(home: Path) -> Ledger:
 @pytest.mark.anyio
 async def test_inspector_over_http_with_the_bearer_token(tmp_path: Path) -> None:
     world = make_world(tmp_path)
-    server = build_server(world.host, McpSettings(), tools=world.packs.tools)
+    server = build_server(world.host, McpSettings(toolset="full"), tools=world.packs.tools)
     async with serve_http(server) as base:
         cmd = [npx(), "-y", INSPECTOR, "--cli", base + "/mcp", "--transport", "http", "--method", "tools/call",
                "--tool-name", "pve_storage_status", "--tool-arg", "storage=local", "--tool-arg", "node=pve1",
