@@ -238,14 +238,17 @@ def _fold_indexed(props: dict[str, dict[str, Any]], required: set[str], endpoint
 
 def _build(struct: Any, limit: int) -> dict[str, Any]:
     raw = object_schema(struct)
-    endpoints: tuple[tuple[str, str], ...] = tuple(getattr(struct, "__pve_endpoints__", ()))
+    # the endpoints the struct mirrors, then any it only takes descriptions from (``proximo.params.described``)
+    endpoints: tuple[tuple[str, str], ...] = (*getattr(struct, "__pve_endpoints__", ()), *getattr(struct, "__pve_docs__", ()))
+    extra: dict[str, str] = getattr(struct, "__param_descriptions__", {})
     required = set(raw.get("required", ()))
     props: dict[str, dict[str, Any]] = {}
     for name, prop in raw.get("properties", {}).items():
         prop = _slim(prop)
         if not prop or prop == {"description": prop.get("description")}:  # Any: what PVE says it is
             prop = {**prop, **(_pve_types(endpoints, name) or {})}
-        props[name] = _describe(prop, pve_description(endpoints, name) if endpoints else None, limit)
+        prop = _describe(prop, pve_description(endpoints, name) if endpoints else None, limit)
+        props[name] = prop if prop.get("description") else _describe(prop, extra.get(name), limit)
     props, patterns = _fold_indexed(props, required, endpoints, limit)
     out: dict[str, Any] = {"type": "object", "properties": props}
     if patterns:
