@@ -78,41 +78,54 @@ def paths(spec: ToolSpec) -> list[str]:
 def line(spec: ToolSpec) -> str:
     """One line per tool: id, read/plan, title, and the PVE endpoint it mirrors."""
     where = paths(spec)
-    return f"{spec.id} ({kind(spec)}) {spec.title}" + (f" [{where[0]}{' ...' if len(where) > 1 else ''}]" if where else "")
+    title = spec.title.removeprefix("Plan: ")  # "(plan)" says it
+    return f"{spec.id} ({kind(spec)}) {title}" + (f" [{where[0]}{' ...' if len(where) > 1 else ''}]" if where else "")
 
 
 _WORD = re.compile(r"[^\s,;]+")
 
 
 def search(specs: list[ToolSpec], query: str) -> list[ToolSpec]:
-    """Tools matching the most words of ``query`` (in the id, title, description or PVE paths), best first."""
+    """Tools matching the most words of ``query`` (in the id, title, description or PVE paths), best first: then those
+    with a word that is one of their PVE paths exactly, then those with more words in their id or title."""
     words = [w.lower() for w in _WORD.findall(query)]
     if not words:
         return list(specs)
-    scored: list[tuple[int, int, str, ToolSpec]] = []
+    scored: list[tuple[int, int, int, str, ToolSpec]] = []
     for spec in specs:
         name = f"{spec.id} {spec.title}".lower().replace("_", " ")
+        templates = {template.lower() for _, template in getattr(spec.params, "__pve_endpoints__", ())}
         text = f"{name} {spec.description} {' '.join(paths(spec))}".lower()
         found = [w for w in words if w in text]
         if found:
-            scored.append((-len(found), -sum(w in name for w in found), spec.id, spec))
-    return [spec for *_, spec in sorted(scored, key=lambda s: s[:3])]
+            scored.append((-len(found), -sum(w in templates for w in found), -sum(w in name for w in found), spec.id, spec))
+    return [spec for *_, spec in sorted(scored, key=lambda s: s[:4])]
 
 
-# Values that parse for the parameters most tools share (the demo cluster has them), for describe's example.
-_EXAMPLE_VALUES: dict[str, Any] = {
-    "node": "pve1", "storage": "local", "vmid": 100, "newid": 101, "target": "local", "snapname": "before-upgrade",
-    "userid": "alice@pve", "groupid": "ops", "roleid": "Auditor", "tokenid": "ci", "path": "/vms/100", "roles": "PVEVMUser",
-    "name": "example", "cidr": "192.0.2.10", "upid": "UPID:pve1:00001234:00ABCDEF:65000000:qmstart:100:root@pam:",
-    "method": "GET", "type": "dir", "disk": "scsi0", "size": "+1G", "pos": 0, "moveto": 1, "action": "ACCEPT",
-    "level": "cluster", "group": "webservers", "comment": "example", "dest": "10.0.0.0/8", "source": "192.0.2.0/24",
+# Values for the parameters tools share (the demo cluster has them), for describe's example: the first candidate the
+# parameter's schema takes is used ("target" is a node, a storage or a firewall target, by tool).
+_EXAMPLE_VALUES: dict[str, tuple[Any, ...]] = {
+    "node": ("pve1",), "storage": ("local",), "vmid": (104,), "newid": (150,), "target": ("qemu/104", "pve2"),
+    "snapname": ("before-upgrade",), "userid": ("alice@pve",), "subject": ("alice@pve",), "groupid": ("ops",),
+    "roleid": ("Auditor",), "tokenid": ("ci",), "path": ("/vms/104",), "roles": ("PVEVMUser",), "name": ("example",),
+    "cidr": ("192.0.2.10",), "upid": ("UPID:pve1:00001234:00ABCDEF:65000000:qmstart:104:root@pam:",),
+    "type": ("dir",), "disk": ("scsi0",), "size": ("+1G",), "action": ("ACCEPT",), "group": ("webservers",),
+    "level": ("cluster",),
 }
 
 
+def _takes(prop: dict[str, Any], value: Any) -> bool:
+    if "enum" in prop:
+        return value in prop["enum"]
+    kind_ = prop.get("type")
+    if kind_ == "string":
+        return isinstance(value, str) and re.search(prop.get("pattern", ""), value) is not None
+    return kind_ != "integer" or isinstance(value, int)
+
+
 def example_value(name: str, prop: dict[str, Any]) -> Any:
-    if name in _EXAMPLE_VALUES:
-        value = _EXAMPLE_VALUES[name]
-        if "enum" not in prop or value in prop["enum"]:
+    for value in _EXAMPLE_VALUES.get(name, ()):
+        if _takes(prop, value):
             return value
     if "enum" in prop:
         return prop["enum"][0]
@@ -205,11 +218,11 @@ def compact_tools(specs: list[ToolSpec], *, read_only: bool) -> list[FaceTool]:
         tools.append(FaceTool.build(
             proximo_read, name="proximo_read", title="Run a read tool",
             description="Run a read tool: answered at once; changes nothing.",
-            params=CallParams, hints=annotations(plans=False)))
+            params=CallParams, hints=annotations(plans=False), passthrough=("params",)))
     if count["plan"] and not read_only:
         tools.append(FaceTool.build(
             proximo_plan, name="proximo_plan", title="Plan: a change",
             description="Run a plan tool: a plan (API calls, blast radius, risk, undo); changes nothing. "
                         "proximo_apply runs it.",
-            params=CallParams, hints=annotations(plans=True)))
+            params=CallParams, hints=annotations(plans=True), passthrough=("params",)))
     return tools

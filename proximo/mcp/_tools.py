@@ -130,22 +130,25 @@ class FaceTool(Tool):
     """A tool of the face itself: the SDK's function tool, with arguments checked against a msgspec struct."""
 
     params_struct: Any = Field(default=None, exclude=True)
+    # arguments handed on to a pack's tool as they came (compact read/plan's ``params``): the host checks them, as it
+    # checks a named tool's, and records what it refuses
+    passthrough: tuple[str, ...] = Field(default=(), exclude=True)
 
     @classmethod
     def build(cls, fn: Callable[..., Any], *, name: str, title: str, description: str, params: type[msgspec.Struct],
-              hints: ToolAnnotations) -> FaceTool:
+              hints: ToolAnnotations, passthrough: tuple[str, ...] = ()) -> FaceTool:
         base = Tool.from_function(fn, name=name, title=title, description=description, annotations=hints)
         return cls(
             fn=base.fn, name=base.name, title=base.title, description=base.description,
             parameters=copy.deepcopy(input_schema(params)),
             fn_metadata=base.fn_metadata.model_copy(update={"output_schema": None}),
             is_async=base.is_async, context_kwarg=base.context_kwarg, resolved_params=base.resolved_params,
-            resolver_plans=base.resolver_plans, annotations=base.annotations, params_struct=params,
+            resolver_plans=base.resolver_plans, annotations=base.annotations, params_struct=params, passthrough=passthrough,
         )
 
     async def run(self, arguments: dict[str, Any], context: Context[Any, Any], convert_result: bool = False) -> Any:
         try:
-            check_strings(arguments)
+            check_strings({k: v for k, v in arguments.items() if k not in self.passthrough})
             msgspec.convert(arguments, self.params_struct, strict=True)
         except BadInput as exc:
             return failure(face(context).host, f"{self.name}: {exc}")
