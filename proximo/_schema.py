@@ -91,8 +91,14 @@ def _pve_types(endpoints: tuple[tuple[str, str], ...], name: str) -> dict[str, A
     if {"integer", "number"} <= kinds:  # an integer is a number
         kinds.discard("integer")
     # The type alone: endpoints that disagree on a parameter disagree on its values too (a VM's ostype is not a
-    # container's), and PVE checks the value for the guest at hand.
-    shown = [{"type": kind} for kind in sorted(kinds) if kind in ("string", "integer", "number", "boolean")]
+    # container's), and PVE checks the value for the guest at hand. Names that fold into one short pattern (a VM's
+    # disks and a container's volumes: scsi0 .. scsi30, mp0 .. mp255, ...) are shown as it.
+    shown: list[dict[str, Any]] = []
+    for kind in sorted(kinds & {"string", "integer", "number", "boolean"}):
+        strings = [spec.enum for spec in specs if spec.type == "string"]
+        pattern = (_names_pattern(sorted({v for enum in strings for v in enum or ()}))
+                   if kind == "string" and all(strings) else None)
+        shown.append({"type": kind, "pattern": pattern} if pattern else {"type": kind})
     if not shown:
         return None
     return shown[0] if len(shown) == 1 else {"anyOf": shown}
