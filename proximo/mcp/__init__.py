@@ -73,7 +73,8 @@ READ_ONLY_INSTRUCTIONS = """Proximo, read-only (PROXIMO_READ_ONLY=1): the pve_* 
 proximo_ledger_tail show the hash-chained record of what was planned, approved and applied. Nothing here plans or
 changes anything. Every answer carries the ledger head (seq and hash)."""
 
-COMPACT_READ_ONLY_INSTRUCTIONS = """Proximo, read-only (PROXIMO_READ_ONLY=1): find a read tool with proximo_search, see its parameters with
+COMPACT_READ_ONLY_INSTRUCTIONS = """\
+Proximo, read-only (PROXIMO_READ_ONLY=1): find a read tool with proximo_search, see its parameters with
 proximo_describe and run it with proximo_read(tool, params); proximo_ledger_verify / proximo_ledger_tail show the
 hash-chained record of what was planned, approved and applied. Nothing here plans or changes anything. Every answer
 carries the ledger head (seq and hash)."""

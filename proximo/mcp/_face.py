@@ -9,7 +9,6 @@ from mcp.server.mcpserver import Context
 from mcp_types import CallToolResult, ToolAnnotations
 
 from ..trust._ledger import LedgerHead
-from .._types import Plan
 from ..errors import ProximoError
 from ._results import TailAnswer, VerifyAnswer, actor, face, failure, structured
 from ._tools import FaceTool, annotations, plan_result

@@ -5,7 +5,8 @@ argument model from a Python signature, and validates arguments with it before t
 tools are described by msgspec structs that the *host* must validate (``ToolSpec.parse``: one-line
 ``BadInput``, and a ``deny`` record in the ledger), and generating one Python signature per tool would be
 writing each tool twice. ``Tool`` is the SDK's own registration record (``MCPServer(tools=[...])`` takes a
-list of them), so :class:`HostTool` is one: its ``parameters`` are ``ToolSpec.input_schema()`` and its ``run``
+list of them), so :class:`HostTool` is one: its ``parameters`` are ``ToolSpec.input_schema()`` (fitted to a
+per-tool budget, see ``proximo._schema``) and its ``run``
 hands the raw arguments to :func:`dispatch`, the one path to the host the compact toolset's read and plan tools
 take too. No tool carries an output schema: the plan's, the same on 50 tools, was half of ``tools/list``; it is
 the resource ``proximo://schema/plan`` instead.
@@ -33,7 +34,7 @@ from mcp.shared.exceptions import MCPError
 from mcp_types import CallToolResult, ToolAnnotations
 from pydantic import Field
 
-from ..trust._pipeline import Answer, Host
+from ..trust._pipeline import Host
 from .._render import plan_document
 from .._schema import SCHEMA_BUDGET, input_schema
 from .._tools import ToolRegistry, ToolSpec, check_strings
@@ -117,7 +118,9 @@ class HostTool(Tool):
             title, description = spec.title, spec.description
         return cls(
             fn=_never_called, name=spec.mcp_name, title=title, description=description,
-            parameters=copy.deepcopy(input_schema(spec.params, SCHEMA_BUDGET)), fn_metadata=FuncMetadata(arg_model=ArgModelBase, output_schema=None),
+            # what ToolSpec.input_schema() gives, its descriptions cut to fit the budget in the few largest tools
+            parameters=copy.deepcopy(input_schema(spec.params, SCHEMA_BUDGET)),
+            fn_metadata=FuncMetadata(arg_model=ArgModelBase, output_schema=None),
             is_async=True, annotations=annotations(plans=spec.mutating), spec=spec,
             meta={"proximo/tool": spec.id, "proximo/pack": spec.owner},
         )

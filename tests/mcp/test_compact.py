@@ -55,7 +55,8 @@ async def test_the_compact_list_and_its_annotations(mode: str, tmp_path: Path) -
     async with Client(server, mode=mode) as client:
         listed = {t.name: t for t in (await client.list_tools()).tools}
     assert set(listed) == COMPACT
-    plan, undo, read = listed["proximo_plan"].annotations, listed["proximo_undo"].annotations, listed["proximo_read"].annotations
+    plan, undo = listed["proximo_plan"].annotations, listed["proximo_undo"].annotations
+    read = listed["proximo_read"].annotations
     # planning changes nothing: proximo_plan and proximo_undo carry what every plan tool carries
     for hints in (plan, undo):
         assert (hints.read_only_hint, hints.destructive_hint, hints.idempotent_hint, hints.open_world_hint) == (True, False, False, True)
@@ -136,7 +137,8 @@ async def test_a_read_given_to_plan_or_a_plan_given_to_read_is_refused(tmp_path:
     world, server = server_for(tmp_path)
     before = world.model.fingerprint()
     async with Client(server) as client:
-        plan_as_read = refused(await client.call_tool("proximo_read", {"tool": "storage.delete", "params": {"storage": "local-zfs"}}))
+        plan_as_read = refused(await client.call_tool("proximo_read", {"tool": "storage.delete",
+                                                                       "params": {"storage": "local-zfs"}}))
         read_as_plan = refused(await client.call_tool("proximo_plan", {"tool": "storage.list"}))
     assert "storage.delete is a plan tool: call proximo_plan" in plan_as_read
     assert "storage.list is a read tool: call proximo_read" in read_as_plan
@@ -145,7 +147,8 @@ async def test_a_read_given_to_plan_or_a_plan_given_to_read_is_refused(tmp_path:
 
 @pytest.mark.parametrize(("params", "field"), [({"storge": "local-zfs"}, "storge"), ({"storage": 5}, "storage"),
                                                ({"storage": "local\u200bzfs"}, "control character"), ({}, "storage")])
-async def test_wrong_params_are_refused_as_the_named_tool_refuses_them(params: dict[str, Any], field: str, tmp_path: Path) -> None:
+async def test_wrong_params_are_refused_as_the_named_tool_refuses_them(params: dict[str, Any], field: str,
+                                                                       tmp_path: Path) -> None:
     world, server = server_for(tmp_path / "compact")
     full_world, full = server_for(tmp_path / "full", McpSettings(toolset="full"))
     before = world.model.fingerprint()
@@ -196,7 +199,8 @@ async def test_only_read_tools_selected_means_no_plan_tool(tmp_path: Path) -> No
 async def test_a_selection_of_nothing_says_so(toolset: str, read_only: bool, tmp_path: Path,
                                                caplog: pytest.LogCaptureFixture) -> None:
     with caplog.at_level(logging.WARNING, logger="proximo.mcp"):
-        _, server = server_for(tmp_path, McpSettings(toolset=toolset, tools=("stroage.*",), read_only=read_only))  # type: ignore[arg-type]
+        settings = McpSettings(toolset=toolset, tools=("stroage.*",), read_only=read_only)  # type: ignore[arg-type]
+        _, server = server_for(tmp_path, settings)
     async with Client(server, mode="legacy") as client:
         names = {t.name for t in (await client.list_tools()).tools}
         instructions = client.instructions  # what the client (and its model) is told at initialize
