@@ -181,9 +181,10 @@ _PVE_BOOL = [{"type": "boolean"}, {"enum": [0, 1]}]
 
 
 def _slim(prop: dict[str, Any]) -> dict[str, Any]:
-    """One property without ``null`` (optional fields are left out instead) and with PVE booleans as ``boolean``."""
+    """One property without ``null`` (optional fields are left out instead) and with PVE booleans as ``boolean``; a
+    default that says nothing (null, "", {}, []: what leaving the field out means anyway) is left out too."""
     prop = dict(prop)
-    if prop.get("default", 0) is None:
+    if "default" in prop and prop["default"] in (None, "", {}, []):
         del prop["default"]
     options = prop.get("anyOf")
     if options is not None:

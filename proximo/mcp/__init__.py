@@ -119,7 +119,7 @@ def build_server(host_factory: HostFactory, settings: McpSettings | None = None,
     if not specs:  # said at startup (stderr) and in the instructions the client reads
         log.warning("%s", nothing_selected(settings))
     if settings.toolset == "compact":
-        served: list[Any] = compact_tools(specs, read_only=settings.read_only)
+        served: list[Any] = compact_tools(specs, read_only=settings.read_only, registered={t.id for t in tools})
     else:
         served = [HostTool.from_spec(spec) for spec in specs]
     server: MCPServer[FaceState] = MCPServer(

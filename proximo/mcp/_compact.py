@@ -151,14 +151,17 @@ def example(spec: ToolSpec) -> Example:
 class Catalogue:
     """The tools this server serves, by id, with the ones a mistyped id was probably meant to be."""
 
-    def __init__(self, specs: list[ToolSpec]) -> None:
+    def __init__(self, specs: list[ToolSpec], registered: set[str]) -> None:
         self.specs = specs
         self.by_id = {spec.id: spec for spec in specs}
+        self.withheld = registered - set(self.by_id)  # registered, but not selected (PROXIMO_TOOLS, PROXIMO_READ_ONLY)
 
     def find(self, tool_id: str, context: Context[Any, Any], *, want: str | None = None) -> ToolSpec | CallToolResult:
         """The served tool ``tool_id``, or a one-line error (did you mean ...; or which tool runs it)."""
         host = face(context).host
         spec = self.by_id.get(tool_id)
+        if spec is None and tool_id in self.withheld:  # so the model stops trying it
+            return failure(host, f"{tool_id} is not served here (PROXIMO_TOOLS / PROXIMO_READ_ONLY leave it out)")
         if spec is None:
             close = difflib.get_close_matches(tool_id, list(self.by_id), n=3, cutoff=0.6)
             hint = f"; did you mean {' or '.join(close)}?" if close else "; proximo_search finds tools by words"
@@ -168,11 +171,13 @@ class Catalogue:
         return spec
 
 
-def compact_tools(specs: list[ToolSpec], *, read_only: bool) -> list[FaceTool]:
-    """search and describe (when anything is served), read (when a read tool is), plan (when a plan tool is)."""
+def compact_tools(specs: list[ToolSpec], *, read_only: bool, registered: set[str]) -> list[FaceTool]:
+    """search and describe (when anything is served), read (when a read tool is), plan (when a plan tool is).
+
+    ``specs``: the tools served; ``registered``: every tool id the packs registered."""
     if not specs:
         return []
-    catalogue = Catalogue(specs)
+    catalogue = Catalogue(specs, registered)
     count = {k: sum(kind(s) == k for s in specs) for k in ("read", "plan")}
 
     async def proximo_search(ctx: Context[Any, Any], query: str = "", limit: int = 40) -> CallToolResult:

@@ -172,7 +172,7 @@ async def test_read_only_compact_serves_no_plan_apply_or_undo(tmp_path: Path) ->
     assert names == {"proximo_search", "proximo_describe", "proximo_read"} | LEDGER
     assert lines and all("(read)" in line for line in lines)
     assert len(lines) == sum(not t.mutating for t in world.packs.tools)
-    assert "unknown tool 'storage.delete'" in hidden
+    assert "storage.delete is not served here" in hidden
     assert not read.is_error
 
 
@@ -183,7 +183,7 @@ async def test_proximo_tools_limits_what_compact_reaches(tmp_path: Path) -> None
         outside = refused(await client.call_tool("proximo_read", {"tool": "guest.list"}))
         inside = await client.call_tool("proximo_plan", {"tool": "storage.delete", "params": {"storage": "local-zfs"}})
     assert {line.split(" ", 1)[0] for line in lines} == {t.id for t in world.packs.tools if t.id.startswith("storage.")}
-    assert "unknown tool 'guest.list'" in outside
+    assert "guest.list is not served here (PROXIMO_TOOLS" in outside
     assert not inside.is_error
 
 
