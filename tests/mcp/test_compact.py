@@ -218,3 +218,18 @@ async def test_the_test_packs_tool_is_reached_too(tmp_path: Path) -> None:
                                                                                          "template": "debian-12.tar.zst"}})
     assert found[0].startswith(f"{FETCH_TOOL} (plan)")
     assert not planned.is_error, text(planned)
+
+
+def test_serve_says_at_startup_when_the_selection_leaves_nothing(tmp_path: Path) -> None:
+    """`proximo serve`: the option wins over PROXIMO_TOOLSET, and an empty selection is said on stderr at start-up."""
+    import os
+    import subprocess
+    import sys
+
+    env = {**os.environ, "PROXIMO_HOME": str(tmp_path), "PROXIMO_TOOLSET": "full", "PROXIMO_TOOLS": "stroage.*"}
+    done = subprocess.run([str(Path(sys.executable).parent / "proximo"), "serve", "--sim", "--toolset", "compact"],
+                          stdin=subprocess.DEVNULL, capture_output=True, text=True, env=env, timeout=120, check=False)
+    assert done.stdout == ""  # stdout is the protocol stream: nothing but MCP messages, and none were asked for
+    assert "PROXIMO_TOOLS: 'stroage.*' matches no tool" in done.stderr
+    assert "PROXIMO_TOOLS selects no tool: this server serves only the ledger tools" in done.stderr
+    assert "MCP server on stdio: 4 tools (compact toolset)" in done.stderr
