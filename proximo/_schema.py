@@ -26,11 +26,10 @@ from typing import Any
 
 import msgspec
 
-# Keep a tool's input schema under this many bytes (the whole MCP tool, with its title, description and annotations,
-# stays under 8,000): descriptions are cut shorter, step by step, for the two tools with a hundred options or more
-# (guest.config.set, vm.create); every other tool keeps its first sentences whole (up to 100 characters).
-SCHEMA_BUDGET = 7_500
-DESCRIPTION_LIMITS = (100, 60, 40, 30, 24, 20)
+# A budget (``input_schema(struct, budget)``, what MCP's full toolset gives each tool) cuts descriptions shorter only
+# for the two tools with a hundred options or more (guest.config.set, vm.create); every other tool keeps its first
+# sentences whole (up to 100 characters).
+DESCRIPTION_LIMITS = (100, 16)  # the longest a description gets, and the shortest a budget may cut it to
 _ENUM_TO_PATTERN = 16  # an enum longer than this is shown as a pattern when one is shorter
 _INDEXED = re.compile(r"([a-z]+)([0-9]+)")
 # A sentence ends at ". " or a final "." (not "e.g. ", "i.e. ", "etc. ", nor a "..." in the text).
@@ -301,9 +300,21 @@ def input_schema(struct: Any, budget: int | None = None) -> dict[str, Any]:
     every tool shows (MCP's full toolset). None: descriptions up to 100 characters, what one tool's own description
     shows (``proximo tools TOOL``, MCP's ``proximo_describe``). Callers get a shared dict: copy it before changing it.
     """
-    for limit in DESCRIPTION_LIMITS:
-        built = _build(struct, limit)
-        if budget is None or len(json.dumps(built, separators=(",", ":"), ensure_ascii=False).encode()) <= budget:
-            break
-    return built
+    longest, shortest = DESCRIPTION_LIMITS
+    built = _build(struct, longest)
+    if budget is None or _size(built) <= budget:
+        return built
+    # the longest limit that fits (the size grows with the limit): a few builds, for the few tools that need it
+    low, high = shortest, longest - 1
+    while low < high:
+        middle = (low + high + 1) // 2
+        if _size(_build(struct, middle)) <= budget:
+            low = middle
+        else:
+            high = middle - 1
+    return _build(struct, low)
+
+
+def _size(schema: dict[str, Any]) -> int:
+    return len(json.dumps(schema, separators=(",", ":"), ensure_ascii=False).encode())
 

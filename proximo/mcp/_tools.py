@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import copy
 import fnmatch
+import json
 import logging
 from collections.abc import Callable
 from typing import Any
@@ -36,7 +37,7 @@ from pydantic import Field
 
 from ..trust._pipeline import Host
 from .._render import plan_document
-from .._schema import SCHEMA_BUDGET, input_schema
+from .._schema import input_schema
 from .._tools import ToolRegistry, ToolSpec, check_strings
 from .._types import Plan
 from ..errors import BadInput, ProximoError
@@ -45,6 +46,8 @@ from ._settings import McpSettings
 
 log = logging.getLogger("proximo.mcp")
 
+# The most bytes one tool may take in tools/list (the goal: none over 8,000); its schema gets what the rest leaves.
+TOOL_BUDGET = 7_900
 # Said once per plan tool (50 of them): short. The server instructions say the rest (PLAN -> APPROVE -> APPLY).
 PLAN_NOTE = " Only plans; proximo_apply runs the plan."
 
@@ -116,13 +119,16 @@ class HostTool(Tool):
             title, description = plan_title(spec), spec.description + PLAN_NOTE
         else:
             title, description = spec.title, spec.description
+        hints, meta = annotations(plans=spec.mutating), {"proximo/tool": spec.id, "proximo/pack": spec.owner}
+        rest = {"name": spec.mcp_name, "title": title, "description": description, "inputSchema": {}, "_meta": meta,
+                "annotations": hints.model_dump(by_alias=True, exclude_none=True)}
+        budget = TOOL_BUDGET - len(json.dumps(rest, separators=(",", ":"), ensure_ascii=False).encode())
         return cls(
             fn=_never_called, name=spec.mcp_name, title=title, description=description,
             # what ToolSpec.input_schema() gives, its descriptions cut to fit the budget in the few largest tools
-            parameters=copy.deepcopy(input_schema(spec.params, SCHEMA_BUDGET)),
+            parameters=copy.deepcopy(input_schema(spec.params, budget)),
             fn_metadata=FuncMetadata(arg_model=ArgModelBase, output_schema=None),
-            is_async=True, annotations=annotations(plans=spec.mutating), spec=spec,
-            meta={"proximo/tool": spec.id, "proximo/pack": spec.owner},
+            is_async=True, annotations=hints, spec=spec, meta=meta,
         )
 
     async def run(self, arguments: dict[str, Any], context: Context[Any, Any], convert_result: bool = False) -> Any:

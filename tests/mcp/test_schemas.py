@@ -16,7 +16,7 @@ import msgspec
 import pytest
 
 from _mcp_support import anyio_backend  # noqa: F401
-from proximo._schema import SCHEMA_BUDGET, first_sentence, index_range, input_schema
+from proximo._schema import first_sentence, index_range, input_schema
 from proximo.mcp._compact import example
 from proximo.testing import World
 
@@ -141,12 +141,12 @@ def test_pve_descriptions_and_types_for_what_msgspec_left_untyped(world: World) 
 
 def test_full_lists_cut_descriptions_to_fit_and_describe_keeps_them(world: World) -> None:
     spec = world.packs.tools.get("guest.config.set")
-    whole, fitted = spec.input_schema(), input_schema(spec.params, SCHEMA_BUDGET)
+    whole, fitted = spec.input_schema(), input_schema(spec.params, 7_400)
     assert whole["properties"]["ostype"]["description"] == "Specify guest operating system"
     assert len(fitted["properties"]["ostype"]["description"]) <= 24 and set(fitted["properties"]) == set(whole["properties"])
-    assert len(msgspec.json.encode(fitted)) <= SCHEMA_BUDGET < len(msgspec.json.encode(whole))
+    assert len(msgspec.json.encode(fitted)) <= 7_400 < len(msgspec.json.encode(whole))
     small = world.packs.tools.get("storage.delete")
-    assert input_schema(small.params, SCHEMA_BUDGET) == small.input_schema()  # only the largest tools are cut
+    assert input_schema(small.params, 7_400) == small.input_schema()  # only the largest tools are cut
 
 
 @pytest.mark.parametrize(("text", "limit", "expected"), [
