@@ -9,7 +9,8 @@ This is the same schema, made for a reader (a model pays for every byte of it in
 - a run of indexed options (``mp0`` .. ``mp255`` with one schema) becomes one ``patternProperties`` entry whose
   pattern takes exactly that index range; a long enum of such names becomes one pattern the same way;
 - every property has a short description: the PVE API schema's own (first sentence) where the parameter mirrors a PVE
-  parameter (``__pve_endpoints__``), else the struct's ``msgspec.Meta(description=...)``;
+  parameter (``__pve_endpoints__``, or the endpoints ``proximo.params.described`` names), else the field's
+  ``msgspec.Meta(description=...)``, else the text ``described(fields=...)`` gives it;
 - a field typed ``Any`` (two endpoints disagree on its shape) shows the types PVE gives it, as a type or an ``anyOf``.
 
 The schema only ever shows less than the struct takes; ``ToolSpec.parse`` (the struct) still decides what is valid.
