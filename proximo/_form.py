@@ -15,6 +15,8 @@ from typing import Any
 
 import msgspec
 
+from ._schema import example_value
+
 _INT = re.compile(r"^[+-]?[0-9]+$")
 _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"0", "false", "no", "off"}
@@ -139,22 +141,24 @@ def type_name(alts: list[dict[str, Any]]) -> str:
 
 
 def _example(name: str, alts: list[dict[str, Any]], description: str) -> str:
+    """An example as typed at the command line: the schema's own, a description's "e.g. X", else the one shared
+    example of a parameter (``proximo._schema.example_value``, also MCP's describe)."""
     for alt in alts:
         if alt.get("examples"):
             return str(alt["examples"][0])
-        if "enum" in alt and alt["enum"]:
-            return str(alt["enum"][-1])
-    kinds = [k for alt in alts for k in _types(alt)]
-    if "boolean" in kinds:
-        return "1"
-    if "integer" in kinds or "number" in kinds:
-        low = next((a.get("minimum") for a in alts if a.get("minimum") is not None), None)
-        return "100" if name in ("vmid", "newid") else str(max(int(low), 1) if low is not None else 1)
-    if "array" in kinds:
-        return '["a","b"]'
-    if "object" in kinds:
-        return '{"key":"value"}'
-    # A description's own "e.g. X" is the best example there is.
-    match = re.search(r"e\.g\.\s+([^\s,;)]+)", description)
-    return match.group(1) if match else ""
+    if match := re.search(r"e\.g\.\s+([^\s,;)]+)", description):
+        return match.group(1)
+    for alt in alts:
+        value = example_value(name, alt)
+        if value is not None:
+            return form_text(value)
+    return ""
 
+
+def form_text(value: Any) -> str:
+    """A value as key=value takes it: PVE's 0/1 for booleans, JSON for lists and objects."""
+    if isinstance(value, bool):
+        return "1" if value else "0"
+    if isinstance(value, (list, dict)):
+        return json.dumps(value, separators=(",", ":"))
+    return str(value)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import fnmatch
 import re
 import unicodedata
@@ -12,6 +13,7 @@ import msgspec
 
 from .errors import BadInput, PackError, UnknownTool
 from ._form import suggest
+from ._schema import input_schema, object_schema  # noqa: F401 (object_schema: imported from here by the faces)
 from .params import release_problems
 
 _TOOL_ID = re.compile(r"^[a-z][a-z0-9_]*(\.[a-z][a-z0-9_]*)+$")
@@ -61,8 +63,9 @@ class ToolSpec(msgspec.Struct, frozen=True, kw_only=True):
             raise BadInput(f"{self.id}: this cluster runs PVE {shown}, whose API does not have {'; '.join(problems)}")
 
     def input_schema(self) -> dict[str, Any]:
-        """JSON Schema of the parameters, inlined at the top level (MCP wants an object schema)."""
-        return object_schema(self.params)
+        """JSON Schema of the parameters as MCP clients and ``proximo tools TOOL`` show them: an object schema, slim and
+        with every property described (``proximo._schema``); the struct itself still decides what ``parse`` takes."""
+        return copy.deepcopy(input_schema(self.params))
 
 
 # msgspec's words -> an operator's
@@ -99,16 +102,6 @@ def plain_error(message: str, raw: dict[str, Any], names: list[str]) -> str:
     if m := re.fullmatch(r"Invalid enum value (.+)", text):
         return f"{field}: {m.group(1)} is not one of the allowed values"
     return f"{field}: {text}" if field else text
-
-
-def object_schema(struct: Any) -> dict[str, Any]:
-    """A msgspec type's JSON Schema with its root inlined (not a ``$ref``), other definitions under ``$defs``."""
-    (ref,), components = msgspec.json.schema_components([struct], ref_template="#/$defs/{name}")
-    name = ref["$ref"].rsplit("/", 1)[-1]
-    top = dict(components.pop(name))
-    if components:
-        top["$defs"] = components
-    return top
 
 
 def check_strings(value: Any, where: str = "$") -> None:

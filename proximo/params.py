@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import functools
 import re
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, TypeVar
 
 import msgspec
 
@@ -136,6 +136,22 @@ def struct_from_schema(name: str, method: str, template: str, *, exclude: tuple[
     struct = msgspec.defstruct(name, required + optional, forbid_unknown_fields=True, frozen=True, kw_only=True,
                                module=__name__, omit_defaults=omit_defaults)
     struct.__pve_endpoints__ = tuple(endpoints or [(method, template)])  # type: ignore[attr-defined]
+    return struct
+
+
+S = TypeVar("S", bound=type[msgspec.Struct])
+
+
+def described(struct: S, *, pve: tuple[tuple[str, str], ...] = (), fields: dict[str, str] | None = None) -> S:
+    """Say what a struct's fields are, for the tool's JSON schema (MCP, ``proximo tools TOOL``); validation is unchanged.
+
+    ``pve``: endpoints whose own parameter descriptions the fields take (a hand-written struct mirroring PVE, as the
+    firewall's alias struct mirrors ``POST /cluster/firewall/aliases``); unlike a schema struct's endpoints, these
+    decide nothing about releases. ``fields``: API name -> a short description, for what PVE leaves undescribed or
+    Proximo adds. A field's own ``msgspec.Meta(description=...)`` wins over ``fields``; PVE's text over both.
+    """
+    struct.__pve_docs__ = tuple(pve)  # type: ignore[attr-defined]
+    struct.__param_descriptions__ = dict(fields or {})  # type: ignore[attr-defined]
     return struct
 
 

@@ -94,16 +94,17 @@ def test_tools_TOOL_shows_each_parameter(proximo: Proximo) -> None:
     shown = proximo.ok("tools", "storage.update")
     lines = shown.splitlines()
     rows = {line.split()[0]: line.split() for line in lines if line.strip() and not line.startswith(" ")}
-    assert rows["storage"][1:] == ["string", "required", "e.g.", "local-zfs"]  # type, required, example (from the description)
-    assert lines[lines.index(next(x for x in lines if x.startswith("storage ")))+1].rstrip() == "    storage ID, e.g. local-zfs"
-    assert rows["disable"][1:] == ["0|1", "optional", "e.g.", "1"]
+    assert rows["storage"][1:] == ["string", "required", "e.g.", "local"]  # type, required, example (the demo's storage)
+    assert lines[lines.index(next(x for x in lines if x.startswith("storage ")))+1].rstrip() == "    The storage identifier"
+    assert rows["disable"][1:] == ["boolean", "optional", "e.g.", "1"]
     assert rows["format"][1] == "qcow2|raw|subvol|vmdk"
     assert all(len(line) <= 80 for line in lines if not line.startswith("    ") and "PVE API" not in line)
     assert "PVE API: PUT /storage/{storage}" in shown
-    assert "example: proximo plan storage.update storage=local-zfs" in shown
+    assert "example: proximo plan storage.update storage=local" in shown
     detail = json.loads(proximo.ok("tools", "storage.update", "--json"))
     disable = next(p for p in detail["params"] if p["name"] == "disable")
-    assert disable == {"name": "disable", "type": "0|1", "required": False, "default": None, "description": "", "example": "1"}
+    assert disable == {"name": "disable", "type": "boolean", "required": False, "default": None,
+                       "description": "Flag to disable the storage", "example": "1"}
 
 
 @pytest.mark.parametrize("command", ["plan", "read"])
@@ -239,7 +240,8 @@ def test_a_tool_without_columns_shows_what_names_a_row_first(proximo: Proximo) -
 def test_a_plan_shows_the_given_parameters_and_the_next_command(proximo: Proximo) -> None:
     shown = proximo.ok("plan", "storage.update", "storage=ceph-rbd", "disable=1")
     headline = shown.splitlines()[0]
-    assert "storage.update storage=ceph-rbd disable=1 - RISK_HIGH" in headline
+    # disable is a PVE boolean: its schema says boolean, so "1" is read as true (PVE is sent 1)
+    assert "storage.update storage=ceph-rbd disable=True - RISK_HIGH" in headline
     assert "None" not in shown
     plan_id = headline.split()[1]
     assert shown.strip().splitlines()[-1] == f"next: a person approves it (proximo approve {plan_id}), then: proximo apply {plan_id}"

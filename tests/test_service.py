@@ -154,7 +154,8 @@ def service() -> Iterator[Service]:
     os.chmod(base, 0o755)  # so the accounts can reach run/; state/ is the service's own (0700)
     env = {**{k: v for k, v in os.environ.items() if not k.startswith("PROXIMO_")},
            "PROXIMO_HOME": str(base / "state"), "PROXIMO_SERVICE_DIR": str(base / "run"),
-           "PROXIMO_APPROVERS": APPROVER, "PROXIMO_AGENTS": AGENT}
+           "PROXIMO_APPROVERS": APPROVER, "PROXIMO_AGENTS": AGENT,
+           "PROXIMO_TOOLSET": "full"}  # the agents here call pve_* tools by name (each `proximo serve` inherits this)
     log = base / "service.log"
     with log.open("wb") as stderr:
         process = subprocess.Popen([sys.executable, "-m", "proximo", "service", "run", "--sim"], env=env,

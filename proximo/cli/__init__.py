@@ -405,7 +405,10 @@ def serve_command() -> click.Command:
     @click.option("--allowed-host", "allowed_hosts", multiple=True, metavar="HOST[:PORT]",
                   help="HTTP: a Host header to accept besides loopback (repeatable; also PROXIMO_ALLOWED_HOSTS).")
     @click.option("--sim", is_flag=True, help="Serve the built-in simulated cluster: try it with no Proxmox.")
-    def serve(transport: str, host: str, port: int, allowed_hosts: tuple[str, ...], sim: bool) -> None:
+    @click.option("--toolset", type=click.Choice(["compact", "full"]), default=None,
+                  help="compact (default): a few tools that search, describe, read and plan every tool; full: one MCP "
+                       "tool per tool (also PROXIMO_TOOLSET).")
+    def serve(transport: str, host: str, port: int, allowed_hosts: tuple[str, ...], sim: bool, toolset: str | None) -> None:
         """Serve every Proximo tool to MCP clients (stdio by default; --transport http for streamable HTTP)."""
         from ..mcp import McpSettings, serve_mcp
 
@@ -417,6 +420,8 @@ def serve_command() -> click.Command:
             mcp_settings = McpSettings.from_env()
             if allowed_hosts:
                 mcp_settings = msgspec.structs.replace(mcp_settings, allowed_hosts=(*mcp_settings.allowed_hosts, *allowed_hosts))
+            if toolset:  # the option wins over PROXIMO_TOOLSET
+                mcp_settings = msgspec.structs.replace(mcp_settings, toolset=toolset)
             serve_mcp(settings, mcp_settings, transport="http" if transport == "http" else "stdio", host=host, port=port, sim=sim)
         except ProximoError as exc:
             click.echo(f"proximo serve: {exc}", err=True)

@@ -4,8 +4,10 @@
     http_app(server, token=...)                            its streamable HTTP app behind a bearer token
     serve_mcp(settings, mcp_settings, transport=..., sim=...)  what ``proximo serve`` / ``proximo-proxmox`` run
 
-Tools: one ``pve_*`` tool per tool in the host's registry (generated, see ``_tools``), plus ``proximo_apply``,
-``proximo_undo``, ``proximo_ledger_verify`` and ``proximo_ledger_tail``; plans and ledger records are resources.
+Tools (``McpSettings.toolset``): ``compact``, the default, serves ``proximo_search``, ``proximo_describe``,
+``proximo_read`` and ``proximo_plan``, which reach every tool in the host's registry by id (``_compact``); ``full``
+serves one ``pve_*`` tool per tool (generated, see ``_tools``). Both add ``proximo_apply``, ``proximo_undo``,
+``proximo_ledger_verify`` and ``proximo_ledger_tail``; plans, ledger records and the plan's schema are resources.
 How a person approves what the agent cannot: ``_approval``. How HTTP is guarded: ``_http``.
 """
 
@@ -30,31 +32,69 @@ from .._settings import Settings
 from .._tools import ToolRegistry
 from .._world import sim_world
 from ..errors import BadInput, ProximoError
+from ._compact import compact_tools
 from ._face import face_tools
 from ._http import BearerAuth, check_bind, http_app, is_loopback, transport_security
 from ._resources import add_resources
 from ._results import FaceState
 from ._settings import McpSettings
-from ._tools import host_tools
+from ._tools import HostTool, select_specs
 
 
 __all__ = ["BearerAuth", "FaceState", "McpSettings", "build_server", "http_app", "is_loopback", "serve_async",
            "serve_mcp", "transport_security"]
+
+log = logging.getLogger("proximo.mcp")
 
 HostFactory = Callable[[], AbstractAsyncContextManager[Host]]
 
 INSTRUCTIONS = """\
 Proximo manages a Proxmox VE cluster; every change goes PLAN -> APPROVE -> APPLY -> PROVE -> UNDO.
 Tools named pve_* either read (answered at once) or plan (titled "Plan: ..."). A plan changes nothing: it shows
-the exact API calls, the blast radius across the cluster, the risk and the undo. To make the change, call
-proximo_apply(plan_id): the host runs exactly the planned steps. Plans above the auto-approval level need a
-person's approval, which no tool argument can give: the client shows the person a form, or the plan waits for
-`proximo approve PLAN_ID` in a terminal. proximo_undo(seq) plans the undo of an applied change.
-Every answer carries the ledger head (seq and hash): the hash-chained record of every plan, approval and apply."""
+the exact API calls, the blast radius across the cluster, the risk and the undo (its JSON schema is the resource
+proximo://schema/plan). To make the change, call proximo_apply(plan_id): the host runs exactly the planned steps.
+Plans above the auto-approval level need a person's approval, which no tool argument can give: the client shows
+the person a form, or the plan waits for `proximo approve PLAN_ID` in a terminal. proximo_undo(seq) plans the undo
+of an applied change. Every answer carries the ledger head (seq and hash): the hash-chained record of every plan,
+approval and apply."""
+
+COMPACT_INSTRUCTIONS = """\
+Proximo manages a Proxmox VE cluster; every change goes PLAN -> APPROVE -> APPLY -> PROVE -> UNDO.
+Find a tool with proximo_search (words such as: storage, firewall rule, acl, snapshot), see its parameters and an
+example with proximo_describe, then run it by id: proximo_read(tool, params) for a read (answered at once),
+proximo_plan(tool, params) for a change. A plan changes nothing: it shows the exact API calls, the blast radius
+across the cluster, the risk and the undo (its JSON schema is the resource proximo://schema/plan). To make the
+change, call proximo_apply(plan_id): the host runs exactly the planned steps. Plans above the auto-approval level
+need a person's approval, which no tool argument can give: the client shows the person a form, or the plan waits
+for `proximo approve PLAN_ID` in a terminal. proximo_undo(seq) plans the undo of an applied change. Every answer
+carries the ledger head (seq and hash): the hash-chained record of every plan, approval and apply."""
 
 READ_ONLY_INSTRUCTIONS = """Proximo, read-only (PROXIMO_READ_ONLY=1): the pve_* tools read a Proxmox VE cluster, and proximo_ledger_verify /
 proximo_ledger_tail show the hash-chained record of what was planned, approved and applied. Nothing here plans or
 changes anything. Every answer carries the ledger head (seq and hash)."""
+
+COMPACT_READ_ONLY_INSTRUCTIONS = """\
+Proximo, read-only (PROXIMO_READ_ONLY=1): find a read tool with proximo_search, see its parameters with
+proximo_describe and run it with proximo_read(tool, params); proximo_ledger_verify / proximo_ledger_tail show the
+hash-chained record of what was planned, approved and applied. Nothing here plans or changes anything. Every answer
+carries the ledger head (seq and hash)."""
+
+NOTHING_SELECTED = ("PROXIMO_TOOLS{ro} selects no tool: this server serves only the ledger tools{apply}. "
+                    "See `proximo tools` for the ids.")
+
+
+def instructions(settings: McpSettings, served: int) -> str:
+    compact = settings.toolset == "compact"
+    if settings.read_only:
+        text = COMPACT_READ_ONLY_INSTRUCTIONS if compact else READ_ONLY_INSTRUCTIONS
+    else:
+        text = COMPACT_INSTRUCTIONS if compact else INSTRUCTIONS
+    return text if served else f"{nothing_selected(settings)}\n\n{text}"
+
+
+def nothing_selected(settings: McpSettings) -> str:
+    return NOTHING_SELECTED.format(ro=" with PROXIMO_READ_ONLY=1" if settings.read_only else "",
+                                   apply="" if settings.read_only else " (and apply and undo, for plans made before)")
 
 
 def build_server(host_factory: HostFactory, settings: McpSettings | None = None, *, tools: ToolRegistry,
@@ -75,10 +115,16 @@ def build_server(host_factory: HostFactory, settings: McpSettings | None = None,
                 raise RuntimeError("build_server: the host's tool registry is not the one the tools were generated from")
             yield FaceState(host=host, settings=settings)
 
+    specs = select_specs(tools, settings)
+    if not specs:  # said at startup (stderr) and in the instructions the client reads
+        log.warning("%s", nothing_selected(settings))
+    if settings.toolset == "compact":
+        served: list[Any] = compact_tools(specs, read_only=settings.read_only, registered={t.id for t in tools})
+    else:
+        served = [HostTool.from_spec(spec) for spec in specs]
     server: MCPServer[FaceState] = MCPServer(
-        name, title="Proximo", version=__version__, lifespan=lifespan,
-        instructions=READ_ONLY_INSTRUCTIONS if settings.read_only else INSTRUCTIONS,
-        tools=[*host_tools(tools, settings), *face_tools(read_only=settings.read_only)], log_level="WARNING",
+        name, title="Proximo", version=__version__, lifespan=lifespan, instructions=instructions(settings, len(specs)),
+        tools=[*served, *face_tools(read_only=settings.read_only)], log_level="WARNING",
     )
     add_resources(server)
     return server
@@ -130,7 +176,7 @@ async def serve_async(settings: Settings, mcp_settings: McpSettings, *, transpor
     server = build_server(factory, mcp_settings, tools=registry)
     count = len(await server.list_tools())
     if transport == "stdio":
-        _say(f"MCP server on stdio: {count} tools on {where}")
+        _say(f"MCP server on stdio: {count} tools ({mcp_settings.toolset} toolset) on {where}")
         await server.run_stdio_async()
         return
     import uvicorn
@@ -149,7 +195,7 @@ async def serve_async(settings: Settings, mcp_settings: McpSettings, *, transpor
                 await anyio.sleep(0.02)
             if web.started:
                 _say(f"MCP server at http://{shown}:{sock.getsockname()[1]}/mcp (bearer token required): "
-                     f"{count} tools on {where}")
+                     f"{count} tools ({mcp_settings.toolset} toolset) on {where}")
     finally:
         sock.close()
 

@@ -70,7 +70,7 @@ class NoQuestion:
 
 
 class ApplyParams(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
-    plan_id: str
+    plan_id: Annotated[str, msgspec.Meta(description="from the plan's answer")]
 
 
 def _can_elicit(ctx: Context[Any, Any]) -> bool:
@@ -220,11 +220,9 @@ def withhold_new_secrets(result: ApplyResult) -> dict[str, Any]:
 def apply_tool() -> FaceTool:
     return FaceTool.build(
         proximo_apply, name="proximo_apply", title="Apply a plan",
-        description=("Apply a stored plan (made by a pve_* plan tool or proximo_undo): the host runs exactly its steps and "
-                     "nothing else, after checking it is fresh, unexpired and approved. Plans above the auto-approval level "
-                     "need a person: the client shows them an approval form, or, if it cannot, the plan waits for "
-                     "`proximo approve PLAN_ID` in a terminal. There is no argument that approves a plan."),
-        params=ApplyParams, output=ApplyResult,
-        hints=ToolAnnotations(title="Apply a plan", read_only_hint=False, destructive_hint=True, idempotent_hint=False,
+        description=("Run exactly a plan's steps, once checked fresh and approved. Above auto-approval a person "
+                     "approves (a form in the client, or `proximo approve PLAN_ID` in a terminal), never an argument."),
+        params=ApplyParams,
+        hints=ToolAnnotations(read_only_hint=False, destructive_hint=True, idempotent_hint=False,
                               open_world_hint=True),
     )

@@ -9,31 +9,30 @@ from mcp.server.mcpserver import Context
 from mcp_types import CallToolResult, ToolAnnotations
 
 from ..trust._ledger import LedgerHead
-from .._types import Plan
 from ..errors import ProximoError
 from ._results import TailAnswer, VerifyAnswer, actor, face, failure, structured
-from ._tools import FaceTool, plan_result
+from ._tools import FaceTool, annotations, plan_result
 
 MAX_TAIL = 200
 
 
 class UndoParams(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
-    seq: int
+    seq: Annotated[int, msgspec.Meta(description="its apply-result's seq")]
 
 
 class KeptHead(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
     """A ledger head the client kept from an earlier answer (its ``ledger.seq`` and ``ledger.head``)."""
 
-    seq: Annotated[int, msgspec.Meta(ge=0, le=2**62)]
-    head: Annotated[str, msgspec.Meta(pattern="^[0-9a-f]{64}$")]
+    seq: Annotated[int, msgspec.Meta(ge=0, le=2**62, description="its seq")]
+    head: Annotated[str, msgspec.Meta(pattern="^[0-9a-f]{64}$", description="its head")]
 
 
 class VerifyParams(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
-    expected_head: KeptHead | None = None
+    expected_head: Annotated[KeptHead | None, msgspec.Meta(description="an earlier answer's ledger")] = None
 
 
 class TailParams(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
-    n: int = 20
+    n: Annotated[int, msgspec.Meta(description=f"how many (1-{MAX_TAIL})")] = 20
 
 
 async def proximo_undo(seq: int, ctx: Context[Any, Any]) -> CallToolResult:
@@ -77,31 +76,25 @@ def face_tools(*, read_only: bool) -> list[FaceTool]:
     tools = [
         FaceTool.build(
             proximo_ledger_verify, name="proximo_ledger_verify", title="Verify the ledger",
-            description=("Walk the ledger's hash chain and its high-water mark and name the first broken record, if any. "
-                         "Give expected_head {seq, head} from an earlier answer's ledger to check it is still in the chain "
-                         "(records removed from the end are caught this way too)."),
-            params=VerifyParams, output=VerifyAnswer, hints=ToolAnnotations(title="Verify the ledger", **ledger_hints),
+            description="Check the ledger's hash chain; names the first broken record. expected_head must be in it.",
+            params=VerifyParams, hints=ToolAnnotations(**ledger_hints),
         ),
         FaceTool.build(
-            proximo_ledger_tail, name="proximo_ledger_tail", title="Newest ledger records",
-            description=f"The newest n ledger records (plans, approvals, denials, applies, results), oldest first; n up to {MAX_TAIL}.",
-            params=TailParams, output=TailAnswer, hints=ToolAnnotations(title="Newest ledger records", **ledger_hints),
+            proximo_ledger_tail, name="proximo_ledger_tail", title="Ledger tail",
+            description="The newest n ledger records, oldest first.",
+            params=TailParams, hints=ToolAnnotations(**ledger_hints),
         ),
     ]
     if read_only:
         return tools
     return [
         apply_tool(),
-        # Undo only plans (it changes nothing), but it is the first step of reverting a change, so it is marked
-        # destructive like apply: clients that confirm destructive tools confirm this one too.
+        # Undo only plans (it changes nothing), so it is annotated as every plan tool is; proximo_apply, which runs
+        # the undo, is the destructive one that clients confirm.
         FaceTool.build(
-            proximo_undo, name="proximo_undo", title="Plan the undo of a change",
-            description=("Plan the undo of the change recorded at ledger record SEQ (the seq of its apply-result, as "
-                         "proximo_apply reports it). The undo is a new plan with its own blast radius; it changes nothing "
-                         "until proximo_apply runs it."),
-            params=UndoParams, output=Plan,
-            hints=ToolAnnotations(title="Plan the undo of a change", read_only_hint=False, destructive_hint=True,
-                                  idempotent_hint=False, open_world_hint=True),
+            proximo_undo, name="proximo_undo", title="Plan: undo a change",
+            description="Plan the undo of the change whose apply-result is ledger record seq; changes nothing.",
+            params=UndoParams, hints=annotations(plans=True),
         ),
         *tools,
     ]

@@ -1,4 +1,6 @@
-"""Plans and ledger records as MCP resources: ``proximo://plan/{plan_id}`` and ``proximo://ledger/{seq}``."""
+"""Plans and ledger records as MCP resources: ``proximo://plan/{plan_id}`` and ``proximo://ledger/{seq}``; and the
+JSON schemas of what the tools answer (``proximo://schema/plan``, ``proximo://schema/answer``), given once here rather
+than as an output schema on every tool."""
 
 from __future__ import annotations
 
@@ -10,6 +12,9 @@ from mcp.server.mcpserver import Context, MCPServer
 from mcp.server.mcpserver.exceptions import ResourceError, ResourceNotFoundError
 
 from .._render import plan_document
+from .._tools import object_schema
+from .._types import Plan
+from ..trust._pipeline import Answer
 from ..errors import BadInput, ProximoError
 from ._results import face, outgoing
 
@@ -17,6 +22,16 @@ JSON = "application/json"
 
 
 def add_resources(server: MCPServer[Any]) -> None:
+    @server.resource("proximo://schema/plan", name="plan-schema", title="The plan's JSON schema", mime_type=JSON,
+                     description="What every plan tool and proximo_undo answer with (structured content).")
+    def plan_schema() -> str:
+        return json.dumps(object_schema(Plan))
+
+    @server.resource("proximo://schema/answer", name="answer-schema", title="A read's JSON schema", mime_type=JSON,
+                     description="What every read tool answers with (structured content).")
+    def answer_schema() -> str:
+        return json.dumps(object_schema(Answer))
+
     @server.resource("proximo://plan/{plan_id}", name="plan", title="A stored plan", mime_type=JSON,
                      description="A plan as the host stored it (checked against the hash the ledger recorded), "
                                  "with the ledger head.")

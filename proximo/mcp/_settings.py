@@ -1,4 +1,4 @@
-"""The MCP face's own settings (``PROXIMO_TOOLS``, ``PROXIMO_READ_ONLY``, ``PROXIMO_HTTP_TOKEN``, ...).
+"""The MCP face's own settings (``PROXIMO_TOOLSET``, ``PROXIMO_TOOLS``, ``PROXIMO_READ_ONLY``, ``PROXIMO_HTTP_TOKEN``, ...).
 
 The host's settings (cluster, ledger, auto-approve level) stay in :class:`proximo._settings.Settings`; these
 only decide what the face exposes and how it listens.
@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
+from typing import Literal, get_args
 
 import msgspec
 
@@ -17,6 +18,8 @@ from ..errors import BadInput
 _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"", "0", "false", "no", "off"}
 MIN_TOKEN_LENGTH = 16
+Toolset = Literal["compact", "full"]
+TOOLSETS: tuple[str, ...] = get_args(Toolset)
 
 
 def _flag(env: Mapping[str, str], name: str) -> bool:
@@ -35,6 +38,9 @@ def _list(value: str) -> tuple[str, ...]:
 class McpSettings(msgspec.Struct, kw_only=True, frozen=True):
     """What the MCP face exposes and how it listens."""
 
+    # PROXIMO_TOOLSET / --toolset: "compact" (a few tools that search, describe, read and plan every tool: a small
+    # tools/list) or "full" (one MCP tool per tool)
+    toolset: Toolset = "compact"
     tools: tuple[str, ...] = ()  # PROXIMO_TOOLS: tool ids or glob patterns; empty = every tool
     read_only: bool = False  # PROXIMO_READ_ONLY=1: only LOW tools (reads and the ledger); no plan, apply or undo
     http_token: Secret | None = None  # PROXIMO_HTTP_TOKEN: the bearer token HTTP clients must send
@@ -48,7 +54,11 @@ class McpSettings(msgspec.Struct, kw_only=True, frozen=True):
         token = env.get("PROXIMO_HTTP_TOKEN", "").strip()
         if token and len(token) < MIN_TOKEN_LENGTH:
             raise BadInput(f"PROXIMO_HTTP_TOKEN is too short: use at least {MIN_TOKEN_LENGTH} random characters")
+        toolset = env.get("PROXIMO_TOOLSET", "").strip().lower() or "compact"
+        if toolset not in TOOLSETS:
+            raise BadInput(f"PROXIMO_TOOLSET must be {' or '.join(TOOLSETS)} (got {toolset!r})")
         return cls(
+            toolset=toolset,  # type: ignore[arg-type]  # checked just above
             tools=_list(env.get("PROXIMO_TOOLS", "")),
             read_only=_flag(env, "PROXIMO_READ_ONLY"),
             http_token=Secret(token) if token else None,

@@ -5,8 +5,11 @@ argument model from a Python signature, and validates arguments with it before t
 tools are described by msgspec structs that the *host* must validate (``ToolSpec.parse``: one-line
 ``BadInput``, and a ``deny`` record in the ledger), and generating one Python signature per tool would be
 writing each tool twice. ``Tool`` is the SDK's own registration record (``MCPServer(tools=[...])`` takes a
-list of them), so :class:`HostTool` is one: its ``parameters`` are ``ToolSpec.input_schema()``, its
-output schema is the plan or answer struct's, and its ``run`` hands the raw arguments to the host.
+list of them), so :class:`HostTool` is one: its ``parameters`` are ``ToolSpec.input_schema()`` (fitted to a
+per-tool budget, see ``proximo._schema``) and its ``run``
+hands the raw arguments to :func:`dispatch`, the one path to the host the compact toolset's read and plan tools
+take too. No tool carries an output schema: the plan's, the same on 50 tools, was half of ``tools/list``; it is
+the resource ``proximo://schema/plan`` instead.
 
 The face's own tools (``proximo_apply`` and friends) keep ``Tool.from_function``, because ``proximo_apply``
 needs the SDK's resolver machinery (elicitation on both protocol versions); :class:`FaceTool` only swaps
@@ -16,7 +19,9 @@ in a msgspec schema and checks the arguments against it first, so no argument th
 
 from __future__ import annotations
 
+import copy
 import fnmatch
+import json
 import logging
 from collections.abc import Callable
 from typing import Any
@@ -30,9 +35,10 @@ from mcp.shared.exceptions import MCPError
 from mcp_types import CallToolResult, ToolAnnotations
 from pydantic import Field
 
-from ..trust._pipeline import Answer, Host
+from ..trust._pipeline import Host
 from .._render import plan_document
-from .._tools import ToolRegistry, ToolSpec, check_strings, object_schema
+from .._schema import input_schema
+from .._tools import ToolRegistry, ToolSpec, check_strings
 from .._types import Plan
 from ..errors import BadInput, ProximoError
 from ._results import actor, face, failure, structured
@@ -40,9 +46,10 @@ from ._settings import McpSettings
 
 log = logging.getLogger("proximo.mcp")
 
-PLAN_NOTE = ("\n\nThis only makes a plan: the exact API calls, the blast radius across the cluster, the risk and the "
-             "undo. It changes nothing. To run exactly these steps, call proximo_apply with the plan_id; above the "
-             "auto-approval level a person approves it first.")
+# The most bytes one tool may take in tools/list (the goal: none over 8,000); its schema gets what the rest leaves.
+TOOL_BUDGET = 7_900
+# Said once per plan tool (50 of them): short. The server instructions say the rest (PLAN -> APPROVE -> APPLY).
+PLAN_NOTE = " Only plans; proximo_apply runs the plan."
 
 
 def plan_summary(host: Host, plan: Plan) -> str:
@@ -72,6 +79,31 @@ def plan_title(spec: ToolSpec) -> str:
     return spec.title if spec.title.lower().startswith("plan") else f"Plan: {spec.title}"
 
 
+async def dispatch(context: Context[Any, Any], spec: ToolSpec, arguments: dict[str, Any], name: str) -> CallToolResult:
+    """Run one tool through the host: a read's answer or a plan, or a one-line tool error. Every MCP tool that reaches a
+    pack's tool comes here (the named ``pve_*`` tools and the compact ``proximo_read`` / ``proximo_plan``), so
+    parameters meet the same ``ToolSpec.parse``, release check and ledger whichever toolset is served."""
+    host = face(context).host
+    try:
+        if spec.mutating:
+            return plan_result(host, await host.plan(spec.id, arguments, actor(context)))
+        return structured(host, await host.read(spec.id, arguments, actor(context)))
+    except ProximoError as exc:
+        return failure(host, str(exc))
+    except MCPError:
+        raise
+    except Exception as exc:  # a crash: its text stays in the server's log, not in the model's context
+        raise UnexpectedToolError(f"Error executing tool {name}") from exc
+
+
+def annotations(*, plans: bool) -> ToolAnnotations:
+    """What a read tool or a plan tool declares. Planning changes nothing (it writes a plan record to the ledger, not
+    to the cluster): read-only, not destructive; not idempotent, as each call makes a new plan. No title: the tool's
+    own title says it, once per tool rather than twice."""
+    return ToolAnnotations(read_only_hint=True, destructive_hint=False, idempotent_hint=not plans,
+                           open_world_hint=True)
+
+
 async def _never_called(**_: Any) -> None:  # HostTool.run replaces the SDK's call path entirely
     raise AssertionError("HostTool runs through the host")
 
@@ -85,56 +117,47 @@ class HostTool(Tool):
     def from_spec(cls, spec: ToolSpec) -> HostTool:
         if spec.mutating:
             title, description = plan_title(spec), spec.description + PLAN_NOTE
-            # Planning changes nothing (it writes a plan record to the ledger, not to the cluster).
-            hints = ToolAnnotations(title=title, read_only_hint=True, destructive_hint=False, idempotent_hint=False,
-                                    open_world_hint=True)
-            output = object_schema(Plan)
         else:
             title, description = spec.title, spec.description
-            hints = ToolAnnotations(title=title, read_only_hint=True, destructive_hint=False, idempotent_hint=True,
-                                    open_world_hint=True)
-            output = object_schema(Answer)
+        hints, meta = annotations(plans=spec.mutating), {"proximo/tool": spec.id, "proximo/pack": spec.owner}
+        rest = {"name": spec.mcp_name, "title": title, "description": description, "inputSchema": {}, "_meta": meta,
+                "annotations": hints.model_dump(by_alias=True, exclude_none=True)}
+        budget = TOOL_BUDGET - len(json.dumps(rest, separators=(",", ":"), ensure_ascii=False).encode())
         return cls(
             fn=_never_called, name=spec.mcp_name, title=title, description=description,
-            parameters=spec.input_schema(), fn_metadata=FuncMetadata(arg_model=ArgModelBase, output_schema=output),
-            is_async=True, annotations=hints, spec=spec, meta={"proximo/tool": spec.id, "proximo/pack": spec.owner},
+            # what ToolSpec.input_schema() gives, its descriptions cut to fit the budget in the few largest tools
+            parameters=copy.deepcopy(input_schema(spec.params, budget)),
+            fn_metadata=FuncMetadata(arg_model=ArgModelBase, output_schema=None),
+            is_async=True, annotations=hints, spec=spec, meta=meta,
         )
 
     async def run(self, arguments: dict[str, Any], context: Context[Any, Any], convert_result: bool = False) -> Any:
-        host = face(context).host
-        spec: ToolSpec = self.spec
-        try:
-            if spec.mutating:
-                return plan_result(host, await host.plan(spec.id, arguments, actor(context)))
-            return structured(host, await host.read(spec.id, arguments, actor(context)))
-        except ProximoError as exc:
-            return failure(host, str(exc))
-        except MCPError:
-            raise
-        except Exception as exc:  # a crash: its text stays in the server's log, not in the model's context
-            raise UnexpectedToolError(f"Error executing tool {self.name}") from exc
+        return await dispatch(context, self.spec, arguments, self.name)
 
 
 class FaceTool(Tool):
     """A tool of the face itself: the SDK's function tool, with arguments checked against a msgspec struct."""
 
     params_struct: Any = Field(default=None, exclude=True)
+    # arguments handed on to a pack's tool as they came (compact read/plan's ``params``): the host checks them, as it
+    # checks a named tool's, and records what it refuses
+    passthrough: tuple[str, ...] = Field(default=(), exclude=True)
 
     @classmethod
     def build(cls, fn: Callable[..., Any], *, name: str, title: str, description: str, params: type[msgspec.Struct],
-              output: Any, hints: ToolAnnotations) -> FaceTool:
+              hints: ToolAnnotations, passthrough: tuple[str, ...] = ()) -> FaceTool:
         base = Tool.from_function(fn, name=name, title=title, description=description, annotations=hints)
         return cls(
             fn=base.fn, name=base.name, title=base.title, description=base.description,
-            parameters=object_schema(params),
-            fn_metadata=base.fn_metadata.model_copy(update={"output_schema": object_schema(output)}),
+            parameters=copy.deepcopy(input_schema(params)),
+            fn_metadata=base.fn_metadata.model_copy(update={"output_schema": None}),
             is_async=base.is_async, context_kwarg=base.context_kwarg, resolved_params=base.resolved_params,
-            resolver_plans=base.resolver_plans, annotations=base.annotations, params_struct=params,
+            resolver_plans=base.resolver_plans, annotations=base.annotations, params_struct=params, passthrough=passthrough,
         )
 
     async def run(self, arguments: dict[str, Any], context: Context[Any, Any], convert_result: bool = False) -> Any:
         try:
-            check_strings(arguments)
+            check_strings({k: v for k, v in arguments.items() if k not in self.passthrough})
             msgspec.convert(arguments, self.params_struct, strict=True)
         except BadInput as exc:
             return failure(face(context).host, f"{self.name}: {exc}")
@@ -150,6 +173,3 @@ def select_specs(registry: ToolRegistry, settings: McpSettings) -> list[ToolSpec
             log.warning("PROXIMO_TOOLS: %r matches no tool (see `proximo tools`)", pattern)
     return registry.select(settings.tools, read_only=settings.read_only)
 
-
-def host_tools(registry: ToolRegistry, settings: McpSettings) -> list[Tool]:
-    return [HostTool.from_spec(spec) for spec in select_specs(registry, settings)]

@@ -102,7 +102,7 @@ class Face:
 @asynccontextmanager
 async def open_face(kind: Transport, mode: Mode, home: Path, *, settings: McpSettings | None = None) -> AsyncIterator[Face]:
     world = make_world(home)
-    server = build_server(world.host, settings or McpSettings(), tools=world.packs.tools)
+    server = build_server(world.host, settings or McpSettings(toolset="full"), tools=world.packs.tools)
     if kind == "http":
         async with serve_http(server) as url:
             face = Face(kind, mode, home, world, url + "/mcp")

@@ -19,7 +19,7 @@ from proximo.mcp import McpSettings, build_server
 
 def main() -> None:
     world = make_world(Path(sys.argv[1]))
-    server = build_server(world.host, McpSettings(approve_command="proximo approve"), tools=world.packs.tools)
+    server = build_server(world.host, McpSettings(toolset="full", approve_command="proximo approve"), tools=world.packs.tools)
     anyio.run(server.run_stdio_async)
 
 

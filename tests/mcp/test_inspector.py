@@ -45,10 +45,10 @@ def inspector_env() -> dict[str, str]:
     return {**os.environ, "npm_config_prefer_offline": "true", "npm_config_update_notifier": "false", "NO_COLOR": "1"}
 
 
-def inspect(home: Path, *args: str) -> tuple[int, Any, str]:
+def inspect(home: Path, *args: str, toolset: str = "full") -> tuple[int, Any, str]:
     server = [str(Path(sys.executable).parent / "proximo"), "serve", "--sim"]
     # the Inspector starts the server with a minimal environment: PROXIMO_HOME goes in with -e, as in a client config
-    cmd = [npx(), "-y", INSPECTOR, "--cli", "-e", f"PROXIMO_HOME={home}", *server, *args]
+    cmd = [npx(), "-y", INSPECTOR, "--cli", "-e", f"PROXIMO_HOME={home}", "-e", f"PROXIMO_TOOLSET={toolset}", *server, *args]
     done = subprocess.run(cmd, capture_output=True, text=True, env=inspector_env(), timeout=300, check=False)
     try:
         return done.returncode, json.loads(done.stdout), done.stderr
@@ -93,7 +93,7 @@ def sim_ledger(home: Path) -> Ledger:
 @pytest.mark.anyio
 async def test_inspector_over_http_with_the_bearer_token(tmp_path: Path) -> None:
     world = make_world(tmp_path)
-    server = build_server(world.host, McpSettings(), tools=world.packs.tools)
+    server = build_server(world.host, McpSettings(toolset="full"), tools=world.packs.tools)
     async with serve_http(server) as base:
         cmd = [npx(), "-y", INSPECTOR, "--cli", base + "/mcp", "--transport", "http", "--method", "tools/call",
                "--tool-name", "pve_storage_status", "--tool-arg", "storage=local", "--tool-arg", "node=pve1",
@@ -105,3 +105,53 @@ async def test_inspector_over_http_with_the_bearer_token(tmp_path: Path) -> None
     answer = json.loads(right.stdout)
     assert right.returncode == 0 and answer["structuredContent"]["data"][0]["storage"] == "local"
     assert wrong.returncode != 0 and b"auth_required" in wrong.stdout + wrong.stderr and not wrong.stdout
+
+
+# What a model does with the compact set, one walk per pack: find the tool by words, read its schema, plan, apply.
+WALKS = [
+    ("storage delete", "storage.delete", {"storage": "local-zfs"}),  # HIGH: a person approves at a terminal
+    ("stop guest", "guest.stop", {"vmid": 104}),  # HIGH
+    ("firewall alias create", "firewall.alias.create", {"name": "lab", "cidr": "192.0.2.0/24"}),  # within auto-approval
+    ("acl grant", "access.acl.grant", {"path": "/vms/104", "roles": "PVEVMUser", "users": "alice@pve"}),
+]
+COMPACT = {"proximo_search", "proximo_describe", "proximo_read", "proximo_plan", "proximo_apply", "proximo_undo",
+           "proximo_ledger_verify", "proximo_ledger_tail"}
+
+
+def call(home: Path, mcp_tool: str, **args: Any) -> Any:
+    pairs = [f"{k}={v if isinstance(v, str) else json.dumps(v)}" for k, v in args.items()]
+    code, answer, stderr = inspect(home, "--method", "tools/call", "--tool-name", mcp_tool,
+                                   *[a for pair in pairs for a in ("--tool-arg", pair)], toolset="compact")
+    assert code == (5 if answer.get("isError") else 0), stderr  # the Inspector exits 5 on a tool error
+    return answer
+
+
+def test_inspector_walks_the_compact_set_to_an_applied_change(tmp_path: Path) -> None:
+    from test_mcp_stdio import _approve_in_a_terminal  # `proximo approve --sim` on a pseudo-terminal, as a person
+
+    code, listed, stderr = inspect(tmp_path, "--method", "tools/list", "--strict", toolset="compact")
+    assert code == 0, stderr  # the compact set is portable too (--strict exits 6 otherwise)
+    assert {t["name"] for t in listed["tools"]} == COMPACT
+    assert len(json.dumps(listed, separators=(",", ":"), ensure_ascii=False).encode()) < 4_000
+    for words, tool, params in WALKS:
+        found = call(tmp_path, "proximo_search", query=words)["structuredContent"]["matches"]
+        assert found[0].startswith(f"{tool} (plan) "), found
+        described = call(tmp_path, "proximo_describe", tool=tool)["structuredContent"]
+        assert described["call"] == "proximo_plan" and set(params) <= set(described["input_schema"]["properties"])
+        planned = call(tmp_path, "proximo_plan", tool=tool, params=params)
+        plan = planned["structuredContent"]
+        assert planned.get("isError") is not True and plan["tool"] == tool and not plan["blocked"], planned
+        applied = call(tmp_path, "proximo_apply", plan_id=plan["plan_id"])
+        if plan["risk"] == "HIGH":  # the Inspector shows no form: the plan waits for a person at a terminal
+            said = " ".join(c.get("text", "") for c in applied["content"])
+            assert applied.get("isError") is True and f"proximo approve --sim {plan['plan_id']}" in said
+            approved, screen = _approve_in_a_terminal(tmp_path, plan["plan_id"], "yes")
+            assert approved == 0, screen
+            applied = call(tmp_path, "proximo_apply", plan_id=plan["plan_id"])
+        assert applied.get("isError") is not True, applied
+        with sim_ledger(tmp_path) as book:
+            records = book.find(plan_id=plan["plan_id"])
+        assert [r.kind for r in records][-2:] == ["apply-start", "apply-result"]
+        by_person = [r for r in records if r.kind == "approve" and r.actor.face == "terminal"]
+        assert bool(by_person) == (plan["risk"] == "HIGH")  # within auto-approval the host approves it itself
+        assert records[0].actor.face == "mcp" and "inspector" in records[0].actor.client.lower()

@@ -22,7 +22,7 @@ pytestmark = pytest.mark.anyio
 
 def server_for(tmp_path: Path, settings: McpSettings | None = None, **world: Any) -> tuple[Any, Any]:
     w = make_world(tmp_path, **world)
-    return w, build_server(w.host, settings or McpSettings(), tools=w.packs.tools)
+    return w, build_server(w.host, settings or McpSettings(toolset="full"), tools=w.packs.tools)
 
 
 def one_line(result: Any) -> str:
@@ -147,13 +147,13 @@ async def test_tampered_ledger_is_reported_broken(tmp_path: Path) -> None:
 
 
 async def test_tool_selection_globs_and_read_only(tmp_path: Path) -> None:
-    world, server = server_for(tmp_path, McpSettings(tools=("storage.*", "guest.list")))
+    world, server = server_for(tmp_path, McpSettings(toolset="full", tools=("storage.*", "guest.list")))
     async with Client(server) as client:
         names = {t.name for t in (await client.list_tools()).tools}
     assert names == {"pve_storage_content", "pve_storage_create", "pve_storage_delete", "pve_storage_list", "pve_storage_status",
                      "pve_storage_update", "pve_guest_list", "proximo_apply", "proximo_undo", "proximo_ledger_verify",
                      "proximo_ledger_tail"}
-    _, server = server_for(tmp_path / "ro", McpSettings(read_only=True))
+    _, server = server_for(tmp_path / "ro", McpSettings(toolset="full", read_only=True))
     async with Client(server) as client:
         tools = (await client.list_tools()).tools
         refused = await client.call_tool("proximo_apply", {"plan_id": "p-0123456789ab"})
@@ -342,7 +342,7 @@ async def test_with_approval_person_no_form_is_shown_for_high_plans(tmp_path: Pa
     policy = tmp_path / "policy.toml"
     policy.write_text('approval = "person"\n')
     world = World(tmp_path / "home", extra_packs=[("mcp-test", McpTestPack())], env={"PROXIMO_POLICY": str(policy)})
-    server = build_server(world.host, McpSettings(), tools=world.packs.tools)
+    server = build_server(world.host, McpSettings(toolset="full"), tools=world.packs.tools)
     person = Person("accept", {"approve": True})
     async with Client(server, elicitation_callback=person) as client:
         made = (await client.call_tool("pve_storage_delete", {"storage": "local-zfs"})).structured_content

@@ -29,7 +29,7 @@ HEADERS = {"Accept": "application/json, text/event-stream", "Content-Type": "app
 
 def server_for(tmp_path: Path) -> Any:
     world = make_world(tmp_path)
-    return build_server(world.host, McpSettings(), tools=world.packs.tools)
+    return build_server(world.host, McpSettings(toolset="full"), tools=world.packs.tools)
 
 
 async def post(url: str, headers: dict[str, str]) -> httpx2.Response:
@@ -140,7 +140,7 @@ async def test_proximo_serve_transport_http(token: str, tmp_path: Path) -> None:
 
     env = {**os.environ, "PROXIMO_HOME": str(tmp_path), "PROXIMO_HTTP_TOKEN": token}
     proc = subprocess.Popen([str(Path(sys.executable).parent / "proximo"), "serve", "--transport", "http", "--sim",
-                             "--port", "0"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)  # 0: the kernel picks
+                             "--port", "0", "--toolset", "full"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)  # 0: the kernel picks
     try:
         stderr = b""
         for _ in range(3000):  # bounded wait for the start-up line (a readiness wait, not a timed assertion)

@@ -28,7 +28,7 @@ def command(name: str) -> str:
 
 
 def env(home: Path) -> dict[str, str]:
-    return {**os.environ, "PROXIMO_HOME": str(home)}
+    return {**os.environ, "PROXIMO_HOME": str(home), "PROXIMO_TOOLSET": "full"}  # these tests call pve_* tools by name
 
 
 def test_stdout_is_only_the_protocol(tmp_path: Path) -> None:

@@ -11,7 +11,7 @@ import msgspec
 from proximo import ApiCall, BadInput, Draft, plan_tool, read_tool, tool_table
 from proximo.model import ClusterModel, render, split_list
 from proximo.model._access import ACL_PATH_RE, ROOT, Access, normalize_path, split_tokenid
-from proximo.params import api_params, struct_from_schema
+from proximo.params import api_params, described, struct_from_schema
 
 from . import _semantics as sem
 from ._needs import TOOL_ROUTES, doctor
@@ -31,17 +31,30 @@ AclPath = Annotated[str, msgspec.Meta(pattern=r"^[A-Za-z0-9./_-]*$", max_length=
 
 AclGrantParams = struct_from_schema("AclGrantParams", "PUT", "/access/acl", exclude=("delete",))
 AclRevokeParams = struct_from_schema("AclRevokeParams", "PUT", "/access/acl", exclude=("delete", "propagate"))
-UserCreateParams = struct_from_schema("UserCreateParams", "POST", "/access/users", exclude=("password",))
-UserUpdateParams = struct_from_schema("UserUpdateParams", "PUT", "/access/users/{userid}")
+# What PVE's API schema leaves undescribed (its standard formats carry no text), for the tools' JSON schemas.
+_ACCESS_FIELDS = {
+    "comment": "Free-form comment", "email": "E-mail address", "firstname": "First name", "lastname": "Last name",
+    "groups": "Groups the user is in, comma-separated", "groupid": "Group id", "roleid": "Role id",
+    "privs": "Privileges, comma-separated (e.g. VM.Audit,VM.PowerMgmt)",
+    "append": "Add to the existing groups or privileges instead of replacing them",
+}
+
+
+def _access(struct: Any) -> Any:
+    return described(struct, fields=_ACCESS_FIELDS)
+
+
+UserCreateParams = _access(struct_from_schema("UserCreateParams", "POST", "/access/users", exclude=("password",)))
+UserUpdateParams = _access(struct_from_schema("UserUpdateParams", "PUT", "/access/users/{userid}"))
 UserRef = struct_from_schema("UserRef", "DELETE", "/access/users/{userid}")
-GroupCreateParams = struct_from_schema("GroupCreateParams", "POST", "/access/groups")
-GroupUpdateParams = struct_from_schema("GroupUpdateParams", "PUT", "/access/groups/{groupid}")
-GroupRef = struct_from_schema("GroupRef", "DELETE", "/access/groups/{groupid}")
-RoleCreateParams = struct_from_schema("RoleCreateParams", "POST", "/access/roles")
-RoleUpdateParams = struct_from_schema("RoleUpdateParams", "PUT", "/access/roles/{roleid}")
-RoleRef = struct_from_schema("RoleRef", "DELETE", "/access/roles/{roleid}")
-TokenCreateParams = struct_from_schema("TokenCreateParams", "POST", "/access/users/{userid}/token/{tokenid}")
-TokenUpdateParams = struct_from_schema("TokenUpdateParams", "PUT", "/access/users/{userid}/token/{tokenid}")
+GroupCreateParams = _access(struct_from_schema("GroupCreateParams", "POST", "/access/groups"))
+GroupUpdateParams = _access(struct_from_schema("GroupUpdateParams", "PUT", "/access/groups/{groupid}"))
+GroupRef = _access(struct_from_schema("GroupRef", "DELETE", "/access/groups/{groupid}"))
+RoleCreateParams = _access(struct_from_schema("RoleCreateParams", "POST", "/access/roles"))
+RoleUpdateParams = _access(struct_from_schema("RoleUpdateParams", "PUT", "/access/roles/{roleid}"))
+RoleRef = _access(struct_from_schema("RoleRef", "DELETE", "/access/roles/{roleid}"))
+TokenCreateParams = _access(struct_from_schema("TokenCreateParams", "POST", "/access/users/{userid}/token/{tokenid}"))
+TokenUpdateParams = _access(struct_from_schema("TokenUpdateParams", "PUT", "/access/users/{userid}/token/{tokenid}"))
 TokenRef = struct_from_schema("TokenRef", "DELETE", "/access/users/{userid}/token/{tokenid}")
 
 
@@ -66,6 +79,10 @@ class PermissionsParams(msgspec.Struct, forbid_unknown_fields=True, frozen=True)
 class DoctorParams(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
     subject: Subject | None = None  # default: Proximo's own token (PROXIMO_TOKEN_ID)
     tools: list[Annotated[str, msgspec.Meta(pattern=r"^[a-z][a-z0-9_.]*$", max_length=64)]] | None = None
+
+
+described(AclListParams, fields={"ugid": "Only entries for this user, group or token"})
+described(DoctorParams, fields={"tools": "Tool ids to check (default: every tool)"})
 
 
 # --- input checks ---------------------------------------------------------------------------------------------

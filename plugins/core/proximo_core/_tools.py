@@ -8,7 +8,7 @@ import msgspec
 
 from proximo import ApiCall, Draft, plan_tool, read_tool, tool_table
 from proximo.model import ClusterModel, render
-from proximo.params import ApiPath, GuestKind, NodeName, Upid
+from proximo.params import ApiPath, GuestKind, NodeName, Upid, described
 
 
 
@@ -41,6 +41,12 @@ class ApiCallParams(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
     method: Literal["POST", "PUT", "DELETE"]
     path: ApiPath
     params: dict[str, str | int | float | bool] = {}
+
+
+described(ResourcesParams, pve=(("GET", "/cluster/resources"),))
+described(GuestListParams, fields={"kind": "Only VMs (qemu) or containers (lxc)"})
+described(TaskLogParams, pve=(("GET", "/nodes/{node}/tasks/{upid}/log"),))
+described(ApiCallParams, fields={"method": "HTTP method of the call", "params": "The call's parameters, as PVE names them"})
 
 
 def _guest_list(p: GuestListParams, view: ClusterModel) -> list[dict[str, Any]]:

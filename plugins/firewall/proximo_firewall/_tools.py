@@ -9,7 +9,7 @@ import msgspec
 
 from proximo import ApiCall, BadInput, Draft, plan_tool, read_tool, tool_table
 from proximo.model import ClusterModel, render
-from proximo.params import api_params, schema_params, struct_from_schema
+from proximo.params import api_params, described, schema_params, struct_from_schema
 
 from ._eval import Packet, evaluate, firewalled_nics, nic_options
 
@@ -123,6 +123,22 @@ class AliasParams(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
 class AliasRef(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
     name: FwName
     level: Level = "cluster"
+
+
+# What the tools' JSON schemas say of each field: PVE's own text where the field mirrors a PVE parameter, else ours.
+_FIELDS = {"comment": "Free-form comment", "group": "Security group name", "nomatch": "Exclude this entry from the set",
+           "force": "Delete the set even if it has entries", "pos": "Rule position (0 is the first rule)",
+           "moveto": "Position to move the rule to"}
+_ALIASES, _IPSET = ("POST", "/cluster/firewall/aliases"), ("POST", "/cluster/firewall/ipset/{name}")
+for _struct, _docs in ((AliasParams, (_ALIASES,)), (AliasRef, (_ALIASES,)), (IpsetsParams, (_IPSET,)),
+                       (IpsetCreateParams, (_IPSET,)), (IpsetDeleteParams, (_IPSET,)), (IpsetEntryParams, (_IPSET,)),
+                       (IpsetEntryRef, (_IPSET,)), (GroupParams, ()), (GroupRef, ()), (RuleRef, ()), (RuleMoveParams, ())):
+    described(_struct, pve=_docs, fields=_FIELDS)
+described(CheckParams, fields={
+    "source": "Source address of the packet (default: any)", "dest": "Destination address (default: the target's own)",
+    "iface": "Interface the packet crosses, e.g. net0", "direction": "in (to the target) or out (from it)",
+    "proto": "IP protocol", "dport": "Destination port", "sport": "Source port",
+    "icmp-type": "ICMP type, for proto icmp or icmpv6"})
 
 
 def base_path(view: ClusterModel, level: str) -> str:

@@ -19,7 +19,7 @@ from proximo.pve import ParamSpec
 from proximo.model import ClusterModel, Guest, render
 from proximo.model._drives import DriveError, is_unused_key, parse_size
 from proximo.model._snapshot import render_pending
-from proximo.params import NodeName, VmId, api_params, schema_params, struct_from_schema
+from proximo.params import NodeName, VmId, api_params, described, schema_params, struct_from_schema
 
 from ._volumes import backups_of
 from ._semantics import ha_resource, is_volume_key, volume_of
@@ -101,6 +101,12 @@ _DestroyBase = _struct("GuestDestroyBase", _both("DELETE", ""))
 
 class DestroyParams(_DestroyBase, forbid_unknown_fields=True, frozen=True, kw_only=True):  # type: ignore[misc,valid-type]
     stop: bool = False  # Proximo's own: put a hard stop before the destroy, and say so in the plan
+
+
+# What the tools' JSON schemas say of fields PVE leaves undescribed, or Proximo adds.
+described(ConfigReadParams, fields={"current": "Show the running config, not the pending one"})
+described(DestroyParams, fields={"stop": "Stop the guest (hard) first, as a step of the plan"})
+described(ResumeParams, fields={"nocheck": "Skip PVE's check that the guest is suspended (migration use)"})
 
 
 # --- helpers -------------------------------------------------------------------------------------------

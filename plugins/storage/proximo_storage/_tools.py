@@ -9,7 +9,7 @@ import msgspec
 from proximo import ApiCall, BadInput, Draft, plan_tool, read_tool, tool_table
 from proximo.model import ClusterModel, render
 from ._semantics import missing_required
-from proximo.params import NodeName, StorageId, VmId, api_params, struct_from_schema
+from proximo.params import NodeName, StorageId, VmId, api_params, described, struct_from_schema
 
 StorageCreateParams = struct_from_schema("StorageCreateParams", "POST", "/storage")
 StorageUpdateParams = struct_from_schema("StorageUpdateParams", "PUT", "/storage/{storage}")
@@ -36,6 +36,11 @@ class StorageContentParams(msgspec.Struct, forbid_unknown_fields=True, frozen=Tr
     node: NodeName | None = None
     content: _CONTENT | None = None
     vmid: VmId | None = None
+
+
+# the fields' descriptions in the tools' JSON schemas: PVE's own, from the endpoints these reads mirror
+described(StorageListParams, pve=(("GET", "/storage"),))
+described(StorageContentParams, pve=(("GET", "/nodes/{node}/storage/{storage}/content"),))
 
 
 def _existing(view: ClusterModel, sid: str) -> dict[str, Any]:
