@@ -233,3 +233,21 @@ def test_serve_says_at_startup_when_the_selection_leaves_nothing(tmp_path: Path)
     assert "PROXIMO_TOOLS: 'stroage.*' matches no tool" in done.stderr
     assert "PROXIMO_TOOLS selects no tool: this server serves only the ledger tools" in done.stderr
     assert "MCP server on stdio: 4 tools (compact toolset)" in done.stderr
+
+
+async def test_every_tool_is_reachable_through_the_compact_set(tmp_path: Path) -> None:
+    """Each tool the packs register runs through proximo_read / proximo_plan with describe's example: the host answers
+    it (a read, a plan, or the host's own refusal, recorded), never the compact layer's 'unknown' or 'wrong kind'."""
+    world, server = server_for(tmp_path)
+    async with Client(server) as client:
+        for spec in world.packs.tools:
+            call = "proximo_plan" if spec.mutating else "proximo_read"
+            shown = (await client.call_tool("proximo_describe", {"tool": spec.id})).structured_content
+            before = len(kinds(world))
+            result = await client.call_tool(call, {"tool": spec.id, "params": shown["example"]["params"]})
+            said = text(result)
+            assert "unknown tool" not in said and "not served here" not in said and " tool: call " not in said, said
+            if spec.mutating:  # the plan pipeline ran: a plan record, or a deny record with the host's reason
+                assert kinds(world)[before:] in (["plan"], ["deny"]), (spec.id, said)
+            else:  # answered; or refused by the pack (a deny record); or the cluster's own answer (a made-up task id)
+                assert not result.is_error or kinds(world)[before:] == ["deny"] or "no such task" in said, (spec.id, said)
