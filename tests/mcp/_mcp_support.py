@@ -62,8 +62,9 @@ class Person:
 
 
 class Face:
-    def __init__(self, kind: Transport, mode: Mode, home: Path, world: World, url: str = "") -> None:
+    def __init__(self, kind: Transport, mode: Mode, home: Path, world: World, url: str = "", toolset: str = "full") -> None:
         self.kind = kind
+        self.toolset = toolset  # what the stdio server process is started with (memory and http serve the given server)
         self.mode = mode
         self.home = home
         self.world = world  # in memory and http: the served cluster itself; on stdio, one sharing its ledger
@@ -82,7 +83,8 @@ class Face:
                 http = await stack.enter_async_context(httpx2.AsyncClient(headers=headers, timeout=60))
                 target = streamable_http_client(self.url, http_client=http)
             else:
-                target = StdioServerParameters(command=sys.executable, args=[str(HERE / "_pack_server.py"), str(self.home)])
+                target = StdioServerParameters(command=sys.executable,
+                                               args=[str(HERE / "_pack_server.py"), str(self.home), self.toolset])
             client = await stack.enter_async_context(Client(target, mode=self.mode, elicitation_callback=person))
             yield client
 
@@ -102,14 +104,15 @@ class Face:
 @asynccontextmanager
 async def open_face(kind: Transport, mode: Mode, home: Path, *, settings: McpSettings | None = None) -> AsyncIterator[Face]:
     world = make_world(home)
-    server = build_server(world.host, settings or McpSettings(toolset="full"), tools=world.packs.tools)
+    settings = settings or McpSettings(toolset="full")
+    server = build_server(world.host, settings, tools=world.packs.tools)
     if kind == "http":
         async with serve_http(server) as url:
-            face = Face(kind, mode, home, world, url + "/mcp")
+            face = Face(kind, mode, home, world, url + "/mcp", settings.toolset)
             face.server = server  # type: ignore[attr-defined]
             yield face
         return
-    face = Face(kind, mode, home, world)
+    face = Face(kind, mode, home, world, toolset=settings.toolset)
     face.server = server  # type: ignore[attr-defined]
     yield face
 

@@ -12,7 +12,7 @@ import pytest
 from mcp import Client
 
 from _mcp_pack import FETCH_TOOL, make_world
-from _mcp_support import MODES, Person, anyio_backend, text  # noqa: F401
+from _mcp_support import MODES, TRANSPORTS, Mode, Person, Transport, anyio_backend, open_face, text  # noqa: F401
 from proximo.errors import BadInput
 from proximo.mcp import McpSettings, build_server
 from proximo.mcp._compact import example
@@ -233,3 +233,35 @@ def test_serve_says_at_startup_when_the_selection_leaves_nothing(tmp_path: Path)
     assert "PROXIMO_TOOLS: 'stroage.*' matches no tool" in done.stderr
     assert "PROXIMO_TOOLS selects no tool: this server serves only the ledger tools" in done.stderr
     assert "MCP server on stdio: 4 tools (compact toolset)" in done.stderr
+
+
+async def test_every_tool_is_reachable_through_the_compact_set(tmp_path: Path) -> None:
+    """Each tool the packs register runs through proximo_read / proximo_plan with describe's example: the host answers
+    it (a read, a plan, or the host's own refusal, recorded), never the compact layer's 'unknown' or 'wrong kind'."""
+    world, server = server_for(tmp_path)
+    async with Client(server) as client:
+        for spec in world.packs.tools:
+            call = "proximo_plan" if spec.mutating else "proximo_read"
+            shown = (await client.call_tool("proximo_describe", {"tool": spec.id})).structured_content
+            before = len(kinds(world))
+            result = await client.call_tool(call, {"tool": spec.id, "params": shown["example"]["params"]})
+            said = text(result)
+            assert "unknown tool" not in said and "not served here" not in said and " tool: call " not in said, said
+            if spec.mutating:  # the plan pipeline ran: a plan record, or a deny record with the host's reason
+                assert kinds(world)[before:] in (["plan"], ["deny"]), (spec.id, said)
+            else:  # answered; or refused by the pack (a deny record); or the cluster's own answer (a made-up task id)
+                assert not result.is_error or kinds(world)[before:] == ["deny"] or "no such task" in said, (spec.id, said)
+
+
+@pytest.mark.parametrize(("mode", "kind"), [pytest.param(m, k, id=f"{m}-{k}") for m in MODES for k in TRANSPORTS])
+async def test_compact_on_every_transport_plan_approve_apply(kind: Transport, mode: Mode, tmp_path: Path) -> None:
+    person = Person("accept", {"approve": True})
+    async with open_face(kind, mode, tmp_path, settings=McpSettings()) as face, face.client(person) as client:
+        names = {t.name for t in (await client.list_tools()).tools}
+        planned = await client.call_tool("proximo_plan", {"tool": "storage.delete", "params": {"storage": "local-zfs"}})
+        assert not planned.is_error, text(planned)
+        applied = await client.call_tool("proximo_apply", {"plan_id": planned.structured_content["plan_id"]})
+        listed = await client.call_tool("proximo_read", {"tool": "storage.list"})
+    assert names == COMPACT
+    assert not applied.is_error, text(applied)
+    assert len(person.asked) == 1 and "local-zfs" not in {row["storage"] for row in listed.structured_content["data"]}
