@@ -22,6 +22,7 @@ import sys
 import tempfile
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import httpx
@@ -54,13 +55,18 @@ def hammer(url: str, path: str, seconds: float, clients: int) -> tuple[float, in
                 size[0] = len(r.content)
                 counts[i] += 1
 
+    return sum(counts) / in_threads(run, clients), size[0]
+
+
+def in_threads(run: Callable[[int], None], clients: int) -> float:
+    """Run ``run(i)`` in ``clients`` threads at once; the seconds they took."""
     threads = [threading.Thread(target=run, args=(i,)) for i in range(clients)]
     start = time.perf_counter()
     for t in threads:
         t.start()
     for t in threads:
         t.join()
-    return sum(counts) / (time.perf_counter() - start), size[0]
+    return time.perf_counter() - start
 
 
 def hammer_raw(port: int, path: str, seconds: float, clients: int) -> float:
@@ -96,15 +102,10 @@ def hammer_raw(port: int, path: str, seconds: float, clients: int) -> float:
                     got += sock.recv_into(view[got:])
                 counts[i] += 1
 
-    threads = [threading.Thread(target=run, args=(i,)) for i in range(clients)]
-    start = time.perf_counter()
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
+    took = in_threads(run, clients)
     if errors:
         raise SystemExit(errors[0])
-    return sum(counts) / (time.perf_counter() - start)
+    return sum(counts) / took
 
 
 def in_process(cluster: dict, path: str, seconds: float) -> float:
