@@ -216,7 +216,7 @@ def test_read_into_a_pipe_is_json_and_text_is_a_table_that_fits(proximo: Proximo
     assert web[:4] == ["104", "web-01", "pve1", "running"]  # whole values, not cut to fit
     dropped = " ".join(table[next(i for i, line in enumerate(table) if "more columns" in line):])
     assert "--wide" in dropped and "--json" in dropped and "uptime" in dropped
-    wide = proximo.ok("read", "guest.list", "--text", "--wide").splitlines()
+    wide = proximo.ok("read", "guest.list", "--wide").splitlines()  # a table, even into a pipe
     assert "uptime" in wide[0].split() and not any("more columns" in line for line in wide)
 
 
@@ -250,6 +250,30 @@ def test_a_plan_shows_the_given_parameters_and_the_next_command(proximo: Proximo
 
 
 # --- serve's hint ------------------------------------------------------------------------------------------------
+
+
+def test_sim_prints_export_lines_a_shell_takes_as_they_are(proximo: Proximo) -> None:
+    """`proximo sim`'s export line, pasted into an interactive bash (history expansion on: a bare `!agent` fails)."""
+    import socket
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    env = {**proximo.env, "PROXIMO_SIM_SECRET": "s3!cret x", "PROXIMO_TOKEN_ID": "ops@pve!agent"}
+    child = subprocess.Popen([sys.executable, "-m", "proximo", "sim", "--port", str(port)], env=env,
+                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    try:
+        assert child.stderr is not None
+        child.stderr.readline()
+        export = child.stderr.readline().strip()
+    finally:
+        child.terminate()
+        child.communicate(timeout=30)
+    assert export.startswith("export ")
+    shell = subprocess.run(["bash", "-c", f"set -o history -o histexpand\n{export}\n"
+                                          "printf '%s\\n' \"$PROXIMO_URL\" \"$PROXIMO_TOKEN_ID\" \"$PROXIMO_TOKEN_SECRET\""],
+                           capture_output=True, text=True, timeout=30)
+    assert shell.stderr == "" and shell.stdout.splitlines() == [f"http://127.0.0.1:{port}", "ops@pve!agent", "s3!cret x"]
 
 
 def test_serve_without_a_cluster_names_only_its_own_options(proximo: Proximo) -> None:
