@@ -249,6 +249,17 @@ def test_a_plan_shows_the_given_parameters_and_the_next_command(proximo: Proximo
     assert proximo("apply", low_id).returncode == 0  # the command it names works
 
 
+def test_the_next_command_of_a_blocked_or_offline_plan(proximo: Proximo, tmp_path: Path) -> None:
+    from proximo.model import dump_snapshot
+
+    blocked = proximo.ok("plan", "api.call", "method=DELETE", "path=/storage/no-such-store")
+    assert blocked.strip().splitlines()[-1] == "next: nothing to apply: the plan is blocked (see above)"
+    snap = tmp_path / "snap.json"
+    snap.write_text(json.dumps(dump_snapshot(proximo.world.model)))
+    offline = proximo.ok("plan", "storage.delete", "storage=local-zfs", "--snapshot", str(snap), env={"PROXIMO_URL": ""})
+    assert offline.strip().splitlines()[-1] == "next: made on a snapshot: plan it again against the cluster to apply it"
+
+
 # --- serve's hint ------------------------------------------------------------------------------------------------
 
 
