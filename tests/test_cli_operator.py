@@ -214,6 +214,8 @@ def test_read_into_a_pipe_is_json_and_text_is_a_table_that_fits(proximo: Proximo
     assert table[0].split()[:4] == ["vmid", "name", "node", "status"]  # the tool's own columns first
     web = next(line.split() for line in table if " web-01 " in line)
     assert web[:4] == ["104", "web-01", "pve1", "running"]  # whole values, not cut to fit
+    assert web[table[0].split().index("maxmem")] == "4.0G"  # bytes as ls -h shows them; the JSON keeps 4294967296
+    assert next(r for r in piped["data"] if r["name"] == "web-01")["maxmem"] == 4294967296
     dropped = " ".join(table[next(i for i, line in enumerate(table) if "more columns" in line):])
     assert "--wide" in dropped and "--json" in dropped and "uptime" in dropped
     wide = proximo.ok("read", "guest.list", "--wide").splitlines()  # a table, even into a pipe
