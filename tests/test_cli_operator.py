@@ -33,10 +33,9 @@ class Proximo:
                     "PROXIMO_URL": url, "PROXIMO_TOKEN_ID": TOKEN_ID, "PROXIMO_TOKEN_SECRET": world.secret,
                     "PROXIMO_HOME": str(home), "COLUMNS": "80", "TERM": "dumb"}
 
-    def __call__(self, *args: str, env: dict[str, str] | None = None, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
-        return subprocess.run([sys.executable, "-m", "proximo", *args], env={**self.env, **(env or {})}, input=stdin,
-                              stdin=None if stdin is not None else subprocess.DEVNULL, capture_output=True, text=True,
-                              timeout=120)
+    def __call__(self, *args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([sys.executable, "-m", "proximo", *args], env={**self.env, **(env or {})},
+                              stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=120)
 
     def ok(self, *args: str, env: dict[str, str] | None = None) -> str:
         done = self(*args, env=env)
@@ -161,8 +160,6 @@ def test_a_wrong_type_names_the_field_and_what_it_expects(proximo: Proximo) -> N
 
 def _install_example_pack(where: Path) -> dict[str, str]:
     """docs/writing-a-pack.md's pack, installed as a distribution with its entry point (PYTHONPATH), as a reader would."""
-    import re
-
     source = next(b for b in re.findall(r"```python\n(.*?)```", DOC.read_text(), re.S) if "proximo_register_semantics" in b)
     (where / "proximo_backupjobs.py").write_text(source)
     info = where / "proximo_backupjobs-0.1.0.dist-info"
@@ -189,7 +186,6 @@ def test_a_pack_exception_is_one_line_naming_pack_and_tool(proximo: Proximo, tmp
 @pytest.mark.anyio
 async def test_the_host_guards_pack_code_for_every_face(tmp_path: Path) -> None:
     """The guard is in the host: MCP callers (any caller of Host.plan) get the same one line."""
-    import re
     import types
 
     from proximo.errors import PackError
