@@ -183,6 +183,17 @@ def test_a_pack_exception_is_one_line_naming_pack_and_tool(proximo: Proximo, tmp
     assert debug.stderr.strip().splitlines()[-1] == line
 
 
+def test_a_warning_is_one_line_and_debug_shows_the_log(proximo: Proximo) -> None:
+    """Without --debug a warning (an anchor sink that cannot be reached) is one line; --debug shows the whole log."""
+    env = {"PROXIMO_LEDGER_ANCHOR": "http://127.0.0.1:9/anchor"}  # the discard port: nothing listens
+    done = proximo("plan", "storage.delete", "storage=local-zfs", "--json", env=env)
+    assert done.returncode == 0 and json.loads(done.stdout)["risk"] == "HIGH"
+    assert done.stderr.splitlines() == ["proximo: ledger anchor http://127.0.0.1:9/anchor: record 1 not sent: [Errno 111] "
+                                        "Connection refused"]
+    debug = proximo("--debug", "plan", "storage.delete", "storage=local-zfs", "--json", env=env)
+    assert " DEBUG proximo." in debug.stderr and " WARNING proximo.anchors: ledger anchor" in debug.stderr
+
+
 @pytest.mark.anyio
 async def test_the_host_guards_pack_code_for_every_face(tmp_path: Path) -> None:
     """The guard is in the host: MCP callers (any caller of Host.plan) get the same one line."""

@@ -54,7 +54,8 @@ def build_cli() -> click.Group:
     @click.pass_context
     def cli(click_ctx: click.Context, debug: bool) -> None:
         """Proximo: plan, approve, apply, prove and undo changes to a Proxmox VE cluster."""
-        setup_logging(debug)
+        if debug or click_ctx.invoked_subcommand not in ("serve", "service"):  # those log as servers do
+            setup_logging(debug)
         try:
             click_ctx.obj = Context(settings=Settings.from_env())
         except BadInput as exc:
