@@ -134,7 +134,7 @@ def fit_columns(rows: list[dict[str, Any]], keys: list[str], preferred: tuple[st
         if used + need <= width:
             chosen.append(key)
             used += need
-    return [k for k in first] + [k for k in keys if k in chosen and k not in first]
+    return first + [k for k in keys if k in chosen and k not in first]
 
 
 def _width(rows: list[dict[str, Any]], key: str) -> int:
