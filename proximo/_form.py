@@ -1,5 +1,6 @@
 """A tool's parameters as a person types and reads them: ``key=value`` form strings coerced by the JSON schema
-(as Proxmox itself takes form strings), one line per parameter for help, and "did you mean" suggestions.
+(as Proxmox itself takes form strings), one line per parameter for help, "did you mean" suggestions, and msgspec's
+validation messages said in an operator's words.
 
 The schema (``ToolSpec.input_schema()``) is the one source: what MCP clients are shown is what the CLI shows and
 coerces by. It may list indexed keys one by one (``mp0`` .. ``mp255``) or as one ``patternProperties`` entry.
@@ -162,3 +163,39 @@ def form_text(value: Any) -> str:
     if isinstance(value, (list, dict)):
         return json.dumps(value, separators=(",", ":"))
     return str(value)
+
+
+# msgspec's words -> an operator's
+_TYPE_WORDS = {"str": "a string", "int": "an integer", "float": "a number", "bool": "true or false",
+               "array": "a JSON list", "object": "a JSON object", "null": "nothing"}
+_AT = re.compile(r" - at `\$(?:\.([^`\[]+))?[^`]*`$")
+
+
+def _words(types: str) -> str:
+    return " or ".join(_TYPE_WORDS.get(t.strip(), t.strip()) for t in types.split("|") if t.strip() != "null") or "nothing"
+
+
+def plain_error(message: str, raw: dict[str, Any], names: list[str]) -> str:
+    """One of msgspec's validation messages, said as an operator would: the field's name first, what was
+    expected, and the closest known name for an unknown one."""
+    at = _AT.search(message)
+    field = at.group(1) if at and at.group(1) else ""
+    text = message[:at.start()] if at else message
+    if m := re.fullmatch(r"Object contains unknown field `(.+)`", text):
+        close = suggest(m.group(1), names)
+        return f"unknown parameter {m.group(1)!r}" + (f" - did you mean {close!r}?" if close else "")
+    if m := re.fullmatch(r"Object missing required field `(.+)`", text):
+        return f"missing required parameter {m.group(1)!r}"
+    from .trust._ledger import redact  # a password's value is never echoed back, even when it is the wrong type
+
+    value = redact({field: raw.get(field)})[field] if field else None
+    shown = "" if value is None else repr(value if len(str(value)) <= 40 else f"{str(value)[:37]}...")
+    if m := re.fullmatch(r"Expected `([^`]+)`, got `([^`]+)`", text):
+        return f"{field or 'parameters'}: expected {_words(m.group(1))}, got {_words(m.group(2))}" + (f" ({shown})" if shown else "")
+    if m := re.fullmatch(r"Expected `str` matching regex '(.+)'", text):
+        return f"{field}: {shown or 'the value'} is not valid here (it must match {m.group(1)})"
+    if m := re.fullmatch(r"Expected `([^`]+)` (.+)", text):
+        return f"{field}: {shown + ' is not ' if shown else 'expected '}{_words(m.group(1))} {m.group(2)}"
+    if m := re.fullmatch(r"Invalid enum value (.+)", text):
+        return f"{field}: {m.group(1)} is not one of the allowed values"
+    return f"{field}: {text}" if field else text

@@ -101,9 +101,9 @@ def print_answer(console: Console, answer: Answer, *, columns: tuple[str, ...] =
         shown = fit_columns(data, keys, columns, 1 << 30 if wide else console.width)
         table = Table(*shown, box=None, padding=(0, 1), pad_edge=False, header_style="bold underline")
         for row in data:
-            table.add_row(*(_cell(row.get(k)) for k in shown))
+            table.add_row(*(_cell(row.get(k), k) for k in shown))
         # --wide: as wide as the rows are (the terminal scrolls or wraps them), never squeezed into its width
-        natural = sum(max(len(k), *(len(_cell(r.get(k))) for r in data)) + 2 for k in shown)
+        natural = sum(max(len(k), *(len(_cell(r.get(k), k)) for r in data)) + 2 for k in shown)
         out = console if not wide or natural <= console.width else Console(
             file=console.file, width=natural, highlight=False, soft_wrap=True, force_terminal=console.is_terminal)
         out.print(table)
@@ -134,17 +134,33 @@ def fit_columns(rows: list[dict[str, Any]], keys: list[str], preferred: tuple[st
         if used + need <= width:
             chosen.append(key)
             used += need
-    return [k for k in first] + [k for k in keys if k in chosen and k not in first]
+    return first + [k for k in keys if k in chosen and k not in first]
 
 
 def _width(rows: list[dict[str, Any]], key: str) -> int:
-    widest = max((len(_cell(r.get(key))) for r in rows), default=0)
+    widest = max((len(_cell(r.get(key), key)) for r in rows), default=0)
     return min(max(widest, len(key)), _CELL_MAX) + 2  # and the padding between columns
 
 
-def _cell(value: Any) -> str:
+# Fields Proxmox gives in bytes (GET /cluster/resources, /nodes, .../content): a table shows them as ls -h does.
+BYTE_FIELDS = frozenset({"maxmem", "mem", "memhost", "maxdisk", "disk", "diskread", "diskwrite", "netin", "netout", "size",
+                         "total", "used", "avail", "maxswap", "swap"})
+
+
+def human_bytes(value: int) -> str:
+    size = float(value)
+    for unit in ("", "K", "M", "G", "T"):
+        if abs(size) < 1024 or unit == "T":
+            return f"{size:.0f}{unit}" if unit == "" or size >= 10 else f"{size:.1f}{unit}"
+        size /= 1024
+    return str(value)
+
+
+def _cell(value: Any, key: str = "") -> str:
     if value is None:
         return ""
+    if key in BYTE_FIELDS and isinstance(value, int) and not isinstance(value, bool):
+        return human_bytes(value)
     if isinstance(value, list) and all(isinstance(v, (str, int, float)) for v in value):
         return ",".join(str(v) for v in value)  # as Proxmox writes lists in its own config: pve1,pve2
     if isinstance(value, (list, dict)):

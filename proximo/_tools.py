@@ -12,7 +12,7 @@ from typing import Any
 import msgspec
 
 from .errors import BadInput, PackError, UnknownTool
-from ._form import suggest
+from ._form import plain_error, suggest
 from ._schema import input_schema, object_schema  # noqa: F401 (object_schema: imported from here by the faces)
 from .params import release_problems
 
@@ -37,7 +37,7 @@ class ToolSpec(msgspec.Struct, frozen=True, kw_only=True):
     # it directly (as llm hands calls to its Tool objects). None: the owning pack's proximo_read / proximo_plan answers.
     run: Callable[..., Any] | None = None
     # A list read's columns an operator looks for first (``name``, ``node``, ``status``...): what a terminal shows
-    # when the rows are too wide for it. Empty: the first keys of the rows.
+    # when the rows are too wide for it. Empty: vmid, name, id, node, status where the rows have them.
     columns: tuple[str, ...] = ()
 
     @property
@@ -68,40 +68,6 @@ class ToolSpec(msgspec.Struct, frozen=True, kw_only=True):
         return copy.deepcopy(input_schema(self.params))
 
 
-# msgspec's words -> an operator's
-_TYPE_WORDS = {"str": "a string", "int": "an integer", "float": "a number", "bool": "true or false",
-               "array": "a JSON list", "object": "a JSON object", "null": "nothing"}
-_AT = re.compile(r" - at `\$(?:\.([^`\[]+))?[^`]*`$")
-
-
-def _words(types: str) -> str:
-    return " or ".join(_TYPE_WORDS.get(t.strip(), t.strip()) for t in types.split("|") if t.strip() != "null") or "nothing"
-
-
-def plain_error(message: str, raw: dict[str, Any], names: list[str]) -> str:
-    """One of msgspec's validation messages, said as an operator would: the field's name first, what was
-    expected, and the closest known name for an unknown one."""
-    at = _AT.search(message)
-    field = at.group(1) if at and at.group(1) else ""
-    text = message[:at.start()] if at else message
-    if m := re.fullmatch(r"Object contains unknown field `(.+)`", text):
-        close = suggest(m.group(1), names)
-        return f"unknown parameter {m.group(1)!r}" + (f" - did you mean {close!r}?" if close else "")
-    if m := re.fullmatch(r"Object missing required field `(.+)`", text):
-        return f"missing required parameter {m.group(1)!r}"
-    from .trust._ledger import redact  # a password's value is never echoed back, even when it is the wrong type
-
-    value = redact({field: raw.get(field)})[field] if field else None
-    shown = "" if value is None else repr(value if len(str(value)) <= 40 else f"{str(value)[:37]}...")
-    if m := re.fullmatch(r"Expected `([^`]+)`, got `([^`]+)`", text):
-        return f"{field or 'parameters'}: expected {_words(m.group(1))}, got {_words(m.group(2))}" + (f" ({shown})" if shown else "")
-    if m := re.fullmatch(r"Expected `str` matching regex '(.+)'", text):
-        return f"{field}: {shown or 'the value'} is not valid here (it must match {m.group(1)})"
-    if m := re.fullmatch(r"Expected `([^`]+)` (.+)", text):
-        return f"{field}: {shown + ' is not ' if shown else 'expected '}{_words(m.group(1))} {m.group(2)}"
-    if m := re.fullmatch(r"Invalid enum value (.+)", text):
-        return f"{field}: {m.group(1)} is not one of the allowed values"
-    return f"{field}: {text}" if field else text
 
 
 def check_strings(value: Any, where: str = "$") -> None:

@@ -59,7 +59,7 @@ def test_values_are_coerced_by_the_schema_type(key: str, value: str, expected: A
 
 def test_params_of_lists_required_first_and_names_patterns() -> None:
     rows = {p.name: p for p in params_of(SCHEMA)}
-    assert params_of(SCHEMA)[0].name == "vmid" and rows["vmid"].required and rows["vmid"].example == "100"
+    assert params_of(SCHEMA)[0].name == "vmid" and rows["vmid"].required and rows["vmid"].example == "104"  # the demo's guest (proximo._schema.example_value)
     assert rows["mp[N]"].type == "string" and rows["mp[N]"].example == "local-zfs:8"
     assert rows["disable"].type == "0|1" and rows["disable"].example == "1"
     assert rows["kind"].type == "lxc|qemu" and rows["tags"].type == "JSON list" and rows["limits"].type == "JSON object"

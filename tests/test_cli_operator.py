@@ -33,10 +33,9 @@ class Proximo:
                     "PROXIMO_URL": url, "PROXIMO_TOKEN_ID": TOKEN_ID, "PROXIMO_TOKEN_SECRET": world.secret,
                     "PROXIMO_HOME": str(home), "COLUMNS": "80", "TERM": "dumb"}
 
-    def __call__(self, *args: str, env: dict[str, str] | None = None, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
-        return subprocess.run([sys.executable, "-m", "proximo", *args], env={**self.env, **(env or {})}, input=stdin,
-                              stdin=None if stdin is not None else subprocess.DEVNULL, capture_output=True, text=True,
-                              timeout=120)
+    def __call__(self, *args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([sys.executable, "-m", "proximo", *args], env={**self.env, **(env or {})},
+                              stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=120)
 
     def ok(self, *args: str, env: dict[str, str] | None = None) -> str:
         done = self(*args, env=env)
@@ -162,8 +161,6 @@ def test_a_wrong_type_names_the_field_and_what_it_expects(proximo: Proximo) -> N
 
 def _install_example_pack(where: Path) -> dict[str, str]:
     """docs/writing-a-pack.md's pack, installed as a distribution with its entry point (PYTHONPATH), as a reader would."""
-    import re
-
     source = next(b for b in re.findall(r"```python\n(.*?)```", DOC.read_text(), re.S) if "proximo_register_semantics" in b)
     (where / "proximo_backupjobs.py").write_text(source)
     info = where / "proximo_backupjobs-0.1.0.dist-info"
@@ -187,10 +184,20 @@ def test_a_pack_exception_is_one_line_naming_pack_and_tool(proximo: Proximo, tmp
     assert debug.stderr.strip().splitlines()[-1] == line
 
 
+def test_a_warning_is_one_line_and_debug_shows_the_log(proximo: Proximo) -> None:
+    """Without --debug a warning (an anchor sink that cannot be reached) is one line; --debug shows the whole log."""
+    env = {"PROXIMO_LEDGER_ANCHOR": "http://127.0.0.1:9/anchor"}  # the discard port: nothing listens
+    done = proximo("plan", "storage.delete", "storage=local-zfs", "--json", env=env)
+    assert done.returncode == 0 and json.loads(done.stdout)["risk"] == "HIGH"
+    assert done.stderr.splitlines() == ["proximo: ledger anchor http://127.0.0.1:9/anchor: record 1 not sent: [Errno 111] "
+                                        "Connection refused"]
+    debug = proximo("--debug", "plan", "storage.delete", "storage=local-zfs", "--json", env=env)
+    assert " DEBUG proximo." in debug.stderr and " WARNING proximo.anchors: ledger anchor" in debug.stderr
+
+
 @pytest.mark.anyio
 async def test_the_host_guards_pack_code_for_every_face(tmp_path: Path) -> None:
     """The guard is in the host: MCP callers (any caller of Host.plan) get the same one line."""
-    import re
     import types
 
     from proximo.errors import PackError
@@ -215,9 +222,11 @@ def test_read_into_a_pipe_is_json_and_text_is_a_table_that_fits(proximo: Proximo
     assert table[0].split()[:4] == ["vmid", "name", "node", "status"]  # the tool's own columns first
     web = next(line.split() for line in table if " web-01 " in line)
     assert web[:4] == ["104", "web-01", "pve1", "running"]  # whole values, not cut to fit
+    assert web[table[0].split().index("maxmem")] == "4.0G"  # bytes as ls -h shows them; the JSON keeps 4294967296
+    assert next(r for r in piped["data"] if r["name"] == "web-01")["maxmem"] == 4294967296
     dropped = " ".join(table[next(i for i, line in enumerate(table) if "more columns" in line):])
     assert "--wide" in dropped and "--json" in dropped and "uptime" in dropped
-    wide = proximo.ok("read", "guest.list", "--text", "--wide").splitlines()
+    wide = proximo.ok("read", "guest.list", "--wide").splitlines()  # a table, even into a pipe
     assert "uptime" in wide[0].split() and not any("more columns" in line for line in wide)
 
 
@@ -251,7 +260,42 @@ def test_a_plan_shows_the_given_parameters_and_the_next_command(proximo: Proximo
     assert proximo("apply", low_id).returncode == 0  # the command it names works
 
 
+def test_the_next_command_of_a_blocked_or_offline_plan(proximo: Proximo, tmp_path: Path) -> None:
+    from proximo.model import dump_snapshot
+
+    blocked = proximo.ok("plan", "api.call", "method=DELETE", "path=/storage/no-such-store")
+    assert blocked.strip().splitlines()[-1] == "next: nothing to apply: the plan is blocked (see above)"
+    snap = tmp_path / "snap.json"
+    snap.write_text(json.dumps(dump_snapshot(proximo.world.model)))
+    offline = proximo.ok("plan", "storage.delete", "storage=local-zfs", "--snapshot", str(snap), env={"PROXIMO_URL": ""})
+    assert offline.strip().splitlines()[-1] == "next: made on a snapshot: plan it again against the cluster to apply it"
+
+
 # --- serve's hint ------------------------------------------------------------------------------------------------
+
+
+def test_sim_prints_export_lines_a_shell_takes_as_they_are(proximo: Proximo) -> None:
+    """`proximo sim`'s export line, pasted into an interactive bash (history expansion on: a bare `!agent` fails)."""
+    import socket
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    env = {**proximo.env, "PROXIMO_SIM_SECRET": "s3!cret x", "PROXIMO_TOKEN_ID": "ops@pve!agent"}
+    child = subprocess.Popen([sys.executable, "-m", "proximo", "sim", "--port", str(port)], env=env,
+                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    try:
+        assert child.stderr is not None
+        child.stderr.readline()
+        export = child.stderr.readline().strip()
+    finally:
+        child.terminate()
+        child.communicate(timeout=30)
+    assert export.startswith("export ")
+    shell = subprocess.run(["bash", "-c", f"set -o history -o histexpand\n{export}\n"
+                                          "printf '%s\\n' \"$PROXIMO_URL\" \"$PROXIMO_TOKEN_ID\" \"$PROXIMO_TOKEN_SECRET\""],
+                           capture_output=True, text=True, timeout=30)
+    assert shell.stderr == "" and shell.stdout.splitlines() == [f"http://127.0.0.1:{port}", "ops@pve!agent", "s3!cret x"]
 
 
 def test_serve_without_a_cluster_names_only_its_own_options(proximo: Proximo) -> None:

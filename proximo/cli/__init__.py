@@ -54,7 +54,8 @@ def build_cli() -> click.Group:
     @click.pass_context
     def cli(click_ctx: click.Context, debug: bool) -> None:
         """Proximo: plan, approve, apply, prove and undo changes to a Proxmox VE cluster."""
-        setup_logging(debug)
+        if debug or click_ctx.invoked_subcommand not in ("serve", "service"):  # those log as servers do
+            setup_logging(debug)
         try:
             click_ctx.obj = Context(settings=Settings.from_env())
         except BadInput as exc:
@@ -353,7 +354,7 @@ def _read_command(cli: click.Group) -> None:
     @identity
     @json_option
     @click.option("--text", "as_text", is_flag=True, help="A table even when stdout is not a terminal.")
-    @click.option("--wide", is_flag=True, help="Every column, however wide the terminal.")
+    @click.option("--wide", is_flag=True, help="Every column, however wide the terminal (a table, even into a pipe).")
     @click.pass_obj
     def read(ctx: Context, tool: str, assignments: tuple[str, ...], snapshot: str | None, token_id: str | None,
              admin_sources: tuple[str, ...], as_json: bool, as_text: bool, wide: bool) -> None:
@@ -361,7 +362,7 @@ def _read_command(cli: click.Group) -> None:
 
         `proximo tools TOOL` (or `proximo read TOOL --help`) lists TOOL's parameters."""
         # a program reading our stdout wants the data, a person at a terminal the table
-        ctx.as_json = as_json or (not as_text and not sys.stdout.isatty())
+        ctx.as_json = as_json or (not as_text and not wide and not sys.stdout.isatty())  # --wide asks for the table
         settings = overrides(ctx.settings, token_id, admin_sources)
 
         async def go() -> None:

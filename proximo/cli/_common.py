@@ -120,16 +120,26 @@ def identity(f: Callable[..., Any]) -> Callable[..., Any]:
 
 
 def setup_logging(debug: bool) -> None:
-    """``--debug``: every log record on stderr, tracebacks included. Otherwise none: an error is one line, and
-    Python's last-resort handler must not print a logged traceback under it."""
+    """``--debug``: every log record on stderr, tracebacks included. Otherwise warnings, one line each, without
+    tracebacks, and not a pack's failure: the command's own error line says that (``proximo._guard``)."""
     root = logging.getLogger("proximo")
+    for old in [h for h in root.handlers if h.get_name() == "proximo-cli"]:
+        root.removeHandler(old)  # one per process, however many commands it runs (tests run many)
+    handler = logging.StreamHandler(sys.stderr)
+    handler.set_name("proximo-cli")
     if debug:
-        handler = logging.StreamHandler(sys.stderr)
         handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
-        root.addHandler(handler)
         root.setLevel(logging.DEBUG)
-    elif not root.handlers:
-        root.addHandler(logging.NullHandler())
+    else:
+        handler.setLevel(logging.WARNING)
+        handler.setFormatter(_OneLine())
+        handler.addFilter(lambda record: record.name != "proximo.packs")
+    root.addHandler(handler)
+
+
+class _OneLine(logging.Formatter):
+    def format(self, record: logging.LogRecord) -> str:
+        return f"proximo: {record.getMessage()}"
 
 
 Ask = Callable[[str, bool], str]  # (prompt, hide the answer) -> what the person typed

@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
+import msgspec
 from rich.console import Console
 from rich.padding import Padding
 from rich.table import Table
@@ -41,8 +42,6 @@ def print_tools(console: Console, tools: list[ToolSpec]) -> None:
 
 
 def tool_detail(tool: ToolSpec) -> dict[str, Any]:
-    import msgspec
-
     return {**tool_row(tool), "description": tool.description, "paths": tool_paths(tool),
             "params": msgspec.to_builtins(params_of(tool.input_schema())), "example": example_command(tool)}
 
