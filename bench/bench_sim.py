@@ -55,7 +55,8 @@ def hammer(url: str, path: str, seconds: float, clients: int) -> tuple[float, in
                 size[0] = len(r.content)
                 counts[i] += 1
 
-    return sum(counts) / in_threads(run, clients), size[0]
+    took = in_threads(run, clients)
+    return sum(counts) / took, size[0]
 
 
 def in_threads(run: Callable[[int], None], clients: int) -> float:
