@@ -21,7 +21,7 @@ from pathlib import Path
 
 import msgspec
 
-from .model import ClusterModel
+from .model import ClusterModel, GuestVolume
 
 log = logging.getLogger(__name__)
 KEEP = 4  # entries kept; older ones are removed when a new one is written
@@ -30,6 +30,8 @@ KEEP = 4  # entries kept; older ones are removed when a new one is written
 class ParsedSnapshot(msgspec.Struct, frozen=True):
     model: bytes  # the ClusterModel as msgpack: decoding it is also the cheapest copy
     missing: list[str]
+    # each guest's volumes as its config parses (proximo.model._drives): most of a big cluster's analysis time
+    volumes: dict[int, list[GuestVolume]] = {}
 
 
 @functools.cache

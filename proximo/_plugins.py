@@ -7,6 +7,8 @@ intercept, swallow or answer first; collecting hooks are called pack by pack for
 
 from __future__ import annotations
 
+import functools
+
 import logging
 from collections.abc import Iterable
 from importlib import metadata
@@ -36,6 +38,13 @@ class PackInfo(msgspec.Struct, frozen=True):
     semantics: list[str]
 
 
+@functools.cache
+def _entry_points() -> tuple[metadata.EntryPoint, ...]:
+    """The installed packs, by name: scanning every distribution's metadata costs tens of milliseconds, and a
+    command builds its pack manager more than once (the CLI's own commands, then its host)."""
+    return tuple(sorted(metadata.entry_points(group=ENTRY_POINT_GROUP), key=lambda e: e.name))
+
+
 class PackManager:
     """Loads packs and calls their hooks. Build one per host; nothing here is module-global."""
 
@@ -59,7 +68,7 @@ class PackManager:
 
     def _load_entry_points(self) -> None:
         seen: dict[str, str] = {}
-        for ep in sorted(metadata.entry_points(group=ENTRY_POINT_GROUP), key=lambda e: e.name):
+        for ep in _entry_points():
             dist = ep.dist.name if ep.dist else "?"
             if ep.name in seen:
                 raise PackError(f"two distributions register the pack name {ep.name!r}: {seen[ep.name]} and {dist}")

@@ -12,8 +12,9 @@ from typing import Any, Protocol
 import msgspec
 
 from ._parsed_cache import ParsedSnapshot, ParsedSnapshotCache
+from .model._drives import remember_volumes
 from .errors import BadInput
-from .model import READ_PARTS, ClusterModel, collect, from_api, load_snapshot, missing_reads, render
+from .model import READ_PARTS, ClusterModel, GuestVolume, collect, from_api, load_snapshot, missing_reads, render
 
 
 class State(msgspec.Struct):
@@ -83,6 +84,17 @@ class LiveSource:
         self._last = None
 
 
+def _parsed_volumes(model: ClusterModel) -> dict[int, list[GuestVolume]]:
+    """Each guest's volumes, for the parsed-snapshot cache; a config that does not parse is left to the analysis."""
+    found: dict[int, list[GuestVolume]] = {}
+    for vmid, guest in model.guests.items():
+        try:
+            found[vmid] = guest.volumes()
+        except ValueError:  # DriveError and kin: the plan that touches it says so
+            continue
+    return found
+
+
 class SnapshotSource:
     """A snapshot file: plans and reads work offline; apply refuses (nothing is there to change)."""
 
@@ -101,11 +113,15 @@ class SnapshotSource:
         self._unclaimed: ClusterModel | None = None
         if hit is not None:
             self._unclaimed, entry = hit
+            for vmid, volumes in entry.volumes.items():
+                if (guest := self._unclaimed.guests.get(vmid)) is not None:
+                    remember_volumes(guest.kind, guest.config, volumes)
         else:
             try:
                 doc = msgspec.json.decode(raw)
                 self._model = load_snapshot(doc)
-                entry = ParsedSnapshot(model=msgspec.msgpack.encode(self._model), missing=missing_reads(doc.get("api") or {}))
+                entry = ParsedSnapshot(model=msgspec.msgpack.encode(self._model), missing=missing_reads(doc.get("api") or {}),
+                                       volumes=_parsed_volumes(self._model) if cache is not None else {})
             except (msgspec.DecodeError, ValueError, KeyError, TypeError, AttributeError) as exc:
                 raise BadInput(f"snapshot {path}: {str(exc).splitlines()[0] if str(exc) else type(exc).__name__}") from None
             if cache is not None:

@@ -285,6 +285,34 @@ async def test_a_broken_cache_entry_is_a_miss_not_an_error(tmp_path: Path) -> No
     assert entry.read_bytes() != b"\x93not a model", "the entry was written again"
 
 
+@pytest.mark.anyio
+async def test_a_parsed_snapshot_brings_its_guests_volumes_and_a_changed_config_is_parsed_afresh(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import proximo.model._drives as drives
+    from proximo._parsed_cache import ParsedSnapshotCache
+
+    path = tmp_path / "snap.json"
+    path.write_text(json.dumps(snapshot_from(demo_snapshot()["api"])))
+    cache = ParsedSnapshotCache(tmp_path / "cache")
+    SnapshotSource(path, cache=cache)  # writes the entry, each guest's volumes with it
+    expected = {vmid: g.volumes() for vmid, g in (await SnapshotSource(path, cache=cache).read_state()).model.guests.items()}
+    assert any(expected.values())
+    monkeypatch.setattr(drives, "_VOLUMES", {})  # a new process: nothing parsed yet
+    again = SnapshotSource(path, cache=cache)  # a hit: the entry's volumes are remembered
+
+    def no_parse(config: Any) -> Any:
+        raise AssertionError("parsed again")
+
+    monkeypatch.setattr(drives, "_qemu_volumes", no_parse)
+    monkeypatch.setattr(drives, "_lxc_volumes", no_parse)
+    model = (await again.read_state()).model
+    assert {vmid: g.volumes() for vmid, g in model.guests.items()} == expected
+    guest = model.guests[104]
+    guest.config["scsi1"] = "local-zfs:vm-104-disk-9,size=8G"  # what a step's semantics would do: a config never seen
+    with pytest.raises(AssertionError, match="parsed again"):
+        guest.volumes()
+
+
 # --- (e) the fingerprint moves with configuration, not with metrics ----------------------------------------
 
 VOLATILE = ("cpu", "mem", "memhost", "uptime", "disk", "netin", "netout", "diskread", "diskwrite", "pressurecpusome",

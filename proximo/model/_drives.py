@@ -12,7 +12,6 @@ it mirrors (qemu-server e6352be6, pve-container 94f55852, pve-common). The confo
 
 from __future__ import annotations
 
-import functools
 
 import dataclasses
 import hashlib
@@ -730,20 +729,39 @@ def guest_volumes(kind: Literal["qemu", "lxc"], config: Mapping[str, object]) ->
     """
     if kind not in ("qemu", "lxc"):
         raise DriveError(f"unknown guest type '{kind}'")
-    try:
-        key = tuple(sorted((k, v) for k, v in config.items() if k != "digest"))
-        hash(key)
-    except TypeError:  # an unhashable value (a raw `lxc` list): parse without the cache
+    key = _volumes_key(kind, config)
+    if key is None:  # an unhashable value (a raw `lxc` list): parse without the cache
         return list(_qemu_volumes(config) if kind == "qemu" else _lxc_volumes(config))
-    return list(_guest_volumes(kind, key))
+    found = _VOLUMES.get(key)
+    if found is None:
+        if len(_VOLUMES) >= _VOLUMES_KEPT:
+            _VOLUMES.clear()
+        config = dict(key[1])
+        found = _VOLUMES[key] = tuple(_qemu_volumes(config) if kind == "qemu" else _lxc_volumes(config))
+    return list(found)
 
 
-@functools.lru_cache(maxsize=1 << 16)
-def _guest_volumes(kind: str, items: tuple[tuple[str, Any], ...]) -> tuple[GuestVolume, ...]:
-    """Parsing drive strings dominates blast-radius time on big clusters: configs repeat across the
-    before/after models of every plan, so the parse is cached on the config's content."""
-    config = dict(items)
-    return tuple(_qemu_volumes(config) if kind == "qemu" else _lxc_volumes(config))
+# Parsing drive strings dominates blast-radius time on big clusters: configs repeat across the before/after models of
+# every plan, so the parse is kept by the config's content; a parsed snapshot brings its guests' parses along
+# (remember_volumes), so an offline plan parses only what its steps changed.
+_VOLUMES: dict[tuple[str, tuple[tuple[str, Any], ...]], tuple[GuestVolume, ...]] = {}
+_VOLUMES_KEPT = 1 << 16
+
+
+def _volumes_key(kind: str, config: Mapping[str, object]) -> tuple[str, tuple[tuple[str, Any], ...]] | None:
+    key = (kind, tuple(sorted((k, v) for k, v in config.items() if k != "digest")))
+    try:
+        hash(key)
+    except TypeError:
+        return None
+    return key
+
+
+def remember_volumes(kind: str, config: Mapping[str, object], volumes: list[GuestVolume]) -> None:
+    """Take ``volumes`` as what ``config`` parses to (a parsed snapshot's own earlier parse of that same config)."""
+    key = _volumes_key(kind, config)
+    if key is not None and len(_VOLUMES) < _VOLUMES_KEPT:
+        _VOLUMES[key] = tuple(volumes)
 
 
 # --- the qemu-server config file (PVE::QemuServer::parse_vm_config / write_vm_config) --------------------
