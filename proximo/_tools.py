@@ -52,7 +52,7 @@ class ToolSpec(msgspec.Struct, frozen=True, kw_only=True):
             return msgspec.convert(raw, type=self.params, strict=True)
         except msgspec.ValidationError as exc:
             names = [f.encode_name for f in msgspec.structs.fields(self.params)]
-            raise BadInput(f"{self.id}: {plain_error(str(exc), raw, names)} (see `proximo tools {self.id}`)") from None
+            raise BadInput(f"{self.id}: {plain_error(str(exc), raw, names)}", about=self.id) from None
 
     def check_release(self, params: msgspec.Struct, version: dict[str, Any], release: str) -> None:
         """Refuse, in one line, parameters the cluster's PVE release does not have (``proximo.params.release_problems``):
@@ -132,7 +132,7 @@ class ToolRegistry:
         except (KeyError, TypeError):
             close = suggest(tool_id, self._tools) if isinstance(tool_id, str) else None
             hint = f" - did you mean {close}?" if close else ""
-            raise UnknownTool(f"unknown tool {tool_id!r}{hint} (see `proximo tools`)") from None
+            raise UnknownTool(f"unknown tool {tool_id!r}{hint}", about="") from None
 
     def __iter__(self) -> Iterator[ToolSpec]:
         return iter(sorted(self._tools.values(), key=lambda t: t.id))

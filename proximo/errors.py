@@ -31,7 +31,14 @@ class ProximoError(Exception):
 
 
 class BadInput(ProximoError):
+    """``about``: the tool whose parameters were wrong ("" for a tool id that is not one), so each face can say
+    where its user reads them (``proximo tools X``, ``proximo_describe``); None when it is not about a tool."""
+
     exit_code = 2
+
+    def __init__(self, message: str = "", *, about: str | None = None) -> None:
+        super().__init__(message)
+        self.about = about
 
 
 class UnknownTool(BadInput):

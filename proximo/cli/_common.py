@@ -45,7 +45,7 @@ def parse_assignments(args: tuple[str, ...], tool: ToolSpec | None) -> dict[str,
     for arg in args:
         key, sep, value = arg.partition("=")
         if not sep or not key:
-            raise BadInput(f"expected key=value, got {arg!r}" + (f" (see `proximo tools {tool.id}`)" if tool else ""))
+            raise BadInput(f"expected key=value, got {arg!r}", about=tool.id if tool else None)
         if key in out:
             raise BadInput(f"parameter {key!r} given twice")
         out[key] = value
@@ -83,7 +83,9 @@ def guarded(fn: Callable[[], T]) -> T:
     try:
         return fn()
     except ProximoError as exc:
-        click.echo(f"proximo: {scrubbed(str(exc))}", err=True)
+        about = getattr(exc, "about", None)  # where an operator reads a tool's parameters, or the tools
+        see = "" if about is None else f" (see `proximo tools{' ' + about if about else ''}`)"
+        click.echo(f"proximo: {scrubbed(str(exc))}{see}", err=True)
         sys.exit(exc.exit_code)
     except LedgerError as exc:
         click.echo(f"proximo: ledger: {exc}", err=True)

@@ -89,7 +89,9 @@ async def dispatch(context: Context[Any, Any], spec: ToolSpec, arguments: dict[s
             return plan_result(host, await host.plan(spec.id, arguments, actor(context)))
         return structured(host, await host.read(spec.id, arguments, actor(context)))
     except ProximoError as exc:
-        return failure(host, str(exc))
+        about = getattr(exc, "about", None)  # compact: the parameters are behind proximo_describe; full: in the tool
+        see = f" (proximo_describe {about} shows its parameters)" if about and face(context).settings.toolset == "compact" else ""
+        return failure(host, str(exc) + see)
     except MCPError:
         raise
     except Exception as exc:  # a crash: its text stays in the server's log, not in the model's context

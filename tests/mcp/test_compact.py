@@ -156,8 +156,11 @@ async def test_wrong_params_are_refused_as_the_named_tool_refuses_them(params: d
         compact_line = refused(await client.call_tool("proximo_plan", {"tool": "storage.delete", "params": params}))
         named_line = refused(await named.call_tool("pve_storage_delete", params))
     assert field in compact_line
-    # one pipeline: the same reason, recorded the same way (a deny record, no plan)
-    assert compact_line.split(" [ledger #")[0] == named_line.split(" [ledger #")[0]
+    # one pipeline: the same reason, recorded the same way (a deny record, no plan); compact says where the
+    # parameters are (the named tool's client has them in its schema)
+    reason = named_line.split(" [ledger #")[0]
+    assert compact_line.split(" [ledger #")[0] in (reason, f"{reason} (proximo_describe storage.delete shows its parameters)")
+    assert "proximo tools" not in compact_line + named_line, "a CLI command means nothing to an MCP client"
     assert world.model.fingerprint() == before
     assert kinds(world) == kinds(full_world) == ["deny"]
 
