@@ -5,10 +5,8 @@ SDK's own client, as ``scripts/mcp_sizes.py`` measures them), and every schema v
 
 from __future__ import annotations
 
-import importlib.util
 import re
 from pathlib import Path
-from types import ModuleType
 from typing import Any
 
 import jsonschema
@@ -16,20 +14,13 @@ import msgspec
 import pytest
 
 from _mcp_support import anyio_backend  # noqa: F401
+from _pve_data import script
 from proximo._schema import first_sentence, index_range, input_schema
 from proximo.mcp._compact import example
 from proximo.testing import World
 
 REPO = Path(__file__).resolve().parents[2]
 COMPACT_GOAL, FULL_GOAL, TOOL_GOAL = 4_000, 100_000, 8_000
-
-
-def script(name: str) -> ModuleType:
-    spec = importlib.util.spec_from_file_location(name, REPO / "scripts" / f"{name}.py")
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 SIZES = script("mcp_sizes")
