@@ -23,7 +23,7 @@ from ._guard import pack_code
 from ._tools import ToolRegistry, ToolSpec
 from ._types import Draft, Impact, Irreversible, Step
 from .errors import PackError
-from .model import ClusterModel, SemanticsRegistry
+from .model import ClusterModel, SemanticsRegistry, check_nothing_unread_asked
 
 log = logging.getLogger("proximo.plugins")
 
@@ -133,6 +133,7 @@ class PackManager:
         # a fingerprint), so the pair is encoded before and after them all and the plan is refused if it moved.
         given = (msgspec.msgpack.encode(before), msgspec.msgpack.encode(after))
         found = self._analyse(change, before, after)
+        check_nothing_unread_asked(before, after)  # first: asking marks the model, which the check below would see
         if (msgspec.msgpack.encode(before), msgspec.msgpack.encode(after)) != given:
             raise PackError(f"pack {self._tamperer(change, given)!r} changed the cluster models it was given to analyse; "
                             "its impacts cannot be trusted")

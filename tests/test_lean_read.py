@@ -16,6 +16,7 @@ from typing import Any
 import msgspec
 import pytest
 
+import proximo
 from proximo import NotRead
 from proximo.model import ClusterModel, from_api
 from proximo.testing import World
@@ -110,3 +111,29 @@ def test_a_full_model_answers_as_before(tmp_path: Path) -> None:
     full = from_api(world.snapshot["api"], world.snapshot.get("extra"))
     assert full.unread == [] and "unread" not in full.fingerprint()
     assert full.firewall.guests[104].options == {"enable": 1}
+
+
+class _Swallower:
+    """A third-party analyser that looks at every guest's firewall file and, on any error, carries on without it."""
+
+    seen: list[int]
+
+    def __init__(self) -> None:
+        self.seen = []
+
+    @proximo.hookimpl
+    def proximo_impact(self, change: Any, before: ClusterModel, after: ClusterModel) -> list[Any]:
+        try:
+            self.seen = sorted(after.firewall.guests)
+        except Exception:  # noqa: BLE001 (the point: a pack that swallows everything)
+            self.seen = []
+        return []
+
+
+async def test_a_pack_that_swallows_the_refusal_still_gets_a_full_read(tmp_path: Path) -> None:
+    pack = _Swallower()
+    world = World(tmp_path, extra_packs=[("swallower", pack)])
+    async with world.host() as host:
+        plan = await host.plan("guest.stop", {"vmid": 104}, world.actor)
+    assert "unread" not in plan.fingerprint and _guest_firewall_gets(world) > 0
+    assert 104 in pack.seen, "its last run saw the guests' firewall files"

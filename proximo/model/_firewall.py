@@ -45,6 +45,8 @@ class Firewall(msgspec.Struct):
     # left out, ``guests_read`` is False and touching ``guests`` raises NotRead, so the host reads them and plans again.
     guest_levels: dict[int, FirewallLevel] = msgspec.field(default_factory=dict, name="guests")
     guests_read: bool = True
+    # Set when something asked for them unread: the host plans again on a full read even if the NotRead was caught
+    asked_unread: bool = False
     # path -> [the digest we compute, the digest PVE sent] for lists read whose digest is not ours (PVE hashes the
     # file's own text in corner cases; a sample may be cut): while the content is unchanged we answer PVE's digest,
     # so a concurrent-edit check against the real cluster passes.
@@ -56,6 +58,7 @@ class Firewall(msgspec.Struct):
     @property
     def guests(self) -> dict[int, FirewallLevel]:
         if not self.guests_read:
+            self.asked_unread = True
             raise NotRead("the guests' firewall configuration was not read for this plan")
         return self.guest_levels
 

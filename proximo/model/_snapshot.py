@@ -15,7 +15,7 @@ from typing import Any
 
 import anyio
 
-from ..errors import PveApiError
+from ..errors import NotRead, PveApiError
 from ..pve._apischema import schema
 from ._cluster import ClusterModel, Guest, Node, Task, as_int, partial_access_reads, split_list
 from ._access import split_tokenid
@@ -62,6 +62,13 @@ def now_iso() -> str:
 
 READ_PARTS = frozenset({"guest-firewall"})  # what a read can leave out (``collect``, ``ClusterModel.unread``)
 LEAN_READ = ("guest-firewall",)  # what a plan's first read leaves out: the pipeline reads it when a pack touches it
+
+
+def check_nothing_unread_asked(*models: ClusterModel) -> None:
+    """NotRead, even when the code that asked for a part the read left out caught the first one: what it found
+    without that part is not a plan (``Firewall.asked_unread``)."""
+    if any(m.firewall.asked_unread for m in models):
+        raise NotRead("a pack asked for the guests' firewall configuration, which this read left out")
 
 
 async def collect(get: Callable[[str], Awaitable[Any]], *, limit: int = 8, guest_firewall: bool = True) -> tuple[dict[str, Any], list[str]]:

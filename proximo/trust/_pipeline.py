@@ -46,7 +46,7 @@ from ..errors import (
     StalePlan,
     UnknownRelease,
 )
-from ..model import LEAN_READ, ClusterModel
+from ..model import LEAN_READ, ClusterModel, check_nothing_unread_asked
 
 log = logging.getLogger("proximo.pipeline")
 
@@ -235,7 +235,9 @@ class Host:
         tool.check_release(params, state.model.version, release)
         # pack code runs in both: the tool's plan, then the semantics, analysers and undo of every pack
         with pack_code(tool.owner, tool.id):
-            draft = self.packs.plan(tool, params, state.model.copy())  # hookspecs: the view is the pack's own copy
+            view = state.model.copy()  # hookspecs: the view is the pack's own copy
+            draft = self.packs.plan(tool, params, view)
+            check_nothing_unread_asked(view)
             return self._finish(tool, msgspec.to_builtins(params), draft, state, actor)
 
     def _predict(self, before: ClusterModel, steps: list[Step]) -> tuple[ClusterModel, list[ClusterModel], list[str], list[str],
@@ -298,6 +300,7 @@ class Host:
         blockers += self.policy.violations(risk, scope_of(steps, before, after))
         # the state before is what the plan's fingerprint and undo are judged on: a semantics or undo hook that
         # edits it (states[0] is the same object) would make the plan lie about what it was made from
+        check_nothing_unread_asked(before, after, *states)
         if msgspec.msgpack.encode(before) != given:
             raise PackError("a pack changed the cluster model while the plan was judged (semantics or undo)")
         return Assessment(steps=steps, after=after, impacts=impacts, blockers=blockers, risk=risk, complete=complete, undo=undo,
