@@ -33,7 +33,7 @@ Packs never receive the client, the ledger or the executor: the host does all I/
 
 A live plan's model may have been read without some parts (``ClusterModel.unread``: each guest's firewall files).
 Touching one raises :class:`proximo.NotRead` from any hook; let it propagate (it is not a LookupError), and the
-host plans again on a read with everything.
+host plans again on a read with everything (it also notices when a hook caught it: asking marks the model).
 """
 
 from __future__ import annotations
