@@ -37,6 +37,7 @@ from pydantic import Field
 
 from ..trust._pipeline import Host
 from .._render import plan_document
+from .._form import plain_error
 from .._schema import input_schema
 from .._tools import ToolRegistry, ToolSpec, check_strings
 from .._types import Plan
@@ -163,8 +164,9 @@ class FaceTool(Tool):
             msgspec.convert(arguments, self.params_struct, strict=True)
         except BadInput as exc:
             return failure(face(context).host, f"{self.name}: {exc}")
-        except msgspec.ValidationError as exc:
-            return failure(face(context).host, f"{self.name}: {exc}")
+        except msgspec.ValidationError as exc:  # in the words a tool's own parameters get (proximo._form)
+            names = [f.encode_name for f in msgspec.structs.fields(self.params_struct)]
+            return failure(face(context).host, f"{self.name}: {plain_error(str(exc), arguments, names)}")
         return await super().run(arguments, context, convert_result)
 
 

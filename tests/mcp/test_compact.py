@@ -268,3 +268,17 @@ async def test_compact_on_every_transport_plan_approve_apply(kind: Transport, mo
     assert names == COMPACT
     assert not applied.is_error, text(applied)
     assert len(person.asked) == 1 and "local-zfs" not in {row["storage"] for row in listed.structured_content["data"]}
+
+
+async def test_a_compact_tools_own_arguments_are_refused_in_the_same_words(tmp_path: Path) -> None:
+    world, server = server_for(tmp_path)
+    before = world.model.fingerprint()
+    async with Client(server) as client:
+        wrong_type = refused(await client.call_tool("proximo_plan", {"tool": 123, "params": {}}))
+        not_object = refused(await client.call_tool("proximo_plan", {"tool": "storage.delete", "params": "storage=local"}))
+        unknown = refused(await client.call_tool("proximo_plan", {"tool": "storage.delete", "params": {}, "bogus": 1}))
+    assert wrong_type.startswith("proximo_plan: tool: expected a string, got an integer (123)")
+    assert not_object.startswith("proximo_plan: params: expected a JSON object, got a string")
+    assert unknown.startswith("proximo_plan: unknown parameter 'bogus'")
+    assert not any("`" in line for line in (wrong_type, not_object, unknown)), "msgspec's wording stays inside"
+    assert world.model.fingerprint() == before and "plan" not in kinds(world)
