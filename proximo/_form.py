@@ -36,9 +36,14 @@ class Param(msgspec.Struct, frozen=True):
     example: str
 
 
+def suggestions(word: str, choices: Iterable[str], n: int = 3) -> list[str]:
+    """The choices closest to a mistyped name, closest first; none when none is close."""
+    return difflib.get_close_matches(word, list(choices), n=n, cutoff=0.6)
+
+
 def suggest(word: str, choices: Iterable[str]) -> str | None:
     """The closest choice to a mistyped name, if any is close."""
-    close = difflib.get_close_matches(word, list(choices), n=1, cutoff=0.6)
+    close = suggestions(word, choices, n=1)
     return close[0] if close else None
 
 

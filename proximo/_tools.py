@@ -44,6 +44,17 @@ class ToolSpec(msgspec.Struct, frozen=True, kw_only=True):
     def mcp_name(self) -> str:
         return "pve_" + self.id.replace(".", "_")
 
+    @property
+    def kind(self) -> str:
+        return "plan" if self.mutating else "read"
+
+    @property
+    def pve_paths(self) -> list[str]:
+        """The PVE API endpoints the tool's parameters mirror (``POST /nodes/{node}/qemu``), where its struct says
+        (``/version``, which every release check reads, is not one)."""
+        return [f"{method} {template}" for method, template in getattr(self.params, "__pve_endpoints__", ())
+                if template != "/version"]
+
     def parse(self, raw: dict[str, Any]) -> msgspec.Struct:
         """Validate raw parameters: one line naming the problem (in the operator's words, with a suggestion), or
         the typed params."""
@@ -68,6 +79,24 @@ class ToolSpec(msgspec.Struct, frozen=True, kw_only=True):
         return copy.deepcopy(input_schema(self.params))
 
 
+
+
+def search_tools(specs: Iterable[ToolSpec], words: Iterable[str]) -> list[tuple[ToolSpec, int]]:
+    """Tools with any of ``words`` in their id, title, description or PVE paths, with how many they have, best first:
+    more words, then a word that is one of their PVE paths exactly, then more words in the id or title. No words:
+    every tool. ``proximo tools WORD...`` shows those with every word; MCP's ``proximo_search`` ranks them all."""
+    wanted = [w.lower() for w in words]
+    if not wanted:
+        return [(spec, 0) for spec in sorted(specs, key=lambda t: t.id)]
+    scored: list[tuple[int, int, int, str, ToolSpec]] = []
+    for spec in specs:
+        name = f"{spec.id} {spec.title}".lower().replace("_", " ")
+        templates = {template.lower() for _, template in getattr(spec.params, "__pve_endpoints__", ())}
+        text = f"{name} {spec.description} {' '.join(spec.pve_paths)}".lower()
+        found = [w for w in wanted if w in text]
+        if found:
+            scored.append((-len(found), -sum(w in templates for w in found), -sum(w in name for w in found), spec.id, spec))
+    return [(spec, -count) for count, *_, spec in sorted(scored, key=lambda s: s[:4])]
 
 
 def check_strings(value: Any, where: str = "$") -> None:

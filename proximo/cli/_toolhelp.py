@@ -13,49 +13,44 @@ from rich.table import Table
 from rich.text import Text
 
 from .._form import Param, params_of
-from .._tools import ToolSpec
-
-
-def tool_paths(tool: ToolSpec) -> list[str]:
-    """The PVE endpoints a tool's parameters mirror (``PUT /storage/{storage}``), where its struct says."""
-    return [f"{method} {template}" for method, template in getattr(tool.params, "__pve_endpoints__", ())]
+from .._tools import ToolSpec, search_tools
 
 
 def matching(tools: Iterable[ToolSpec], words: Iterable[str]) -> list[ToolSpec]:
-    """Tools whose id, title, description or PVE paths contain every word (case-insensitive)."""
-    wanted = [w.lower() for w in words]
-    return [t for t in tools if all(w in " ".join([t.id, t.title, t.description, *tool_paths(t)]).lower() for w in wanted)]
+    """Tools with every word in their id, title, description or PVE paths (``proximo._tools.search_tools``), by id."""
+    wanted = list(words)
+    return sorted((tool for tool, found in search_tools(tools, wanted) if found == len(wanted)), key=lambda t: t.id)
 
 
 def tool_row(tool: ToolSpec) -> dict[str, Any]:
-    return {"id": tool.id, "mcp_name": tool.mcp_name, "kind": "plan" if tool.mutating else "read", "pack": tool.owner,
+    return {"id": tool.id, "mcp_name": tool.mcp_name, "kind": tool.kind, "pack": tool.owner,
             "title": tool.title}
 
 
 def print_tools(console: Console, tools: list[ToolSpec]) -> None:
     table = Table("TOOL", "KIND", "PACK", "TITLE", box=None, padding=(0, 1), pad_edge=False, header_style="bold")
     for tool in tools:
-        table.add_row(tool.id, "plan" if tool.mutating else "read", tool.owner, tool.title)
+        table.add_row(tool.id, tool.kind, tool.owner, tool.title)
     console.print(table)
     console.print(Text(f"{len(tools)} tools. `proximo tools TOOL` shows a tool's parameters; "
                        "`proximo tools WORD...` finds tools by id, title or PVE path.", style="dim"))
 
 
 def tool_detail(tool: ToolSpec) -> dict[str, Any]:
-    return {**tool_row(tool), "description": tool.description, "paths": tool_paths(tool),
+    return {**tool_row(tool), "description": tool.description, "paths": tool.pve_paths,
             "params": msgspec.to_builtins(params_of(tool.input_schema())), "example": example_command(tool)}
 
 
 def example_command(tool: ToolSpec) -> str:
     """A command line to start from: the tool with an example value for each required parameter."""
     required = [p for p in params_of(tool.input_schema()) if p.required]
-    return " ".join(["proximo", "plan" if tool.mutating else "read", tool.id, *(f"{p.name}={p.example or p.name.upper()}" for p in required)])
+    return " ".join(["proximo", tool.kind, tool.id, *(f"{p.name}={p.example or p.name.upper()}" for p in required)])
 
 
 def print_tool(console: Console, tool: ToolSpec) -> None:
     console.print(Text(f"{tool.id} ({'plan' if tool.mutating else 'read'}, pack {tool.owner}): {tool.title}", style="bold"))
     console.print(tool.description, markup=False, soft_wrap=False)
-    if paths := tool_paths(tool):
+    if paths := tool.pve_paths:
         console.print(f"PVE API: {', '.join(paths)}", markup=False)
     params = params_of(tool.input_schema())
     # one line per parameter, its description indented below: readable at 80 columns, whatever the names' length

@@ -9,7 +9,6 @@ settings select (``PROXIMO_TOOLS``, ``PROXIMO_READ_ONLY``) can be found or run.
 
 from __future__ import annotations
 
-import difflib
 import re
 from typing import Annotated, Any
 
@@ -18,7 +17,8 @@ from mcp.server.mcpserver import Context
 from mcp_types import CallToolResult, ToolAnnotations
 
 from .._schema import example_value
-from .._tools import ToolSpec
+from .._form import suggestions
+from .._tools import ToolSpec, search_tools
 from .._types import LedgerRef
 from ._results import face, failure, structured
 from ._tools import FaceTool, annotations, dispatch
@@ -62,45 +62,23 @@ class DescribeAnswer(msgspec.Struct, frozen=True):
     ledger: LedgerRef
 
 
-def kind(spec: ToolSpec) -> str:
-    return "plan" if spec.mutating else "read"
-
-
 def _call(spec: ToolSpec) -> str:
     return "proximo_plan" if spec.mutating else "proximo_read"
 
 
-def paths(spec: ToolSpec) -> list[str]:
-    """The PVE API endpoints a tool's parameters mirror (``POST /nodes/{node}/qemu``), for search and its line."""
-    return [f"{method} {template}" for method, template in getattr(spec.params, "__pve_endpoints__", ())
-            if template != "/version"]
-
-
 def line(spec: ToolSpec) -> str:
     """One line per tool: id, read/plan, title, and the PVE endpoint it mirrors."""
-    where = paths(spec)
+    where = spec.pve_paths
     title = spec.title.removeprefix("Plan: ")  # "(plan)" says it
-    return f"{spec.id} ({kind(spec)}) {title}" + (f" [{where[0]}{' ...' if len(where) > 1 else ''}]" if where else "")
+    return f"{spec.id} ({spec.kind}) {title}" + (f" [{where[0]}{' ...' if len(where) > 1 else ''}]" if where else "")
 
 
 _WORD = re.compile(r"[^\s,;]+")
 
 
 def search(specs: list[ToolSpec], query: str) -> list[ToolSpec]:
-    """Tools matching the most words of ``query`` (in the id, title, description or PVE paths), best first: then those
-    with a word that is one of their PVE paths exactly, then those with more words in their id or title."""
-    words = [w.lower() for w in _WORD.findall(query)]
-    if not words:
-        return list(specs)
-    scored: list[tuple[int, int, int, str, ToolSpec]] = []
-    for spec in specs:
-        name = f"{spec.id} {spec.title}".lower().replace("_", " ")
-        templates = {template.lower() for _, template in getattr(spec.params, "__pve_endpoints__", ())}
-        text = f"{name} {spec.description} {' '.join(paths(spec))}".lower()
-        found = [w for w in words if w in text]
-        if found:
-            scored.append((-len(found), -sum(w in templates for w in found), -sum(w in name for w in found), spec.id, spec))
-    return [spec for *_, spec in sorted(scored, key=lambda s: s[:4])]
+    """Tools matching the most words of ``query``, best first (``proximo._tools.search_tools``)."""
+    return [spec for spec, _ in search_tools(specs, _WORD.findall(query))]
 
 
 def example(spec: ToolSpec) -> Example:
@@ -130,11 +108,11 @@ class Catalogue:
         if spec is None and tool_id in self.withheld:  # so the model stops trying it
             return failure(host, f"{tool_id} is not served here (PROXIMO_TOOLS / PROXIMO_READ_ONLY leave it out)")
         if spec is None:
-            close = difflib.get_close_matches(tool_id, list(self.by_id), n=3, cutoff=0.6)
+            close = suggestions(tool_id, self.by_id)
             hint = f"; did you mean {' or '.join(close)}?" if close else "; proximo_search finds tools by words"
             return failure(host, f"unknown tool {tool_id!r}{hint}")
-        if want is not None and kind(spec) != want:
-            return failure(host, f"{spec.id} is a {kind(spec)} tool: call {_call(spec)} with it, not proximo_{want}")
+        if want is not None and spec.kind != want:
+            return failure(host, f"{spec.id} is a {spec.kind} tool: call {_call(spec)} with it, not proximo_{want}")
         return spec
 
 
@@ -145,7 +123,7 @@ def compact_tools(specs: list[ToolSpec], *, read_only: bool, registered: set[str
     if not specs:
         return []
     catalogue = Catalogue(specs, registered)
-    count = {k: sum(kind(s) == k for s in specs) for k in ("read", "plan")}
+    count = {k: sum(s.kind == k for s in specs) for k in ("read", "plan")}
 
     async def proximo_search(ctx: Context[Any, Any], query: str = "", limit: int = 40) -> CallToolResult:
         found = search(catalogue.specs, query)
@@ -160,10 +138,10 @@ def compact_tools(specs: list[ToolSpec], *, read_only: bool, registered: set[str
         if isinstance(spec, CallToolResult):
             return spec
         host = face(ctx).host
-        answer = DescribeAnswer(tool=spec.id, kind=kind(spec), call=_call(spec), title=spec.title, description=spec.description,
+        answer = DescribeAnswer(tool=spec.id, kind=spec.kind, call=_call(spec), title=spec.title, description=spec.description,
                                 input_schema=spec.input_schema(), example=example(spec), ledger=host.head())
         after = " It returns a plan (schema: proximo://schema/plan); proximo_apply(plan_id) runs it." if spec.mutating else ""
-        return structured(host, answer, summary=f"{spec.id} ({kind(spec)}): call {_call(spec)} with tool and params.{after}")
+        return structured(host, answer, summary=f"{spec.id} ({spec.kind}): call {_call(spec)} with tool and params.{after}")
 
     async def proximo_read(tool: str, ctx: Context[Any, Any], params: dict[str, Any] | None = None) -> CallToolResult:
         spec = catalogue.find(tool, ctx, want="read")
