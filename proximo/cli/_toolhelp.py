@@ -32,7 +32,7 @@ def print_tools(console: Console, tools: list[ToolSpec]) -> None:
     for tool in tools:
         table.add_row(tool.id, tool.kind, tool.owner, tool.title)
     console.print(table)
-    console.print(Text(f"{len(tools)} tools. `proximo tools TOOL` shows a tool's parameters; "
+    console.print(Text(f"{len(tools)} tool{'' if len(tools) == 1 else 's'}. `proximo tools TOOL` shows a tool's parameters; "
                        "`proximo tools WORD...` finds tools by id, title or PVE path.", style="dim"))
 
 
