@@ -2,32 +2,25 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterable
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 
 import httpx
 
-from .trust._anchors import ANCHOR_PACK, AnchorPack, sinks_from_spec
 from .pve._client import PveClient
 from .trust._executor import Executor
 from .trust._ledger import Actor
 from .trust._pipeline import Host
 from .trust._planstore import PlanStore
 from .trust._policy import load_policy
-from ._plugins import PackManager
+from ._plugins import PackManager, make_packs
 from ._settings import Settings
 from ._parsed_cache import ParsedSnapshotCache
 from ._sources import LiveSource, SnapshotSource, Source
 from .trust._state import open_ledger
 from .pve._tls import TlsSettings, make_transport
 from .errors import BadInput
-
-
-def make_packs(settings: Settings, *, extra: Iterable[tuple[str, object]] = (), load_entry_points: bool = True) -> PackManager:
-    if settings.ledger_anchor:  # the built-in anchor sinks, an internal plugin on the proximo_prove hook
-        extra = [*extra, (ANCHOR_PACK, AnchorPack(sinks_from_spec(settings.ledger_anchor, token=settings.ledger_anchor_token)))]
-    return PackManager(disabled=settings.disabled_packs, extra=extra, load_entry_points=load_entry_points)
 
 
 def make_client(settings: Settings, *, transport: httpx.AsyncBaseTransport | None = None) -> PveClient:

@@ -22,6 +22,7 @@ from . import hookspecs
 from ._guard import pack_code
 from ._tools import ToolRegistry, ToolSpec
 from ._types import Draft, Impact, Irreversible, Step
+from ._settings import Settings
 from .errors import PackError
 from .model import ClusterModel, SemanticsRegistry, check_nothing_unread_asked
 
@@ -175,3 +176,12 @@ class PackManager:
     def register_commands(self, cli: click.Group) -> None:
         for _, plugin in self._plugins():
             self._call_one(plugin, "proximo_register_commands", cli=cli)
+
+
+def make_packs(settings: Settings, *, extra: Iterable[tuple[str, object]] = (), load_entry_points: bool = True) -> PackManager:
+    """The packs for one host: every installed pack but the disabled ones, the ledger anchors' sinks when set."""
+    if settings.ledger_anchor:  # the built-in anchor sinks, an internal plugin on the proximo_prove hook
+        from .trust._anchors import ANCHOR_PACK, AnchorPack, sinks_from_spec  # the HTTP stack, only when anchored
+
+        extra = [*extra, (ANCHOR_PACK, AnchorPack(sinks_from_spec(settings.ledger_anchor, token=settings.ledger_anchor_token)))]
+    return PackManager(disabled=settings.disabled_packs, extra=extra, load_entry_points=load_entry_points)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import msgspec
 from rich.console import Console
@@ -10,8 +10,10 @@ from rich.table import Table
 from rich.text import Text
 
 from .trust._ledger import LedgerRecord, VerifyResult, redact
-from .trust._pipeline import Answer, ApplyResult
 from ._types import Plan, Risk
+
+if TYPE_CHECKING:  # the pipeline brings the HTTP stack; rendering only reads these
+    from .trust._pipeline import Answer, ApplyResult
 
 RISK_STYLE = {Risk.LOW: "green", Risk.MEDIUM: "yellow", Risk.HIGH: "bold red", Risk.CRITICAL: "bold white on red"}
 

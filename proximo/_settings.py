@@ -9,7 +9,6 @@ from pathlib import Path
 import msgspec
 import platformdirs
 
-from .trust._anchors import sinks_from_spec
 from ._secret import Secret
 from ._types import Risk
 from .errors import BadInput
@@ -64,7 +63,10 @@ class Settings(msgspec.Struct, kw_only=True):
         key = env.get("PROXIMO_LEDGER_KEY")
         anchor = env.get("PROXIMO_LEDGER_ANCHOR", "").strip()
         anchor_token = Secret(env["PROXIMO_LEDGER_ANCHOR_TOKEN"]) if env.get("PROXIMO_LEDGER_ANCHOR_TOKEN") else None
-        sinks_from_spec(anchor, token=anchor_token)  # a bad value stops start-up here, with one line
+        if anchor or anchor_token:  # a bad value stops start-up here, in one line (the anchors bring the HTTP stack)
+            from .trust._anchors import sinks_from_spec
+
+            sinks_from_spec(anchor, token=anchor_token)
         return cls(
             url=env.get("PROXIMO_URL", "").rstrip("/"),
             token_id=env.get("PROXIMO_TOKEN_ID", ""),

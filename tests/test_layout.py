@@ -146,3 +146,15 @@ def test_packs_use_only_proximos_public_api_and_model() -> None:
         host = sorted(m for m in imported if m.startswith("proximo.") or m == "proximo")
         private = [m for m in host if not any(m == a or (a == "proximo.model" and m.startswith("proximo.model.")) for a in allowed)]
         assert private == [], f"{name} reaches into the host: {private}"
+
+
+def test_building_the_cli_imports_neither_the_http_stack_nor_the_pipeline() -> None:
+    """`proximo --help` (issue 14: start-up) builds the whole command tree; the HTTP client, the pipeline and the host
+    are imported when a command runs, not before (bench/bench_cli_start.py measures what that saves)."""
+    import subprocess
+    import sys
+
+    probe = ("import sys, proximo.cli; proximo.cli.build_cli(); "
+             "print(sorted(m for m in ('httpx', 'httpcore', 'proximo.trust._pipeline', 'proximo._host') if m in sys.modules))")
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
+    assert done.stdout.strip() == "[]", done.stdout

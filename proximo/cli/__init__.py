@@ -7,19 +7,18 @@ import os
 import shlex
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 import msgspec
 from rich.console import Console
 
-from .._host import make_client, make_packs, open_host
+from .._plugins import make_packs
 from .._form import suggest
 from .._render import print_answer, print_apply, print_next, print_plan, print_record, print_verify
 from .._settings import Settings
 from .._tools import ToolSpec
 from ..errors import BadInput, ProximoError, UnknownTool
-from ..trust._pipeline import Host
 from ..trust._ledger import LedgerError
 from ..trust._state import open_ledger
 from ._approve import approve_at_terminal, approve_over_socket, service_socket
@@ -41,6 +40,23 @@ from ._common import (
 )
 from ._live import live_apply
 from ._toolhelp import matching, print_tool, print_tools, tool_detail, tool_row
+
+if TYPE_CHECKING:
+    from ..trust._pipeline import Host
+
+
+def open_host(*args: Any, **kwargs: Any) -> Any:
+    """``proximo._host.open_host``, imported when a command runs: ``--help`` needs neither it nor the HTTP stack."""
+    from .._host import open_host as open_host_now
+
+    return open_host_now(*args, **kwargs)
+
+
+def make_client(*args: Any, **kwargs: Any) -> Any:
+    from .._host import make_client as make_client_now
+
+    return make_client_now(*args, **kwargs)
+
 
 # What a pack's own commands (proximo_register_commands) may use: they reach the cluster through a host, like ours.
 __all__ = ["Context", "approve_at_terminal", "build_cli", "emit", "main", "open_host", "overrides", "run", "serve_command",

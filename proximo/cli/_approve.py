@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 from pathlib import Path
 
 import click
@@ -19,8 +20,10 @@ from .._types import Plan
 from ..errors import BadInput, NotApproved, Refused
 from ..service import APPROVE_SOCKET, ask_service
 from ..trust._ledger import Actor
-from ..trust._pipeline import Credential, Host
 from ._common import Ask, ask_terminal, console
+
+if TYPE_CHECKING:
+    from ..trust._pipeline import Host
 
 
 TRIES = 3  # unclear answers before the prompt gives up (declined): a person who means yes types it
@@ -72,6 +75,8 @@ def approve_at_terminal(host: Host, plan_id: str, actor: Actor, *, approver: str
     passphrase = ask(f"Passphrase of approver {name}", True)
     stored = host.approvers.get(name)
     code = ask(f"TOTP code of approver {name}", False) if stored is not None and stored.totp else ""
+    from ..trust._pipeline import Credential  # the pipeline comes with the host; `--help` needs neither
+
     host.approve(plan_id, actor, Credential(name, passphrase, code), typed_target=typed)
     click.echo(f"approved {plan_id} as {name}: now `proximo apply {plan_id}`", err=True)
 

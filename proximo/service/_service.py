@@ -28,7 +28,7 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import TYPE_CHECKING, Any, BinaryIO
 
 import anyio
 import msgspec
@@ -36,11 +36,13 @@ from anyio.abc import SocketStream
 from anyio.streams.buffered import BufferedByteReceiveStream
 
 from ..trust._ledger import Actor, LedgerError
-from ..trust._pipeline import Host, PeerAccount
 from .._render import plan_document
 from .._settings import Settings
 from ..trust._state import prepare_home
 from ..errors import BadInput, ProximoError
+
+if TYPE_CHECKING:
+    from ..trust._pipeline import Host
 
 log = logging.getLogger("proximo.service")
 
@@ -143,6 +145,8 @@ class ApprovalDesk:
                 return {"ok": True, "plan": plan_document(plan), "needs_person": self.host.needs_person(plan)}
             if op == "approve":
                 typed = request.get("typed_target")
+                from ..trust._pipeline import PeerAccount  # the pipeline (and the HTTP stack) only when a person approves
+
                 record = self.host.approve(request.get("plan_id"), actor, PeerAccount(peer.uid, peer.user),
                                            typed_target=typed if isinstance(typed, str) else None)
                 return {"ok": True, "seq": record.seq, "hash": record.hash}
