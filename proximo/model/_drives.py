@@ -18,7 +18,7 @@ import hashlib
 import re
 import urllib.parse
 from collections.abc import Iterator, Mapping
-from typing import Any, Literal
+from typing import Literal
 
 import msgspec
 
@@ -729,14 +729,14 @@ def guest_volumes(kind: Literal["qemu", "lxc"], config: Mapping[str, object]) ->
     """
     if kind not in ("qemu", "lxc"):
         raise DriveError(f"unknown guest type '{kind}'")
-    key = _volumes_key(kind, config)
-    if key is None:  # an unhashable value (a raw `lxc` list): parse without the cache
+    try:
+        key = _volumes_key(kind, config)
+    except TypeError:  # a value msgpack cannot hold (not from JSON): parse without the cache
         return list(_qemu_volumes(config) if kind == "qemu" else _lxc_volumes(config))
     found = _VOLUMES.get(key)
     if found is None:
         if len(_VOLUMES) >= _VOLUMES_KEPT:
             _VOLUMES.clear()
-        config = dict(key[1])
         found = _VOLUMES[key] = tuple(_qemu_volumes(config) if kind == "qemu" else _lxc_volumes(config))
     return list(found)
 
@@ -744,24 +744,22 @@ def guest_volumes(kind: Literal["qemu", "lxc"], config: Mapping[str, object]) ->
 # Parsing drive strings dominates blast-radius time on big clusters: configs repeat across the before/after models of
 # every plan, so the parse is kept by the config's content; a parsed snapshot brings its guests' parses along
 # (remember_volumes), so an offline plan parses only what its steps changed.
-_VOLUMES: dict[tuple[str, tuple[tuple[str, Any], ...]], tuple[GuestVolume, ...]] = {}
+_VOLUMES: dict[tuple[str, bytes], tuple[GuestVolume, ...]] = {}
 _VOLUMES_KEPT = 1 << 16
 
 
-def _volumes_key(kind: str, config: Mapping[str, object]) -> tuple[str, tuple[tuple[str, Any], ...]] | None:
-    key = (kind, tuple(sorted((k, v) for k, v in config.items() if k != "digest")))
-    try:
-        hash(key)
-    except TypeError:
-        return None
-    return key
+def _volumes_key(kind: str, config: Mapping[str, object]) -> tuple[str, bytes]:
+    """The config's content as msgpack, in its own key order: the same content in another order is only a miss."""
+    return kind, msgspec.msgpack.encode(config)
 
 
 def remember_volumes(kind: str, config: Mapping[str, object], volumes: list[GuestVolume]) -> None:
     """Take ``volumes`` as what ``config`` parses to (a parsed snapshot's own earlier parse of that same config)."""
-    key = _volumes_key(kind, config)
-    if key is not None and len(_VOLUMES) < _VOLUMES_KEPT:
-        _VOLUMES[key] = tuple(volumes)
+    if len(_VOLUMES) < _VOLUMES_KEPT:
+        try:
+            _VOLUMES[_volumes_key(kind, config)] = tuple(volumes)
+        except TypeError:
+            pass
 
 
 # --- the qemu-server config file (PVE::QemuServer::parse_vm_config / write_vm_config) --------------------
