@@ -180,9 +180,11 @@ def _words(types: str) -> str:
     return " or ".join(_TYPE_WORDS.get(t.strip(), t.strip()) for t in types.split("|") if t.strip() != "null") or "nothing"
 
 
-def plain_error(message: str, raw: dict[str, Any], names: list[str]) -> str:
-    """One of msgspec's validation messages, said as an operator would: the field's name first, what was
-    expected, and the closest known name for an unknown one."""
+def plain_error(error: msgspec.ValidationError, raw: dict[str, Any], struct: type[msgspec.Struct]) -> str:
+    """msgspec's message for ``raw`` not converting to ``struct``, said as an operator would: the field's name
+    first, what was expected, and the closest of the struct's names for an unknown one."""
+    message = str(error)
+    names = [f.encode_name for f in msgspec.structs.fields(struct)]
     at = _AT.search(message)
     field = at.group(1) if at and at.group(1) else ""
     text = message[:at.start()] if at else message

@@ -8,7 +8,6 @@ intercept, swallow or answer first; collecting hooks are called pack by pack for
 from __future__ import annotations
 
 import functools
-
 import logging
 from collections.abc import Iterable
 from importlib import metadata

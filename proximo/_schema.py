@@ -27,12 +27,13 @@ from typing import Any
 
 import msgspec
 
+from .pve._apischema import INDEXED_LIMITS, split_indexed
+
 # A budget (``input_schema(struct, budget)``, what MCP's full toolset gives each tool) cuts descriptions shorter only
 # for the two tools with a hundred options or more (guest.config.set, vm.create); every other tool keeps its first
 # sentences whole (up to 100 characters).
 DESCRIPTION_LIMITS = (100, 16)  # the longest a description gets, and the shortest a budget may cut it to
 _ENUM_TO_PATTERN = 16  # an enum longer than this is shown as a pattern when one is shorter
-_INDEXED = re.compile(r"([a-z]+)([0-9]+)")
 # A sentence ends at ". " or a final "." (not "e.g. ", "i.e. ", "etc. ", nor a "..." in the text).
 _SENTENCE_END = re.compile(r"(?<!e\.g)(?<!i\.e)(?<!etc)(?<!\.)\.(?=\s|$)")
 # What a sentence too long for its limit loses first (before it is cut): a leading "Specify"-like verb, asides in
@@ -69,10 +70,10 @@ def pve_descriptions() -> dict[str, dict[str, str]]:
 def pve_description(endpoints: tuple[tuple[str, str], ...], name: str) -> str | None:
     """What the PVE API says of parameter ``name`` (``mp5`` is ``mp[n]``) on the first of ``endpoints`` that has it."""
     table = pve_descriptions()
-    match = _INDEXED.fullmatch(name)
+    split = split_indexed(name)
     for method, template in endpoints:
         params = table.get(f"{method} {template}", {})
-        text = params.get(name) or (params.get(f"{match.group(1)}[n]") if match else None)
+        text = params.get(name) or (params.get(f"{split[0]}[n]") if split else None)
         if text:
             return text
     return None
@@ -147,9 +148,9 @@ def _names_pattern(names: list[str]) -> str | None:
     runs: dict[str, set[int]] = {}
     plain: list[str] = []
     for name in names:
-        match = _INDEXED.fullmatch(name)
-        if match and not (len(match.group(2)) > 1 and match.group(2).startswith("0")):
-            runs.setdefault(match.group(1), set()).add(int(match.group(2)))
+        split = split_indexed(name)
+        if split:
+            runs.setdefault(split[0], set()).add(split[1])
         else:
             plain.append(name)
     parts = [re.escape(name) for name in sorted(plain)]
@@ -221,13 +222,11 @@ def _body(prop: dict[str, Any]) -> str:
 def _fold_indexed(props: dict[str, dict[str, Any]], required: set[str], endpoints: tuple[tuple[str, str], ...],
                   limit: int) -> tuple[dict[str, dict[str, Any]], dict[str, dict[str, Any]]]:
     """Runs of indexed options (all of base0 .. baseN-1, optional, one schema) as patternProperties."""
-    from .pve._apischema import INDEXED_LIMITS
-
     runs: dict[str, list[str]] = {}
     for name in props:
-        match = _INDEXED.fullmatch(name)
-        if match and match.group(1) in INDEXED_LIMITS:
-            runs.setdefault(match.group(1), []).append(name)
+        split = split_indexed(name)
+        if split and split[0] in INDEXED_LIMITS:
+            runs.setdefault(split[0], []).append(name)
     patterns: dict[str, dict[str, Any]] = {}
     folded: set[str] = set()
     for base, names in runs.items():

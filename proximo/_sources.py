@@ -12,9 +12,9 @@ from typing import Any, Protocol
 import msgspec
 
 from ._parsed_cache import ParsedSnapshot, ParsedSnapshotCache
-from .model._drives import remember_volumes
 from .errors import BadInput
-from .model import READ_PARTS, ClusterModel, GuestVolume, collect, from_api, load_snapshot, missing_reads, render
+from .model import (READ_PARTS, ClusterModel, GuestVolume, collect, from_api, load_snapshot, missing_reads,
+                    remember_volumes, render)
 
 
 class State(msgspec.Struct):

@@ -62,8 +62,7 @@ class ToolSpec(msgspec.Struct, frozen=True, kw_only=True):
         try:
             return msgspec.convert(raw, type=self.params, strict=True)
         except msgspec.ValidationError as exc:
-            names = [f.encode_name for f in msgspec.structs.fields(self.params)]
-            raise BadInput(f"{self.id}: {plain_error(str(exc), raw, names)}", about=self.id) from None
+            raise BadInput(f"{self.id}: {plain_error(exc, raw, self.params)}", about=self.id) from None
 
     def check_release(self, params: msgspec.Struct, version: dict[str, Any], release: str) -> None:
         """Refuse, in one line, parameters the cluster's PVE release does not have (``proximo.params.release_problems``):
@@ -77,8 +76,6 @@ class ToolSpec(msgspec.Struct, frozen=True, kw_only=True):
         """JSON Schema of the parameters as MCP clients and ``proximo tools TOOL`` show them: an object schema, slim and
         with every property described (``proximo._schema``); the struct itself still decides what ``parse`` takes."""
         return copy.deepcopy(input_schema(self.params))
-
-
 
 
 def search_tools(specs: Iterable[ToolSpec], words: Iterable[str]) -> list[tuple[ToolSpec, int]]:

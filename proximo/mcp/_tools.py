@@ -165,8 +165,7 @@ class FaceTool(Tool):
         except BadInput as exc:
             return failure(face(context).host, f"{self.name}: {exc}")
         except msgspec.ValidationError as exc:  # in the words a tool's own parameters get (proximo._form)
-            names = [f.encode_name for f in msgspec.structs.fields(self.params_struct)]
-            return failure(face(context).host, f"{self.name}: {plain_error(str(exc), arguments, names)}")
+            return failure(face(context).host, f"{self.name}: {plain_error(exc, arguments, self.params_struct)}")
         return await super().run(arguments, context, convert_result)
 
 

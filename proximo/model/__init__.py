@@ -14,8 +14,9 @@ from ._cluster import (
     file_digest,
     moved_volumes,
     split_list,
+    unread_in,
 )
-from ._drives import GuestVolume, guest_volumes
+from ._drives import GuestVolume, guest_volumes, remember_volumes
 from ._firewall import Firewall, FirewallGroup, FirewallIpset, FirewallLevel, current_digest, fw_digest, options_digest
 from ._semantics import Call, Semantics, SemanticsRegistry
 from ._snapshot import LEAN_READ, READ_PARTS, SNAPSHOT_FORMAT, check_nothing_unread_asked, collect, dump_snapshot, from_api, load_snapshot, missing_reads, render, snapshot_paths
@@ -48,10 +49,12 @@ __all__ = [
     "dump_snapshot",
     "from_api",
     "guest_volumes",
+    "remember_volumes",
     "load_snapshot",
     "missing_reads",
     "moved_volumes",
     "render",
     "snapshot_paths",
     "split_list",
+    "unread_in",
 ]

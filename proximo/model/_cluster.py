@@ -209,6 +209,12 @@ class Task(msgspec.Struct):
         return "running" if self.polls_left > 0 else "stopped"
 
 
+def unread_in(fingerprint: dict[str, str]) -> tuple[str, ...]:
+    """The parts of the model a plan was made without (``ClusterModel.unread``, kept in its fingerprint): what apply
+    and recovery read too, so that they compare like with like."""
+    return tuple(part for part in fingerprint.get("unread", "").split(",") if part)
+
+
 class ClusterModel(msgspec.Struct):
     """A whole cluster. Treat it as read-only outside semantics: the host hands packs copies."""
 
@@ -293,7 +299,7 @@ class ClusterModel(msgspec.Struct):
             sections[g.sid] = [g.node, g.resource.get("status"), g.template, g.digest,
                                sorted(str(r.get("name")) for r in g.snapshots or [] if r.get("name") != "current")]
         hashed = {name: h(value) for name, value in sections.items()}
-        if self.unread:  # said, not hashed: apply and recovery read the same parts (proximo.trust._pipeline.unread_in)
+        if self.unread:  # said, not hashed: apply and recovery read the same parts (unread_in)
             hashed["unread"] = ",".join(self.unread)
         return hashed
 

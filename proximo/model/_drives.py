@@ -12,7 +12,6 @@ it mirrors (qemu-server e6352be6, pve-container 94f55852, pve-common). The confo
 
 from __future__ import annotations
 
-
 import dataclasses
 import hashlib
 import re

@@ -121,11 +121,9 @@ async def collect(get: Callable[[str], Awaitable[Any]], *, limit: int = 8, guest
     for row in resources:
         if row.get("type") in ("qemu", "lxc"):
             base = f"/nodes/{row['node']}/{row['type']}/{as_int(row['vmid'])}"
+            second += [f"{base}/config", f"{base}/snapshot"]
             if guest_firewall:  # guest-level options, rules, aliases and ipsets
-                second += [f"{base}/config", f"{base}/firewall/options", f"{base}/firewall/rules", f"{base}/snapshot"]
-                second += [f"{base}/firewall/aliases", f"{base}/firewall/ipset"]
-            else:
-                second += [f"{base}/config", f"{base}/snapshot"]
+                second += [f"{base}/firewall/{part}" for part in ("options", "rules", "aliases", "ipset")]
             if row.get("status") == "running":  # only a running guest can have pending changes
                 second.append(f"{base}/pending")
     await fetch_all(second)

@@ -493,12 +493,20 @@ INDEXED_LIMITS: dict[str, int] = {
 _INDEXED = re.compile(r"([a-z]+)([0-9]+)")
 
 
-def indexed_spec(endpoint: Endpoint, name: str) -> ParamSpec | None:
-    """The spec of an indexed option (``scsi5`` for ``scsi[n]``), if the endpoint has it and the index is in range."""
+def split_indexed(name: str) -> tuple[str, int] | None:
+    """An indexed option's base and index (``scsi5`` -> ``("scsi", 5)``; no leading zeros), or None."""
     match = _INDEXED.fullmatch(name)
     if match is None or (len(match.group(2)) > 1 and match.group(2).startswith("0")):
         return None
-    base, index = match.group(1), int(match.group(2))
+    return match.group(1), int(match.group(2))
+
+
+def indexed_spec(endpoint: Endpoint, name: str) -> ParamSpec | None:
+    """The spec of an indexed option (``scsi5`` for ``scsi[n]``), if the endpoint has it and the index is in range."""
+    split = split_indexed(name)
+    if split is None:
+        return None
+    base, index = split
     spec = endpoint.params.get(f"{base}[n]")
     if spec is None or index >= INDEXED_LIMITS.get(base, 0):
         return None

@@ -46,7 +46,7 @@ from ..errors import (
     StalePlan,
     UnknownRelease,
 )
-from ..model import LEAN_READ, ClusterModel, check_nothing_unread_asked
+from ..model import LEAN_READ, ClusterModel, check_nothing_unread_asked, unread_in
 
 log = logging.getLogger("proximo.pipeline")
 
@@ -640,12 +640,6 @@ class Host:
         draft = Draft(steps=steps, notes=notes, target=plan.target)
         with pack_code(self._owner_of(plan.tool), f"the undo of {plan.tool}"):  # semantics and analysers judge it
             return self._finish(None, {"seq": seq}, draft, state, actor, undo_of=seq)
-
-
-def unread_in(fingerprint: dict[str, str]) -> tuple[str, ...]:
-    """The parts of the model a plan was made without (``ClusterModel.unread``, kept in its fingerprint): what apply
-    and recovery read too, so that they compare like with like."""
-    return tuple(part for part in fingerprint.get("unread", "").split(",") if part)
 
 
 # --- approvals -----------------------------------------------------------------------------------------
