@@ -64,6 +64,13 @@ class LiveSource:
         params = dict(urllib.parse.parse_qsl(query, keep_blank_values=True)) if query else None
         return await self._client.get(base, params)
 
+    async def envelope(self, path: str) -> dict[str, Any]:
+        """The whole answer to ``GET path``: ``data`` and what PVE puts beside it (a network's pending ``changes``)."""
+        base, _, query = path.partition("?")
+        params = dict(urllib.parse.parse_qsl(query, keep_blank_values=True)) if query else None
+        body = await self._client.get(base, params, envelope=True)
+        return body if isinstance(body, dict) else {"data": body}
+
     async def read_state(self, max_age: float = 0.0, unread: Collection[str] = ()) -> State:
         left_out = frozenset(unread)
         if left_out - READ_PARTS:
@@ -74,8 +81,9 @@ class LiveSource:
             return State(model=msgspec.msgpack.decode(last[2], type=ClusterModel), unseen=list(last[3]), age=age)
         started = self._clock()
         firewall = "guest-firewall" not in left_out
-        api, unseen = await collect(self.get, guest_firewall=firewall)
-        model = from_api(api, guest_firewall=firewall)
+        extra: dict[str, dict[str, Any]] = {}
+        api, unseen = await collect(self.get, guest_firewall=firewall, envelope=self.envelope, extra=extra)
+        model = from_api(api, extra, guest_firewall=firewall)
         if self._remember:  # its age counts from before the read
             self._last = (started, left_out, msgspec.msgpack.encode(model), list(unseen))
         return State(model=model, unseen=unseen)

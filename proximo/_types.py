@@ -170,11 +170,13 @@ class Operator(msgspec.Struct, frozen=True):
 
     ``token_id`` is Proximo's own API token (``user@realm!tokenid``; never the secret). ``admin_sources`` are
     the addresses or CIDRs people manage the cluster from: ``PROXIMO_ADMIN_SOURCES`` (or ``--admin-source``),
-    else the local address Proximo reaches the API from, if known; empty when neither is known.
+    else the local address Proximo reaches the API from, if known; empty when neither is known. ``api_host`` is
+    the host Proximo reaches the API at (``PROXIMO_URL``'s: a node's address or name); empty offline.
     """
 
     token_id: str = ""
     admin_sources: list[str] = []
+    api_host: str = ""
 
 
 class Change(msgspec.Struct, frozen=True):

@@ -23,6 +23,9 @@ from .pve._apischema import INDEXED_LIMITS, RELEASES, Endpoint, ParamSpec, index
 StorageId = Annotated[str, msgspec.Meta(pattern=r"^[A-Za-z][A-Za-z0-9_.-]*[A-Za-z0-9]$", max_length=64,
                                         description="storage ID, e.g. local-zfs")]
 # pve-node: a DNS label
+# pve-common PVE::JSONSchema pve_verify_iface (ASCII only: [0-9], never \d, which takes other scripts' digits too)
+IfaceName = Annotated[str, msgspec.Meta(pattern=r"^[a-zA-Z][a-zA-Z0-9_]{1,20}([:.][0-9]+)?$", max_length=20,
+                                        description="network interface name")]
 NodeName = Annotated[str, msgspec.Meta(pattern=r"^[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?$", description="node name")]
 # pve-vmid: 100 - 999999999
 VmId = Annotated[int, msgspec.Meta(ge=100, le=999_999_999, description="guest id (100-999999999)")]
@@ -57,6 +60,8 @@ def _field_type(spec: ParamSpec) -> Any:
             return StorageId
         if spec.format == "pve-node":
             return NodeName
+        if spec.format == "pve-iface":
+            return IfaceName
     return Annotated[base, msgspec.Meta(**meta)] if meta else base
 
 

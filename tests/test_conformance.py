@@ -256,6 +256,13 @@ PLANS: list[tuple[str, dict[str, Any]]] = [
     ("firewall.alias.create", {"name": "lab", "cidr": "10.9.0.0/16"}),
     ("firewall.alias.update", {"name": "office", "cidr": "192.168.2.0/24"}),
     ("firewall.alias.delete", {"name": "office"}),
+    # the network pack (plugins/network), on the demo cluster's nodes (nothing pending: apply and revert are blocked)
+    ("network.iface.create", {"node": "pve2", "iface": "vmbr2", "type": "bridge", "bridge_vlan_aware": True,
+                              "cidr": "10.20.0.12/24", "comments": "storage net"}),
+    ("network.iface.update", {"node": "pve1", "iface": "vmbr1", "bridge_vlan_aware": True, "bridge_vids": "2-100"}),
+    ("network.iface.delete", {"node": "pve1", "iface": "vmbr1"}),
+    ("network.apply", {"node": "pve1"}),
+    ("network.revert", {"node": "pve1"}),
 ]
 
 

@@ -345,6 +345,35 @@ REFUSALS: list[Refusal] = [
     Refusal("c", ("storage", "plan_update", "nothing to change"),
             "Proxmox accepts an update that names nothing (Config.pm update), and nothing changes",
             "storage.update", {"storage": "local"}, [(_api("PUT", "/storage/local"), Accepted())]),
+    # --- network -----------------------------------------------------------------------------------------------
+    Refusal("a", ("network", "_node", "does not exist (see `proximo read node.list`)"),
+            "network _semantics via ClusterModel.node; pve-manager resolves the node to proxy to (PVE::RPCEnvironment)",
+            "network.iface.create", {"node": "pve9", "iface": "vmbr5", "type": "bridge"},
+            [(_api("POST", "/nodes/pve9/network", iface="vmbr5", type="bridge"),
+              Pve(500, "hostname lookup 'pve9' failed - failed to get address info for: pve9: Name or service not known"))]),
+    Refusal("c", ("network", "_node", "was not read"),
+            "about the state, not the call: a snapshot without the node's network; the twin is refused as not modelled "
+            "(network _semantics._rows: NotModelled, not a BadInput)", "network.apply", {"node": "pve1"}, [],
+            lambda world: setattr(world.model.nodes["pve1"], "network", None)),
+    Refusal("c", ("network", "_refuse_unmodelled", "is not modelled"),
+            "Open vSwitch rows are read, never planned: the twin is refused as not modelled by the semantics "
+            "(network _semantics._refuse_unmodelled, NotModelled; plugins/network/tests test_open_vswitch_...)",
+            "network.iface.update", {"node": "pve1", "iface": "vmbr9", "mtu": 1400}, [],
+            lambda world: (world.model.nodes["pve1"].network or []).append(
+                {"iface": "vmbr9", "type": "OVSBridge", "method": "manual", "families": ["inet"], "ovs_type": "OVSBridge"})),
+    Refusal("a", ("network", "_row", "does not exist on node"),
+            "network _semantics.update_rows / delete_rows; pve-manager API2/Network.pm update_network, delete_network",
+            "network.iface.delete", {"node": "pve1", "iface": "vmbr9"},
+            [(_api("DELETE", "/nodes/pve1/network/vmbr9"), Pve(400, f"{PVE_PARAM} (iface: interface does not exist)")),
+             (_api("PUT", "/nodes/pve1/network/vmbr9", type="bridge"), Pve(400, f"{PVE_PARAM} (iface: interface does not exist)"))]),
+    Refusal("a", ("network", "plan_create", "already exists on node"),
+            "network _semantics.create_rows; pve-manager API2/Network.pm create_network (no rename: the name is the path)",
+            "network.iface.create", {"node": "pve1", "iface": "vmbr0", "type": "bridge"},
+            [(_api("POST", "/nodes/pve1/network", iface="vmbr0", type="bridge"), Pve(400, f"{PVE_PARAM} (iface: interface already exists)"))]),
+    Refusal("c", ("network", "plan_update", "nothing to change"),
+            "Proxmox accepts an update that names nothing but the type (Network.pm update_network) and, for an interface "
+            "without addresses, writes the same file", "network.iface.update", {"node": "pve1", "iface": "vmbr1"},
+            [(_api("PUT", "/nodes/pve1/network/vmbr1", type="bridge"), Accepted())]),
 ]
 
 

@@ -234,11 +234,14 @@ def build_cli() -> click.Group:
         from ..model import SNAPSHOT_FORMAT, collect
         from ..model._snapshot import now_iso
 
+        extra: dict[str, dict[str, Any]] = {}
+
         async def go() -> None:
             async with make_client(ctx.settings) as client:
                 # collect's paths carry query strings (/access/users?full=1): LiveSource splits them into params
-                api, unseen = await collect(LiveSource(client, ctx.settings.url).get)
-            doc = {"format": SNAPSHOT_FORMAT, "captured_at": now_iso(), "api": api, "extra": {}}
+                source = LiveSource(client, ctx.settings.url)
+                api, unseen = await collect(source.get, envelope=source.envelope, extra=extra)
+            doc = {"format": SNAPSHOT_FORMAT, "captured_at": now_iso(), "api": api, "extra": extra}
             Path(output).write_text(json.dumps(doc, indent=1, sort_keys=True))
             click.echo(f"wrote {output}: {len(api)} API paths" + (f"; could not see {len(unseen)}: {', '.join(unseen)}" if unseen else ""), err=True)
 

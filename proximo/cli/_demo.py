@@ -2,7 +2,8 @@
 
 Plan a storage delete that boot disks live on, approve it with the credential of an approver the demo makes
 for itself in its temporary state (a real person uses `proximo approve` and their own passphrase), apply,
-verify the ledger, undo, and show every guest can start again.
+verify the ledger, undo, and show every guest can start again. Then what Proximo refuses or stops for: a template
+destroy, a firewall lockout, and a node's management address moved to another bridge.
 """
 
 from __future__ import annotations
@@ -102,6 +103,42 @@ async def _firewall_lockout_chapter(console: Console, world: World, actor: Actor
     console.print(f"Nothing changed: the cluster firewall is still off; {', '.join(locked)} would have been cut off from tcp/8006.")
 
 
+DEMO_NODE = "pve1"
+
+
+async def _network_lockout_chapter(console: Console, host: Host, world: World, actor: Actor) -> None:
+    """8. Moving a node's management address to another bridge: staged (no live effect), then judged on apply."""
+    node = world.model.nodes[DEMO_NODE]
+    ip = next(str(r.get("ip")) for r in world.model.cluster_status if r.get("name") == DEMO_NODE)
+    console.print(Rule(f"8. LOCKOUT: move {DEMO_NODE}'s management address {ip} from vmbr0 to vmbr1"))
+    cidr = next(str(r["cidr"]) for r in node.network or [] if r.get("iface") == "vmbr0")
+    gateway = next(str(r["gateway"]) for r in node.network or [] if r.get("iface") == "vmbr0")
+    stages = [("network.iface.update", {"node": DEMO_NODE, "iface": "vmbr0", "delete": "cidr,gateway"}),
+              ("network.iface.update", {"node": DEMO_NODE, "iface": "vmbr1", "cidr": cidr, "gateway": gateway})]
+    for tool, params in stages:
+        console.print(f"$ proximo plan {tool} " + " ".join(f"{k}={v}" for k, v in params.items()))
+        staged = await host.plan(tool, params, actor)
+        console.print(f"{staged.risk.value}: " + " ".join(staged.notes[:1]), markup=False)
+        await host.apply(staged.plan_id, actor)
+    console.print(f"Both changes are staged in /etc/network/interfaces.new on {DEMO_NODE}; {DEMO_NODE} still runs vmbr0 "
+                  "with its address. Applying them is judged on what the node would run:")
+    console.print(f"$ proximo plan network.apply node={DEMO_NODE}")
+    plan = await host.plan("network.apply", {"node": DEMO_NODE}, actor)
+    print_plan(console, plan)
+    try:
+        await host.apply(plan.plan_id, actor)
+    except ProximoError as exc:
+        console.print(f"The agent tries to apply it: refused: {exc}")
+    effects = {i.effect for i in plan.impacts}
+    revert = await host.plan("network.revert", {"node": DEMO_NODE}, actor)
+    reverted = await host.apply(revert.plan_id, actor)
+    still = world.model.nodes[DEMO_NODE]
+    if plan.risk.value != "CRITICAL" or not {"lockout", "quorum-risk"} <= effects or not reverted.ok or still.network_changes:
+        raise ProximoError("the network chapter did not end where it should: see above")
+    console.print(f"Nothing was applied; `proximo plan network.revert node={DEMO_NODE}` dropped the staged file, and "
+                  f"{DEMO_NODE} keeps {ip} on vmbr0.")
+
+
 async def run_demo(console: Console, ask: Ask | None = None) -> None:
     """``ask``: the person at a terminal, who confirms each approval; None: the demo approves on its own."""
     started = time.monotonic()
@@ -156,4 +193,5 @@ async def run_demo(console: Console, ask: Ask | None = None) -> None:
 
             await _guest_destroy_chapter(console, host, world, actor)
             await _firewall_lockout_chapter(console, world, actor)
+            await _network_lockout_chapter(console, host, world, actor)
         console.print(Rule(f"done in {time.monotonic() - started:.1f}s"))

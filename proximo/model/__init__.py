@@ -19,7 +19,7 @@ from ._cluster import (
 from ._drives import GuestVolume, guest_volumes, remember_volumes
 from ._firewall import Firewall, FirewallGroup, FirewallIpset, FirewallLevel, current_digest, fw_digest, options_digest
 from ._semantics import Call, Semantics, SemanticsRegistry
-from ._snapshot import LEAN_READ, READ_PARTS, SNAPSHOT_FORMAT, check_nothing_unread_asked, collect, dump_snapshot, from_api, load_snapshot, missing_reads, render, snapshot_paths
+from ._snapshot import LEAN_READ, READ_PARTS, SNAPSHOT_FORMAT, check_nothing_unread_asked, collect, dump_snapshot, from_api, load_snapshot, missing_reads, render, render_members, snapshot_paths
 
 __all__ = [
     "CREDENTIAL_STORAGE_TYPES",
@@ -54,6 +54,7 @@ __all__ = [
     "missing_reads",
     "moved_volumes",
     "render",
+    "render_members",
     "snapshot_paths",
     "split_list",
     "unread_in",

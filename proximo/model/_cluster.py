@@ -18,6 +18,7 @@ from ..errors import PveApiError
 from ..pve._apischema import ApiSchema, release_of, schema_for
 from ._drives import DriveError, GuestVolume, guest_volumes, write_guest_config_file, write_pct_config_file
 from ._firewall import Firewall
+from ._network import NetworkUnknown, active_rows
 
 GuestKind = Literal["qemu", "lxc"]
 
@@ -76,11 +77,23 @@ class Node(msgspec.Struct):
     network_changes: str | None = None
     node_status: dict[str, Any] | None = None  # GET /nodes/{node}/status (None: not read)
 
-    def bridge_exists(self, bridge: str) -> bool | None:
-        """Whether the node's network config has this bridge (Linux or OVS); None when the network was not read."""
+    def active_network(self) -> list[dict[str, Any]] | None:
+        """The rows of the configuration the node runs now (``network`` is the staged one): None when the network
+        was not read; NetworkUnknown when the pending diff cannot be taken back (proximo.model._network)."""
         if self.network is None:
             return None
-        return any(row.get("iface") == bridge and row.get("type") in ("bridge", "OVSBridge") for row in self.network)
+        return active_rows(self.network, self.network_changes)
+
+    def bridge_exists(self, bridge: str) -> bool | None:
+        """Whether the node runs this bridge (Linux or OVS) by its active configuration, which is what a guest start
+        finds; None when the network was not read or its active configuration is unknown."""
+        try:
+            rows = self.active_network()
+        except NetworkUnknown:
+            return None
+        if rows is None:
+            return None
+        return any(row.get("iface") == bridge and row.get("type") in ("bridge", "OVSBridge") for row in rows)
 
     @property
     def online(self) -> bool:
@@ -282,7 +295,7 @@ class ClusterModel(msgspec.Struct):
         sections: dict[str, Any] = {
             "storage": self.storages,
             # the release too: a plan judged against one release's API is not applied to another's
-            "nodes": [self.release, {n: [node.online, node.network] for n, node in sorted(self.nodes.items())}],
+            "nodes": [self.release, {n: [node.online, node.network, node.network_changes] for n, node in sorted(self.nodes.items())}],
             "jobs": [self.backup_jobs, self.replication_jobs],
             "ha": [self.ha_resources, self.ha_groups, self.ha_rules],
             # pool members are /cluster/resources-like rows with live cpu/mem/uptime: only who is a member counts
@@ -387,6 +400,13 @@ class ClusterModel(msgspec.Struct):
             if bridge and node is not None and node.bridge_exists(bridge) is False and bridge.startswith("vmbr"):
                 problems[key] = f"bridge '{bridge}' does not exist"
         return problems
+
+    def node(self, name: str) -> Node:
+        """The node, or PVE's answer for a name it cannot proxy to (pve-manager resolves the node by name first)."""
+        node = self.nodes.get(name)
+        if node is None:
+            raise PveApiError(500, f"hostname lookup '{name}' failed - failed to get address info for: {name}: Name or service not known")
+        return node
 
     def guest(self, vmid: int | str) -> Guest:
         try:

@@ -71,8 +71,15 @@ def check_nothing_unread_asked(*models: ClusterModel) -> None:
         raise NotRead("a pack asked for the guests' firewall configuration, which this read left out")
 
 
-async def collect(get: Callable[[str], Awaitable[Any]], *, limit: int = 8, guest_firewall: bool = True) -> tuple[dict[str, Any], list[str]]:
+async def collect(get: Callable[[str], Awaitable[Any]], *, limit: int = 8, guest_firewall: bool = True,
+                  envelope: Callable[[str], Awaitable[dict[str, Any]]] | None = None,
+                  extra: dict[str, dict[str, Any]] | None = None) -> tuple[dict[str, Any], list[str]]:
     """Read everything the model needs through ``get``; return the API map and the paths we could not see.
+
+    ``envelope`` reads a path's whole answer: where given, the GETs whose answer carries a member beside ``data``
+    that the model keeps (a node network's pending ``changes``) go through it, and those members land in ``extra``
+    (``from_api``'s second argument). Without it those members are not read, and a pending network change looks
+    like none.
 
     ``guest_firewall`` False leaves out each guest's four firewall paths (over half of a large cluster's GETs); the
     model built from that read (``from_api(..., guest_firewall=False)``) refuses to be asked about them (NotRead).
@@ -90,7 +97,13 @@ async def collect(get: Callable[[str], Awaitable[Any]], *, limit: int = 8, guest
     async def fetch(path: str) -> None:
         async with sem:
             try:
-                api[path] = await get(path)
+                if envelope is not None and extra is not None and _NODE_NETWORK.match(path):
+                    body = await envelope(path)
+                    api[path] = body.get("data")
+                    if members := {k: v for k, v in body.items() if k != "data" and v is not None}:
+                        extra[path] = members
+                else:
+                    api[path] = await get(path)
             except PveApiError as exc:
                 if exc.status == 403:  # permission check failed; 401 (bad token) is an error, below
                     unseen.append(path)
@@ -404,10 +417,7 @@ def _index_target_exists(m: ClusterModel, template: str, params: dict[str, str])
 
 
 def _node_or_fail(m: ClusterModel, name: str) -> Node:
-    node = m.nodes.get(name)
-    if node is None:
-        raise PveApiError(500, f"hostname lookup '{name}' failed - failed to get address info for: {name}: Name or service not known")
-    return node
+    return m.node(name)
 
 
 def _guest_or_fail(m: ClusterModel, node: str, kind: str, vmid: str) -> Guest:
@@ -416,6 +426,38 @@ def _guest_or_fail(m: ClusterModel, node: str, kind: str, vmid: str) -> Guest:
         conf = "qemu-server" if kind == "qemu" else "lxc"
         raise PveApiError(500, f"Configuration file 'nodes/{node}/{conf}/{vmid}.conf' does not exist")
     return g
+
+
+# GET /nodes/{node}/network?type=: the kinds each filter lists (pve-manager PVE/API2/Network.pm index). SDN vnets
+# and fabrics are not modelled: a filter that would list them is refused rather than answered without them.
+_NETWORK_FILTERS = {"any_bridge": ("bridge", "OVSBridge"), "any_local_bridge": ("bridge", "OVSBridge")}
+_SDN_FILTERS = ("include_sdn", "vnet", "fabric")
+
+
+def _render_network(rows: list[dict[str, Any]], rest: list[str], args: dict[str, str], base: str) -> Any:
+    if len(rest) == 1:  # GET /nodes/{node}/network/{iface}: the staged row (network_config reads the pending view)
+        for row in rows:
+            if row.get("iface") == rest[0]:
+                return row
+        raise PveApiError(400, "Parameter verification failed.", {"iface": "interface does not exist"})
+    if rest:
+        raise _not_found(base)
+    wanted = args.get("type")
+    if not wanted:
+        return rows
+    if wanted in _SDN_FILTERS:
+        raise PveApiError(501, f"Method 'GET {base}?type={wanted}' not implemented by Proximo's model (SDN is not modelled)")
+    kinds = _NETWORK_FILTERS.get(wanted, (wanted,))
+    return [row for row in rows if row.get("type") in kinds]
+
+
+def render_members(m: ClusterModel, path: str) -> dict[str, Any]:
+    """The members beside ``data`` that ``GET path`` answers with: a node network's pending ``changes`` (set by
+    pve-manager PVE/API2/Network.pm index with set_result_attrib), or what a snapshot recorded for other paths."""
+    base = path.partition("?")[0]
+    if (match := _NODE_NETWORK.match(base)) and (node := m.nodes.get(match.group(1))) is not None:
+        return {"changes": node.network_changes} if node.network_changes else {}
+    return dict(m.extra.get(path, {}))
 
 
 def _render_version(m: ClusterModel, parts: list[str], args: dict[str, str], base: str) -> Any:
@@ -537,8 +579,8 @@ def _render_nodes(m: ClusterModel, parts: list[str], args: dict[str, str], base:
         raise _not_found(base)
     if rest == ["status"]:
         return _node_status(node)
-    if rest == ["network"] and node.network is not None:
-        return node.network
+    if rest[:1] == ["network"] and node.network is not None:
+        return _render_network(node.network, rest[1:], args, base)
     if rest == ["storage"]:
         rows = []
         for sid in sorted(m.storages):

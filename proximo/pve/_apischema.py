@@ -273,6 +273,22 @@ def _when(ok: bool, message: str) -> str | None:
 # qemu-server, pve-container, pve-storage, pve-firewall, pve-access-control where they register theirs); other
 # formats are checked by type only. A ``-list`` format checks each element of PVE::Tools::split_list with its
 # base format (PVE::JSONSchema::check_format).
+_IPV4_MASKS = frozenset(str(ipaddress.IPv4Network(f"0.0.0.0/{bits}").netmask) for bits in range(33))
+
+
+def _vlan_id_or_range(value: str) -> str | None:
+    """pve-common PVE::JSONSchema pve_verify_vlan_id_or_range: a tag 2-4094, or a rising range of them."""
+    m = re.fullmatch(r"(\d+)(?:-(\d+))?", value)
+    if m is None:
+        return f"invalid VLAN configuration '{value}'"
+    for tag in (t for t in m.groups() if t):
+        if not 2 <= int(tag) <= 4094:
+            return f"invalid VLAN tag '{tag}'"
+    if m.group(2) and int(m.group(1)) >= int(m.group(2)):
+        return f"VLAN range must go from lower to higher tag '{value}'"
+    return None
+
+
 _FORMATS: dict[str, Any] = {
     "pve-storage-id": _storage_id,
     # pve-common pve_verify_node_name, pve_verify_vmid (their messages do not repeat the value)
@@ -308,6 +324,9 @@ _FORMATS: dict[str, Any] = {
     "dns-name": lambda v: _when(_DNS_NAME.fullmatch(v) is not None, "value does not look like a valid DNS name"),
     "address": lambda v: _when(_IPV4_RE.fullmatch(v) is not None or _IPV6_RE.fullmatch(v) is not None
                                or _DNS_NAME.fullmatch(v) is not None, f"value does not look like a valid address: {v}"),
+    # pve_verify_ipv4mask: a dotted mask from $ipv4_mask_hash (0.0.0.0 to 255.255.255.255), never a prefix length
+    "ipv4mask": lambda v: _when(v in _IPV4_MASKS, "value does not look like a valid IP netmask"),
+    "pve-vlan-id-or-range": _vlan_id_or_range,
     "pve-iface": lambda v: _when(re.fullmatch(r"[a-z][a-z0-9_]{1,20}([:.][0-9]+)?", v, re.IGNORECASE) is not None,
                                  f"invalid network interface name '{v}'"),
     # pve-storage parse_volume_id; qemu-server verify_volume_id_or_qm_path / verify_volume_id_or_absolute_path

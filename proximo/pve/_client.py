@@ -336,8 +336,9 @@ class PveClient:
 
     # --- requests ------------------------------------------------------------------------------
 
-    async def get(self, path: str, params: Mapping[str, Any] | None = None) -> Any:
-        """GET ``path`` (relative to /api2/json) and return the ``data`` member; retries transient failures."""
+    async def get(self, path: str, params: Mapping[str, Any] | None = None, *, envelope: bool = False) -> Any:
+        """GET ``path`` (relative to /api2/json) and return the ``data`` member (``envelope``: the whole answer, with
+        members PVE puts beside ``data``, such as a node network's ``changes``); retries transient failures."""
         check_api_path(path)
         query = _encode_params(params)
         attempt = 0
@@ -352,7 +353,7 @@ class PveClient:
                 reason = type(exc).__name__
             else:
                 if last or not _retryable_status(response.status_code):
-                    return self._unwrap("GET", path, response)
+                    return self._unwrap("GET", path, response, envelope=envelope)
                 reason = f"HTTP {response.status_code}"
                 retry_after = _retry_after(response)
             delay = max(self._backoff * (2**attempt), retry_after or 0.0)
@@ -429,8 +430,8 @@ class PveClient:
         note = "" if method == "GET" or not_sent else "; it may have been applied, check before repeating it"
         return PveConnectionError(self._scrub(f"{method} {path}: cannot reach {self.base_url}: {what}{note}"))
 
-    def _unwrap(self, method: str, path: str, response: httpx.Response) -> Any:
-        """Return the envelope's ``data`` or raise PveApiError with PVE's message and per-parameter errors."""
+    def _unwrap(self, method: str, path: str, response: httpx.Response, *, envelope: bool = False) -> Any:
+        """Return the envelope's ``data`` (or the envelope) or raise PveApiError with PVE's message and errors."""
         status = response.status_code
         try:
             body = msgspec.json.decode(response.content) if response.content else None
@@ -439,7 +440,7 @@ class PveClient:
         if 200 <= status < 300:
             if not isinstance(body, dict) or "data" not in body:
                 raise PveApiError(status, "response is not a PVE JSON envelope", method=method, path=path)
-            return body["data"]
+            return body if envelope else body["data"]
         message = ""
         errors: dict[str, str] = {}
         if isinstance(body, dict):

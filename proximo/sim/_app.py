@@ -25,7 +25,7 @@ import msgspec
 
 from ..pve._apischema import RELEASES, release_of
 from ..errors import BadInput, NotModelled, PveApiError, UnknownRelease
-from ..model import ClusterModel, SemanticsRegistry, render
+from ..model import ClusterModel, SemanticsRegistry, render, render_members
 from ..model._access import acl_answer, permissions_answer
 
 log = logging.getLogger("proximo.sim")
@@ -204,7 +204,8 @@ class Simulator:
             self._answers_generation = self._generation
         answer = self._answers.get((path, query))
         if answer is None:
-            answer = _Encoded(msgspec.json.encode({"data": render(self._model, path + (f"?{query}" if query else ""))}))
+            full = path + (f"?{query}" if query else "")
+            answer = _Encoded(msgspec.json.encode({"data": render(self._model, full), **render_members(self._model, full)}))
             if "/tasks/" not in path:  # reading a task's status counts down its polls: never the same answer twice
                 self._answers[(path, query)] = answer
         return answer

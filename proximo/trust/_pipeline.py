@@ -12,6 +12,7 @@ import logging
 import os
 import socket
 import time
+import urllib.parse
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any, Literal
@@ -98,7 +99,9 @@ class Host:
     def operator(self) -> Operator:
         """The operator identity lockout analysers check against (settings, else what the source saw)."""
         sources = list(self.settings.admin_sources) or list(self.source.local_addresses)
-        return Operator(token_id=self.settings.token_id, admin_sources=sources)
+        live = self.source.name.startswith("live:")
+        host = (urllib.parse.urlsplit(self.settings.url).hostname or "") if live and self.settings.url else ""
+        return Operator(token_id=self.settings.token_id, admin_sources=sources, api_host=host)
 
     @property
     def tools(self):  # type: ignore[no-untyped-def]

@@ -10,6 +10,7 @@ storages that fill up, and the jobs that still name a destroyed guest.
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
+from typing import Any
 
 from proximo import ApiCall, Change, Impact, Risk
 from proximo.model import ClusterModel, Guest, as_int, split_list
@@ -143,7 +144,11 @@ def config_effects(before: ClusterModel, after: ClusterModel, vmids: Iterable[in
 def _guests_that_moved(before: ClusterModel, after: ClusterModel) -> list[int]:
     """Guests whose struct changed, or whose node's network did (the bridges their NICs need)."""
     nodes = set(before.nodes) | set(after.nodes)
-    networks = {n for n in nodes if getattr(before.nodes.get(n), "network", None) != getattr(after.nodes.get(n), "network", None)}
+    def network(model: ClusterModel, name: str) -> tuple[Any, Any]:  # staged rows and pending diff: the active config
+        node = model.nodes.get(name)
+        return (node.network, node.network_changes) if node is not None else (None, None)
+
+    networks = {n for n in nodes if network(before, n) != network(after, n)}
     return [vmid for vmid, old in before.guests.items()
             if (new := after.guests.get(vmid)) is not None and (new != old or new.node in networks)]
 
