@@ -118,7 +118,7 @@ async def _network_lockout_chapter(console: Console, host: Host, world: World, a
     for tool, params in stages:
         console.print(f"$ proximo plan {tool} " + " ".join(f"{k}={v}" for k, v in params.items()))
         staged = await host.plan(tool, params, actor)
-        console.print(f"{staged.risk.value}: " + " ".join(staged.notes[:1]), markup=False)
+        console.print(f"{staged.risk.value}: " + " ".join(staged.notes), markup=False)
         await host.apply(staged.plan_id, actor)
     console.print(f"Both changes are staged in /etc/network/interfaces.new on {DEMO_NODE}; {DEMO_NODE} still runs vmbr0 "
                   "with its address. Applying them is judged on what the node would run:")

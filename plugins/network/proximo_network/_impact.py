@@ -247,7 +247,11 @@ def network_impacts(change: Change, before: ClusterModel, after: ClusterModel) -
             continue
         if old is None or new is None or old == new:
             continue  # staged only: nothing the node runs changes
-        impacts += guest_effects(name, old, new, before)
-        impacts += management_effects(change, name, old, new, before)
-        impacts += corosync_effects(name, old, new, before)
+        impacts += node_effects(change, name, old, new, before)
     return impacts
+
+
+def node_effects(change: Change, node: str, old: Rows, new: Rows, before: ClusterModel) -> list[Impact]:
+    """What running ``new`` instead of ``old`` on ``node`` does: to its guests, its management address, corosync."""
+    return [*guest_effects(node, old, new, before), *management_effects(change, node, old, new, before),
+            *corosync_effects(node, old, new, before)]

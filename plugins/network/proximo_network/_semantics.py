@@ -25,10 +25,12 @@ import ipaddress
 from collections.abc import Callable
 from typing import Any
 
-from proximo import ApiCall, Irreversible, NotModelled, PveApiError, Step
+from proximo import ApiCall, Change, Irreversible, NotModelled, PveApiError, Step
 from proximo.model import Call, ClusterModel, Node, split_list
 from proximo.model._network import (NetworkConfigError, NetworkUnknown, check_config, config_diff, reread,
                                     write_config)
+
+from ._impact import node_effects
 
 Rows = list[dict[str, Any]]
 # Types whose stanzas Proximo does not write: OVS ports and bonds (their bridge's ovs_ports and options), SDN vnets
@@ -351,33 +353,40 @@ def _diff_lines(old: Rows, new: Rows) -> list[str]:
 
 
 def _staging_notes(before: ClusterModel, call: Call) -> list[str]:
+    """The staged file's change, and what applying the staged file would then do (the apply plan judges it again)."""
     name = call.path_params["node"]
     try:
-        _, rows, _ = _rows(before, name)
-        lines = _diff_lines(rows, staged_after(rows, call))
+        _, rows, active = _rows(before, name)
+        after = staged_after(rows, call)
     except (PveApiError, NotModelled):
         return []
+    lines = _diff_lines(rows, after)
     shown = "; ".join(lines[:24]) + (f"; ... ({len(lines) - 24} more lines)" if len(lines) > 24 else "")
-    return [f"{call.method} {call.path} is staged in /etc/network/interfaces.new on {name}: no live effect until the "
-            f"network is applied (network.apply, PUT /nodes/{name}/network)" + (f"; it changes the staged file: {shown}" if shown else "")]
+    notes = [f"{call.method} {call.path} is staged in /etc/network/interfaces.new on {name}: no live effect until the "
+             f"network is applied (network.apply, PUT /nodes/{name}/network)" + (f"; it changes the staged file: {shown}" if shown else "")]
+    preview = node_effects(Change(tool="network.apply", params={"node": name}, steps=[]), name, active, after, before)
+    if preview:
+        found = "; ".join(sorted({f"{i.effect} {i.target}" for i in preview}))
+        notes.append(f"if {name}'s staged network were applied now: {found} (network.apply node={name} shows why)")
+    return notes
+
+
+def _pending_note(before: ClusterModel, call: Call, idle: str, busy: str) -> list[str]:
+    name = call.path_params["node"]
+    node = before.nodes.get(name)
+    pending = node is not None and bool(node.network_changes)
+    return [f"{call.method} /nodes/{name}/network " + (busy if pending else idle).format(node=name)]
 
 
 def _apply_notes(before: ClusterModel, call: Call) -> list[str]:
-    name = call.path_params["node"]
-    node = before.nodes.get(name)
-    if node is None or not node.network_changes:
-        return [f"PUT /nodes/{name}/network: nothing is pending on {name}; ifreload runs and changes nothing"]
-    return [f"PUT /nodes/{name}/network renames interfaces.new over interfaces and runs ifreload -a on {name}: there "
-            "is no rollback if the reload fails halfway (pve-manager PVE/API2/Network.pm reload_network_config)"]
+    return _pending_note(before, call, "on {node}: nothing is pending; ifreload runs and changes nothing",
+                         "renames interfaces.new over interfaces and runs ifreload -a on {node}: there is no rollback if "
+                         "the reload fails halfway (pve-manager PVE/API2/Network.pm reload_network_config)")
 
 
 def _revert_notes(before: ClusterModel, call: Call) -> list[str]:
-    name = call.path_params["node"]
-    node = before.nodes.get(name)
-    if node is None or not node.network_changes:
-        return [f"DELETE /nodes/{name}/network: nothing is pending on {name}; there is no staged file to drop"]
-    return [f"DELETE /nodes/{name}/network drops every change staged on {name} (interfaces.new), whoever staged it; "
-            "nothing live changes"]
+    return _pending_note(before, call, "on {node}: nothing is pending; there is no staged file to drop",
+                         "drops every change staged on {node} (interfaces.new), whoever staged it; nothing live changes")
 
 
 def register_all(register: Callable[..., None]) -> None:

@@ -151,6 +151,14 @@ async def test_a_staged_create_changes_nothing_live_and_shows_the_diff_it_adds(w
     assert non_gets(world) == [("POST", "/nodes/pve1/network")]
 
 
+async def test_a_staging_plan_previews_what_applying_the_staged_file_would_do(world: World) -> None:
+    async with world.host() as host:
+        plan = await host.plan("network.iface.update", {"node": "pve1", "iface": "vmbr0", "delete": "cidr,gateway"}, world.actor)
+    assert plan.impacts == [] and plan.risk is Risk.MEDIUM  # staged: nothing live
+    preview = next(n for n in plan.notes if n.startswith("if pve1's staged network were applied now"))
+    assert "lockout node/pve1" in preview and "quorum-risk node/pve1" in preview and "unreachable node/pve1" in preview
+
+
 async def test_the_simulators_get_answers_the_pending_diff_beside_data(world: World) -> None:
     await stage_all(world, ("DELETE /nodes/pve1/network/vmbr2", {}))
     status, body = await world.sim.handle("GET", "/api2/json/nodes/pve1/network", "",
