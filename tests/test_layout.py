@@ -12,6 +12,7 @@ Every import counts, function-level ones included (a lazy import is still a depe
 from __future__ import annotations
 
 import ast
+import sys
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
@@ -158,3 +159,14 @@ def test_building_the_cli_imports_neither_the_http_stack_nor_the_pipeline() -> N
              "print(sorted(m for m in ('httpx', 'httpcore', 'proximo.trust._pipeline', 'proximo._host') if m in sys.modules))")
     done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
     assert done.stdout.strip() == "[]", done.stdout
+
+
+def test_help_from_the_command_cache_imports_only_click(tmp_path: Path) -> None:
+    """`proximo --help` with the command list cached (proximo/cli/_listing.py): no pack, no pluggy, msgspec or rich,
+    nothing beyond click and the standard library (issue 14: start-up under 0.15 s)."""
+    from tests._help_probe import help_until_cached
+
+    _, imported = help_until_cached(tmp_path)
+    outside = sorted({m.partition(".")[0] for m in imported} - set(sys.stdlib_module_names) - {"click", "proximo", "__main__"})
+    assert outside == [], outside
+    assert not {"proximo._plugins", "proximo._settings", "proximo.cli._common", "proximo.model", "proximo._tools"} & set(imported)
