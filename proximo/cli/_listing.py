@@ -118,11 +118,16 @@ def save(commands: list[tuple[str, click.Command]], dirs: dict[str, list[Any] | 
             return False
         if not isinstance(cmd.deprecated, (bool, str)):
             return False
+    key = _key()
+    target = _cache_file(key)
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+    except OSError:  # before the stats: an unwritable cache costs nothing more than the build
+        return False
     files = {file: _stat(file) for file in _module_files()}
     mtimes = [s[0] for s in (*files.values(), *dirs.values()) if s is not None]
     if any(mtime > time.time_ns() - RACY_NS for mtime in mtimes):
         return False
-    key = _key()
     doc = {
         "key": key,
         "dirs": dirs,
@@ -130,9 +135,7 @@ def save(commands: list[tuple[str, click.Command]], dirs: dict[str, list[Any] | 
         "commands": [{"name": name, "help": cmd.help, "short_help": cmd.short_help, "hidden": cmd.hidden,
                       "deprecated": cmd.deprecated} for name, cmd in commands],
     }
-    target = _cache_file(key)
     try:
-        target.parent.mkdir(parents=True, exist_ok=True)
         partial = target.with_suffix(f".{os.getpid()}.tmp")
         partial.write_text(json.dumps(doc))
         os.replace(partial, target)  # whole or not at all: another proximo may be reading it
