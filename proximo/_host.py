@@ -5,10 +5,8 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import httpx
-
-from .pve._client import PveClient
 from .trust._executor import Executor
 from .trust._ledger import Actor
 from .trust._pipeline import Host
@@ -19,11 +17,18 @@ from ._settings import Settings
 from ._parsed_cache import ParsedSnapshotCache
 from ._sources import LiveSource, SnapshotSource, Source
 from .trust._state import open_ledger
-from .pve._tls import TlsSettings, make_transport
 from .errors import BadInput
+
+if TYPE_CHECKING:  # the HTTP stack is imported when a live host is opened: an offline plan needs none of it
+    import httpx
+
+    from .pve._client import PveClient
 
 
 def make_client(settings: Settings, *, transport: httpx.AsyncBaseTransport | None = None) -> PveClient:
+    from .pve._client import PveClient
+    from .pve._tls import TlsSettings, make_transport
+
     if not settings.url:
         raise BadInput("no cluster configured: set PROXIMO_URL (or use --snapshot FILE, or `proximo demo`)")
     if not settings.token_id or not settings.token_secret:

@@ -90,7 +90,8 @@ def proximo_register_semantics(register: Callable[..., None]) -> None:
 
 @hookspec
 def proximo_register_commands(cli: click.Group) -> None:
-    """Add commands to the ``proximo`` CLI. Commands must go through the host for any change.
+    """Add commands to the ``proximo`` CLI. Commands must go through the host for any change. ``--help`` lists them
+    from a cache that follows the pack's code (proximo/cli/_listing.py): they must not depend on anything else.
 
     :param cli: the root click group.
     """

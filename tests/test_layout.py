@@ -12,6 +12,7 @@ Every import counts, function-level ones included (a lazy import is still a depe
 from __future__ import annotations
 
 import ast
+import sys
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
@@ -158,3 +159,34 @@ def test_building_the_cli_imports_neither_the_http_stack_nor_the_pipeline() -> N
              "print(sorted(m for m in ('httpx', 'httpcore', 'proximo.trust._pipeline', 'proximo._host') if m in sys.modules))")
     done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
     assert done.stdout.strip() == "[]", done.stdout
+
+
+def test_help_from_the_command_cache_imports_only_click(tmp_path: Path) -> None:
+    """`proximo --help` with the command list cached (proximo/cli/_listing.py): no pack, no pluggy, msgspec or rich,
+    nothing beyond click and the standard library (issue 14: start-up under 0.15 s)."""
+    from tests._help_probe import help_until_cached
+
+    _, imported = help_until_cached(tmp_path)
+    outside = sorted({m.partition(".")[0] for m in imported} - set(sys.stdlib_module_names) - {"click", "proximo", "__main__"})
+    assert outside == [], outside
+    assert not {"proximo._plugins", "proximo._settings", "proximo.cli._common", "proximo.model", "proximo._tools"} & set(imported)
+
+
+def test_an_offline_plan_imports_no_http_stack(tmp_path: Path) -> None:
+    """`proximo plan --snapshot` sends no request: the HTTP client (httpx, the PVE client, TLS) is not imported."""
+    import subprocess
+
+    import json
+
+    from proximo.sim import demo_snapshot
+
+    snapshot = tmp_path / "demo.json"
+    snapshot.write_text(json.dumps(demo_snapshot()))
+    probe = ("import sys; "
+             f"sys.argv = ['proximo', 'plan', 'guest.stop', 'vmid=104', '--snapshot', {str(snapshot)!r}, '--json']; "
+             "from proximo.cli import main\ntry:\n    main()\nexcept SystemExit:\n    pass\n"
+             "print(sorted(m for m in ('httpx', 'httpcore', 'proximo.pve._client', 'proximo.pve._tls') if m in sys.modules), file=sys.stderr)")
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True,
+                          env={"PATH": "/usr/bin:/bin", "PROXIMO_HOME": str(tmp_path / "home")})
+    assert '"plan_id"' in done.stdout, done.stderr
+    assert done.stderr.strip().splitlines()[-1] == "[]", done.stderr

@@ -10,39 +10,41 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import click
-import msgspec
-from rich.console import Console
 
-from .._plugins import make_packs
-from .._form import suggest
-from .._render import print_answer, print_apply, print_next, print_plan, print_record, print_verify
-from .._settings import Settings
-from .._tools import ToolSpec
-from ..errors import BadInput, ProximoError, UnknownTool
-from ..trust._ledger import LedgerError
-from ..trust._state import open_ledger
-from ._approve import approve_at_terminal, approve_over_socket, service_socket
-from ._common import (
-    Context,
-    ask_terminal,
-    console,
-    emit,
-    guarded,
-    identity,
-    json_option,
-    overrides,
-    parse_assignments,
-    parse_head,
-    run,
-    scrubbed,
-    setup_logging,
-    snapshot_option,
-)
-from ._live import live_apply
-from ._toolhelp import matching, print_tool, print_tools, tool_detail, tool_row
+from . import _listing
 
 if TYPE_CHECKING:
+    from rich.console import Console
+
+    from .._tools import ToolSpec
     from ..trust._pipeline import Host
+    from ._approve import approve_at_terminal
+    from ._common import Context, emit, overrides, run
+
+# This module is the `proximo` command's entry: it imports click and nothing else of weight. The command tree, and
+# with it the packs, the model, rich and msgspec, is built when a command runs; `--help` lists the commands from a
+# cache (_listing) while nothing it was built from has changed (issue 14: start-up under 0.15 s).
+
+# What a pack's commands import from here (proximo_register_commands), each from its module on first use (PEP 562)
+_LAZY = {"Context": "._common", "emit": "._common", "overrides": "._common", "run": "._common",
+         "approve_at_terminal": "._approve"}
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _LAZY:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    import importlib
+
+    value = getattr(importlib.import_module(_LAZY[name], __name__), name)
+    globals()[name] = value
+    return value
+
+
+def make_packs(*args: Any, **kwargs: Any) -> Any:
+    """``proximo._plugins.make_packs``, imported when the command tree is built (or a command needs the packs)."""
+    from .._plugins import make_packs as make_packs_now
+
+    return make_packs_now(*args, **kwargs)
 
 
 def open_host(*args: Any, **kwargs: Any) -> Any:
@@ -63,13 +65,58 @@ __all__ = ["Context", "approve_at_terminal", "build_cli", "emit", "main", "open_
            "serve_main"]
 
 
-def build_cli() -> click.Group:
-    @click.group(context_settings={"help_option_names": ["-h", "--help"]})
+class _Root(click.Group):
+    """``proximo``: its commands are added on first need; until then ``--help`` lists them from the cache."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._built = False
+        self._stand_ins: dict[str, click.Command] | None = None  # while formatting --help from the cache
+
+    def build(self) -> _Root:
+        if not self._built:
+            self._built = True
+            _add_commands(self)
+        return self
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        if self._stand_ins is not None:
+            return self._stand_ins.get(cmd_name)
+        return super(_Root, self.build()).get_command(ctx, cmd_name)
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        if self._stand_ins is not None:
+            return list(self._stand_ins)
+        return super(_Root, self.build()).list_commands(ctx)
+
+    def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        if self._built:
+            super().format_commands(ctx, formatter)
+            return
+        cached = _listing.load()
+        if cached is not None:
+            self._stand_ins = {c.name or "": c for c in cached}
+            try:
+                super().format_commands(ctx, formatter)
+            finally:
+                self._stand_ins = None
+            return
+        dirs = _listing.path_dirs()  # before building: a pack installed meanwhile makes the next --help rebuild
+        super(_Root, self.build()).format_commands(ctx, formatter)
+        _listing.save([(name, self.commands[name]) for name in super().list_commands(ctx)], dirs)
+
+
+def _root() -> _Root:
+    @click.group(cls=_Root, context_settings={"help_option_names": ["-h", "--help"]})
     @click.version_option(package_name="proximo-proxmox", prog_name="proximo", message="%(prog)s %(version)s")
     @click.option("--debug", is_flag=True, help="Log to stderr, tracebacks included (a pack's failure, for one).")
     @click.pass_context
     def cli(click_ctx: click.Context, debug: bool) -> None:
         """Proximo: plan, approve, apply, prove and undo changes to a Proxmox VE cluster."""
+        from .._settings import Settings
+        from ..errors import BadInput
+        from ._common import Context, setup_logging
+
         if debug or click_ctx.invoked_subcommand not in ("serve", "service"):  # those log as servers do
             setup_logging(debug)
         try:
@@ -77,6 +124,30 @@ def build_cli() -> click.Group:
         except BadInput as exc:
             click.echo(f"proximo: {exc}", err=True)
             sys.exit(exc.exit_code)
+
+    assert isinstance(cli, _Root)
+    return cli
+
+
+def build_cli() -> click.Group:
+    """The whole command tree, every pack's commands included."""
+    return _root().build()
+
+
+def _add_commands(cli: click.Group) -> None:
+    import msgspec
+    from rich.console import Console
+
+    from .._render import print_apply, print_plan, print_record, print_verify
+    from .._settings import Settings
+    from .._form import suggest
+    from ..errors import BadInput, ProximoError
+    from ..trust._ledger import LedgerError
+    from ..trust._state import open_ledger
+    from ._approve import approve_at_terminal, approve_over_socket, service_socket
+    from ._common import Context, ask_terminal, console, emit, json_option, parse_head, run, scrubbed
+    from ._live import live_apply
+    from ._toolhelp import matching, print_tool, print_tools, tool_detail, tool_row
 
     _plan_command(cli)
     _read_command(cli)
@@ -293,8 +364,10 @@ def build_cli() -> click.Group:
     from ._trust import register as register_trust_commands
 
     register_trust_commands(cli, Context)
-    make_packs(Settings.from_env() if _env_ok() else Settings()).register_commands(cli)
-    return cli
+    # the packs PROXIMO_DISABLED_PACKS leaves, however the rest of the environment reads: --help lists their commands
+    # from the same variable without reading any other (_listing)
+    settings = Settings.from_env() if _env_ok() else Settings(disabled_packs=_listing.disabled_packs())
+    make_packs(settings).register_commands(cli)
 
 
 _NO_SOURCE: Any = None
@@ -305,6 +378,10 @@ class _ToolCommand(click.Command):
 
     def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
         if any(a in ("-h", "--help") for a in args) and (tool_id := self._tool_id(args)) is not None:
+            from .._settings import Settings
+            from ._common import Context, console, guarded
+            from ._toolhelp import print_tool
+
             click.echo(ctx.get_help())
             obj = ctx.find_object(Context)
             registry = make_packs(obj.settings if obj else Settings()).tools
@@ -328,6 +405,8 @@ class _ToolCommand(click.Command):
 
 def _tool_lookup(host: Host, tool_id: str) -> ToolSpec | None:
     """The tool, to read values by its schema; None for an unknown one, which the host refuses (and records)."""
+    from ..errors import UnknownTool
+
     try:
         return host.tools.get(tool_id)
     except UnknownTool:
@@ -335,6 +414,9 @@ def _tool_lookup(host: Host, tool_id: str) -> ToolSpec | None:
 
 
 def _plan_command(cli: click.Group) -> None:
+    from .._render import print_next, print_plan
+    from ._common import emit, identity, json_option, overrides, parse_assignments, run, snapshot_option
+
     @cli.command("plan", cls=_ToolCommand)
     @click.argument("tool")
     @click.argument("assignments", nargs=-1)
@@ -366,6 +448,9 @@ def _plan_command(cli: click.Group) -> None:
 
 
 def _read_command(cli: click.Group) -> None:
+    from .._render import print_answer
+    from ._common import emit, identity, json_option, overrides, parse_assignments, run, snapshot_option
+
     @cli.command("read", cls=_ToolCommand)
     @click.argument("tool")
     @click.argument("assignments", nargs=-1)
@@ -395,6 +480,9 @@ def _read_command(cli: click.Group) -> None:
 
 
 def _env_ok() -> bool:
+    from .._settings import Settings
+    from ..errors import BadInput
+
     try:
         Settings.from_env()
     except BadInput:
@@ -403,6 +491,8 @@ def _env_ok() -> bool:
 
 
 def _packs(ctx: Context):  # type: ignore[no-untyped-def]
+    from ..errors import ProximoError
+
     try:
         return make_packs(ctx.settings)
     except ProximoError as exc:
@@ -430,6 +520,10 @@ def serve_command() -> click.Command:
                        "tool per tool (also PROXIMO_TOOLSET).")
     def serve(transport: str, host: str, port: int, allowed_hosts: tuple[str, ...], sim: bool, toolset: str | None) -> None:
         """Serve every Proximo tool to MCP clients (stdio by default; --transport http for streamable HTTP)."""
+        import msgspec
+
+        from .._settings import Settings
+        from ..errors import BadInput, ProximoError
         from ..mcp import McpSettings, serve_mcp
 
         try:
@@ -453,7 +547,7 @@ def serve_command() -> click.Command:
 
 
 def main() -> None:
-    build_cli()(prog_name="proximo")
+    _root()(prog_name="proximo")
 
 
 def serve_main() -> None:

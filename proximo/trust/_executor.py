@@ -12,7 +12,7 @@ from typing import Any
 import msgspec
 
 from .._types import ApiCall, Step
-from ..pve._client import TaskTimeoutError, is_upid, writing
+from ..pve._calls import TaskTimeoutError, is_upid, writing
 from ..errors import NotModelled, PveApiError, PveConnectionError
 
 Progress = Callable[[str], Awaitable[None] | None]

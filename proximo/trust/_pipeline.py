@@ -20,7 +20,7 @@ from typing import Any, Literal
 import msgspec
 
 from ._approvers import ApproverStore
-from ..pve._client import check_api_path
+from ..pve._calls import check_api_path
 from ._executor import Executor, StepResult
 from ._ledger import Actor, Ledger, LedgerHead, LedgerRecord, seal
 from ._planstore import PlanStore, check_plan_id, new_plan_id
