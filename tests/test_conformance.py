@@ -263,6 +263,18 @@ PLANS: list[tuple[str, dict[str, Any]]] = [
     ("network.iface.delete", {"node": "pve1", "iface": "vmbr1"}),
     ("network.apply", {"node": "pve1"}),
     ("network.revert", {"node": "pve1"}),
+    # the migration pack (plugins/migration): migrate and evacuate
+    #
+    #
+    #
+    # the migration pack: HA
+    #
+    #
+    #
+    # the migration pack: replication
+    #
+    #
+    #
 ]
 
 

@@ -374,6 +374,18 @@ REFUSALS: list[Refusal] = [
             "Proxmox accepts an update that names nothing but the type (Network.pm update_network) and, for an interface "
             "without addresses, writes the same file", "network.iface.update", {"node": "pve1", "iface": "vmbr1"},
             [(_api("PUT", "/nodes/pve1/network/vmbr1", type="bridge"), Accepted())]),
+    # --- migration: migrate and evacuate ------------------------------------------------------------------------
+    #
+    #
+    #
+    # --- migration: HA ------------------------------------------------------------------------------------------
+    #
+    #
+    #
+    # --- migration: replication ---------------------------------------------------------------------------------
+    #
+    #
+    #
 ]
 
 
