@@ -29,10 +29,10 @@ class ToolSpec(msgspec.Struct, frozen=True, kw_only=True):
     params: type[msgspec.Struct]  # the parameter struct; its fields mirror Proxmox's names
     mutating: bool  # True: the tool returns a plan; False: a read (risk LOW), answered at once
     owner: str = ""  # the pack that registered it (set by the host)
-    # A read tool that also shows what Proxmox itself answers: params -> GET paths the host reads live (never
+    # A read tool that also shows what Proxmox itself answers: (params, view) -> GET paths the host reads live (never
     # from a snapshot) into ``view.other`` before ``proximo_read``; a path it could not read is in ``view.extra``
     # as ``{"error": "..."}`` instead.
-    live_reads: Callable[[Any], list[str]] | None = None
+    live_reads: Callable[[Any, Any], list[str]] | None = None  # (params, view): the paths may depend on the model
     # The tool's own pure function, ``run(params, view)``: a read's answer, or a mutating tool's Draft. The host calls
     # it directly (as llm hands calls to its Tool objects). None: the owning pack's proximo_read / proximo_plan answers.
     run: Callable[..., Any] | None = None
@@ -113,10 +113,12 @@ def check_strings(value: Any, where: str = "$") -> None:
             check_strings(v, f"{where}[{i}]")
 
 def read_tool(id: str, title: str, description: str, params: type[msgspec.Struct], run: Callable[..., Any], *,
-              columns: tuple[str, ...] = ()) -> ToolSpec:
+              columns: tuple[str, ...] = (), live_reads: Callable[[Any, Any], list[str]] | None = None) -> ToolSpec:
     """A read tool (risk LOW, answered at once from the model): ``run(params, view)`` returns the data; a list's
-    ``columns`` are the ones a terminal shows first."""
-    return ToolSpec(id=id, title=title, description=description, params=params, mutating=False, run=run, columns=columns)
+    ``columns`` are the ones a terminal shows first; ``live_reads(params, view)`` the GET paths whose Proxmox answers
+    it compares with (see ToolSpec.live_reads)."""
+    return ToolSpec(id=id, title=title, description=description, params=params, mutating=False, run=run, columns=columns,
+                    live_reads=live_reads)
 
 
 def plan_tool(id: str, title: str, description: str, params: type[msgspec.Struct], run: Callable[..., Any]) -> ToolSpec:

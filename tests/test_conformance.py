@@ -264,9 +264,9 @@ PLANS: list[tuple[str, dict[str, Any]]] = [
     ("network.apply", {"node": "pve1"}),
     ("network.revert", {"node": "pve1"}),
     # the migration pack (plugins/migration): migrate and evacuate
-    #
-    #
-    #
+    ("guest.migrate", {"vmid": 121, "target": "pve2"}),
+    ("guest.migrate", {"vmid": 201, "target": "pve3"}),
+    ("node.evacuate", {"node": "pve2", "leave_unmovable": True}),
     # the migration pack: HA
     #
     #

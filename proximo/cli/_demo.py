@@ -3,7 +3,8 @@
 Plan a storage delete that boot disks live on, approve it with the credential of an approver the demo makes
 for itself in its temporary state (a real person uses `proximo approve` and their own passphrase), apply,
 verify the ledger, undo, and show every guest can start again. Then what Proximo refuses or stops for: a template
-destroy, a firewall lockout, and a node's management address moved to another bridge.
+destroy, a firewall lockout, and a node's management address moved to another bridge; and a node evacuated for
+maintenance.
 """
 
 from __future__ import annotations
@@ -139,6 +140,29 @@ async def _network_lockout_chapter(console: Console, host: Host, world: World, a
                   f"{DEMO_NODE} keeps {ip} on vmbr0.")
 
 
+async def _evacuate_chapter(console: Console, host: Host, world: World, actor: Actor, passphrase: str, ask: Ask | None) -> bool:
+    """9. Maintenance: every guest off a node, each to the node with the most free memory that takes it."""
+    node = "pve3"
+    console.print(Rule(f"9. MAINTENANCE: evacuate {node}"))
+    console.print(f"$ proximo plan node.evacuate node={node}")
+    plan = await host.plan("node.evacuate", {"node": node}, actor)
+    print_plan(console, plan)
+    console.print("A guest that cannot move blocks the plan, with Proxmox's own reason. Leave it where it is and move the rest:")
+    console.print(f"$ proximo plan node.evacuate node={node} leave_unmovable=1")
+    plan = await host.plan("node.evacuate", {"node": node, "leave_unmovable": True}, actor)
+    print_plan(console, plan)
+    if not _approve(console, host, plan.plan_id, actor, passphrase, ask):
+        return False
+    result = await host.apply(plan.plan_id, actor)
+    print_apply(console, result)
+    left = sorted(g.sid for g in world.model.guests.values() if g.node == node)
+    if not result.ok or len(left) != 1:
+        raise ProximoError("the evacuate chapter did not end where it should: see above")
+    console.print(f"{node} now runs only {', '.join(left)}, which Proxmox cannot move (a bind mount); "
+                  f"`proximo undo {result.ledger.seq}` would bring the others back.")
+    return True
+
+
 async def run_demo(console: Console, ask: Ask | None = None) -> None:
     """``ask``: the person at a terminal, who confirms each approval; None: the demo approves on its own."""
     started = time.monotonic()
@@ -194,4 +218,6 @@ async def run_demo(console: Console, ask: Ask | None = None) -> None:
             await _guest_destroy_chapter(console, host, world, actor)
             await _firewall_lockout_chapter(console, world, actor)
             await _network_lockout_chapter(console, host, world, actor)
+            if not await _evacuate_chapter(console, host, world, actor, passphrase, ask):
+                return
         console.print(Rule(f"done in {time.monotonic() - started:.1f}s"))

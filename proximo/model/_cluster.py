@@ -135,6 +135,12 @@ class Guest(msgspec.Struct):
     def volumes(self) -> list[GuestVolume]:
         return guest_volumes(self.kind, self.config)
 
+    def check_lock(self, skiplock: bool = False) -> None:
+        """PVE::AbstractConfig::check_lock (skipped with skiplock=1, which only root may pass)."""
+        lock = self.config.get("lock")
+        if lock and not skiplock:
+            raise PveApiError(500, f"{'VM' if self.kind == 'qemu' else 'CT'} is locked ({lock})")
+
     # --- the config file and its digest ----------------------------------------------------------------
     #
     # ``config`` is GET .../config: the file's main section with its [PENDING] values applied; ``pending`` the
@@ -408,6 +414,14 @@ class ClusterModel(msgspec.Struct):
             raise PveApiError(500, f"hostname lookup '{name}' failed - failed to get address info for: {name}: Name or service not known")
         return node
 
+    def guest_on(self, node: str, kind: str, vmid: int | str) -> Guest:
+        """The guest a ``/nodes/{node}/{kind}/{vmid}`` path names; PVE's answer when its config is not on that node."""
+        g = self.guests.get(as_int(vmid, -1))
+        if g is None or g.node != node or g.kind != kind:
+            folder = "qemu-server" if kind == "qemu" else "lxc"
+            raise PveApiError(500, f"Configuration file 'nodes/{node}/{folder}/{vmid}.conf' does not exist")
+        return g
+
     def guest(self, vmid: int | str) -> Guest:
         try:
             return self.guests[int(vmid)]
@@ -448,11 +462,21 @@ def moved_volumes(before: ClusterModel, after: ClusterModel) -> dict[str, str]:
     """Volumes whose data moved rather than vanished: old volid -> new volid.
 
     A guest's disk key that names a volume before and a different, new volume after, while the old one
-    is gone: ``move_disk``/``move_volume`` with ``delete=1``, and a template conversion (vm-* -> base-*).
+    is gone: ``move_disk``/``move_volume`` with ``delete=1``, and a template conversion (vm-* -> base-*); and a
+    migrated guest's local volumes, now on its new node (the same volid, or another storage's).
     Destroying the old volume there is not data loss: the data lives on in the new one.
     """
-    old_ids, new_ids = _volume_ids(before), _volume_ids(after)
     moved: dict[str, str] = {}
+    for vmid, old in before.guests.items():  # a migration: the local volumes copied to the new node, then removed
+        new = after.guests.get(vmid)
+        if new is None or new.node == old.node:
+            continue
+        now = {v.key: v for v in new.volumes()}
+        for vol in old.volumes():
+            there = now.get(vol.key)
+            if there is not None and there.volid in after.volumes.get(there.storage, {}).get(new.node, {}):
+                moved[vol.volid] = there.volid
+    old_ids, new_ids = _volume_ids(before), _volume_ids(after)
     if old_ids <= new_ids:
         return moved  # no volume is gone, so none moved away
     for vmid, old in before.guests.items():

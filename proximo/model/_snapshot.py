@@ -18,6 +18,7 @@ import anyio
 from ..errors import NotRead, PveApiError
 from ..pve._apischema import schema
 from ._cluster import ClusterModel, Guest, Node, Task, as_int, partial_access_reads, split_list
+from ._migration import lxc_precondition, qemu_precondition
 from ._access import split_tokenid
 from ._firewall import firewall_from_api, firewall_path, firewall_paths, render_firewall
 from ._indexes import index_rows, index_template, loads_guest_config
@@ -576,6 +577,8 @@ def _render_nodes(m: ClusterModel, parts: list[str], args: dict[str, str], base:
             return _snapshot_config(g, rest[3])
         if rest[2:] == ["pending"]:
             return render_pending(g)
+        if rest[2:] == ["migrate"]:  # the precondition check (GET): Proxmox's own answer, computed
+            return qemu_precondition(m, g) if g.kind == "qemu" else lxc_precondition(m, g)
         raise _not_found(base)
     if rest == ["status"]:
         return _node_status(node)

@@ -197,7 +197,7 @@ class Host:
         state = await self.state()
         view = state.model  # the source reads a model of its own for each call
         if tool.live_reads is not None and self.source.writable:
-            for path in tool.live_reads(params):
+            for path in tool.live_reads(params, view):
                 try:
                     view.other[path] = await self.source.get(path)
                 except ProximoError as exc:  # a 403 (the token may not read it) or no answer: the pack says so

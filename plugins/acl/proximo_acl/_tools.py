@@ -176,7 +176,7 @@ def read_acl(p: AclListParams, view: ClusterModel) -> list[dict[str, Any]]:
 LIVE_PERMISSIONS = "/access/permissions"
 
 
-def live_paths(p: Any) -> list[str]:
+def live_paths(p: Any, view: Any = None) -> list[str]:
     """What the host reads live for ``access.permissions``: Proxmox's own answer for the subject and path."""
     return [f"{LIVE_PERMISSIONS}?userid={p.subject}&path={p.path}"] if p.path else [f"{LIVE_PERMISSIONS}?userid={p.subject}"]
 
@@ -365,7 +365,7 @@ TOOLS = tool_table(
         "access.doctor", "Doctor: can Proximo's token do its job?",
         "Checks that Proximo's token (or subject=) has the privileges each tool needs (from the PVE 9.1 schema), names "
         "every missing privilege and path, the privilege-separation trap, and the pveum command that fixes it.",
-        DoctorParams, read_doctor), run=None, live_reads=lambda p: [LIVE_PERMISSIONS]),
+        DoctorParams, read_doctor), run=None, live_reads=lambda p, view: [LIVE_PERMISSIONS]),
     plan_tool("access.acl.grant", "Plan: grant a role", "Plan PUT /access/acl: give users/groups/tokens a role on a path.",
           AclGrantParams, plan_acl_grant),
     plan_tool("access.acl.revoke", "Plan: revoke a role", "Plan PUT /access/acl delete=1: take a role on a path away.",

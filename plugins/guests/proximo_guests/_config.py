@@ -20,23 +20,12 @@ def label(kind: Kind) -> str:
     return "VM" if kind == "qemu" else "CT"
 
 
-def conf_dir(kind: Kind) -> str:
-    return "qemu-server" if kind == "qemu" else "lxc"
-
-
 def guest_at(model: ClusterModel, call: Call) -> Guest:
-    node, vmid, kind = call.path_params["node"], as_int(call.path_params["vmid"], -1), kind_of(call)
-    g = model.guests.get(vmid)
-    if g is None or g.node != node or g.kind != kind:
-        raise PveApiError(500, f"Configuration file 'nodes/{node}/{conf_dir(kind)}/{call.path_params['vmid']}.conf' does not exist")
-    return g
+    return model.guest_on(call.path_params["node"], kind_of(call), call.path_params["vmid"])
 
 
 def check_lock(g: Guest, call: Call) -> None:
-    """PVE::AbstractConfig::check_lock (skipped with skiplock=1, which only root may pass)."""
-    lock = g.config.get("lock")
-    if lock and not as_int(call.params.get("skiplock")):
-        raise PveApiError(500, f"{label(g.kind)} is locked ({lock})")
+    g.check_lock(bool(as_int(call.params.get("skiplock"))))
 
 
 def config_digest_of(model: ClusterModel, call: Call) -> str | None:

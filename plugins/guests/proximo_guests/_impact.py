@@ -41,7 +41,9 @@ def downtime(before: ClusterModel, after: ClusterModel) -> Iterator[Impact]:
         elif new.paused:
             yield Impact(new.sid, "downtime", f"{_what(new)} is suspended (paused in RAM) until it is resumed")
         elif as_int(new.resource.get("uptime")) == 0 and as_int(old.resource.get("uptime")) != 0:
-            yield Impact(new.sid, "downtime", f"{_what(new)} is restarted (its services are down while it boots)")
+            moved = (f" on {new.node}: a container migrates in restart mode (shut down, not killed: one that does not stop "
+                     f"in time fails the migration; copied from {old.node}; started there)") if new.node != old.node else ""
+            yield Impact(new.sid, "downtime", f"{_what(new)} is restarted{moved} (its services are down while it boots)")
 
 
 def ha_requests(before: ClusterModel, after: ClusterModel) -> Iterator[Impact]:
