@@ -453,3 +453,33 @@ async def test_offline_plans_judge_a_snapshots_pending_changes(world: World, tmp
     async with world.offline(path) as host:
         plan = await host.plan("network.apply", {"node": "pve1"}, world.actor)
     assert ("lxc/200", "loses-network") in effects(plan)
+
+
+# --- a real node's network (tests/data/pve/samples/go-proxmox.json, network-list.vlans: go-proxmox c85962ec,
+# tests/mocks/pve8x/nodes.go L203): VLAN devices under a VLAN-aware bridge ----------------------------------------
+
+
+def _sample(name: str) -> list[dict[str, Any]]:
+    import json
+    from pathlib import Path
+    data = json.loads((Path(__file__).resolve().parents[3] / "tests/data/pve/samples/go-proxmox.json").read_text())
+    return copy.deepcopy(data["samples"][name]["data"])
+
+
+async def test_on_a_real_nodes_network_a_bridges_lost_vlan_port_cuts_its_guests(tmp_path: Any) -> None:
+    snapshot = make_snapshot()
+    # the sample lists VLANs on vmbr2 but not vmbr2 itself (it was cut from the capture): PVE's writer refuses any
+    # write while a VLAN's parent is missing, so the node gets its bridge back
+    snapshot["api"]["/nodes/pve1/network"] = [*_sample("network-list.vlans.go-proxmox"),
+                                              bridge("vmbr2", "", 40, bridge_vlan_aware=1, bridge_vids="2-4094")]
+    snapshot["api"]["/nodes/pve1/qemu/100/config"]["net0"] = "virtio=BC:24:11:5E:00:01,bridge=vmbr1,tag=20"
+    world = World(tmp_path, snapshot)
+    # vmbr1's ports are eno1.2 and vmbr2.10 (a VLAN device PVE makes as it writes the file): drop eno1.2
+    async with world.host() as host:
+        staged_plan = await host.plan("network.iface.update", {"node": "pve1", "iface": "vmbr1", "bridge_ports": "vmbr2.10"}, world.actor)
+        assert staged_plan.impacts == [] and (await host.apply(staged_plan.plan_id, world.actor)).ok
+        plan = await host.plan("network.apply", {"node": "pve1"}, world.actor)
+        raw = await host.plan("api.call", {"method": "PUT", "path": "/nodes/pve1/network"}, world.actor)
+    lost = next(i for i in plan.impacts if i.target == "qemu/100" and i.effect == "loses-network")
+    assert "vmbr1 loses eno1, eno1.2" in lost.reason
+    assert (raw.impacts, raw.risk) == (plan.impacts, plan.risk)
