@@ -292,9 +292,10 @@ def test_the_demo_asks_the_person_and_y_does_not_end_it(tmp_path: Path) -> None:
            "TERM": "dumb", "COLUMNS": "200"}
     code, screen = at_terminal([sys.executable, "-c", "from proximo.cli import main; main()", "demo"], env,
                                [("Approve storage.delete (HIGH)? type 'yes' or 'no'", "y"),
-                                ("please answer yes or no (2 tries left)", "yes"), ("Approve undo", "yes")])
+                                ("please answer yes or no (2 tries left)", "yes"),  # the undo is MEDIUM: not asked
+                                ("Approve node.evacuate (HIGH)?", "yes")])
     assert code == 0, screen
-    assert "3. APPLY" in screen and "every one" in screen and "done in" in screen
+    assert "3. APPLY" in screen and "every one" in screen and "now runs only lxc/203" in screen and "done in" in screen
 
 
 def test_declining_in_the_demo_applies_nothing(tmp_path: Path) -> None:
