@@ -253,3 +253,18 @@ async def test_evacuate_spreads_running_guests_by_free_memory(world: World) -> N
     # pve1 runs 29 GiB of 64 (35 free), pve2 12.5 of 40 (27.5 free): 130 (16 GiB) goes to pve1, then 110 (8 GiB) to
     # pve2 (27.5 > 18), then 205 (0.5 GiB) to pve2 (19.5 > 18)
     assert placed["130"] == "pve1" and placed["110"] == "pve2" and placed["205"] == "pve2"
+
+
+# --- 8.4 and 9.1 where they differ --------------------------------------------------------------------------------
+
+
+async def test_on_84_a_containers_check_is_the_models_alone_and_ha_groups_place(tmp_path: Path) -> None:
+    world = World(tmp_path, pve_version="8.4")
+    world.model.ha_rules = None  # 8.4 has groups, not rules
+    world.model.ha_groups = [{"group": "web", "nodes": "pve1", "restricted": 1, "nofailback": 0, "type": "group"}]
+    world.model.ha_resources[1]["group"] = "web"  # vm:104
+    async with world.host() as host:
+        answer = (await host.read("migrate.check", {"vmid": 201}, world.actor)).data
+        assert "proxmox" not in answer and "proxmox_unavailable" not in answer  # no GET .../lxc/{vmid}/migrate on 8.4
+        back = await host.plan("guest.migrate", {"vmid": 104, "target": "pve2"}, world.actor)
+    assert any(i.target == "ha/vm:104" and "outside the strict placement of vm:104 (pve1)" in i.reason for i in back.impacts)
