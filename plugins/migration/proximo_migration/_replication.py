@@ -27,6 +27,7 @@ import msgspec
 from proximo import ApiCall, Draft, Impact, Irreversible, PveApiError, Risk, Step, plan_tool, read_tool, tool_table
 from proximo.model import Call, ClusterModel, Guest, as_int, guest_volumes, split_list
 from proximo.model._drives import DriveError, is_lxc_volume_key, is_qemu_drive_key, parse_lxc_volume, parse_qemu_drive
+from proximo.model._access import builtin_roles
 from proximo.model._permissions import Caller
 from proximo.params import NodeName, VmId, api_params, described, struct_from_schema
 
@@ -147,7 +148,10 @@ def _job_or_fail(model: ClusterModel, jid: str, message: str) -> dict[str, Any]:
 
 
 def check_replicate(model: ClusterModel, call: Call, caller: Caller) -> None:
-    """Every write checks VM.Replicate on the job's guest first (``$rpcenv->check``, the handlers above)."""
+    """Every write checks VM.Replicate on the job's guest first (``$rpcenv->check``, the handlers above): PVE 9's
+    privilege (pve-manager c81fe5cc); before it, the schema's Datastore.Allocate on /storage, which the host checks."""
+    if "VM.Replicate" not in builtin_roles(model)["Administrator"]:
+        return
     caller.check(f"/vms/{guest_of(call.params.get('id') or call.path_params['id'])}", ["VM.Replicate"])
 
 
@@ -497,7 +501,7 @@ def _row(view: ClusterModel, job: dict[str, Any]) -> dict[str, Any]:
     elif guest is not None and isinstance(err := view.extra.get(f"/nodes/{guest.node}/replication", {}).get("error"), str):
         row["state"] = f"not read: {err}"
     else:
-        row["state"] = "not read"
+        row["state"] = f"not read (replication.list node={guest.node} reads it)" if guest else "not read"
     if guest is not None:
         row["replicated_volumes"], errors = replicated_volumes(view, guest)
         problems = [*errors, *sorted({p for v in guest.volumes() for n in (guest.node, target)
@@ -547,11 +551,12 @@ def plan_schedule_now(p: ScheduleNowParams, view: ClusterModel) -> Draft:
 
 
 TOOLS = tool_table(
-    read_tool("replication.list", "Replication jobs",
+    msgspec.structs.replace(read_tool("replication.list", "Replication jobs",
               "Storage replication jobs (GET /cluster/replication) with each job's guest, its node, target, schedule, "
               "the volumes it replicates, its replicas on the target, what would make it fail, and its state (last "
               "sync, failures) where the node's replication status was read (given node=, it is read live).",
               ReplicationListParams, read_list, columns=("id", "guest", "node", "target", "schedule", "disable", "state")),
+        live_reads=_live_state),
     plan_tool("replication.create", "Plan: create replication job",
               "Plan a storage replication job (POST /cluster/replication): guest <id's vmid> to node <target> every "
               "<schedule> (default */15). Only local zfspool volumes replicate; Proxmox refuses a guest with any other "
