@@ -552,13 +552,13 @@ def plan_schedule_now(p: ScheduleNowParams, view: ClusterModel) -> Draft:
 
 TOOLS = tool_table(
     msgspec.structs.replace(read_tool("replication.list", "Replication jobs",
-              "Storage replication jobs (GET /cluster/replication) with each job's guest, its node, target, schedule, "
+              "Replication jobs (GET /cluster/replication) with each job's guest, its node, target, schedule, "
               "the volumes it replicates, its replicas on the target, what would make it fail, and its state (last "
               "sync, failures) where the node's replication status was read (given node=, it is read live).",
               ReplicationListParams, read_list, columns=("id", "guest", "node", "target", "schedule", "disable", "state")),
         live_reads=_live_state),
     plan_tool("replication.create", "Plan: create replication job",
-              "Plan a storage replication job (POST /cluster/replication): guest <id's vmid> to node <target> every "
+              "Plan a replication job (POST /cluster/replication): guest <id's vmid> to node <target> every "
               "<schedule> (default */15). Only local zfspool volumes replicate; Proxmox refuses a guest with any other "
               "local volume. The first run copies everything in full.", ReplicationCreateParams, plan_create),
     plan_tool("replication.update", "Plan: update replication job",
