@@ -272,9 +272,10 @@ PLANS: list[tuple[str, dict[str, Any]]] = [
     #
     #
     # the migration pack: replication
-    #
-    #
-    #
+    ("replication.create", {"id": "104-1", "target": "pve3", "schedule": "*/30", "rate": 50, "comment": "second copy"}),
+    ("replication.update", {"id": "104-0", "schedule": "*/5", "comment": "every five minutes"}),
+    ("replication.delete", {"id": "104-0", "force": 1}),
+    ("replication.schedule_now", {"id": "104-0"}),
 ]
 
 

@@ -415,9 +415,46 @@ REFUSALS: list[Refusal] = [
     #
     #
     # --- migration: replication ---------------------------------------------------------------------------------
-    #
-    #
-    #
+    # The replication tools refuse nothing themselves (their parameter structs refuse malformed ids): every refusal is
+    # Proxmox's, in the migration pack's semantics (_replication.py), so the named tool's plan is blocked as its twin's.
+    Refusal("a", None, "migration _replication.create; pve-manager API2/ReplicationConfig.pm create", "replication.create",
+            {"id": "999-0", "target": "pve2"},
+            [(_api("POST", "/cluster/replication", id="999-0", type="local", target="pve2"), Pve(500, "Guest '999' does not exist."))]),
+    Refusal("a", None, "migration _replication.create; pve-manager API2/ReplicationConfig.pm create (PVE::Cluster::get_members)",
+            "replication.create", {"id": "104-1", "target": "pve9"},
+            [(_api("POST", "/cluster/replication", id="104-1", type="local", target="pve9"), Pve(500, "Target 'pve9' does not exist."))]),
+    Refusal("a", None, "migration _replication.create; pve-manager API2/ReplicationConfig.pm create", "replication.create",
+            {"id": "104-1", "target": "pve1"},
+            [(_api("POST", "/cluster/replication", id="104-1", type="local", target="pve1"), Pve(500, "Source and target must not be identical"))]),
+    Refusal("a", None, "migration _replication.create; pve-guest-common ReplicationConfig.pm write_config (one job per guest and target)",
+            "replication.create", {"id": "104-1", "target": "pve2"},
+            [(_api("POST", "/cluster/replication", id="104-1", type="local", target="pve2"),
+              Pve(500, "replication job for guest '104' to target 'local/pve2' already exists"))]),
+    Refusal("a", None, "migration _replication.create; pve-manager API2/ReplicationConfig.pm create (the id is taken)",
+            "replication.create", {"id": "104-0", "target": "pve3"},
+            [(_api("POST", "/cluster/replication", id="104-0", type="local", target="pve3"), Pve(500, "replication job '104-0' already exists"))]),
+    Refusal("a", None, "migration _replication.create; pve-manager API2/ReplicationConfig.pm create (get_replicatable_volumes: "
+            "none, a shared storage only)", "replication.create", {"id": "106-0", "target": "pve1"},
+            [(_api("POST", "/cluster/replication", id="106-0", type="local", target="pve1"), Pve(500, "No replicatable volumes found"))]),
+    Refusal("a", None, "migration _replication.create; pve-container src/PVE/LXC/Config.pm get_replicatable_volumes (a bind mount)",
+            "replication.create", {"id": "203-0", "target": "pve1"},
+            [(_api("POST", "/cluster/replication", id="203-0", type="local", target="pve1"),
+              Pve(500, "unable to replicate mountpoint type 'bind'"))]),
+    Refusal("a", None, "migration _replication.create via ClusterModel.replicate_verdict; qemu-server QemuConfig.pm "
+            "get_replicatable_volumes (only zfspool volumes have the replicate feature)", "replication.create", {"id": "108-0", "target": "pve1"},
+            [(_api("POST", "/cluster/replication", id="108-0", type="local", target="pve1"),
+              Pve(500, "missing replicate feature on volume 'local:108/vm-108-disk-1.qcow2'"))],
+            lambda world: world.model.guests[108].config.update(scsi1="local:108/vm-108-disk-1.qcow2,size=1G")),
+    Refusal("a", None, "migration _replication.update / delete; pve-manager API2/ReplicationConfig.pm update, delete",
+            "replication.update", {"id": "104-9", "comment": "x"},
+            [(_api("PUT", "/cluster/replication/104-9", comment="x"), Pve(500, "no such job '104-9'")),
+             (_api("DELETE", "/cluster/replication/104-9"), Pve(500, "no such job '104-9'"))]),
+    Refusal("a", None, "migration _replication.update; pve-manager API2/ReplicationConfig.pm update (target is required and fixed)",
+            "replication.update", {"id": "104-0", "delete": "target"},
+            [(_api("PUT", "/cluster/replication/104-0", delete="target"), Pve(500, "unable to delete required option 'target'"))]),
+    Refusal("a", None, "migration _replication.schedule_now; pve-manager API2/Replication.pm schedule_now",
+            "replication.schedule_now", {"id": "104-9"},
+            [(_api("POST", "/nodes/pve1/replication/104-9/schedule_now"), Pve(500, "no such replication job '104-9'"))]),
 ]
 
 

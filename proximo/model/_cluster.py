@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import itertools
+import re
 import time
 from typing import Any, Literal
 
@@ -19,8 +20,16 @@ from ..pve._apischema import ApiSchema, release_of, schema_for
 from ._drives import DriveError, GuestVolume, guest_volumes, write_guest_config_file, write_pct_config_file
 from ._firewall import Firewall
 from ._network import NetworkUnknown, active_rows
+from ._volumes import VolumeError, parse_volname_for, parse_volume_id
 
 GuestKind = Literal["qemu", "lxc"]
+
+# The guest that owns a volume, from its name (vm-104-disk-0, subvol-201-disk-1, base-9000-disk-0/vm-120-disk-0): for the
+# names the model cannot parse with their storage's plugin.
+_OWNER_RE = re.compile(r"(?:^|[:/])(?:vm|base|subvol|basevol)-([0-9]+)-[^/]*$")
+# The only storage type whose volumes have the ``replicate`` feature (pve-storage src/PVE/Storage/ZFSPoolPlugin.pm
+# volume_has_feature; pvesr.pm's $replicatable_storage_types on the target).
+REPLICABLE_STORAGE_TYPE = "zfspool"
 
 # PVE::Storage::Plugin @SHARED_STORAGE: these types are shared whatever the config says.
 SHARED_STORAGE_TYPES = frozenset({"iscsi", "nfs", "cifs", "rbd", "cephfs", "iscsidirect", "glusterfs", "zfs", "drbd", "pbs"})
@@ -378,6 +387,71 @@ class ClusterModel(msgspec.Struct):
             if needed not in self.storage_content(vol.storage):
                 return f"storage '{vol.storage}' does not support content-type '{needed}'"
         return None
+
+    # --- replication ---------------------------------------------------------------------------------
+
+    def _owner_and_vtype(self, vol: GuestVolume) -> tuple[int | None, str]:
+        """PVE::Storage::path's owner and vtype of a volume; a name the model cannot parse counts as an image of the
+        guest its name says."""
+        try:
+            parsed = parse_volname_for(str(self.storages[vol.storage].get("type")), parse_volume_id(vol.volid)[1])
+            return (int(parsed.vmid) if parsed.vmid else None), parsed.vtype
+        except VolumeError:
+            owner = _OWNER_RE.search(vol.volid)
+            return (int(owner.group(1)) if owner else None), "images"
+
+    def replicate_verdict(self, guest: Guest, vol: GuestVolume) -> bool | str:
+        """Whether replication takes ``vol`` of ``guest``: True, False (skipped), or PVE's error, which refuses a job's
+        create (pve-manager PVE/API2/ReplicationConfig.pm create) and stops every run.
+
+        get_replicatable_volumes (qemu-server src/PVE/QemuConfig.pm, pve-container src/PVE/LXC/Config.pm), for one
+        volume: QEMU skips CD-ROMs (cloud-init drives are CD-ROMs) and ``replicate=0`` drives before looking the
+        storage up; both then die on a storage that does not exist (``storage_config``), skip shared storages and
+        volumes owned by another guest, die on a volume that is not an image; LXC skips ``replicate=0`` only then;
+        both die on a volume without the ``replicate`` feature, which only zfspool volumes have. unusedN and
+        vmstate volumes are replicated (replicate=1).
+        """
+        if guest.kind == "qemu" and (vol.role in ("cdrom", "cloudinit") or not vol.replicate):
+            return False
+        if vol.storage not in self.storages:
+            return f"storage '{vol.storage}' does not exist"
+        if self.storage_shared(vol.storage):
+            return False
+        owner, vtype = self._owner_and_vtype(vol)
+        if owner != guest.vmid:
+            return False
+        if vtype != "images":
+            return f"unable to replicate volume '{vol.volid}', type '{vtype}'"
+        if not vol.replicate:
+            return False
+        if self.storages[vol.storage].get("type") != REPLICABLE_STORAGE_TYPE:
+            return f"missing replicate feature on volume '{vol.volid}'"
+        return True
+
+    def replication_problem(self, guest: Guest, vol: GuestVolume, node: str) -> str | None:
+        """Why a replication run of ``guest`` dies on ``vol`` on ``node`` (its source, or its target through ``pvesr
+        prepare-local-job`` and ``pvesm import``), or None (not replicated, or fine): ``replicate_verdict``, then the
+        activation of the volume's storage on that node."""
+        verdict = self.replicate_verdict(guest, vol)
+        if verdict is not True:
+            return verdict or None
+        return self.storage_problem(vol.storage, node)
+
+    def replicas_on(self, vmid: int, node: str) -> tuple[list[str], list[str]]:
+        """The volumes of guest ``vmid`` on ``node``'s own zfspool storages (where replicas live: the only replicable
+        type, never shared), as read; and the zfspool storages available there whose contents on ``node`` were not read."""
+        named: list[str] = []
+        unread: list[str] = []
+        for sid, cfg in sorted(self.storages.items()):
+            if cfg.get("type") != REPLICABLE_STORAGE_TYPE or self.storage_shared(sid) or node not in self.storage_nodes(sid):
+                continue
+            rows = self.volumes.get(sid, {}).get(node)
+            if rows is None:
+                unread.append(sid)
+                continue
+            named += [volid for volid, row in rows.items()
+                      if as_int(row.get("vmid"), -1) == vmid or ((m := _OWNER_RE.search(volid)) and int(m.group(1)) == vmid)]
+        return sorted(named), unread
 
     def start_problems(self, guest: Guest) -> dict[str, tuple[GuestVolume, str]]:
         """Every volume that would stop this guest from starting, by config key (``unusedN`` never does)."""

@@ -9,7 +9,6 @@ allows the volume's content type. ``unusedN`` volumes are not activated, so they
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterator
 
 from proximo import Impact, Risk
@@ -94,37 +93,9 @@ def backup_jobs(before: ClusterModel, after: ClusterModel) -> Iterator[Impact]:
                          f"backup job {jid} writes to {sid}: {message}; guests {', '.join(map(str, vmids))} will not be backed up")
 
 
-# The guest that owns a volume, from its name (vm-104-disk-0, subvol-201-disk-1, base-9000-disk-0/vm-120-disk-0):
-# the zfspool names that replication, which needs ZFS, ever sees.
-_OWNER_RE = re.compile(r"(?:^|[:/])(?:vm|base|subvol|basevol)-([0-9]+)-[^/]*$")
-
-
-def replication_problem(model: ClusterModel, guest: Guest, vol: GuestVolume, node: str) -> str | None:
-    """Why a replication run of ``guest`` dies on ``vol`` on ``node``, or None (not replicated, or fine).
-
-    After get_replicatable_volumes (qemu-server PVE/QemuConfig.pm, pve-container src/PVE/LXC/Config.pm) and
-    the activate_volumes that follows on the source and, through ``pvesm import``, on the target:
-    QEMU skips CD-ROMs (cloud-init drives are CD-ROMs) and ``replicate=0`` drives before looking the storage
-    up; both then die on a storage that does not exist (``storage_config``), skip shared storages and volumes
-    owned by another guest; LXC checks ``replicate=0`` only after that, so a container's non-replicated mount
-    point on a removed storage still fails the job. unusedN volumes are replicated (replicate=1).
-    """
-    if guest.kind == "qemu" and (vol.role in ("cdrom", "cloudinit") or not vol.replicate):
-        return None
-    if vol.storage not in model.storages:
-        return f"storage '{vol.storage}' does not exist"
-    if model.storage_shared(vol.storage):
-        return None
-    owner = _OWNER_RE.search(vol.volid)
-    if owner and int(owner.group(1)) != guest.vmid:
-        return None
-    if not vol.replicate:
-        return None
-    return model.storage_problem(vol.storage, node)
-
-
 def replication_jobs(before: ClusterModel, after: ClusterModel) -> Iterator[Impact]:
-    """Replication jobs with a replicated volume that stops resolving on the source or the target node."""
+    """Replication jobs with a replicated volume that stops resolving on the source or the target node, or stops being
+    replicable (ClusterModel.replication_problem: get_replicatable_volumes, then the storage's activation)."""
     for job in after.replication_jobs:
         vmid = as_int(job.get("guest"))
         old, new = before.guests.get(vmid), after.guests.get(vmid)
@@ -132,11 +103,11 @@ def replication_jobs(before: ClusterModel, after: ClusterModel) -> Iterator[Impa
             continue
         target = str(job.get("target"))
         was_broken = {(vol.key, node) for vol in old.volumes() for node in (old.node, target)
-                      if replication_problem(before, old, vol, node)}
+                      if before.replication_problem(old, vol, node)}
         broken = []
         for vol in new.volumes():
             for node in (new.node, target):
-                now = replication_problem(after, new, vol, node)
+                now = after.replication_problem(new, vol, node)
                 if now and (vol.key, node) not in was_broken:
                     broken.append(f"{vol.key} on {vol.storage}: {now}")
         if broken:
@@ -201,8 +172,7 @@ def job_config_changes(before: ClusterModel, after: ClusterModel) -> Iterator[Im
         if jid in kept:
             continue
         vmid, target = as_int(job.get("guest")), str(job.get("target"))
-        replicas = sorted(volid for sid, by_node in after.volumes.items() if not after.storage_shared(sid)
-                          for volid, row in by_node.get(target, {}).items() if as_int(row.get("vmid"), -1) == vmid)
+        replicas = after.replicas_on(vmid, target)[0]  # zfspool only: a backup file on the target is no replica
         many = len(replicas) > 1
         left = (f"; its replica{'s' if many else ''} on {target} ({', '.join(replicas)}) "
                 f"{'stay' if many else 'stays'} there: no job removes {'them' if many else 'it'} now") if replicas else ""
