@@ -482,7 +482,7 @@ described(ScheduleNowParams, pve=(("POST", "/nodes/{node}/replication/{id}/sched
           fields={"node": "the node to send it to (default: the guest's node, which holds the job's state)"})
 
 
-def _live_state(p: ReplicationListParams) -> list[str]:
+def _live_state(p: ReplicationListParams, view: ClusterModel) -> list[str]:
     return [f"/nodes/{p.node}/replication"] if p.node else []
 
 
