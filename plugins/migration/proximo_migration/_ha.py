@@ -625,11 +625,12 @@ def _motion(task: str) -> Callable[[ClusterModel, Call], Any]:
 
 
 def _motion_inverse(before: ClusterModel, call: Call) -> list[Step] | Irreversible:
-    sid, _, _ = _parse_sid(before, call.path_params["sid"])
-    g = _guest_of(before, sid)
-    if g is None or g.node == call.params.get("node"):
-        return []
-    return [ApiCall("POST", call.path, {"node": g.node})]
+    """Move it back if it moved (HA may have moved it back already, or not moved it); co-migrated ones follow it."""
+    after = before.copy()
+    _motion(call.path.rsplit("/", 1)[-1])(after, call)
+    sid = _parse_sid(before, call.path_params["sid"])[0]
+    g, moved = _guest_of(before, sid), _guest_of(after, sid)
+    return [ApiCall("POST", call.path, {"node": g.node})] if g and moved and moved.node != g.node else []
 
 
 def _motion_notes(before: ClusterModel, call: Call) -> list[str]:
