@@ -287,6 +287,7 @@ PLANS: list[tuple[str, dict[str, Any]]] = [
 
 
 PVE8_ONLY = {"ha.group.create", "ha.group.update", "ha.group.delete"}  # PVE 9 replaced HA groups with rules
+PVE9_ONLY = {"ha.rule.create", "ha.rule.update", "ha.rule.delete"}  # HA rules came with PVE 9
 
 
 @pytest.mark.anyio
