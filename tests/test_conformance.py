@@ -267,10 +267,18 @@ PLANS: list[tuple[str, dict[str, Any]]] = [
     ("guest.migrate", {"vmid": 121, "target": "pve2"}),
     ("guest.migrate", {"vmid": 201, "target": "pve3"}),
     ("node.evacuate", {"node": "pve2", "leave_unmovable": True}),
-    # the migration pack: HA
-    #
-    #
-    #
+    # the migration pack: HA (the group tools are PVE 8's: PVE8_PLANS)
+    ("ha.resource.add", {"sid": "vm:105", "state": "started"}),
+    ("ha.resource.update", {"sid": "vm:104", "max_restart": 2}),
+    ("ha.resource.remove", {"sid": "ct:202"}),
+    ("ha.resource.migrate", {"sid": "ct:202", "node": "pve3"}),
+    ("ha.resource.relocate", {"sid": "ct:202", "node": "pve1"}),
+    ("ha.rule.create", {"rule": "proxy-on-pve2", "type": "node-affinity", "nodes": "pve2", "resources": "ct:202"}),
+    ("ha.rule.update", {"rule": "web-01-prefer-pve1", "nodes": "pve1:2,pve3:1"}),
+    ("ha.rule.delete", {"rule": "web-01-prefer-pve1"}),
+    ("ha.group.create", {"group": "web", "nodes": "pve1:2,pve2"}),
+    ("ha.group.update", {"group": "db", "restricted": 1}),
+    ("ha.group.delete", {"group": "db"}),
     # the migration pack: replication
     ("replication.create", {"id": "104-1", "target": "pve3", "schedule": "*/30", "rate": 50, "comment": "second copy"}),
     ("replication.update", {"id": "104-0", "schedule": "*/5", "comment": "every five minutes"}),
@@ -279,17 +287,24 @@ PLANS: list[tuple[str, dict[str, Any]]] = [
 ]
 
 
+PVE8_ONLY = {"ha.group.create", "ha.group.update", "ha.group.delete"}  # PVE 9 replaced HA groups with rules
+PVE9_ONLY = {"ha.rule.create", "ha.rule.update", "ha.rule.delete"}  # HA rules came with PVE 9
+
+
 @pytest.mark.anyio
 async def test_every_plan_step_and_undo_step_is_a_pve_call(tmp_path: Path, index: dict[tuple[str, str], Endpoint]) -> None:
     world = World(tmp_path)
     world.packs.semantics.execute(world.model, "POST", "/access/users/bob@pve/token/old")  # for access.token.delete
+    (tmp_path / "pve8").mkdir()
+    pve8 = World(tmp_path / "pve8", pve_version="8.4")
+    pve8.packs.semantics.execute(pve8.model, "POST", "/cluster/ha/groups", {"group": "db", "nodes": "pve2"})
     mutating = {t.id for t in world.packs.tools if t.mutating}
     assert mutating == {tool for tool, _ in PLANS}, "a mutating tool has no case here"
     problems: list[str] = []
     undo_steps = 0
-    async with world.host() as host:
+    async with world.host() as host, pve8.host() as host8:
         for tool, params in PLANS:
-            plan = await host.plan(tool, params, world.actor)
+            plan = await (host8 if tool in PVE8_ONLY else host).plan(tool, params, world.actor)
             assert plan.steps and not plan.blocked, (tool, params, plan.blockers)
             for step in plan.steps:
                 assert isinstance(step, proximo.ApiCall)

@@ -411,9 +411,20 @@ REFUSALS: list[Refusal] = [
             "node.evacuate", {"node": "pve3"},
             [(_api("POST", "/nodes/pve3/lxc/203/migrate", target="pve1", restart=1), Pve(500, "cannot migrate local bind mount point 'mp1'"))]),
     # --- migration: HA ------------------------------------------------------------------------------------------
-    #
-    #
-    #
+    Refusal("a", ("migration", "_groups_allowed", "replaced HA groups with HA rules"),
+            "migration _ha._groups_open; pve-ha-manager API2/HA/Groups.pm create/update/delete (have_groups_been_migrated)",
+            "ha.group.create", {"group": "web", "nodes": "pve1"},
+            [(_api("POST", "/cluster/ha/groups", group="web", nodes="pve1"),
+              Pve(500, "cannot create group: ha groups have been migrated to rules")),
+             (_api("DELETE", "/cluster/ha/groups/web"), Pve(500, "cannot delete group: ha groups have been migrated to rules"))]),
+    Refusal("c", ("migration", "_changes", "nothing to change"),
+            "Proxmox accepts an update that names nothing (API2/HA/Resources.pm update) and writes the same file",
+            "ha.resource.update", {"sid": "vm:104"}, [(_api("PUT", "/cluster/ha/resources/vm:104"), Accepted())]),
+    Refusal("a", ("migration", "plan_rule_update", "does not exist"),
+            "migration _ha.rule_update; pve-ha-manager API2/HA/Rules.pm update_rule", "ha.rule.update",
+            {"rule": "nope", "comment": "x"},
+            [(_api("PUT", "/cluster/ha/rules/nope", type="node-affinity", comment="x"),
+              Pve(500, "update HA rules failed: HA rule 'nope' does not exist"))]),
     # --- migration: replication ---------------------------------------------------------------------------------
     # The replication tools refuse nothing themselves (their parameter structs refuse malformed ids): every refusal is
     # Proxmox's, in the migration pack's semantics (_replication.py), so the named tool's plan is blocked as its twin's.
@@ -565,10 +576,8 @@ def refusal_sites(tools_py: Path) -> Iterator[Site]:
 
 
 def _sites() -> list[Site]:
-    """Every module of a pack that defines plan tools (``_tools.py``, or a part of a pack such as the migration
-    pack's ``_migrate.py``)."""
-    modules = [m for m in sorted(PLUGINS.glob("*/proximo_*/*.py")) if m.name == "_tools.py" or "plan_tool(" in m.read_text()]
-    return [site for module in modules for site in refusal_sites(module)]
+    # every module of a pack: a pack in parts (the migration pack) keeps each part's plan functions beside it
+    return [site for tools_py in sorted(PLUGINS.glob("*/proximo_*/*.py")) for site in refusal_sites(tools_py)]
 
 
 def test_every_refusal_site_is_listed() -> None:

@@ -14,7 +14,7 @@ from typing import Any
 
 import httpx
 import pytest
-from test_conformance import PLANS
+from test_conformance import PLANS, PVE8_ONLY, PVE9_ONLY
 
 import proximo
 from proximo.errors import BadInput, UnknownRelease
@@ -300,10 +300,15 @@ async def test_every_plan_step_and_undo_step_is_a_call_of_each_release(tmp_path:
     """tests/test_conformance.py's cases, on a cluster of each release, checked against that release's schema."""
     world = World(tmp_path, pve_version=release)
     world.packs.semantics.execute(world.model, "POST", "/access/users/bob@pve/token/old")  # for access.token.delete
+    if release == "8.4":  # for ha.group.update and delete
+        world.packs.semantics.execute(world.model, "POST", "/cluster/ha/groups", {"group": "db", "nodes": "pve2"})
     assert {t.id for t in world.packs.tools if t.mutating} == {tool for tool, _ in PLANS}
+    other_release = PVE9_ONLY if release == "8.4" else PVE8_ONLY  # tools of the other release only
     problems: list[str] = []
     async with world.host() as host:
         for tool, params in PLANS:
+            if tool in other_release:
+                continue
             plan = await host.plan(tool, params, world.actor)
             assert plan.steps and not plan.blocked, (release, tool, params, plan.blockers)
             for step in [*plan.steps, *(plan.undo or [])]:
@@ -315,6 +320,8 @@ async def test_every_plan_step_and_undo_step_is_a_call_of_each_release(tmp_path:
 def test_semantics_are_registered_for_endpoints_both_releases_have(tmp_path: Path) -> None:
     for entry in World(tmp_path).packs.semantics:
         for release in RELEASES:
+            if release == "8.4" and entry.template.startswith("/cluster/ha/rules"):
+                continue  # HA rules came with PVE 9 (they replaced HA groups): an 8.4 cluster answers 501, as the model does
             assert schema(release).endpoint(entry.method, entry.template) is not None, (release, entry.method, entry.template)
 
 
