@@ -24,6 +24,8 @@ from proximo import ApiCall, BadInput, Draft, Impact, Irreversible, NotModelled,
 from proximo.model import Call, ClusterModel, Guest, as_int, split_list
 from proximo.params import NodeName, api_params, described, schema_params, struct_from_schema
 
+from ._motion import ha_params, move, task_refusal
+
 GiB = 1024**3
 
 # --- ids ------------------------------------------------------------------------------------------------------
@@ -388,33 +390,6 @@ def _settle_state(model: ClusterModel, sid: str) -> None:
         g.paused = False
 
 
-def _move_guest(model: ClusterModel, g: Guest, target: str, *, restart: bool) -> None:
-    """The LRM's migrate (VM: online, with-local-disks) or relocate (stop, offline migrate, start): the config and the
-    guest's own volumes on node-local storages go to the target (HA/Resources/PVEVM.pm and PVECT.pm migrate); a volume
-    the target holds already (a replica) is reused and the source keeps its copy as the new replica. The guest's
-    replication jobs switch as AbstractMigrate.pm switch_replication_job_target does (a container's only when it goes
-    to its replication target)."""
-    source = g.node
-    for vol in g.volumes():
-        if vol.storage in model.storages and not model.storage_shared(vol.storage):
-            bucket = model.volumes.get(vol.storage, {})
-            row = bucket.get(source, {}).get(vol.volid)
-            if row is None or as_int(row.get("vmid"), -1) != g.vmid:
-                continue
-            if vol.volid not in bucket.get(target, {}):
-                bucket.setdefault(target, {})[vol.volid] = bucket[source].pop(vol.volid)
-    jobs = [j for j in model.replication_jobs if as_int(j.get("guest")) == g.vmid]
-    if g.kind == "qemu" or any(j.get("target") == target for j in jobs):
-        for job in jobs:
-            job["source"] = target
-            if job.get("target") == target:
-                job["target"] = source
-    g.node = target
-    g.resource["node"] = target
-    if restart and g.running:
-        g.resource["uptime"] = 0
-
-
 # --- semantics: /cluster/ha/resources -------------------------------------------------------------------------------
 
 _RESOURCE_OPTIONS = ("state", "group", "failback", "max_restart", "max_relocate", "comment")
@@ -579,46 +554,51 @@ def _resource_notes(before: ClusterModel, call: Call) -> list[str]:
 # --- semantics: migrate and relocate (a CRM command; the LRM moves the guest later) -----------------------------------
 
 
+def ha_request(model: ClusterModel, sid: str, target: str, task: str) -> dict[str, Any]:
+    """What the CRM makes of ``migrate`` or ``relocate <sid> <target>`` (however it was asked: the HA endpoint, or a
+    guest's own migrate call on an HA guest): the LRM moves the service and its positive-affinity partners, each
+    only if its migration task would pass (task_refusal), and HA then settles every service where its rules want
+    it (moving it back from a node outside them). Raises PveApiError where the CRM refuses the command."""
+    g = _guest_of(model, sid)
+    node = model.nodes.get(target)
+    before_place = placement(model)
+    compiled = compile_rules(model)
+    answer: dict[str, Any] = {"sid": sid, "requested-node": target}
+    if g is None or node is None or not node.online or g.node == target:
+        return answer  # Manager.pm update_crm_commands: "node not online", "service already on target node": nothing happens
+    for other in sorted(compiled.negative.get(sid, set()) & before_place.active):
+        where = _guest_of(model, other)
+        if where is not None and where.node == target:
+            # Manager.pm queue_resource_motion: the CRM refuses the command (the API queued it)
+            raise PveApiError(500, f"crm command '{task} {sid} {target}' error - service '{other}' on node '{target}' "
+                                   f"in negative affinity with service '{sid}'")
+    movers = [sid] + sorted(s for s in compiled.positive.get(sid, set()) & before_place.active
+                            if (o := _guest_of(model, s)) is not None and o.node != target)
+    restart = {m: task == "relocate" or (o := _guest_of(model, m)) is None or o.kind == "lxc" for m in movers}
+    for mover in movers:
+        guest = _guest_of(model, mover)
+        assert guest is not None
+        if task_refusal(model, guest, target, ha_params(guest)) is None:  # else the LRM's task fails and it stays
+            # VMs: migrate = live, relocate = stop, move, start; containers always relocate
+            move(model, guest, target, restart=restart[mover])
+    settle = placement(model).node
+    for mover in movers:  # outside a strict (or, with failback, a preferred) node affinity HA moves it back
+        guest = _guest_of(model, mover)
+        back = settle.get(mover)
+        if guest is not None and back and back != guest.node:
+            move(model, guest, back, restart=restart[mover])
+    if len(movers) > 1:
+        answer["comigrated-resources"] = movers[1:]
+    return answer
+
+
 def _motion(task: str) -> Callable[[ClusterModel, Call], Any]:
     def apply(model: ClusterModel, call: Call) -> Any:
         sid, _, _ = _parse_sid(model, call.path_params["sid"])
-        target = str(call.params["node"])
         row = _resource(model, sid)
         if row is None or requested(row) == "ignored":  # HA/Config.pm service_is_ha_managed
             raise PveApiError(500, f"resource '{sid}' is not HA managed")
-        g = _guest_of(model, sid)
-        node = model.nodes.get(target)
-        before_place = placement(model)
-        compiled = compile_rules(model)
-        answer: dict[str, Any] = {"sid": sid, "requested-node": target}
-        if g is None or node is None or not node.online or g.node == target:
-            # Manager.pm update_crm_commands: "node not online", "service already on target node": nothing happens
-            return answer if pve9(model) else None
-        for other in sorted(compiled.negative.get(sid, set()) & before_place.active):
-            where = _guest_of(model, other)
-            if where is not None and where.node == target:
-                # Manager.pm queue_resource_motion: the CRM refuses the command (the API queued it)
-                raise PveApiError(500, f"crm command '{task} {sid} {target}' error - service '{other}' on node '{target}' "
-                                       f"in negative affinity with service '{sid}'")
-        movers = [sid] + sorted(s for s in compiled.positive.get(sid, set()) & before_place.active
-                                if (o := _guest_of(model, s)) is not None and o.node != target)
-        for mover in movers:
-            guest = _guest_of(model, mover)
-            assert guest is not None
-            problem = next((model.storage_problem(v.storage, target) for v in guest.volumes()
-                            if v.storage in model.storages and model.storage_problem(v.storage, target)), None)
-            if problem:  # the LRM's migrate task fails: the service stays where it is (next_state_migrate_relocate)
-                continue
-            # VMs: migrate = live, relocate = stop, move, start; containers always relocate
-            _move_guest(model, guest, target, restart=task == "relocate" or guest.kind == "lxc")
-        settle = placement(model).node
-        for mover in movers:  # outside a strict (or, with failback, a preferred) node affinity HA moves it back
-            guest = _guest_of(model, mover)
-            back = settle.get(mover)
-            if guest is not None and back and back != guest.node:
-                _move_guest(model, guest, back, restart=task == "relocate" or guest.kind == "lxc")
-        if len(movers) > 1:
-            answer["comigrated-resources"] = movers[1:]
+        answer = ha_request(model, sid, str(call.params["node"]), task)
         return answer if pve9(model) else None
 
     return apply

@@ -18,10 +18,12 @@ import msgspec
 
 from proximo import ApiCall, BadInput, Change, Draft, Impact, Irreversible, PveApiError, Risk, Step, plan_tool, read_tool, tool_table
 from proximo.model import Call, ClusterModel, Guest, as_int, split_list
-from proximo.model._drives import parse_property_string
-from proximo.model._migration import (ha_managed, ha_sid, local_resources, local_volume_bytes, lxc_precondition, lxc_volume_errors,
-                                      mapped_devices, qemu_local_disks, qemu_precondition, qemu_volume_errors, storage_refusal)
+from proximo.model._migration import (ha_managed, ha_sid, local_volume_bytes, lxc_precondition, mapped_devices, qemu_local_disks,
+                                      qemu_precondition, storage_refusal)
 from proximo.params import NodeName, VmId, api_params, described, struct_from_schema
+
+from ._ha import ha_request
+from ._motion import ha_params, move, storage_map, task_refusal
 
 ROOT = "root@pam"
 GiB = 1024**3
@@ -33,45 +35,6 @@ def _param_error(key: str, message: str) -> PveApiError:
 
 def _kind(call: Call) -> str:
     return "qemu" if "/qemu/" in call.template else "lxc"
-
-
-def storage_map(text: Any) -> dict[str, str]:
-    """PVE::JSONSchema::parse_idmap for storages: ``SRC:DST,...`` pairs, a lone ``DST`` for every storage ("" key),
-    or ``1`` for the identity map (empty here)."""
-    out: dict[str, str] = {}
-    for part in split_list(text):
-        if part == "1":
-            return {}
-        src, sep, dst = part.partition(":")
-        if sep:
-            out[src] = dst
-        else:
-            out[""] = src
-    return out
-
-
-def _mapped(storagemap: dict[str, str], sid: str) -> str:
-    return storagemap.get(sid, storagemap.get("", sid))
-
-
-def _strict_nodes(model: ClusterModel, g: Guest) -> list[str] | None:
-    """The nodes a strict node-affinity rule (9.x) or a restricted HA group (8.x) allows ``g`` on; None: any."""
-    sid = ha_sid(g)
-    for rule in model.ha_rules or []:
-        if (rule.get("type") == "node-affinity" and as_int(rule.get("strict")) and not as_int(rule.get("disable"))
-                and sid in split_list(rule.get("resources"))):
-            return [n.partition(":")[0] for n in split_list(rule.get("nodes"))]
-    res = ha_managed(model, g)
-    group = next((grp for grp in model.ha_groups or [] if res is not None and grp.get("group") == res.get("group")), None)
-    if group is not None and as_int(group.get("restricted")):
-        return [n.partition(":")[0] for n in split_list(group.get("nodes"))]
-    return None
-
-
-def ha_params(g: Guest) -> dict[str, Any]:
-    """How the HA stack's LRM migrates (pve-ha-manager PVEVM.pm / PVECT.pm migrate): a VM online with force and its
-    local disks, a container by relocation (shutdown, move, start)."""
-    return {"online": 1, "force": 1, "with-local-disks": 1} if g.kind == "qemu" else {"restart": 1}
 
 
 def migrate_refusal(model: ClusterModel, g: Guest, target: str, params: dict[str, Any], user: str = ROOT) -> PveApiError | None:
@@ -113,68 +76,7 @@ def migrate_refusal(model: ClusterModel, g: Guest, target: str, params: dict[str
         if res.get("state") == "error":
             return PveApiError(500, f"service '{res.get('sid')}' in error state, must be disabled and fixed first")
         return None
-    return _task_refusal(model, g, target, params)
-
-
-def _task_refusal(model: ClusterModel, g: Guest, target: str, params: dict[str, Any]) -> PveApiError | None:
-    """QemuMigrate/LXC Migrate ``prepare`` and the volume scan."""
-    if g.kind == "qemu":
-        blocking = local_resources(g.config)
-        if blocking and not as_int(params.get("force")):
-            return PveApiError(500, f"can't migrate VM which uses local devices: {', '.join(blocking)}")
-        errors = qemu_volume_errors(model, g, target, bool(as_int(params.get("with-local-disks"))))
-        if errors:
-            return PveApiError(500, "can't migrate VM - check log: " + "; ".join(errors))
-    else:
-        if g.running and as_int(params.get("online")):
-            return PveApiError(500, "lxc live migration is currently not implemented")
-        errors = lxc_volume_errors(model, g)
-        if errors:
-            return PveApiError(500, errors[0])
-    if g.running:  # the guest starts on the target (a live migration's target VM, a restarted CT): a missing bridge aborts
-        target_node = model.nodes[target]
-        for key, value in sorted(g.config.items()):
-            if key.startswith("net") and key[3:].isdigit():
-                try:
-                    bridge = parse_property_string(str(value), "model").get("bridge")
-                except ValueError:
-                    continue
-                if bridge and bridge.startswith("vmbr") and target_node.bridge_exists(bridge) is False:
-                    return PveApiError(500, f"migration aborted: the start on {target} fails: bridge '{bridge}' does not exist")
-    return None
-
-
-def move(model: ClusterModel, g: Guest, target: str, storagemap: dict[str, str]) -> None:
-    """The guest's config and its local volumes on ``target`` (a mapped storage renames them); its replication
-    jobs switched as AbstractMigrate switch_replication_job_target does (a CT's only when ``target`` is one)."""
-    source = g.node
-    renamed: dict[str, str] = {}
-    for vol in g.volumes():
-        if model.storage_shared(vol.storage) if vol.storage in model.storages else True:
-            continue
-        tsid = _mapped(storagemap, vol.storage)
-        name = vol.volid.partition(":")[2]
-        new_volid = f"{tsid}:{name}"
-        row = model.volumes.get(vol.storage, {}).get(source, {}).pop(vol.volid, None)
-        if row is not None:
-            model.volumes.setdefault(tsid, {}).setdefault(target, {})[new_volid] = {**row, "volid": new_volid}
-        if new_volid != vol.volid:
-            renamed[vol.volid] = new_volid
-    for key, value in list(g.config.items()):
-        for old, new in renamed.items():
-            if isinstance(value, str) and (value == old or value.startswith(old + ",")):
-                g.config[key] = new + value[len(old):]
-    jobs = [j for j in model.replication_jobs if as_int(j.get("guest")) == g.vmid]
-    if jobs and (g.kind == "qemu" or any(j.get("target") == target for j in jobs)):
-        for job in jobs:
-            job["source"] = target
-            if job.get("target") == target:
-                job["target"] = source
-    g.node = target
-    g.resource["node"] = target
-    if g.list_row is not None:
-        g.list_row = None  # the source node's list row: the target lists it anew
-    g.write_config()
+    return task_refusal(model, g, target, params)
 
 
 def migrate(model: ClusterModel, call: Call) -> str:
@@ -185,20 +87,13 @@ def migrate(model: ClusterModel, call: Call) -> str:
     if refusal is not None:
         raise refusal
     source = g.node
-    if ha_managed(model, g) is not None:
+    if ha_managed(model, g) is not None:  # `ha-manager migrate <sid> <target>`: the CRM and the LRM do the rest
         upid = model.start_task(source, "hamigrate", str(g.vmid), call.user)
-        allowed = _strict_nodes(model, g)
-        if allowed is None or target in allowed:  # else the CRM migrates it and moves it back (test-node-affinity-strict1)
-            refusal = _task_refusal(model, g, target, ha_params(g))
-            if refusal is not None:  # the LRM's qmigrate fails: the service stays on the source
-                model.tasks[upid].log.insert(0, f"HA: the migration fails: {refusal.message}")
-                return upid
-            move(model, g, target, {})
+        ha_request(model, ha_sid(g), target, "migrate")
         return upid
     upid = model.start_task(source, "qmigrate" if kind == "qemu" else "vzmigrate", str(g.vmid), call.user)
-    move(model, g, target, storage_map(call.params.get("targetstorage") or call.params.get("target-storage")))
-    if kind == "lxc" and g.running:
-        g.resource["uptime"] = 0  # restart mode: shut down, moved, started on the target
+    move(model, g, target, storage_map(call.params.get("targetstorage") or call.params.get("target-storage")),
+         restart=kind == "lxc")  # a running container migrates in restart mode
     return upid
 
 
@@ -206,6 +101,12 @@ def _inverse(before: ClusterModel, call: Call) -> list[Step] | Irreversible:
     kind = _kind(call)
     g = before.guest_on(call.path_params["node"], kind, call.path_params["vmid"])
     target = str(call.params["target"])
+    if ha_managed(before, g) is not None:  # HA may move it back, or elsewhere: undo from where it ends
+        after = before.copy()
+        migrate(after, call)
+        target = after.guests[g.vmid].node
+        if target == g.node:
+            return []
     params: dict[str, Any] = {"target": g.node}
     if kind == "qemu" and g.running:
         params["online"] = 1
@@ -237,10 +138,6 @@ def _notes(before: ClusterModel, call: Call) -> list[str]:
         how = "migrates it online, with force=1 and with-local-disks=1" if kind == "qemu" else "relocates it: shutdown, move, start"
         notes.append(f"{ha_sid(g)} is HA-managed: Proxmox only queues `ha-manager migrate {ha_sid(g)} {target}` (task hamigrate)"
                      + (f" and drops {', '.join(given)}" if given else "") + f"; the HA stack then {how}")
-        allowed = _strict_nodes(before, g)
-        if allowed is not None and target not in allowed:
-            notes.append(f"{target} is outside the strict placement of {ha_sid(g)} ({', '.join(allowed)}): HA moves it there "
-                         "and then back (pve-ha-manager test-node-affinity-strict1)")
     sizes = local_volume_bytes(before, g)
     if sizes:
         known = sum(s for _, s in sizes if s)
@@ -304,26 +201,32 @@ def _capacity(before: ClusterModel, after: ClusterModel) -> Iterator[Impact]:
 
 
 def _ha_migrations(change: Change, before: ClusterModel, after: ClusterModel) -> Iterator[Impact]:
-    """What the HA stack does with a migration it was asked for: the request only queues it (migrate_refusal)."""
+    """An HA guest that a migration request leaves where it was: the migration HA runs would fail (blocked, with the
+    reason), or HA moves it back to where its rules want it."""
     for step in change.steps:
-        if not (isinstance(step, ApiCall) and step.method == "POST" and step.path.endswith("/migrate")):
+        if not (isinstance(step, ApiCall) and step.method == "POST"):
             continue
         parts = step.path.split("/")
-        g = before.guests.get(as_int(parts[4], -1)) if len(parts) > 5 else None
-        target = str(step.params.get("target"))
-        if g is None or ha_managed(before, g) is None:
+        if len(parts) == 6 and parts[1] == "nodes" and parts[5] == "migrate":  # /nodes/{node}/{kind}/{vmid}/migrate
+            g, target = before.guests.get(as_int(parts[4], -1)), str(step.params.get("target"))
+        elif len(parts) == 6 and parts[1:4] == ["cluster", "ha", "resources"] and parts[5] in ("migrate", "relocate"):
+            g, target = before.guests.get(as_int(parts[4].partition(":")[2], -1)), str(step.params.get("node"))
+        else:
             continue
-        allowed = _strict_nodes(before, g)
-        if allowed is not None and target not in allowed:
+        if g is None or ha_managed(before, g) is None or target not in before.nodes or target == g.node:
+            continue
+        moved = after.guests.get(g.vmid)
+        if moved is None or moved.node != g.node:
+            continue
+        refusal = task_refusal(before, g, target, ha_params(g))
+        if refusal is not None:
+            yield Impact(f"ha/{ha_sid(g)}", "ha-error", f"the request is queued, but the migration HA then runs fails: "
+                                                        f"{refusal.message}; {ha_sid(g)} stays on {g.node}", blocks=True)
+        elif before.nodes[target].online:
             yield Impact(f"ha/{ha_sid(g)}", "downtime" if g.kind == "lxc" else "degraded",
-                         f"{target} is outside the strict placement of {ha_sid(g)} ({', '.join(allowed)}): HA carries the "
-                         f"migration out and then moves it back to {g.node}" + (" (two relocations: two restarts)" if g.kind == "lxc" else ""),
+                         f"{target} is not where the HA rules of {ha_sid(g)} place it: HA carries the migration out and then "
+                         f"moves it back to {g.node}" + (" (two relocations: two restarts)" if g.kind == "lxc" else ""),
                          risk=Risk.MEDIUM)
-        elif (moved := after.guests.get(g.vmid)) is not None and moved.node == g.node and target in before.nodes:
-            refusal = _task_refusal(before, g, target, ha_params(g))
-            why = refusal.message if refusal is not None else "the HA stack does not carry it out"
-            yield Impact(f"ha/{ha_sid(g)}", "ha-error", f"the request is queued, but the migration HA then runs fails: {why}; "
-                                                        f"{ha_sid(g)} stays on {g.node}", blocks=True)
 
 
 # --- tools -----------------------------------------------------------------------------------------------------
@@ -383,17 +286,22 @@ def default_params(model: ClusterModel, g: Guest, target: str) -> dict[str, Any]
 
 
 def check_targets(view: ClusterModel, g: Guest, targets: list[str], user: str = ROOT) -> dict[str, str | None]:
-    """Each target's refusal (None: it goes) for the usual parameters (default_params); for an HA guest also the
-    refusal of the migration the HA stack then runs (online, force, with-local-disks)."""
+    """Each target's refusal (None: it goes) for the usual parameters (default_params); for an HA guest also what the
+    HA stack then does with the request (on a copy of the model: its migration fails, or it is moved back)."""
     verdicts: dict[str, str | None] = {}
     for target in targets:
         refusal = migrate_refusal(view, g, target, default_params(view, g, target), user)
         if refusal is None and ha_managed(view, g) is not None:
-            allowed = _strict_nodes(view, g)
-            if allowed is not None and target not in allowed:
-                verdicts[target] = f"outside the strict HA placement of {ha_sid(g)} ({', '.join(allowed)}): HA moves it back"
-                continue
-            refusal = _task_refusal(view, g, target, ha_params(g))
+            trial = view.copy()
+            try:
+                ha_request(trial, ha_sid(g), target, "migrate")
+            except PveApiError as exc:
+                refusal = exc
+            else:
+                ends = trial.guests[g.vmid].node
+                if ends != target:
+                    refusal = task_refusal(view, g, target, ha_params(g)) or PveApiError(
+                        500, f"not where the HA rules of {ha_sid(g)} place it: HA moves it back to {ends}")
         verdicts[target] = refusal.message if refusal is not None else None
     return verdicts
 

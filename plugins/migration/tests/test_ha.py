@@ -249,7 +249,8 @@ async def test_a_rule_change_moves_a_vm_live_and_relocates_a_container(tmp_path:
 async def test_migrate_outside_a_strict_rule_is_moved_back(tmp_path: Path) -> None:
     world = world_of(tmp_path)
     plan = await plan_of(world, "ha.resource.migrate", {"sid": "vm:101", "node": "pve1"})
-    assert not plan.blocked and plan.impacts == [] and not plan.undo  # HA moves it back: it ends where it was
+    assert not plan.blocked and not plan.undo  # HA moves it back: it ends where it was
+    assert effects(plan) == [("ha/vm:101", "degraded")]  # the same impact a guest's own migrate call gets
     assert any("moves it back to pve2" in n for n in plan.notes)
 
 

@@ -131,6 +131,7 @@ async def test_moving_a_cold_vm_away_from_its_replication_pair_makes_the_next_ru
 
 async def test_an_ha_guest_is_moved_by_ha_with_its_own_parameters(world: World) -> None:
     world.model.guests[104].config.pop("ide2")
+    world.model.ha_rules = []  # its rule prefers pve1 (failback): HA would move it back, see below
     async with world.host() as host:
         p = await host.plan("guest.migrate", {"vmid": 104, "target": "pve2"}, world.actor)
         assert any("Proxmox only queues `ha-manager migrate vm:104 pve2`" in n and "drops online, with-local-disks" in n
@@ -144,13 +145,16 @@ async def test_an_ha_guest_is_moved_by_ha_with_its_own_parameters(world: World) 
     assert (job["source"], job["target"]) == ("pve2", "pve1")  # switch_replication_job_target
 
 
-async def test_ha_moves_a_guest_back_inside_its_strict_rule(world: World) -> None:
-    rules = world.model.ha_rules or []
-    rules[0]["strict"] = 1
-    rules[0]["nodes"] = "pve1"
+async def test_ha_moves_a_guest_back_where_its_rules_want_it(world: World) -> None:
+    world.model.guests[104].config.pop("ide2")
+    # its rule prefers pve1 (pve1:2,pve2:1, not strict) and failback is on: HA migrates it to pve2, then back
     back = await plan(world, "guest.migrate", {"vmid": 104, "target": "pve2"})
     impact = next(i for i in back.impacts if i.target == "ha/vm:104")
-    assert "outside the strict placement" in impact.reason and "moves it back to pve1" in impact.reason
+    assert "not where the HA rules of vm:104 place it" in impact.reason and "moves it back to pve1" in impact.reason
+    assert not back.undo and not back.blocked  # it ends where it was: nothing to undo
+    async with world.host() as host:
+        check = (await host.read("migrate.check", {"vmid": 104}, world.actor)).data
+    assert "HA moves it back to pve1" in check["refused"]["pve2"]
 
 
 async def test_a_migration_ha_would_fail_is_blocked_with_the_reason(world: World) -> None:
@@ -263,8 +267,9 @@ async def test_on_84_a_containers_check_is_the_models_alone_and_ha_groups_place(
     world.model.ha_rules = None  # 8.4 has groups, not rules
     world.model.ha_groups = [{"group": "web", "nodes": "pve1", "restricted": 1, "nofailback": 0, "type": "group"}]
     world.model.ha_resources[1]["group"] = "web"  # vm:104
+    world.model.guests[104].config.pop("ide2")  # its local ISO would fail the migration first
     async with world.host() as host:
         answer = (await host.read("migrate.check", {"vmid": 201}, world.actor)).data
         assert "proxmox" not in answer and "proxmox_unavailable" not in answer  # no GET .../lxc/{vmid}/migrate on 8.4
         back = await host.plan("guest.migrate", {"vmid": 104, "target": "pve2"}, world.actor)
-    assert any(i.target == "ha/vm:104" and "outside the strict placement of vm:104 (pve1)" in i.reason for i in back.impacts)
+    assert any(i.target == "ha/vm:104" and "moves it back to pve1" in i.reason for i in back.impacts)
