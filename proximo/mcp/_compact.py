@@ -23,7 +23,7 @@ from .._types import LedgerRef
 from ._results import face, failure, structured
 from ._tools import FaceTool, annotations, dispatch
 
-MAX_LINES = 100
+MAX_LINES = 250  # every tool of the built-in packs (103) on one page, with room for more packs
 ToolId = Annotated[str, msgspec.Meta(max_length=100, description="a tool id")]
 
 

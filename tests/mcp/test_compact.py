@@ -70,7 +70,7 @@ async def test_search_finds_tools_by_words_and_paths_one_line_each(tmp_path: Pat
     async with Client(server) as client:
         delete = (await client.call_tool("proximo_search", {"query": "storage delete"})).structured_content["matches"]
         by_path = (await client.call_tool("proximo_search", {"query": "/nodes/{node}/qemu"})).structured_content["matches"]
-        everything = await client.call_tool("proximo_search", {"limit": 100})
+        everything = await client.call_tool("proximo_search", {"limit": 250})
         few = await client.call_tool("proximo_search", {"query": "firewall", "limit": 2})
         nothing = (await client.call_tool("proximo_search", {"query": "zzzz"})).structured_content["matches"]
     assert delete[0] == "storage.delete (plan) delete storage"
@@ -169,7 +169,7 @@ async def test_read_only_compact_serves_no_plan_apply_or_undo(tmp_path: Path) ->
     world, server = server_for(tmp_path, McpSettings(read_only=True))
     async with Client(server) as client:
         names = {t.name for t in (await client.list_tools()).tools}
-        lines = (await client.call_tool("proximo_search", {"limit": 100})).structured_content["matches"]
+        lines = (await client.call_tool("proximo_search", {"limit": 250})).structured_content["matches"]
         hidden = refused(await client.call_tool("proximo_describe", {"tool": "storage.delete"}))
         read = await client.call_tool("proximo_read", {"tool": "storage.list"})
     assert names == {"proximo_search", "proximo_describe", "proximo_read"} | LEDGER
@@ -182,7 +182,7 @@ async def test_read_only_compact_serves_no_plan_apply_or_undo(tmp_path: Path) ->
 async def test_proximo_tools_limits_what_compact_reaches(tmp_path: Path) -> None:
     world, server = server_for(tmp_path, McpSettings(tools=("storage.*",)))
     async with Client(server) as client:
-        lines = (await client.call_tool("proximo_search", {"limit": 100})).structured_content["matches"]
+        lines = (await client.call_tool("proximo_search", {"limit": 250})).structured_content["matches"]
         outside = refused(await client.call_tool("proximo_read", {"tool": "guest.list"}))
         inside = await client.call_tool("proximo_plan", {"tool": "storage.delete", "params": {"storage": "local-zfs"}})
     assert {line.split(" ", 1)[0] for line in lines} == {t.id for t in world.packs.tools if t.id.startswith("storage.")}
