@@ -12,6 +12,7 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
+import msgspec
 import pytest
 
 from proximo.testing import World
@@ -167,3 +168,118 @@ def test_the_guest_config_analyser_judges_the_same_as_when_it_looks_at_every_gue
     if edit == "node-network":
         assert len({i.target for i in found}) > 1
     assert len(_guests_that_moved(before, after)) <= (1 if edit != "node-network" else GUESTS)
+
+
+# --- the firewall analyser against a straightforward one -----------------------------------------------------
+
+
+def _reference_firewall_impacts(change: Any, before: Any, after: Any) -> list[Any]:
+    """The firewall analyser written plainly: every node and every guest in both models is probed, every probe
+    evaluated on both models, packet by packet (what ``proximo_firewall._impact`` did before it skipped what cannot
+    move). The analyser must find exactly these impacts, in this order."""
+    from proximo_firewall._eval import Packet, evaluate_guest, firewalled_nics, remembering_local_networks
+    from proximo_firewall._impact import (
+        _probes,
+        _summarise,
+        firewall_of_missing_guests,
+        jumps_to_missing_groups,
+        node_impacts,
+    )
+
+    if not (before.firewall.read or after.firewall.read):
+        return []
+    admin = list(getattr(getattr(change, "operator", None), "admin_sources", []) or [])
+    with remembering_local_networks():
+        impacts = [*jumps_to_missing_groups(before, after), *firewall_of_missing_guests(before, after)]
+        for node in sorted(after.nodes):
+            impacts += node_impacts(before, after, node, admin)
+        for vmid in sorted(set(before.guests) & set(after.guests)):
+            guest = after.guests[vmid]
+            sources, ports = _probes(before, after, [], vmid=vmid)
+            nics = sorted(set(firewalled_nics(after, vmid)) | set(firewalled_nics(before, vmid)))
+            for iface in nics:
+                changes = []
+                for label, src in sorted(sources.items()):
+                    for proto, port in ports:
+                        pkt = Packet(direction="in", iface=iface, source=src, proto=proto, dport=port)
+                        try:
+                            old = evaluate_guest(before, vmid, iface, pkt)
+                            new = evaluate_guest(after, vmid, iface, pkt)
+                        except KeyError:
+                            continue
+                        if (old.verdict == "ACCEPT") != (new.verdict == "ACCEPT"):
+                            changes.append((label, proto, port, old, new))
+                target = guest.sid if iface == "net0" or len(nics) == 1 else f"{guest.sid}/{iface}"
+                impacts += _summarise(target, changes)
+    return impacts
+
+
+def _firewall_world(cluster: dict[str, Any]) -> Any:
+    """The generated cluster with what makes guests differ: a second firewalled NIC, a NIC without firewall=1 on
+    a guest whose firewall is on, a guest firewall off with rules, a jump to a group, a guest alias and IP set."""
+    from proximo.model import from_api
+    from proximo.model._firewall import FirewallIpset, FirewallLevel
+
+    model = from_api(cluster["api"], cluster.get("extra"))
+    fw = model.firewall
+    on = [v for v in sorted(fw.guests) if v in model.guests and str(fw.guests[v].options.get("enable")) == "1"]
+    assert len(on) > 20
+    a, b, c, d, e = on[:5]
+    model.guests[a].config["net1"] = "virtio=BC:24:11:00:00:02,bridge=vmbr0,firewall=1"
+    model.guests[b].config["net0"] = str(model.guests[b].config["net0"]).replace(",firewall=1", "")
+    fw.guests[c].options["enable"] = 0
+    fw.guests[d].rules.insert(0, {"type": "group", "action": "web-in", "enable": 1, "pos": 0})
+    fw.guests[e].aliases.append({"name": "office", "cidr": "172.16.5.0/24"})
+    fw.guests[e].ipsets["friends"] = FirewallIpset(entries=[{"cidr": "172.17.0.0/16"}, {"cidr": "172.17.9.0/24", "nomatch": 1}])
+    fw.guests[e].rules.insert(0, {"type": "in", "action": "ACCEPT", "proto": "tcp", "dport": "443", "source": "+friends", "enable": 1, "pos": 0})
+    fw.guests[e].rules.insert(0, {"type": "in", "action": "REJECT", "proto": "tcp", "dport": "25", "source": "office", "enable": 1, "pos": 0})
+    fw.guests[on[5]].rules.insert(0, {"type": "in", "action": "ACCEPT", "proto": "tcp", "dport": "8080", "source": "dc/net1", "enable": 1, "pos": 0})
+    fw.guests.setdefault(on[-1], FirewallLevel()).options["policy_in"] = "ACCEPT"
+    return model
+
+
+@pytest.mark.parametrize("edit", ["cluster-off", "cluster-on", "cluster-off-timestamp", "cluster-policy-in", "cluster-rule",
+                                  "cluster-alias", "guest-rule", "group-rule", "guest-firewall-off", "admin-cluster-off"])
+def test_the_firewall_analyser_finds_what_probing_every_guest_finds(cluster: dict[str, Any], edit: str) -> None:
+    """Every impact (target, effect, reason, risk) byte for byte as the plain analyser finds them, in the same order,
+    for cluster-wide changes (the firewall off and on, a policy, a rule, an alias) and ones that touch a few guests."""
+    from proximo_firewall._impact import firewall_impacts
+
+    from proximo import Operator
+
+    before = _firewall_world(cluster)
+    fw = before.firewall
+    if edit == "cluster-on":
+        fw.cluster.options["enable"] = 0
+    after = before.copy()
+    change = None
+    if edit in ("cluster-off", "admin-cluster-off"):
+        after.firewall.cluster.options["enable"] = 0
+        if edit == "admin-cluster-off":
+            change = type("Change", (), {"operator": Operator(admin_sources=["10.0.0.5", "not-an-address"])})()
+    elif edit == "cluster-on":
+        after.firewall.cluster.options["enable"] = 1
+    elif edit == "cluster-off-timestamp":  # the anti-lockout timestamp: off once older than 60 s
+        after.firewall.cluster.options["enable"] = 1700000000
+    elif edit == "cluster-policy-in":
+        after.firewall.cluster.options["policy_in"] = "ACCEPT"
+    elif edit == "cluster-rule":
+        after.firewall.cluster.rules.insert(0, {"type": "in", "action": "DROP", "proto": "tcp", "dport": "22", "enable": 1, "pos": 0})
+    elif edit == "cluster-alias":
+        alias = next(a for a in after.firewall.cluster.aliases if a.get("name") == "net1")  # a guest's rule names it
+        alias["cidr"] = "10.250.0.0/16"
+    elif edit == "guest-rule":
+        vmid = next(v for v in sorted(after.firewall.guests) if v in after.guests and after.firewall.guests[v].rules
+                    and str(after.firewall.guests[v].options.get("enable")) == "1")
+        after.firewall.guests[vmid].rules.insert(0, {"type": "in", "action": "ACCEPT", "proto": "tcp", "dport": "1024:65535", "enable": 1, "pos": 0})
+    elif edit == "group-rule":
+        after.firewall.groups["web-in"].rules.insert(0, {"type": "in", "action": "DROP", "proto": "tcp", "dport": "443", "enable": 1})
+    elif edit == "guest-firewall-off":
+        vmid = next(v for v in sorted(after.firewall.guests) if v in after.guests and str(after.firewall.guests[v].options.get("enable")) == "1")
+        after.firewall.guests[vmid].options["enable"] = 0
+    found = firewall_impacts(change, before, after)
+    expected = _reference_firewall_impacts(change, before, after)
+    assert [msgspec.json.encode(i) for i in found] == [msgspec.json.encode(i) for i in expected]
+    assert expected  # something to compare
+    if edit.endswith(("cluster-off", "cluster-on", "timestamp")):
+        assert len({i.target for i in expected if not i.target.startswith("node/")}) > 50  # many guests' verdicts move
