@@ -544,9 +544,16 @@ def _nic_pairs(raw: str) -> tuple[tuple[str, str], ...]:  # a guest's NIC is pro
     return tuple(out.items())
 
 
-def evaluate_guest(model: ClusterModel, vmid: int, iface: str, pkt: Packet, *, local: Network | None = _UNSET) -> Verdict:
-    """tap<vmid>i<n>-IN (``direction='in'``: traffic to the guest) or -OUT of one guest NIC (``local`` as for
-    evaluate_node: the guest's node's local_network)."""
+def guest_unfiltered(model: ClusterModel, vmid: int, iface: str) -> Verdict | None:
+    """What ``evaluate_guest`` answers for every packet on this NIC when no chain filters it (the firewall
+    configuration not read, the cluster's or the guest's firewall off, the NIC without ``firewall=1``), else None
+    (its chain decides packet by packet). KeyError as evaluate_guest: no such guest or NIC."""
+    gate = _guest_gate(model, vmid, iface)
+    return gate if isinstance(gate, Verdict) else None
+
+
+def _guest_gate(model: ClusterModel, vmid: int, iface: str) -> Verdict | tuple[Any, dict[str, str], FirewallLevel]:
+    """evaluate_guest's checks before it looks at the packet: the verdict they decide, or what the chain needs."""
     guest = model.guests[vmid]
     sid = guest.sid
     if not model.firewall.read:
@@ -562,6 +569,17 @@ def evaluate_guest(model: ClusterModel, vmid: int, iface: str, pkt: Packet, *, l
         return Verdict(verdict="ACCEPT", decided_by=f"{sid} firewall disabled (enable is not 1)", level=sid)
     if as_int(nic.get("firewall")) != 1:
         return Verdict(verdict="ACCEPT", decided_by=f"{sid} {iface} has no firewall=1", level=sid)
+    return guest, nic, level
+
+
+def evaluate_guest(model: ClusterModel, vmid: int, iface: str, pkt: Packet, *, local: Network | None = _UNSET) -> Verdict:
+    """tap<vmid>i<n>-IN (``direction='in'``: traffic to the guest) or -OUT of one guest NIC (``local`` as for
+    evaluate_node: the guest's node's local_network)."""
+    gate = _guest_gate(model, vmid, iface)
+    if isinstance(gate, Verdict):
+        return gate
+    guest, nic, level = gate
+    sid = guest.sid
     scope = Scope(guest=level, cluster=model.firewall.cluster,
                   local_network=local_network(model, guest.node) if local is _UNSET else local)
     walk = _Walk(model, scope, pkt)

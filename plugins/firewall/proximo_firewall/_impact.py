@@ -31,6 +31,7 @@ from ._eval import (
     evaluate_guest,
     evaluate_node,
     firewalled_nics,
+    guest_unfiltered,
     local_network,
     macro_rules,
     port_ranges,
@@ -306,20 +307,34 @@ def node_impacts(before: ClusterModel, after: ClusterModel, node: str, admin: li
 
 def guest_impacts(before: ClusterModel, after: ClusterModel, vmid: int) -> Iterator[Impact]:
     guest = after.guests[vmid]
-    sources, ports = _probes(before, after, [], vmid=vmid)
     nics = sorted(set(firewalled_nics(after, vmid)) | (set(firewalled_nics(before, vmid)) if vmid in before.guests else set()))
-    local = {id(m): local_network(m, m.guests[vmid].node) for m in (before, after) if vmid in m.guests}
+    if vmid not in before.guests:
+        return  # nothing to compare with
+    local = {id(m): local_network(m, m.guests[vmid].node) for m in (before, after)}
+    probes: tuple[dict[str, str], list[tuple[str, int]]] | None = None
     for iface in nics:
+        # A NIC no chain filters in a model (its firewall or the cluster's off, ...) has one verdict there for every
+        # packet; one missing in either model has none to compare (evaluate_guest raises KeyError for every packet).
+        try:
+            fixed = {id(m): guest_unfiltered(m, vmid, iface) for m in (before, after)}
+        except KeyError:
+            continue
+        old_fixed, new_fixed = fixed[id(before)], fixed[id(after)]
+        if old_fixed is not None and new_fixed is not None and (old_fixed.verdict == "ACCEPT") == (new_fixed.verdict == "ACCEPT"):
+            continue  # no packet's verdict moves
+        if probes is None:
+            probes = _probes(before, after, [], vmid=vmid)
+        sources, ports = probes
         changes = []
         for label, src in sorted(sources.items()):
             for proto, port in ports:
                 pkt = Packet(direction="in", iface=iface, source=src, proto=proto, dport=port)
                 try:
-                    old = evaluate_guest(before, vmid, iface, pkt, local=local[id(before)]) if vmid in before.guests else None
-                    new = evaluate_guest(after, vmid, iface, pkt, local=local[id(after)])
+                    old = old_fixed if old_fixed is not None else evaluate_guest(before, vmid, iface, pkt, local=local[id(before)])
+                    new = new_fixed if new_fixed is not None else evaluate_guest(after, vmid, iface, pkt, local=local[id(after)])
                 except KeyError:
                     continue
-                if old is not None and (old.verdict == "ACCEPT") != (new.verdict == "ACCEPT"):
+                if (old.verdict == "ACCEPT") != (new.verdict == "ACCEPT"):
                     changes.append((label, proto, port, old, new))
         target = guest.sid if iface == "net0" or len(nics) == 1 else f"{guest.sid}/{iface}"
         yield from _summarise(target, changes)
