@@ -96,7 +96,7 @@ def _moved_by_spec(before: Any, after: Any) -> list[int]:
 
 
 @pytest.mark.parametrize("edit", ["nothing", "guest-net", "guest-memory", "guest-rule", "group-rule", "node-network",
-                                  "cluster-alias", "guest-moves"])
+                                  "cluster-alias", "guest-moves", "cluster-policy", "cluster-off"])
 def test_the_firewall_analyser_finds_the_same_guests_as_comparing_every_guests_inputs(cluster: dict[str, Any], edit: str) -> None:
     """The analyser compares what guests share once (``_guests_whose_inputs_moved``); it must pick exactly the
     guests whose full inputs (``_guest_inputs``, the definition) differ."""
@@ -127,9 +127,15 @@ def test_the_firewall_analyser_finds_the_same_guests_as_comparing_every_guests_i
         after.firewall.cluster.aliases.append({"name": "extra", "cidr": "10.99.0.0/16"})
     elif edit == "guest-moves":
         guest.node = next(n for n in sorted(after.nodes) if n != guest.node)
+    elif edit == "cluster-policy":  # the cluster's policies are the host chains': no guest's verdicts move
+        after.firewall.cluster.options["policy_in"] = "ACCEPT"
+    elif edit == "cluster-off":
+        after.firewall.cluster.options["enable"] = 0
     moved = _guests_whose_inputs_moved(before, after)
     assert moved == _moved_by_spec(before, after)
-    assert (moved == []) == (edit in ("nothing", "guest-memory"))
+    assert (moved == []) == (edit in ("nothing", "guest-memory", "cluster-policy"))
+    if edit == "cluster-off":
+        assert moved == sorted(after.guests)
     if edit == "group-rule":
         assert moved == [vmids[7]]
 

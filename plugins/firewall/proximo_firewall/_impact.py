@@ -28,6 +28,7 @@ from ._eval import (
     _ipset,
     _network,
     _safe_ip,
+    cluster_enabled,
     evaluate_guest,
     evaluate_node,
     firewalled_nics,
@@ -222,12 +223,14 @@ def _node_inputs(m: ClusterModel, node: str) -> Any:
 
 
 def _guest_inputs(m: ClusterModel, vmid: int) -> Any:
-    """What a guest's verdicts depend on: not the cluster's rules (they filter only host traffic)."""
+    """What a guest's verdicts depend on: not the cluster's rules (they filter only host traffic), and of the
+    cluster's options only whether its firewall is on (the policies are the host chains'; evaluate_guest reads no
+    other)."""
     fw = m.firewall
     g = m.guests.get(vmid)
     own = fw.guests.get(vmid)
     n = m.nodes.get(g.node) if g else None
-    return (fw.read, fw.cluster.options, fw.cluster.aliases, fw.cluster.ipsets, _used_groups(m, own, host=False), own,
+    return (fw.read, cluster_enabled(m), fw.cluster.aliases, fw.cluster.ipsets, _used_groups(m, own, host=False), own,
             _nets(g.config if g else {}), g.node if g else None,
             n.network if n else None, node_ip(m, g.node) if g else None)
 
@@ -413,7 +416,7 @@ def _guests_whose_inputs_moved(before: ClusterModel, after: ClusterModel) -> lis
     compared once, then each guest's own parts."""
     common = sorted(set(before.guests) & set(after.guests))
     b, a = before.firewall, after.firewall
-    if (b.read, b.cluster.options, b.cluster.aliases, b.cluster.ipsets) != (a.read, a.cluster.options, a.cluster.aliases, a.cluster.ipsets):
+    if (b.read, cluster_enabled(before), b.cluster.aliases, b.cluster.ipsets) != (a.read, cluster_enabled(after), a.cluster.aliases, a.cluster.ipsets):
         return common  # every guest's verdicts may move
     moved_nodes = {node for node in set(before.nodes) | set(after.nodes)
                    if (before.nodes.get(node) and before.nodes[node].network, node_ip(before, node))
