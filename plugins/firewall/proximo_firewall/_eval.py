@@ -19,7 +19,7 @@ import re
 from collections.abc import Iterator
 from functools import cache
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, NamedTuple
 
 import msgspec
 
@@ -457,9 +457,9 @@ def _with_notes(v: Verdict, notes: list[str]) -> Verdict:
 _UNSET: Any = object()
 
 
-def evaluate_node(model: ClusterModel, node: str, pkt: Packet, *, local: Network | None = _UNSET) -> Verdict:
-    """PVEFW-HOST-IN (``direction='in'``) or PVEFW-HOST-OUT of ``node`` for one packet. ``local``: the node's
-    local_network when the caller has it (an analyser probing one node many times), else it is looked up."""
+def node_gate(model: ClusterModel, node: str) -> Verdict | None:
+    """evaluate_node's checks before it looks at the packet: the verdict of every packet when no host chain filters
+    (the firewall configuration not read, the cluster's or the node's firewall off), else None."""
     if not model.firewall.read:
         return Verdict(verdict="ACCEPT", decided_by="firewall configuration not read", level="builtin",
                        notes=["this state has no firewall configuration: nothing can be said about filtering"])
@@ -467,6 +467,15 @@ def evaluate_node(model: ClusterModel, node: str, pkt: Packet, *, local: Network
         return Verdict(verdict="ACCEPT", decided_by="cluster firewall disabled (enable is not 1)", level="cluster")
     if not node_enabled(model, node):
         return Verdict(verdict="ACCEPT", decided_by=f"node {node} firewall disabled (enable: 0)", level=f"node/{node}")
+    return None
+
+
+def evaluate_node(model: ClusterModel, node: str, pkt: Packet, *, local: Network | None = _UNSET) -> Verdict:
+    """PVEFW-HOST-IN (``direction='in'``) or PVEFW-HOST-OUT of ``node`` for one packet. ``local``: the node's
+    local_network when the caller has it (an analyser probing one node many times), else it is looked up."""
+    gate = node_gate(model, node)
+    if gate is not None:
+        return gate
     net = local_network(model, node) if local is _UNSET else local
     scope = Scope(guest=None, cluster=model.firewall.cluster, local_network=net)
     walk = _Walk(model, scope, pkt)
@@ -544,16 +553,19 @@ def _nic_pairs(raw: str) -> tuple[tuple[str, str], ...]:  # a guest's NIC is pro
     return tuple(out.items())
 
 
-def guest_unfiltered(model: ClusterModel, vmid: int, iface: str) -> Verdict | None:
-    """What ``evaluate_guest`` answers for every packet on this NIC when no chain filters it (the firewall
-    configuration not read, the cluster's or the guest's firewall off, the NIC without ``firewall=1``), else None
-    (its chain decides packet by packet). KeyError as evaluate_guest: no such guest or NIC."""
-    gate = _guest_gate(model, vmid, iface)
-    return gate if isinstance(gate, Verdict) else None
+class GuestNic(NamedTuple):
+    """What a guest NIC's chain needs, once its packet-independent checks passed (``guest_gate``)."""
+
+    guest: Any  # proximo.model Guest
+    nic: dict[str, str]
+    level: FirewallLevel
 
 
-def _guest_gate(model: ClusterModel, vmid: int, iface: str) -> Verdict | tuple[Any, dict[str, str], FirewallLevel]:
-    """evaluate_guest's checks before it looks at the packet: the verdict they decide, or what the chain needs."""
+def guest_gate(model: ClusterModel, vmid: int, iface: str) -> Verdict | GuestNic:
+    """evaluate_guest's checks before it looks at the packet. A Verdict when they decide every packet on this NIC
+    (the firewall configuration not read, the cluster's or the guest's firewall off, the NIC without ``firewall=1``),
+    else what ``evaluate_guest_nic`` needs to walk the chain packet by packet. KeyError as evaluate_guest: no such
+    guest or NIC."""
     guest = model.guests[vmid]
     sid = guest.sid
     if not model.firewall.read:
@@ -569,15 +581,19 @@ def _guest_gate(model: ClusterModel, vmid: int, iface: str) -> Verdict | tuple[A
         return Verdict(verdict="ACCEPT", decided_by=f"{sid} firewall disabled (enable is not 1)", level=sid)
     if as_int(nic.get("firewall")) != 1:
         return Verdict(verdict="ACCEPT", decided_by=f"{sid} {iface} has no firewall=1", level=sid)
-    return guest, nic, level
+    return GuestNic(guest, nic, level)
 
 
 def evaluate_guest(model: ClusterModel, vmid: int, iface: str, pkt: Packet, *, local: Network | None = _UNSET) -> Verdict:
     """tap<vmid>i<n>-IN (``direction='in'``: traffic to the guest) or -OUT of one guest NIC (``local`` as for
     evaluate_node: the guest's node's local_network)."""
-    gate = _guest_gate(model, vmid, iface)
-    if isinstance(gate, Verdict):
-        return gate
+    gate = guest_gate(model, vmid, iface)
+    return gate if isinstance(gate, Verdict) else evaluate_guest_nic(model, gate, iface, pkt, local=local)
+
+
+def evaluate_guest_nic(model: ClusterModel, gate: GuestNic, iface: str, pkt: Packet, *, local: Network | None = _UNSET) -> Verdict:
+    """evaluate_guest past its packet-independent checks (``gate`` from guest_gate on the same model and NIC): an
+    analyser probing one NIC with many packets checks them once."""
     guest, nic, level = gate
     sid = guest.sid
     scope = Scope(guest=level, cluster=model.firewall.cluster,

@@ -32,9 +32,11 @@ from ._eval import (
     evaluate_guest,
     evaluate_node,
     firewalled_nics,
-    guest_unfiltered,
+    evaluate_guest_nic,
+    guest_gate,
     local_network,
     macro_rules,
+    node_gate,
     port_ranges,
     remembering_local_networks,
 )
@@ -266,8 +268,12 @@ def node_impacts(before: ClusterModel, after: ClusterModel, node: str, admin: li
     dest = node_ip(after, node)
 
     local = {id(m): local_network(m, node) for m in (before, after)}
+    gates = {id(m): node_gate(m, node) for m in (before, after)}  # one verdict for every packet, when no chain filters
 
     def verdict(m: ClusterModel, src: str, proto: str, port: int) -> Verdict:
+        gate = gates[id(m)]
+        if gate is not None:
+            return gate
         return evaluate_node(m, node, Packet(direction="in", iface=iface, source=src, dest=dest, proto=proto, dport=port),
                              local=local[id(m)])
 
@@ -319,11 +325,10 @@ def guest_impacts(before: ClusterModel, after: ClusterModel, vmid: int) -> Itera
         # A NIC no chain filters in a model (its firewall or the cluster's off, ...) has one verdict there for every
         # packet; one missing in either model has none to compare (evaluate_guest raises KeyError for every packet).
         try:
-            fixed = {id(m): guest_unfiltered(m, vmid, iface) for m in (before, after)}
+            old_gate, new_gate = guest_gate(before, vmid, iface), guest_gate(after, vmid, iface)
         except KeyError:
             continue
-        old_fixed, new_fixed = fixed[id(before)], fixed[id(after)]
-        if old_fixed is not None and new_fixed is not None and (old_fixed.verdict == "ACCEPT") == (new_fixed.verdict == "ACCEPT"):
+        if isinstance(old_gate, Verdict) and isinstance(new_gate, Verdict) and (old_gate.verdict == "ACCEPT") == (new_gate.verdict == "ACCEPT"):
             continue  # no packet's verdict moves
         if probes is None:
             probes = _probes(before, after, [], vmid=vmid)
@@ -333,8 +338,8 @@ def guest_impacts(before: ClusterModel, after: ClusterModel, vmid: int) -> Itera
             for proto, port in ports:
                 pkt = Packet(direction="in", iface=iface, source=src, proto=proto, dport=port)
                 try:
-                    old = old_fixed if old_fixed is not None else evaluate_guest(before, vmid, iface, pkt, local=local[id(before)])
-                    new = new_fixed if new_fixed is not None else evaluate_guest(after, vmid, iface, pkt, local=local[id(after)])
+                    old = old_gate if isinstance(old_gate, Verdict) else evaluate_guest_nic(before, old_gate, iface, pkt, local=local[id(before)])
+                    new = new_gate if isinstance(new_gate, Verdict) else evaluate_guest_nic(after, new_gate, iface, pkt, local=local[id(after)])
                 except KeyError:
                     continue
                 if (old.verdict == "ACCEPT") != (new.verdict == "ACCEPT"):
