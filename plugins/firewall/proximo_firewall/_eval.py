@@ -113,6 +113,17 @@ def macro_rules(name: str, ipversion: int) -> list[dict[str, str]]:
 
 
 def norm_proto(proto: Any) -> str | None:
+    if type(proto) is str:  # an analyser asks for the same few names hundreds of thousands of times
+        return _norm_proto_text(proto)
+    return _norm_proto(proto)
+
+
+@functools.lru_cache(maxsize=1024)
+def _norm_proto_text(proto: str) -> str | None:
+    return _norm_proto(proto)
+
+
+def _norm_proto(proto: Any) -> str | None:
     if proto is None or proto == "":
         return None
     text = str(proto).lower()
@@ -134,6 +145,23 @@ def _port(text: str) -> int:
 
 def port_ranges(spec: Any) -> list[tuple[int, int]]:
     """``22``, ``80,443``, ``5900:5999`` (iptables syntax) as ranges; PVE allows up to 15 entries."""
+    if type(spec) is str:  # each rule's ports are asked for once per probe
+        found = _port_ranges_text(spec)
+        if isinstance(found, RuleError):
+            raise RuleError(*found.args)
+        return list(found)
+    return _port_ranges(spec)
+
+
+@functools.lru_cache(maxsize=4096)
+def _port_ranges_text(spec: str) -> tuple[tuple[int, int], ...] | RuleError:
+    try:
+        return tuple(_port_ranges(spec))
+    except RuleError as exc:
+        return exc
+
+
+def _port_ranges(spec: Any) -> list[tuple[int, int]]:
     ranges = []
     for part in str(spec).split(","):
         low, sep, high = part.partition(":")
