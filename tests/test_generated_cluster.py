@@ -289,3 +289,44 @@ def test_the_firewall_analyser_finds_what_probing_every_guest_finds(cluster: dic
     assert expected  # something to compare
     if edit.endswith(("cluster-off", "cluster-on", "timestamp")):
         assert len({i.target for i in expected if not i.target.startswith("node/")}) > 50  # many guests' verdicts move
+
+
+def test_a_verdict_guests_share_is_each_guests_own(cluster: dict[str, Any]) -> None:
+    """``SharedChains`` works a packet's verdict out once for the guest NICs whose inbound chains read the same, and
+    hands it to each with its own name: it must equal what evaluate_guest answers for that guest, field for field
+    (``decided_by``, ``level``, notes, the deciding rule), for every probe the analyser sends."""
+    from proximo_firewall._eval import Packet, Verdict, evaluate_guest, firewalled_nics, guest_gate, local_network
+    from proximo_firewall._impact import SharedChains, _probes
+
+    model = _firewall_world(cluster)
+    fw = model.firewall
+    # guests with the same level on one node; some jump to a group that does not exist (a note names the guest)
+    plain = [v for v in sorted(fw.guests) if v in model.guests and str(fw.guests[v].options.get("enable")) == "1"
+             and not fw.guests[v].rules and firewalled_nics(model, v)]
+    node = max({model.guests[v].node for v in plain}, key=lambda n: sum(model.guests[v].node == n for v in plain))
+    alike = [v for v in plain if model.guests[v].node == node]
+    assert len(alike) >= 4
+    for vmid in alike[:2]:
+        fw.guests[vmid].rules = [{"type": "group", "action": "nosuch", "enable": 1, "pos": 0},
+                                 {"type": "in", "action": "ACCEPT", "proto": "tcp", "dport": "22", "enable": 1, "pos": 1}]
+    shared, asked, names, chains = SharedChains(), 0, set(), {}
+    for vmid in sorted(model.guests):
+        sources, ports = _probes(model, model, [], vmid=vmid)
+        local = local_network(model, model.guests[vmid].node)
+        for iface in firewalled_nics(model, vmid):
+            gate = guest_gate(model, vmid, iface)
+            if isinstance(gate, Verdict):
+                continue
+            chain = chains[vmid] = shared.chain(model, gate, iface, local)
+            for src in sources.values():
+                for proto, port in ports:
+                    pkt = Packet(direction="in", iface=iface, source=src, proto=proto, dport=port)
+                    got = shared.verdict(model, gate, chain, iface, pkt, local)
+                    assert got == evaluate_guest(model, vmid, iface, pkt), (vmid, pkt)
+                    asked += 1
+                    names.update([got.decided_by, *got.notes])
+    assert len(shared._verdicts) < asked * 0.7  # shared: not worked out once per guest
+    assert chains[alike[0]] == chains[alike[1]] != chains[alike[2]] == chains[alike[3]]
+    for vmid in alike[:2]:
+        sid = model.guests[vmid].sid
+        assert f"{sid} rule 1" in names and f"{sid} rule 0 jumps to security group 'nosuch', which does not exist" in names

@@ -619,11 +619,13 @@ def evaluate_guest(model: ClusterModel, vmid: int, iface: str, pkt: Packet, *, l
     return gate if isinstance(gate, Verdict) else evaluate_guest_nic(model, gate, iface, pkt, local=local)
 
 
-def evaluate_guest_nic(model: ClusterModel, gate: GuestNic, iface: str, pkt: Packet, *, local: Network | None = _UNSET) -> Verdict:
+def evaluate_guest_nic(model: ClusterModel, gate: GuestNic, iface: str, pkt: Packet, *, local: Network | None = _UNSET,
+                       sid: str | None = None) -> Verdict:
     """evaluate_guest past its packet-independent checks (``gate`` from guest_gate on the same model and NIC): an
-    analyser probing one NIC with many packets checks them once."""
+    analyser probing one NIC with many packets checks them once. ``sid``: the name the verdict gives the guest
+    (its own by default)."""
     guest, nic, level = gate
-    sid = guest.sid
+    sid = guest.sid if sid is None else sid
     scope = Scope(guest=level, cluster=model.firewall.cluster,
                   local_network=local_network(model, guest.node) if local is _UNSET else local)
     walk = _Walk(model, scope, pkt)
