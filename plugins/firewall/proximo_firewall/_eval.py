@@ -212,13 +212,22 @@ _LOCAL_NETWORKS: contextvars.ContextVar[dict[tuple[int, str], Network | None] | 
     "local_networks", default=None)
 
 
+# Likewise each rule's checks and expansion (check_rule, _expand: pure functions of the rule), by the rule's identity:
+# a cluster-wide change walks the same rules tens of thousands of times.
+_RULE_FORMS: contextvars.ContextVar[dict[int, tuple[dict[str, Any], RuleError | None, dict[int, list[dict[str, Any]]]]] | None] = (
+    contextvars.ContextVar("rule_forms", default=None))
+
+
 @contextlib.contextmanager
 def remembering_local_networks() -> Iterator[None]:
-    """Remember local_network answers until the block ends: only for models that do not change inside it."""
+    """Remember local_network answers and each rule's checked forms until the block ends: only for models (and
+    rules) that do not change inside it."""
     token = _LOCAL_NETWORKS.set({})
+    forms = _RULE_FORMS.set({})
     try:
         yield
     finally:
+        _RULE_FORMS.reset(forms)
         _LOCAL_NETWORKS.reset(token)
 
 
@@ -410,6 +419,28 @@ def _usable(rule: dict[str, Any], types: tuple[str, ...]) -> bool:
     return as_int(rule.get("enable")) == 1 and not rule.get("errors") and rule.get("type") in types
 
 
+def _rule_forms(rule: dict[str, Any], ipversion: int) -> list[dict[str, Any]]:
+    """check_rule, then _expand (RuleError as they raise it); remembered inside ``remembering_local_networks``."""
+    memo = _RULE_FORMS.get()
+    if memo is None:
+        check_rule(rule)
+        return _expand(rule, ipversion)
+    entry = memo.get(id(rule))
+    if entry is None or entry[0] is not rule:
+        error: RuleError | None = None
+        try:
+            check_rule(rule)
+        except RuleError as exc:
+            error = exc
+        entry = memo[id(rule)] = (rule, error, {})  # holding the rule: its id is not reused while remembered
+    if entry[1] is not None:
+        raise RuleError(*entry[1].args)
+    forms = entry[2].get(ipversion)
+    if forms is None:
+        forms = entry[2][ipversion] = _expand(rule, ipversion)
+    return forms
+
+
 class _Walk:
     """Evaluate a rule list in order; the first terminal match decides."""
 
@@ -422,8 +453,7 @@ class _Walk:
 
     def matches(self, rule: dict[str, Any], scope: Scope | None = None) -> bool:
         try:
-            check_rule(rule)
-            return any(_rule_matches(scope or self.scope, r, self.pkt, self.src, self.dst) for r in _expand(rule, self.ipversion))
+            return any(_rule_matches(scope or self.scope, r, self.pkt, self.src, self.dst) for r in _rule_forms(rule, self.ipversion))
         except RuleError as exc:
             self.notes.append(f"skipped a rule PVE would not compile: {exc}")
             return False
