@@ -344,6 +344,9 @@ def address_matches(scope: Scope, spec: str, addr: Address) -> bool:
     spec = spec.strip()
     if spec.startswith("+"):
         return in_ipset(scope, spec[1:], addr)
+    literal = _literal_holds(spec, addr)
+    if literal is not None:
+        return literal
     for part in spec.split(","):
         nets = _network(part)
         if nets is None:
@@ -354,6 +357,15 @@ def address_matches(scope: Scope, spec: str, addr: Address) -> bool:
         if any(n.version == addr.version and addr in n for n in nets):
             return True
     return False
+
+
+@functools.lru_cache(maxsize=65536)  # the same few rule addresses are matched against each probe source many times
+def _literal_holds(spec: str, addr: Address) -> bool | None:
+    """address_matches for a spec of literal addresses only (no alias: nothing in the scope is read), else None."""
+    parts = [_parsed_network(part) for part in spec.split(",")]
+    if any(nets is None for nets in parts):
+        return None
+    return any(n.version == addr.version and addr in n for nets in parts for n in nets or ())
 
 
 # --- rule matching ---------------------------------------------------------------------------------------
