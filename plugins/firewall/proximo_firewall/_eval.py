@@ -19,7 +19,7 @@ import re
 from collections.abc import Iterator
 from functools import cache
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, NamedTuple
 
 import msgspec
 
@@ -113,6 +113,17 @@ def macro_rules(name: str, ipversion: int) -> list[dict[str, str]]:
 
 
 def norm_proto(proto: Any) -> str | None:
+    if type(proto) is str:  # an analyser asks for the same few names hundreds of thousands of times
+        return _norm_proto_text(proto)
+    return _norm_proto(proto)
+
+
+@functools.lru_cache(maxsize=1024)
+def _norm_proto_text(proto: str) -> str | None:
+    return _norm_proto(proto)
+
+
+def _norm_proto(proto: Any) -> str | None:
     if proto is None or proto == "":
         return None
     text = str(proto).lower()
@@ -134,6 +145,23 @@ def _port(text: str) -> int:
 
 def port_ranges(spec: Any) -> list[tuple[int, int]]:
     """``22``, ``80,443``, ``5900:5999`` (iptables syntax) as ranges; PVE allows up to 15 entries."""
+    if type(spec) is str:  # each rule's ports are asked for once per probe
+        found = _port_ranges_text(spec)
+        if isinstance(found, RuleError):
+            raise RuleError(*found.args)
+        return list(found)
+    return _port_ranges(spec)
+
+
+@functools.lru_cache(maxsize=4096)
+def _port_ranges_text(spec: str) -> tuple[tuple[int, int], ...] | RuleError:
+    try:
+        return tuple(_port_ranges(spec))
+    except RuleError as exc:
+        return exc
+
+
+def _port_ranges(spec: Any) -> list[tuple[int, int]]:
     ranges = []
     for part in str(spec).split(","):
         low, sep, high = part.partition(":")
@@ -184,13 +212,22 @@ _LOCAL_NETWORKS: contextvars.ContextVar[dict[tuple[int, str], Network | None] | 
     "local_networks", default=None)
 
 
+# Likewise each rule's checks and expansion (check_rule, _expand: pure functions of the rule), by the rule's identity:
+# a cluster-wide change walks the same rules tens of thousands of times.
+_RULE_FORMS: contextvars.ContextVar[dict[int, tuple[dict[str, Any], RuleError | None, dict[int, list[dict[str, Any]]]]] | None] = (
+    contextvars.ContextVar("rule_forms", default=None))
+
+
 @contextlib.contextmanager
 def remembering_local_networks() -> Iterator[None]:
-    """Remember local_network answers until the block ends: only for models that do not change inside it."""
+    """Remember local_network answers and each rule's checked forms until the block ends: only for models (and
+    rules) that do not change inside it."""
     token = _LOCAL_NETWORKS.set({})
+    forms = _RULE_FORMS.set({})
     try:
         yield
     finally:
+        _RULE_FORMS.reset(forms)
         _LOCAL_NETWORKS.reset(token)
 
 
@@ -307,6 +344,9 @@ def address_matches(scope: Scope, spec: str, addr: Address) -> bool:
     spec = spec.strip()
     if spec.startswith("+"):
         return in_ipset(scope, spec[1:], addr)
+    literal = _literal_holds(spec, addr)
+    if literal is not None:
+        return literal
     for part in spec.split(","):
         nets = _network(part)
         if nets is None:
@@ -317,6 +357,15 @@ def address_matches(scope: Scope, spec: str, addr: Address) -> bool:
         if any(n.version == addr.version and addr in n for n in nets):
             return True
     return False
+
+
+@functools.lru_cache(maxsize=65536)  # the same few rule addresses are matched against each probe source many times
+def _literal_holds(spec: str, addr: Address) -> bool | None:
+    """address_matches for a spec of literal addresses only (no alias: nothing in the scope is read), else None."""
+    parts = [_parsed_network(part) for part in spec.split(",")]
+    if any(nets is None for nets in parts):
+        return None
+    return any(n.version == addr.version and addr in n for nets in parts for n in nets or ())
 
 
 # --- rule matching ---------------------------------------------------------------------------------------
@@ -382,6 +431,28 @@ def _usable(rule: dict[str, Any], types: tuple[str, ...]) -> bool:
     return as_int(rule.get("enable")) == 1 and not rule.get("errors") and rule.get("type") in types
 
 
+def _rule_forms(rule: dict[str, Any], ipversion: int) -> list[dict[str, Any]]:
+    """check_rule, then _expand (RuleError as they raise it); remembered inside ``remembering_local_networks``."""
+    memo = _RULE_FORMS.get()
+    if memo is None:
+        check_rule(rule)
+        return _expand(rule, ipversion)
+    entry = memo.get(id(rule))
+    if entry is None or entry[0] is not rule:
+        error: RuleError | None = None
+        try:
+            check_rule(rule)
+        except RuleError as exc:
+            error = exc
+        entry = memo[id(rule)] = (rule, error, {})  # holding the rule: its id is not reused while remembered
+    if entry[1] is not None:
+        raise RuleError(*entry[1].args)
+    forms = entry[2].get(ipversion)
+    if forms is None:
+        forms = entry[2][ipversion] = _expand(rule, ipversion)
+    return forms
+
+
 class _Walk:
     """Evaluate a rule list in order; the first terminal match decides."""
 
@@ -394,8 +465,7 @@ class _Walk:
 
     def matches(self, rule: dict[str, Any], scope: Scope | None = None) -> bool:
         try:
-            check_rule(rule)
-            return any(_rule_matches(scope or self.scope, r, self.pkt, self.src, self.dst) for r in _expand(rule, self.ipversion))
+            return any(_rule_matches(scope or self.scope, r, self.pkt, self.src, self.dst) for r in _rule_forms(rule, self.ipversion))
         except RuleError as exc:
             self.notes.append(f"skipped a rule PVE would not compile: {exc}")
             return False
@@ -457,9 +527,9 @@ def _with_notes(v: Verdict, notes: list[str]) -> Verdict:
 _UNSET: Any = object()
 
 
-def evaluate_node(model: ClusterModel, node: str, pkt: Packet, *, local: Network | None = _UNSET) -> Verdict:
-    """PVEFW-HOST-IN (``direction='in'``) or PVEFW-HOST-OUT of ``node`` for one packet. ``local``: the node's
-    local_network when the caller has it (an analyser probing one node many times), else it is looked up."""
+def node_gate(model: ClusterModel, node: str) -> Verdict | None:
+    """evaluate_node's checks before it looks at the packet: the verdict of every packet when no host chain filters
+    (the firewall configuration not read, the cluster's or the node's firewall off), else None."""
     if not model.firewall.read:
         return Verdict(verdict="ACCEPT", decided_by="firewall configuration not read", level="builtin",
                        notes=["this state has no firewall configuration: nothing can be said about filtering"])
@@ -467,6 +537,15 @@ def evaluate_node(model: ClusterModel, node: str, pkt: Packet, *, local: Network
         return Verdict(verdict="ACCEPT", decided_by="cluster firewall disabled (enable is not 1)", level="cluster")
     if not node_enabled(model, node):
         return Verdict(verdict="ACCEPT", decided_by=f"node {node} firewall disabled (enable: 0)", level=f"node/{node}")
+    return None
+
+
+def evaluate_node(model: ClusterModel, node: str, pkt: Packet, *, local: Network | None = _UNSET) -> Verdict:
+    """PVEFW-HOST-IN (``direction='in'``) or PVEFW-HOST-OUT of ``node`` for one packet. ``local``: the node's
+    local_network when the caller has it (an analyser probing one node many times), else it is looked up."""
+    gate = node_gate(model, node)
+    if gate is not None:
+        return gate
     net = local_network(model, node) if local is _UNSET else local
     scope = Scope(guest=None, cluster=model.firewall.cluster, local_network=net)
     walk = _Walk(model, scope, pkt)
@@ -544,9 +623,19 @@ def _nic_pairs(raw: str) -> tuple[tuple[str, str], ...]:  # a guest's NIC is pro
     return tuple(out.items())
 
 
-def evaluate_guest(model: ClusterModel, vmid: int, iface: str, pkt: Packet, *, local: Network | None = _UNSET) -> Verdict:
-    """tap<vmid>i<n>-IN (``direction='in'``: traffic to the guest) or -OUT of one guest NIC (``local`` as for
-    evaluate_node: the guest's node's local_network)."""
+class GuestNic(NamedTuple):
+    """What a guest NIC's chain needs, once its packet-independent checks passed (``guest_gate``)."""
+
+    guest: Any  # proximo.model Guest
+    nic: dict[str, str]
+    level: FirewallLevel
+
+
+def guest_gate(model: ClusterModel, vmid: int, iface: str) -> Verdict | GuestNic:
+    """evaluate_guest's checks before it looks at the packet. A Verdict when they decide every packet on this NIC
+    (the firewall configuration not read, the cluster's or the guest's firewall off, the NIC without ``firewall=1``),
+    else what ``evaluate_guest_nic`` needs to walk the chain packet by packet. KeyError as evaluate_guest: no such
+    guest or NIC."""
     guest = model.guests[vmid]
     sid = guest.sid
     if not model.firewall.read:
@@ -562,6 +651,23 @@ def evaluate_guest(model: ClusterModel, vmid: int, iface: str, pkt: Packet, *, l
         return Verdict(verdict="ACCEPT", decided_by=f"{sid} firewall disabled (enable is not 1)", level=sid)
     if as_int(nic.get("firewall")) != 1:
         return Verdict(verdict="ACCEPT", decided_by=f"{sid} {iface} has no firewall=1", level=sid)
+    return GuestNic(guest, nic, level)
+
+
+def evaluate_guest(model: ClusterModel, vmid: int, iface: str, pkt: Packet, *, local: Network | None = _UNSET) -> Verdict:
+    """tap<vmid>i<n>-IN (``direction='in'``: traffic to the guest) or -OUT of one guest NIC (``local`` as for
+    evaluate_node: the guest's node's local_network)."""
+    gate = guest_gate(model, vmid, iface)
+    return gate if isinstance(gate, Verdict) else evaluate_guest_nic(model, gate, iface, pkt, local=local)
+
+
+def evaluate_guest_nic(model: ClusterModel, gate: GuestNic, iface: str, pkt: Packet, *, local: Network | None = _UNSET,
+                       sid: str | None = None) -> Verdict:
+    """evaluate_guest past its packet-independent checks (``gate`` from guest_gate on the same model and NIC): an
+    analyser probing one NIC with many packets checks them once. ``sid``: the name the verdict gives the guest
+    (its own by default)."""
+    guest, nic, level = gate
+    sid = guest.sid if sid is None else sid
     scope = Scope(guest=level, cluster=model.firewall.cluster,
                   local_network=local_network(model, guest.node) if local is _UNSET else local)
     walk = _Walk(model, scope, pkt)

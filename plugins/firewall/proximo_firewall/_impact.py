@@ -11,15 +11,19 @@ from __future__ import annotations
 
 import ipaddress
 import re
+import uuid
 from collections import defaultdict
 from collections.abc import Iterator
 from typing import Any
+
+import msgspec
 
 from proximo import Impact, NotRead, Risk
 from proximo.model import ClusterModel, FirewallLevel
 
 from ._eval import (
     MANAGEMENT_PORTS,
+    GuestNic,
     Packet,
     RuleError,
     Scope,
@@ -28,11 +32,15 @@ from ._eval import (
     _ipset,
     _network,
     _safe_ip,
+    cluster_enabled,
     evaluate_guest,
     evaluate_node,
     firewalled_nics,
+    evaluate_guest_nic,
+    guest_gate,
     local_network,
     macro_rules,
+    node_gate,
     port_ranges,
     remembering_local_networks,
 )
@@ -221,12 +229,14 @@ def _node_inputs(m: ClusterModel, node: str) -> Any:
 
 
 def _guest_inputs(m: ClusterModel, vmid: int) -> Any:
-    """What a guest's verdicts depend on: not the cluster's rules (they filter only host traffic)."""
+    """What a guest's verdicts depend on: not the cluster's rules (they filter only host traffic), and of the
+    cluster's options only whether its firewall is on (the policies are the host chains'; evaluate_guest reads no
+    other)."""
     fw = m.firewall
     g = m.guests.get(vmid)
     own = fw.guests.get(vmid)
     n = m.nodes.get(g.node) if g else None
-    return (fw.read, fw.cluster.options, fw.cluster.aliases, fw.cluster.ipsets, _used_groups(m, own, host=False), own,
+    return (fw.read, cluster_enabled(m), fw.cluster.aliases, fw.cluster.ipsets, _used_groups(m, own, host=False), own,
             _nets(g.config if g else {}), g.node if g else None,
             n.network if n else None, node_ip(m, g.node) if g else None)
 
@@ -262,8 +272,12 @@ def node_impacts(before: ClusterModel, after: ClusterModel, node: str, admin: li
     dest = node_ip(after, node)
 
     local = {id(m): local_network(m, node) for m in (before, after)}
+    gates = {id(m): node_gate(m, node) for m in (before, after)}  # one verdict for every packet, when no chain filters
 
     def verdict(m: ClusterModel, src: str, proto: str, port: int) -> Verdict:
+        gate = gates[id(m)]
+        if gate is not None:
+            return gate
         return evaluate_node(m, node, Packet(direction="in", iface=iface, source=src, dest=dest, proto=proto, dport=port),
                              local=local[id(m)])
 
@@ -304,22 +318,80 @@ def node_impacts(before: ClusterModel, after: ClusterModel, node: str, admin: li
     yield from _summarise(target, changes)
 
 
-def guest_impacts(before: ClusterModel, after: ClusterModel, vmid: int) -> Iterator[Impact]:
+# Stands for a guest's name in a verdict that guests share (random: no firewall file can hold it by chance).
+_SID = f"\x00guest-{uuid.uuid4().hex}\x00"
+
+
+class SharedChains:
+    """Verdicts of inbound packets on guest NICs, worked out once for all the NICs whose chains read the same.
+
+    For a packet coming in, evaluate_guest_nic reads of a guest only its own firewall level (options, rules, aliases,
+    IP sets; not the path it was read from), the NIC's name and its node's local_network, besides what every guest
+    of the model shares (the cluster's aliases and IP sets, the security groups) and the guest's name, which it
+    writes into the verdict (``decided_by``, ``level``, notes). So a verdict is computed once per (model, those
+    inputs, packet) with a stand-in name and handed to each guest with its own. Only while the models do not change.
+    """
+
+    def __init__(self) -> None:
+        self._chains: dict[tuple[int, bytes, str, Any], int] = {}
+        self._verdicts: dict[tuple[int, Packet], Verdict] = {}
+
+    def chain(self, model: ClusterModel, gate: GuestNic, iface: str, local: Any) -> int:
+        """A number for what the NIC's inbound chain reads (besides the packet and the guest's name)."""
+        level = gate.level
+        key = id(model), msgspec.json.encode((level.options, level.rules, level.aliases, level.ipsets)), iface, local
+        return self._chains.setdefault(key, len(self._chains))
+
+    def verdict(self, model: ClusterModel, gate: GuestNic, chain: int, iface: str, pkt: Packet, local: Any) -> Verdict:
+        if pkt.direction != "in":  # outbound chains read the NIC's addresses and the guest's kind too
+            return evaluate_guest_nic(model, gate, iface, pkt, local=local)
+        found = self._verdicts.get((chain, pkt))
+        if found is None:
+            found = self._verdicts[(chain, pkt)] = evaluate_guest_nic(model, gate, iface, pkt, local=local, sid=_SID)
+        return _named(found, gate.guest.sid)
+
+
+def _named(v: Verdict, sid: str) -> Verdict:
+    """A shared verdict with the guest's own name for the stand-in."""
+    if _SID not in v.decided_by and _SID not in v.level and not any(_SID in note for note in v.notes):
+        return v
+    return msgspec.structs.replace(v, decided_by=v.decided_by.replace(_SID, sid), level=v.level.replace(_SID, sid),
+                                   notes=[note.replace(_SID, sid) for note in v.notes])
+
+
+def guest_impacts(before: ClusterModel, after: ClusterModel, vmid: int, shared: SharedChains | None = None) -> Iterator[Impact]:
+    """The changed verdicts of one guest's NICs, summarised (``shared``: verdicts shared across one analysis's guests)."""
+    shared = shared if shared is not None else SharedChains()
     guest = after.guests[vmid]
-    sources, ports = _probes(before, after, [], vmid=vmid)
     nics = sorted(set(firewalled_nics(after, vmid)) | (set(firewalled_nics(before, vmid)) if vmid in before.guests else set()))
-    local = {id(m): local_network(m, m.guests[vmid].node) for m in (before, after) if vmid in m.guests}
+    if vmid not in before.guests:
+        return  # nothing to compare with
+    local = {id(m): local_network(m, m.guests[vmid].node) for m in (before, after)}
+    probes: tuple[dict[str, str], list[tuple[str, int]]] | None = None
     for iface in nics:
+        # A NIC no chain filters in a model (its firewall or the cluster's off, ...) has one verdict there for every
+        # packet; one missing in either model has none to compare (evaluate_guest raises KeyError for every packet).
+        try:
+            old_gate, new_gate = guest_gate(before, vmid, iface), guest_gate(after, vmid, iface)
+        except KeyError:
+            continue
+        if isinstance(old_gate, Verdict) and isinstance(new_gate, Verdict) and (old_gate.verdict == "ACCEPT") == (new_gate.verdict == "ACCEPT"):
+            continue  # no packet's verdict moves
+        if probes is None:
+            probes = _probes(before, after, [], vmid=vmid)
+        sources, ports = probes
+        old_chain = None if isinstance(old_gate, Verdict) else shared.chain(before, old_gate, iface, local[id(before)])
+        new_chain = None if isinstance(new_gate, Verdict) else shared.chain(after, new_gate, iface, local[id(after)])
         changes = []
         for label, src in sorted(sources.items()):
             for proto, port in ports:
                 pkt = Packet(direction="in", iface=iface, source=src, proto=proto, dport=port)
                 try:
-                    old = evaluate_guest(before, vmid, iface, pkt, local=local[id(before)]) if vmid in before.guests else None
-                    new = evaluate_guest(after, vmid, iface, pkt, local=local[id(after)])
+                    old = old_gate if isinstance(old_gate, Verdict) else shared.verdict(before, old_gate, old_chain, iface, pkt, local[id(before)])
+                    new = new_gate if isinstance(new_gate, Verdict) else shared.verdict(after, new_gate, new_chain, iface, pkt, local[id(after)])
                 except KeyError:
                     continue
-                if old is not None and (old.verdict == "ACCEPT") != (new.verdict == "ACCEPT"):
+                if (old.verdict == "ACCEPT") != (new.verdict == "ACCEPT"):
                     changes.append((label, proto, port, old, new))
         target = guest.sid if iface == "net0" or len(nics) == 1 else f"{guest.sid}/{iface}"
         yield from _summarise(target, changes)
@@ -387,8 +459,9 @@ def _firewall_impacts(change: Any, before: ClusterModel, after: ClusterModel) ->
     for node in sorted(after.nodes):
         if _node_inputs(before, node) != _node_inputs(after, node):
             impacts += node_impacts(before, after, node, admin)
+    shared = SharedChains()
     for vmid in _guests_whose_inputs_moved(before, after):
-        impacts += guest_impacts(before, after, vmid)
+        impacts += guest_impacts(before, after, vmid, shared)
     return impacts
 
 
@@ -398,7 +471,7 @@ def _guests_whose_inputs_moved(before: ClusterModel, after: ClusterModel) -> lis
     compared once, then each guest's own parts."""
     common = sorted(set(before.guests) & set(after.guests))
     b, a = before.firewall, after.firewall
-    if (b.read, b.cluster.options, b.cluster.aliases, b.cluster.ipsets) != (a.read, a.cluster.options, a.cluster.aliases, a.cluster.ipsets):
+    if (b.read, cluster_enabled(before), b.cluster.aliases, b.cluster.ipsets) != (a.read, cluster_enabled(after), a.cluster.aliases, a.cluster.ipsets):
         return common  # every guest's verdicts may move
     moved_nodes = {node for node in set(before.nodes) | set(after.nodes)
                    if (before.nodes.get(node) and before.nodes[node].network, node_ip(before, node))
