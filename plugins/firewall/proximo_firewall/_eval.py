@@ -24,6 +24,7 @@ from typing import Any, Literal, NamedTuple
 import msgspec
 
 from proximo.model import ClusterModel, FirewallLevel, as_int
+from proximo.model._network import NetworkUnknown
 
 Address = ipaddress.IPv4Address | ipaddress.IPv6Address
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
@@ -258,7 +259,12 @@ def _local_network(model: ClusterModel, node: str) -> Network | None:
     n = model.nodes.get(node)
     if ip is None or n is None or n.network is None:
         return None
-    for row in n.network:
+    # PVE reads the kernel's routes: the configuration the node runs, not the staged one (interfaces.new)
+    try:
+        running = n.active_network() or []
+    except NetworkUnknown:  # the pending diff does not fit: the staged file is the nearest the model has
+        running = n.network
+    for row in running:
         for key in ("cidr", "cidr6"):
             if row.get(key):
                 try:

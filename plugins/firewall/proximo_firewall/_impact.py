@@ -225,7 +225,8 @@ def _node_inputs(m: ClusterModel, node: str) -> Any:
     fw = m.firewall
     n = m.nodes.get(node)
     own = fw.nodes.get(node)
-    return (fw.read, fw.cluster, _used_groups(m, own, host=True), own, m.corosync_nodes, n.network if n else None, node_ip(m, node))
+    return (fw.read, fw.cluster, _used_groups(m, own, host=True), own, m.corosync_nodes,
+            (n.network, n.network_changes) if n else None, node_ip(m, node))
 
 
 def _guest_inputs(m: ClusterModel, vmid: int) -> Any:
@@ -236,9 +237,12 @@ def _guest_inputs(m: ClusterModel, vmid: int) -> Any:
     g = m.guests.get(vmid)
     own = fw.guests.get(vmid)
     n = m.nodes.get(g.node) if g else None
+    # the node's network as it runs (staged rows and the pending diff) and local_network itself: it falls back to
+    # the node's corosync ring0_addr when /cluster/status has no address for it
     return (fw.read, cluster_enabled(m), fw.cluster.aliases, fw.cluster.ipsets, _used_groups(m, own, host=False), own,
             _nets(g.config if g else {}), g.node if g else None,
-            n.network if n else None, node_ip(m, g.node) if g else None)
+            (n.network, n.network_changes) if n else None, node_ip(m, g.node) if g else None,
+            str(local_network(m, g.node)) if g else None)
 
 
 def _word(v: Verdict) -> str:
