@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -18,6 +19,8 @@ from ._parsed_cache import ParsedSnapshotCache
 from ._sources import LiveSource, SnapshotSource, Source
 from .trust._state import open_ledger
 from .errors import BadInput
+
+log = logging.getLogger("proximo.exec")
 
 if TYPE_CHECKING:  # the HTTP stack is imported when a live host is opened: an offline plan needs none of it
     import httpx
@@ -46,6 +49,9 @@ async def open_host(settings: Settings, *, snapshot: str | Path | None = None, t
                     packs: PackManager | None = None) -> AsyncIterator[Host]:
     """A host on a live cluster (``PROXIMO_URL``) or, with ``snapshot``, offline on a snapshot file."""
     packs = packs or make_packs(settings)
+    if settings.exec_enabled and "*" in settings.exec_allow:
+        log.warning("PROXIMO_EXEC_ALLOW=*: a command may be planned in EVERY container (still HIGH, and a person "
+                    "approves it unless the policy names it as a read); list CTIDs instead")
     policy = load_policy(settings.policy_path)  # a broken policy file stops the host here, before any read
     client: PveClient | None = None
     source: Source
@@ -55,7 +61,9 @@ async def open_host(settings: Settings, *, snapshot: str | Path | None = None, t
     else:
         client = make_client(settings, transport=transport)
         source = LiveSource(client, settings.url, remember=settings.plan_read_age > 0)
-        executor = Executor(client)
+        from .trust._ssh import SshRunner
+
+        executor = Executor(client, ssh=SshRunner(settings))
     ledger = open_ledger(settings)
     plans = PlanStore(settings.home / "plans.sqlite")
     host: Host | None = None

@@ -327,7 +327,7 @@ _EXAMPLE_VALUES: dict[str, tuple[Any, ...]] = {
     "roleid": ("Auditor",), "tokenid": ("ci",), "path": ("/vms/104",), "roles": ("PVEVMUser",), "name": ("example",),
     "cidr": ("192.0.2.10",), "upid": ("UPID:pve1:00001234:00ABCDEF:65000000:qmstart:104:root@pam:",),
     "type": ("dir",), "disk": ("scsi0",), "size": ("+1G",), "action": ("ACCEPT",), "group": ("webservers",),
-    "level": ("cluster",),
+    "level": ("cluster",), "argv": (["df", "-h"],),
 }
 
 

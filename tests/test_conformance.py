@@ -282,7 +282,8 @@ PLANS: list[tuple[str, dict[str, Any]]] = [
 async def test_every_plan_step_and_undo_step_is_a_pve_call(tmp_path: Path, index: dict[tuple[str, str], Endpoint]) -> None:
     world = World(tmp_path)
     world.packs.semantics.execute(world.model, "POST", "/access/users/bob@pve/token/old")  # for access.token.delete
-    mutating = {t.id for t in world.packs.tools if t.mutating}
+    # the lxc-exec pack's steps are ssh (pct exec), not PVE calls, and it is off here: plugins/lxc-exec/tests
+    mutating = {t.id for t in world.packs.tools if t.mutating and t.owner != "lxc-exec"}
     assert mutating == {tool for tool, _ in PLANS}, "a mutating tool has no case here"
     problems: list[str] = []
     undo_steps = 0

@@ -300,7 +300,8 @@ async def test_every_plan_step_and_undo_step_is_a_call_of_each_release(tmp_path:
     """tests/test_conformance.py's cases, on a cluster of each release, checked against that release's schema."""
     world = World(tmp_path, pve_version=release)
     world.packs.semantics.execute(world.model, "POST", "/access/users/bob@pve/token/old")  # for access.token.delete
-    assert {t.id for t in world.packs.tools if t.mutating} == {tool for tool, _ in PLANS}
+    # the lxc-exec pack's steps are ssh, not PVE calls (its snapshot_first step is applied on the simulator in its tests)
+    assert {t.id for t in world.packs.tools if t.mutating and t.owner != "lxc-exec"} == {tool for tool, _ in PLANS}
     problems: list[str] = []
     async with world.host() as host:
         for tool, params in PLANS:
