@@ -45,10 +45,18 @@ export PATH
 exec /bin/sh -c "$SSH_ORIGINAL_COMMAND"
 """
 
+# the second key: restricted as docs/packs/lxc-exec.md shows, with the pack's own forced command (no shell at all)
+RESTRICTED = """#!/bin/sh
+PATH='@BIN@':/usr/bin:/bin
+export PATH
+exec /usr/bin/perl '@SCRIPT@' "$@"
+"""
+EXEC_ONLY = Path(__file__).resolve().parents[1] / "contrib" / "proximo-exec-only"
+
 
 def sshd_problem() -> str | None:
     """Why these tests cannot run here (None: they can)."""
-    if not os.path.exists(SSHD) or not shutil.which("ssh-keygen"):
+    if not os.path.exists(SSHD) or not shutil.which("ssh-keygen") or not os.path.exists("/usr/bin/perl"):
         return "openssh-server is not installed (.ci/run installs it)"
     if os.geteuid() != 0:
         return "sshd runs as root in these tests (as CI does); run as root"
@@ -59,12 +67,13 @@ def sshd_problem() -> str | None:
 class SshNode:
     port: int
     root: Path  # ROOT/CTID/rootfs is each container's working directory
-    user_key: Path
+    user_key: Path  # its session runs the command with /bin/sh -c, as an unrestricted key's login shell does
+    restricted_key: Path  # command="contrib/proximo-exec-only 201": no shell, only pct exec in CT 201
     known_hosts: Path  # the right host key for [127.0.0.1]:port
     host_key_line: str
 
-    def env(self, **more: str) -> dict[str, str]:
-        return {"PROXIMO_SSH_KEY": str(self.user_key), "PROXIMO_SSH_KNOWN_HOSTS": str(self.known_hosts),
+    def env(self, *, restricted: bool = False, **more: str) -> dict[str, str]:
+        return {"PROXIMO_SSH_KEY": str(self.restricted_key if restricted else self.user_key), "PROXIMO_SSH_KNOWN_HOSTS": str(self.known_hosts),
                 "PROXIMO_SSH_PORT": str(self.port), "PROXIMO_SSH_USER": "root", **more}
 
     def container(self, ctid: int, *, running: bool = True) -> Path:
@@ -97,13 +106,17 @@ def sshd(tmp: Path) -> Iterator[SshNode]:
     root.mkdir()
     (bin_dir / "pct").write_text(PCT.replace("@ROOT@", str(root)))
     (bin_dir / "session").write_text(SESSION.replace("@BIN@", str(bin_dir)))
-    for script in ("pct", "session"):
+    (bin_dir / "restricted").write_text(RESTRICTED.replace("@BIN@", str(bin_dir)).replace("@SCRIPT@", str(EXEC_ONLY)))
+    for script in ("pct", "session", "restricted"):
         os.chmod(bin_dir / script, 0o755)
     _keygen(tmp / "host_key")
     _keygen(tmp / "user_key")
+    _keygen(tmp / "restricted_key")
     pub = (tmp / "user_key.pub").read_text().strip()
-    (tmp / "authorized_keys").write_text(f'command="{bin_dir}/session",no-pty,no-port-forwarding,no-agent-forwarding,'
-                                         f"no-X11-forwarding {pub}\n")
+    restricted = (tmp / "restricted_key.pub").read_text().strip()
+    options = "no-pty,no-port-forwarding,no-agent-forwarding,no-X11-forwarding"
+    (tmp / "authorized_keys").write_text(f'command="{bin_dir}/session",{options} {pub}\n'
+                                         f'command="{bin_dir}/restricted 201",{options} {restricted}\n')
     Path("/run/sshd").mkdir(mode=0o755, exist_ok=True)  # sshd's privilege separation directory
     for _ in range(5):
         port = _free_port()
@@ -139,7 +152,7 @@ AllowUsers root
     host_key_line = "[127.0.0.1]:%d %s" % (port, " ".join((tmp / "host_key.pub").read_text().split()[:2]))
     (tmp / "known_hosts").write_text(host_key_line + "\n")
     try:
-        yield SshNode(port=port, root=root, user_key=tmp / "user_key", known_hosts=tmp / "known_hosts",
+        yield SshNode(port=port, root=root, user_key=tmp / "user_key", restricted_key=tmp / "restricted_key", known_hosts=tmp / "known_hosts",
                       host_key_line=host_key_line)
     finally:
         proc.terminate()

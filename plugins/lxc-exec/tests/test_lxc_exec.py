@@ -52,8 +52,8 @@ def cluster() -> dict[str, Any]:
     return snapshot
 
 
-def make_world(tmp_path: Path, node: SshNode | None = None, **env: str) -> World:
-    base = node.env() if node else {}
+def make_world(tmp_path: Path, node: SshNode | None = None, *, restricted: bool = False, **env: str) -> World:
+    base = node.env(restricted=restricted) if node else {}
     return World(tmp_path / "world", cluster(), env={"PROXIMO_ENABLE_EXEC": "1", "PROXIMO_EXEC_ALLOW": str(CT), **base, **env})
 
 
@@ -168,20 +168,24 @@ HOSTILE = [";", "; touch pwned1", "$(touch pwned2)", "`touch pwned3`", "a'b\"c",
            "|", ">pwned5", "$HOME", "\\", "-n", "--", "${IFS}touch${IFS}pwned6"]
 
 
-async def test_hostile_arguments_each_reach_the_container_as_one_exact_argument(tmp_path: Path, node: SshNode) -> None:
+@pytest.mark.parametrize("restricted", [False, True], ids=["login-shell", "proximo-exec-only"])
+async def test_hostile_arguments_each_reach_the_container_as_one_exact_argument(tmp_path: Path, node: SshNode,
+                                                                               restricted: bool) -> None:
+    """Through the node's shell (an unrestricted key), and through contrib/proximo-exec-only (a restricted one)."""
     rootfs = node.container(CT)
-    world = make_world(tmp_path, node)
+    world = make_world(tmp_path, node, restricted=restricted)
     _, result = await run(world, "ct.exec", {"vmid": CT, "argv": ["printf", "%s\\0", *HOSTILE]})
     assert result.ok, result.steps
     assert result.steps[0].output["stdout"].split("\0")[:-1] == HOSTILE
     assert not list(rootfs.glob("pwned*")) and not list(node.root.parent.rglob("pwned*"))
 
 
-async def test_newlines_and_tabs_are_quoted_too(node: SshNode, tmp_path: Path) -> None:
+@pytest.mark.parametrize("restricted", [False, True], ids=["login-shell", "proximo-exec-only"])
+async def test_newlines_and_tabs_are_quoted_too(node: SshNode, tmp_path: Path, restricted: bool) -> None:
     """The tools refuse control characters; the executor's quoting holds for them anyway."""
     node.container(CT)
-    args = ["line1\nline2", "\ttab", "end\n; touch pwned7", "$(\ntouch pwned8\n)"]
-    world = make_world(tmp_path, node)
+    args = ["line1\nline2", "\ttab", "end\n; touch pwned7", "$(\ntouch pwned8\n)", "", "'", "a'b"]
+    world = make_world(tmp_path, node, restricted=restricted)
     ok, record, output, error = await SshRunner(world.settings).run(
         SshExec(node="pve1", ctid=CT, argv=["printf", "%s\\0", *args], address="127.0.0.1"))
     assert ok, error
@@ -358,3 +362,35 @@ def test_the_cli_plans_and_applies_it_and_shows_the_output_safely(tmp_path: Path
     assert applied.exit_code == 0, applied.output
     assert "hello \ufffd[31mred" in applied.stdout and "\x1b" not in applied.stdout
     assert "exit status 0, 15 bytes of stdout" in applied.stdout
+
+
+async def test_the_restricted_key_runs_nothing_but_pct_exec_in_its_containers(tmp_path: Path, node: SshNode) -> None:
+    """contrib/proximo-exec-only, given CTID 201: another container, or any other command line, is refused on the node."""
+    import asyncssh
+
+    node.container(CT)
+    node.container(202)
+    world = make_world(tmp_path, node, restricted=True, PROXIMO_EXEC_ALLOW=f"{CT},202")  # Proximo allows it; the node does not
+    ok, _, _, error = await SshRunner(world.settings).run(SshExec(node="pve1", ctid=202, argv=["true"], address="127.0.0.1"))
+    assert not ok and error == "exit status 126: proximo-exec-only: refused: CT 202 is not allowed for this key"
+    async with asyncssh.connect("127.0.0.1", port=node.port, username="root", client_keys=[str(node.restricted_key)],
+                                known_hosts=str(node.known_hosts), config=None, agent_path=None) as conn:
+        for line in ("touch /tmp/pwned9", "timeout -k 5 1 ; touch pwned9 ; pct exec 201 -- true",
+                     "timeout -k 5 60 pct exec 201 -- true; touch pwned9", "timeout -k 5 60 pct exec 201 -- $(touch pwned9)"):
+            done = await conn.run(line)
+            assert done.exit_status == 126, (line, done.stderr)
+    assert not list(node.root.rglob("pwned*")) and not Path("/tmp/pwned9").exists()
+
+
+@pytest.mark.parametrize("change", [{"exec_enabled": False}, {"exec_allow": ["202"]}])
+async def test_a_plan_made_while_allowed_does_not_run_after_exec_is_turned_off(tmp_path: Path, node: SshNode,
+                                                                                change: dict[str, Any]) -> None:
+    rootfs = node.container(CT)
+    world = make_world(tmp_path, node)
+    async with world.host() as host:
+        plan = await host.plan("ct.exec", {"vmid": CT, "argv": ["touch", "ran"]}, world.actor)
+        host.approve(plan.plan_id, world.actor, world.person)
+    async with world.host(**change) as host:
+        with pytest.raises(PolicyDenied):
+            await host.apply(plan.plan_id, world.actor)
+    assert records(world)[-1].kind == "deny" and not (rootfs / "ran").exists()
