@@ -84,29 +84,35 @@ class SshRunner:
         counts = {"stdout": 0, "stderr": 0}
         truncated = timed_out = False
         exit_status: int | None = None
-        async with conn:
-            process = await conn.create_process(command, encoding=None, stdin=asyncssh.DEVNULL)
+        try:
+            async with conn:
+                process = await conn.create_process(command, encoding=None, stdin=asyncssh.DEVNULL)
 
-            async def pump(stream: Any, into: bytearray, name: str) -> None:
-                nonlocal truncated
-                while chunk := await stream.read(65536):
-                    room = step.max_output - len(out) - len(err)
-                    counts[name] += min(len(chunk), max(room, 0))
-                    into += chunk[:max(room, 0)]
-                    if len(chunk) > room:
-                        truncated = True
-                        process.close()
-                        return
+                async def pump(stream: Any, into: bytearray, name: str) -> None:
+                    nonlocal truncated
+                    while chunk := await stream.read(65536):
+                        room = step.max_output - len(out) - len(err)
+                        counts[name] += min(len(chunk), max(room, 0))
+                        into += chunk[:max(room, 0)]
+                        if len(chunk) > room:
+                            truncated = True
+                            process.close()
+                            return
 
-            try:
-                await asyncio.wait_for(asyncio.gather(pump(process.stdout, out, "stdout"), pump(process.stderr, err, "stderr")),
-                                       timeout=step.timeout + GRACE)
-                if not truncated:
-                    await asyncio.wait_for(process.wait_closed(), timeout=GRACE)
-                    exit_status = process.exit_status
-            except (TimeoutError, asyncssh.Error):
-                timed_out = not truncated
-                process.close()
+                try:
+                    await asyncio.wait_for(asyncio.gather(pump(process.stdout, out, "stdout"), pump(process.stderr, err, "stderr")),
+                                           timeout=step.timeout + GRACE)
+                    if not truncated:
+                        await asyncio.wait_for(process.wait_closed(), timeout=GRACE)
+                        exit_status = process.exit_status
+                except TimeoutError:
+                    timed_out = not truncated
+                    process.close()
+        except (OSError, asyncssh.Error) as exc:  # the channel or the connection failed under the command
+            record |= {"exit_status": None, "stdout_bytes": counts["stdout"], "stderr_bytes": counts["stderr"],
+                       "stdout_sha256": hashlib.sha256(out).hexdigest(), "stderr_sha256": hashlib.sha256(err).hexdigest()}
+            return False, record, {"stdout": out.decode("utf-8", "replace"), "stderr": err.decode("utf-8", "replace")}, (
+                f"ssh to {step.address} (node {step.node}) failed during the command: {exc or type(exc).__name__}")
         seconds = round(time.monotonic() - started, 3)
         if exit_status == 124 and seconds >= step.timeout:  # coreutils timeout's own status
             timed_out = True

@@ -394,3 +394,15 @@ async def test_a_plan_made_while_allowed_does_not_run_after_exec_is_turned_off(t
         with pytest.raises(PolicyDenied):
             await host.apply(plan.plan_id, world.actor)
     assert records(world)[-1].kind == "deny" and not (rootfs / "ran").exists()
+
+
+async def test_a_node_that_does_not_answer_fails_the_step_and_the_apply_is_recorded(tmp_path: Path, node: SshNode) -> None:
+    import socket
+
+    with socket.socket() as s:  # a port nothing listens on
+        s.bind(("127.0.0.1", 0))
+        closed = s.getsockname()[1]
+    world = make_world(tmp_path, node, PROXIMO_SSH_PORT=str(closed))
+    _, result = await run(world, "ct.exec", {"vmid": CT, "argv": ["true"]})
+    assert not result.ok and result.steps[0].error.startswith("ssh to 127.0.0.1 (node pve1) failed")
+    assert [r.kind for r in records(world)][-2:] == ["exec", "apply-result"]
