@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -28,6 +29,13 @@ if TYPE_CHECKING:  # the HTTP stack is imported when a live host is opened: an o
     from .pve._client import PveClient
 
 
+@functools.cache
+def _warn_exec_everywhere(home: str) -> None:
+    """Once per process (a server opens a host per call): exec is allowed in every container."""
+    log.warning("PROXIMO_EXEC_ALLOW=*: a command may be planned in EVERY container (still HIGH, and a person "
+                "approves it unless the policy names it as a read); list CTIDs instead")
+
+
 def make_client(settings: Settings, *, transport: httpx.AsyncBaseTransport | None = None) -> PveClient:
     from .pve._client import PveClient
     from .pve._tls import TlsSettings, make_transport
@@ -50,8 +58,7 @@ async def open_host(settings: Settings, *, snapshot: str | Path | None = None, t
     """A host on a live cluster (``PROXIMO_URL``) or, with ``snapshot``, offline on a snapshot file."""
     packs = packs or make_packs(settings)
     if settings.exec_enabled and "*" in settings.exec_allow:
-        log.warning("PROXIMO_EXEC_ALLOW=*: a command may be planned in EVERY container (still HIGH, and a person "
-                    "approves it unless the policy names it as a read); list CTIDs instead")
+        _warn_exec_everywhere(str(settings.home))
     policy = load_policy(settings.policy_path)  # a broken policy file stops the host here, before any read
     client: PveClient | None = None
     source: Source

@@ -258,8 +258,8 @@ class Host:
                 blockers += self._check_exec(after, step)
                 stamped.append(step)
                 states.append(after.copy() if states else before)
-                notes.append(f"{step.describe()}: runs as root inside CT {step.ctid}, which is near-root over the container; "
-                             "what the command does cannot be predicted, so this plan shows no change for it")
+                notes.append(f"{step.describe()}: exec grants near-root inside CT {step.ctid} (the command runs as root "
+                             "there), and what it does cannot be predicted: this plan shows no change for it")
                 continue
             if not isinstance(step, ApiCall):
                 raise NotModelled(f"{step.describe()}: this kind of step is not modelled, so it cannot be planned")

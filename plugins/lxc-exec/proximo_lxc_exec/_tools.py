@@ -69,8 +69,8 @@ def _container(view: ClusterModel, vmid: int) -> tuple[Guest, str]:
     return guest, address
 
 
-_NOTE = ("exec grants near-root inside the container: the command runs as root there (pct exec), and what it does "
-         "cannot be predicted, only recorded (argv, exit status, byte counts and a hash of the output)")
+_NOTE = ("the output comes back in the apply's result and is not kept: the ledger records the argv, the exit status, "
+         "the byte counts and a hash of the output")
 
 
 def _snapname(guest: Guest) -> str:
