@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import functools
+import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -19,10 +21,19 @@ from ._sources import LiveSource, SnapshotSource, Source
 from .trust._state import open_ledger
 from .errors import BadInput
 
+log = logging.getLogger("proximo.exec")
+
 if TYPE_CHECKING:  # the HTTP stack is imported when a live host is opened: an offline plan needs none of it
     import httpx
 
     from .pve._client import PveClient
+
+
+@functools.cache
+def _warn_exec_everywhere(home: str) -> None:
+    """Once per process (a server opens a host per call): exec is allowed in every container."""
+    log.warning("PROXIMO_EXEC_ALLOW=*: a command may be planned in EVERY container (still HIGH, and a person "
+                "approves it unless the policy names it as a read); list CTIDs instead")
 
 
 def make_client(settings: Settings, *, transport: httpx.AsyncBaseTransport | None = None) -> PveClient:
@@ -46,6 +57,8 @@ async def open_host(settings: Settings, *, snapshot: str | Path | None = None, t
                     packs: PackManager | None = None) -> AsyncIterator[Host]:
     """A host on a live cluster (``PROXIMO_URL``) or, with ``snapshot``, offline on a snapshot file."""
     packs = packs or make_packs(settings)
+    if settings.exec_enabled and "*" in settings.exec_allow:
+        _warn_exec_everywhere(str(settings.home))
     policy = load_policy(settings.policy_path)  # a broken policy file stops the host here, before any read
     client: PveClient | None = None
     source: Source
@@ -55,7 +68,9 @@ async def open_host(settings: Settings, *, snapshot: str | Path | None = None, t
     else:
         client = make_client(settings, transport=transport)
         source = LiveSource(client, settings.url, remember=settings.plan_read_age > 0)
-        executor = Executor(client)
+        from .trust._ssh import SshRunner
+
+        executor = Executor(client, ssh=SshRunner(settings))
     ledger = open_ledger(settings)
     plans = PlanStore(settings.home / "plans.sqlite")
     host: Host | None = None

@@ -181,10 +181,26 @@ def print_apply(console: Console, result: ApplyResult) -> None:
             # A new API token's secret: shown here once, to the person; the ledger has it redacted.
             console.print(Text(f"      token {step.data['full-tokenid']} secret: {step.data['value']}  "
                                "(shown once: Proximo does not keep it)", style="bold yellow"))
+        if step.output is not None:  # a command's output (lxc-exec): shown here; the ledger keeps its sizes and hashes
+            data = step.data if isinstance(step.data, dict) else {}
+            console.print(Text(f"      exit status {data.get('exit_status')}, {data.get('stdout_bytes', 0)} bytes of stdout, "
+                               f"{data.get('stderr_bytes', 0)} of stderr", style="dim"))
+            for name in ("stdout", "stderr"):
+                if step.output.get(name):
+                    console.print(Text(f"      --- {name}", style="dim"))
+                    console.print(Text(_printable(step.output[name].rstrip("\n"))), markup=False, highlight=False)
     if result.ok:
         console.print("read back: matches the prediction" if result.matches_prediction
                       else f"read back: differs from the prediction in {', '.join(result.mismatches)}")
     console.print(Text(f"ledger #{result.ledger.seq} {result.ledger.head[:12]}", style="dim"))
+
+
+def _printable(text: str) -> str:
+    """A container's output as a terminal may show it: control characters (escape sequences) but newline and tab
+    are replaced, so a command cannot drive the operator's terminal."""
+    import unicodedata
+
+    return "".join(ch if ch in "\n\t" or unicodedata.category(ch) not in ("Cc", "Cf") else "\ufffd" for ch in text)
 
 
 def print_record(console: Console, record: LedgerRecord) -> None:

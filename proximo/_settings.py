@@ -36,6 +36,17 @@ class Settings(msgspec.Struct, kw_only=True):
     approvers: list[str] = []  # PROXIMO_APPROVERS: unix accounts (names or uids) that may approve over the service socket
     agents: list[str] = []  # PROXIMO_AGENTS: unix accounts that may connect to the service as agents (empty: any)
     service_dir: Path = Path("/run/proximo")  # PROXIMO_SERVICE_DIR: where the service's sockets are
+    # the lxc-exec pack (docs/packs/lxc-exec.md): off unless PROXIMO_ENABLE_EXEC=1; only the CTIDs in PROXIMO_EXEC_ALLOW
+    exec_enabled: bool = False
+    exec_allow: list[str] = []  # CTIDs as text, or "*" (every container); empty: none
+    ssh_user: str = "root"  # PROXIMO_SSH_USER
+    ssh_key: Path | None = None  # PROXIMO_SSH_KEY: the private key file (never read but by the executor's ssh)
+    ssh_known_hosts: Path | None = None  # PROXIMO_SSH_KNOWN_HOSTS (default $PROXIMO_HOME/known_hosts)
+    ssh_port: int = 22  # PROXIMO_SSH_PORT
+
+    def exec_allows(self, ctid: int) -> bool:
+        """Whether PROXIMO_EXEC_ALLOW lets a command run in this container (fail closed: nothing when empty)."""
+        return "*" in self.exec_allow or str(ctid) in self.exec_allow
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -67,6 +78,19 @@ class Settings(msgspec.Struct, kw_only=True):
             from .trust._anchors import sinks_from_spec
 
             sinks_from_spec(anchor, token=anchor_token)
+        enable = env.get("PROXIMO_ENABLE_EXEC", "").strip()
+        if enable not in ("", "0", "1"):
+            raise BadInput("PROXIMO_ENABLE_EXEC must be 1 (on) or 0 (off)")
+        allow = _names(env.get("PROXIMO_EXEC_ALLOW", ""))
+        for ctid in allow:
+            if ctid != "*" and not (ctid.isascii() and ctid.isdigit() and 100 <= int(ctid) <= 999999999):
+                raise BadInput(f"PROXIMO_EXEC_ALLOW: {ctid!r} is not a CTID (or '*' for every container)")
+        try:
+            ssh_port = int(env.get("PROXIMO_SSH_PORT", "22"))
+        except ValueError:
+            ssh_port = 0
+        if not 0 < ssh_port < 65536:
+            raise BadInput("PROXIMO_SSH_PORT must be a port number")
         return cls(
             url=env.get("PROXIMO_URL", "").rstrip("/"),
             token_id=env.get("PROXIMO_TOKEN_ID", ""),
@@ -87,6 +111,12 @@ class Settings(msgspec.Struct, kw_only=True):
             approvers=_names(env.get("PROXIMO_APPROVERS", "")),
             agents=_names(env.get("PROXIMO_AGENTS", "")),
             service_dir=Path(env.get("PROXIMO_SERVICE_DIR") or "/run/proximo"),
+            exec_enabled=enable == "1",
+            exec_allow=[str(int(c)) if c != "*" else c for c in allow],
+            ssh_user=env.get("PROXIMO_SSH_USER") or "root",
+            ssh_key=Path(env["PROXIMO_SSH_KEY"]) if env.get("PROXIMO_SSH_KEY") else None,
+            ssh_known_hosts=Path(env.get("PROXIMO_SSH_KNOWN_HOSTS") or home / "known_hosts"),
+            ssh_port=ssh_port,
         )
 
 

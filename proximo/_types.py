@@ -30,15 +30,25 @@ class ApiCall(msgspec.Struct, frozen=True, tag="api", tag_field="kind"):
 
 
 class SshExec(msgspec.Struct, frozen=True, tag="ssh", tag_field="kind"):
-    """``pct exec`` inside a container, over ssh to its node (the lxc-exec pack, opt-in)."""
+    """``pct exec`` inside a container, over ssh to its node (the lxc-exec pack, opt-in).
+
+    ``address`` is where the executor connects: the node's address in ``/cluster/status`` when the plan was made
+    (the host checks it against the model again). ``argv`` is one list, never a shell string: the executor quotes
+    each argument for the node's shell (``proximo/trust/_ssh.py``). ``timeout`` (seconds) and ``max_output``
+    (bytes of stdout plus stderr) are enforced; past them the command is cut and the step fails, saying so.
+    """
 
     node: str
     ctid: int
     argv: list[str]
+    address: str = ""
     timeout: float = 60.0
+    max_output: int = 1048576
 
     def describe(self) -> str:
-        return f"ssh {self.node}: pct exec {self.ctid} -- " + " ".join(self.argv)
+        import shlex
+
+        return f"ssh {self.node} ({self.address}): pct exec {self.ctid} -- " + " ".join(shlex.quote(a) for a in self.argv)
 
 
 Step = ApiCall | SshExec
@@ -87,6 +97,7 @@ Effect = Literal[
     "replication-fails",
     "ha-error",
     "quorum-risk",
+    "unpredictable",
 ]
 
 #: The least risk an impact of each effect implies; analysers may raise it (``Impact.risk``).

@@ -16,7 +16,9 @@ The call sequence, from start-up to undo::
     PLAN          the tool's own ``run(params, view)``, or, for a tool registered without one,
                 proximo_plan(tool, params, view)        the owning pack only: a Draft (steps; no I/O)
       predict     the host applies the steps to a copy of the model, through the registered semantics;
-                  a step without semantics refuses the plan (NotModelled)
+                  a step without semantics refuses the plan (NotModelled); an SshExec step (lxc-exec)
+                  is accepted as unpredictable: no change in the model, HIGH and a person unless the
+                  policy names the command (docs/packs/lxc-exec.md)
       impact    proximo_impact(change, before, after)   EVERY pack: impacts found by diffing the two states
       undo      proximo_undo(change, before, after)     the owning pack only; None lets the host compose
                                                         the inverse of each step from its semantics

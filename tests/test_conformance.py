@@ -298,7 +298,8 @@ async def test_every_plan_step_and_undo_step_is_a_pve_call(tmp_path: Path, index
     (tmp_path / "pve8").mkdir()
     pve8 = World(tmp_path / "pve8", pve_version="8.4")
     pve8.packs.semantics.execute(pve8.model, "POST", "/cluster/ha/groups", {"group": "db", "nodes": "pve2"})
-    mutating = {t.id for t in world.packs.tools if t.mutating}
+    # the lxc-exec pack's steps are ssh (pct exec), not PVE calls, and it is off here: plugins/lxc-exec/tests
+    mutating = {t.id for t in world.packs.tools if t.mutating and t.owner != "lxc-exec"}
     assert mutating == {tool for tool, _ in PLANS}, "a mutating tool has no case here"
     problems: list[str] = []
     undo_steps = 0

@@ -118,6 +118,12 @@ def _pve2_guests_stopped(world: World) -> None:
             guest.resource["status"] = "stopped"
 
 
+def _pve1_without_address(world: World) -> None:
+    for row in [world.model.nodes["pve1"].status, *world.model.cluster_status]:
+        if row.get("name") == "pve1":
+            row.pop("ip", None)
+
+
 PVE_PARAM = "Parameter verification failed."
 
 REFUSALS: list[Refusal] = [
@@ -466,6 +472,18 @@ REFUSALS: list[Refusal] = [
     Refusal("a", None, "migration _replication.schedule_now; pve-manager API2/Replication.pm schedule_now",
             "replication.schedule_now", {"id": "104-9"},
             [(_api("POST", "/nodes/pve1/replication/104-9/schedule_now"), Pve(500, "no such replication job '104-9'"))]),
+    # --- lxc-exec: api.call makes no ssh step, so these have no twin; the host checks the same again for any SshExec
+    #     step (proximo/trust/_pipeline.py _check_exec: a container, on that node, at its address, running)
+    Refusal("c", ("lxc_exec", "_container", "no such container"),
+            "exec runs in containers only; api.call has no exec (the REST API has none)", "ct.exec", {"vmid": 100, "argv": ["df"]}, []),
+    Refusal("c", ("lxc_exec", "_container", "is not running"),
+            "pve-container src/PVE/CLI/pct.pm exec: \"container '204' not running!\" (on the node, over ssh)",
+            "ct.exec", {"vmid": 204, "argv": ["df"]}, []),
+    Refusal("c", ("lxc_exec", "_container", "gives no address"),
+            "about the state: ssh needs the node's address from /cluster/status", "ct.logs", {"vmid": 201, "unit": "a.service"},
+            [], _pve1_without_address),
+    Refusal("c", ("lxc_exec", "plan_logs", "one of them"),
+            "the tool's own parameters: a unit's journal or a file's tail", "ct.logs", {"vmid": 201}, []),
 ]
 
 

@@ -302,7 +302,8 @@ async def test_every_plan_step_and_undo_step_is_a_call_of_each_release(tmp_path:
     world.packs.semantics.execute(world.model, "POST", "/access/users/bob@pve/token/old")  # for access.token.delete
     if release == "8.4":  # for ha.group.update and delete
         world.packs.semantics.execute(world.model, "POST", "/cluster/ha/groups", {"group": "db", "nodes": "pve2"})
-    assert {t.id for t in world.packs.tools if t.mutating} == {tool for tool, _ in PLANS}
+    # the lxc-exec pack's steps are ssh, not PVE calls (its snapshot_first step is applied on the simulator in its tests)
+    assert {t.id for t in world.packs.tools if t.mutating and t.owner != "lxc-exec"} == {tool for tool, _ in PLANS}
     other_release = PVE9_ONLY if release == "8.4" else PVE8_ONLY  # tools of the other release only
     problems: list[str] = []
     async with world.host() as host:

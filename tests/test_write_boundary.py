@@ -558,6 +558,27 @@ def test_only_the_executor_sends_writes() -> None:
     assert len(list(_sources())) > 30
 
 
+def test_only_the_executors_ssh_opens_ssh() -> None:
+    """The lxc-exec pack's ssh: asyncssh is imported by proximo/trust/_ssh.py alone; its runner is made by the host
+    (``open_host``) and run by the executor alone."""
+    importers, runners = set(), set()
+    for path in _sources():
+        rel = path.relative_to(ROOT).as_posix()
+        tree = ast.parse(path.read_text())
+        for node in ast.walk(tree):
+            names = [a.name for a in node.names] if isinstance(node, ast.Import) else \
+                [node.module or ""] if isinstance(node, ast.ImportFrom) else []
+            if any(n.split(".")[0] == "asyncssh" for n in names):
+                importers.add(rel)
+            if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr == "run" and \
+                    isinstance(node.func.value, ast.Attribute) and node.func.value.attr == "_ssh":
+                runners.add(rel)
+            if isinstance(node, ast.Name) and node.id == "SshRunner":
+                runners.add(rel)
+    assert importers == {"proximo/trust/_ssh.py"}
+    assert runners == {"proximo/trust/_executor.py", "proximo/_host.py"}
+
+
 NETWORK_MODULES = {"httpx", "requests", "aiohttp", "urllib.request", "http.client", "socket", "ssl", "asyncssh", "paramiko",
                    "subprocess", "proximo.pve._client", "proximo.trust._executor"}  # a pack's command may open a host: the host does I/O
 

@@ -11,7 +11,7 @@ from typing import Any
 
 import msgspec
 
-from .._types import ApiCall, Step
+from .._types import ApiCall, SshExec, Step
 from ..pve._calls import TaskTimeoutError, is_upid, writing
 from ..errors import NotModelled, PveApiError, PveConnectionError
 
@@ -26,17 +26,29 @@ class StepResult(msgspec.Struct, frozen=True, omit_defaults=True):
     exitstatus: str = ""
     error: str = ""
     log_tail: list[str] = []
+    # an SshExec step's stdout and stderr: for the caller only; the ledger keeps their sizes and hashes (in ``data``)
+    output: dict[str, str] | None = None
+
+    def for_ledger(self) -> dict[str, Any]:
+        """What the ledger keeps of this result: everything but a command's output."""
+        data = msgspec.to_builtins(self)
+        data.pop("output", None)
+        return data
 
 
 class Executor:
-    def __init__(self, client: Any) -> None:
+    def __init__(self, client: Any, ssh: Any = None) -> None:
         self._client = client
+        self._ssh = ssh  # proximo.trust._ssh.SshRunner: runs SshExec steps (the lxc-exec pack); None: refused
         # From here on the client refuses writes that do not come from ``run`` (see _client.writing).
         self._permit = client.take_write_permit()
 
     async def run(self, step: Step, progress: Progress | None = None,
                   on_task: Callable[[str, str, list[str]], None] | None = None) -> StepResult:
         """Send one step; a task's progress goes to ``progress`` (a line) and ``on_task(upid, status, new_lines)``."""
+        if isinstance(step, SshExec) and self._ssh is not None:
+            ok, record, output, error = await self._ssh.run(step)
+            return StepResult(step=step.describe(), ok=ok, data=record, error=error, output=output or None)
         if not isinstance(step, ApiCall):
             raise NotModelled(f"{step.describe()}: no pack that runs this kind of step is enabled")
         label = step.describe()

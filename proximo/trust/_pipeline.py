@@ -31,7 +31,8 @@ from ._policy import Policy, scope_of
 from .._settings import Settings
 from .._sources import Source, State
 from .._tools import ToolSpec, check_strings
-from .._types import ApiCall, Change, Draft, Impact, Irreversible, LedgerRef, Operator, Plan, Risk, Step
+from .._types import ApiCall, Change, Draft, Impact, Irreversible, LedgerRef, Operator, Plan, Risk, SshExec, Step
+from ._ssh import exec_refusal
 from ..errors import (
     AlreadyApplied,
     BadInput,
@@ -253,6 +254,13 @@ class Host:
         blockers: list[str] = []
         notes: list[str] = []
         for step in steps:
+            if isinstance(step, SshExec):  # accepted as explicitly unpredictable: the model stays as it is
+                blockers += self._check_exec(after, step)
+                stamped.append(step)
+                states.append(after.copy() if states else before)
+                notes.append(f"{step.describe()}: exec grants near-root inside CT {step.ctid} (the command runs as root "
+                             "there), and what it does cannot be predicted: this plan shows no change for it")
+                continue
             if not isinstance(step, ApiCall):
                 raise NotModelled(f"{step.describe()}: this kind of step is not modelled, so it cannot be planned")
             if step.method == "GET":
@@ -275,6 +283,34 @@ class Host:
                 break
         return after, states, blockers, notes, stamped + list(steps[len(stamped):])
 
+    def _check_exec(self, model: ClusterModel, step: SshExec) -> list[str]:
+        """The host's own rules for a command in a container, whichever pack made the step: on, allow-listed (else
+        PolicyDenied: a ``deny`` record), a container on that node at the node's address, running (else a blocker)."""
+        if why := exec_refusal(self.settings, step.ctid):
+            raise PolicyDenied(why)
+        if not step.argv or not (0 < step.timeout <= 86400) or step.max_output < 1:
+            raise PackError(f"{step.describe()}: an exec step needs a command, a timeout and an output limit")
+        check_strings(step.argv)
+        guest = model.guests.get(step.ctid)
+        if guest is None or guest.kind != "lxc":
+            raise BadInput(f"CT {step.ctid}: no such container")
+        node = model.nodes.get(step.node)
+        if guest.node != step.node or node is None:
+            return [f"CT {step.ctid} is on node {guest.node}, not {step.node}"]
+        if str(node.status.get("ip") or "") != step.address:
+            return [f"node {step.node}'s address in /cluster/status is {node.status.get('ip')!r}, not {step.address!r}"]
+        if not guest.running:
+            return [f"CT {step.ctid} is not running (pct exec needs it running)"]
+        return []
+
+    def _exec_impacts(self, tool_id: str, steps: list[Step]) -> list[Impact]:
+        """A command the operator's policy does not name as a read: HIGH at least, and a person approves it."""
+        return [Impact(f"lxc/{step.ctid}", "unpredictable", "a command runs as root inside the container "
+                       f"({' '.join(step.argv)[:200]}); its effects cannot be predicted or undone by Proximo, and only "
+                       "a person may approve it (unless the policy names it in exec_read_only)",
+                       risk=Risk.HIGH, needs_person=True)
+                for step in steps if isinstance(step, SshExec) and not self.policy.exec_is_read_only(tool_id, step.argv)]
+
     def _user(self) -> str:
         return self.settings.token_id or "root@pam"
 
@@ -289,13 +325,16 @@ class Host:
         after, states, refusals, call_notes, steps = self._predict(before, list(draft.steps))
         tool_id = tool.id if tool else "undo"
         change = Change(tool=tool_id, params=params, steps=steps, operator=self.operator())
-        impacts = _dedupe(self.packs.impacts(change, before, after))
+        impacts = _dedupe(self.packs.impacts(change, before, after) + self._exec_impacts(tool_id, steps))
         undo, undo_note = self._undo(tool, change, before, after, states)
         # A refusal lives in the model (Proxmox's refusals) or in an analyser (Proximo's own rules), never only in a
         # named tool: whatever tool produced the steps, api.call included, gets the same blockers.
         blockers = list(draft.blockers) + refusals + [f"{i.target}: {i.reason}" for i in impacts if i.blocks]
         complete = not state.unseen
-        risk = Risk.MEDIUM if draft.steps else Risk.LOW
+        # a command the policy names as a read (exec_read_only) changes nothing Proximo knows of: LOW, like a read
+        reads_only = bool(draft.steps) and all(isinstance(s, SshExec) for s in draft.steps) and not any(
+            i.effect == "unpredictable" for i in impacts)
+        risk = Risk.MEDIUM if draft.steps and not reads_only else Risk.LOW
         for impact in impacts:
             risk = max(risk, impact.floor(), key=lambda r: r.rank)
         if not complete:
@@ -362,6 +401,8 @@ class Host:
             return list(answer), ""
         inverse: list[Step] = []
         for step, state_before in reversed(list(zip(change.steps, states, strict=False))):
+            if isinstance(step, SshExec):
+                return None, "a command run inside a container cannot be undone by Proximo"
             assert isinstance(step, ApiCall)
             try:
                 result = self.packs.semantics.inverse(state_before, step)
@@ -555,6 +596,9 @@ class Host:
                 TaskPolled(index=i, upid=upid, status=status, lines=list(lines))))
             emit(StepDone(index=index, ok=result.ok, upid=result.upid, error=result.error))
             results.append(result)
+            if isinstance(step, SshExec):  # argv, exit status, byte counts and hashes: never the output itself
+                self._append("exec", actor, tool=plan.tool, plan_id=plan.plan_id, plan_hash=plan.hash,
+                             outcome={**(result.for_ledger().get("data") or {}), "ok": result.ok, "error": result.error})
             if not result.ok:
                 break
         ok = len(results) == len(plan.steps) and all(r.ok for r in results)
@@ -567,7 +611,7 @@ class Host:
             mismatches = [f"read back failed: {exc}"]
         record = self._append(
             "apply-result", actor, tool=plan.tool, plan_id=plan.plan_id, plan_hash=plan.hash,
-            outcome={"ok": ok, "steps": [msgspec.to_builtins(r) for r in results], "mismatches": mismatches},
+            outcome={"ok": ok, "steps": [r.for_ledger() for r in results], "mismatches": mismatches},
         )
         return ApplyResult(plan_id=plan.plan_id, ok=ok, steps=results, matches_prediction=ok and not mismatches,
                            mismatches=mismatches, ledger=LedgerRef(seq=record.seq, head=record.hash, chain=self.ledger.head().chain))

@@ -7,6 +7,9 @@
     storages = ["local-zfs", "nfs-backup"]         # the only storages a plan may change
     approval = "person"                            # HIGH and CRITICAL need a person's own credential or unix
                                                    # account, not an MCP client's form ("any", the default, allows it)
+    exec_read_only = ["ct.logs", "df", "systemctl status"]
+                                                   # lxc-exec: commands (argv prefixes, words split on blanks) or
+                                                   # tool ids that run as reads (LOW, no person); still ledgered
 
 A missing key means no limit. Scope is judged on what the plan changes, not on what the tool says: the steps'
 paths (``/nodes/{node}/qemu/{vmid}``, ``/storage/{storage}``) plus every guest and storage whose modelled state
@@ -17,15 +20,19 @@ does not parse, an unknown key or a bad value stops the host at start: fail clos
 from __future__ import annotations
 
 import fnmatch
+import re
 import tomllib
 from pathlib import Path
 from typing import Literal
 
 import msgspec
 
-from .._types import ApiCall, Risk, Step
+from .._types import ApiCall, Risk, SshExec, Step
 from ..errors import BadInput, PolicyDenied
 from ..model import ClusterModel, as_int
+
+
+_TOOL_ID = re.compile(r"^[a-z][a-z0-9_]*(\.[a-z][a-z0-9_]*)+$")
 
 
 class Scope(msgspec.Struct, frozen=True):
@@ -43,6 +50,21 @@ class Policy(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     nodes: list[str] | None = None
     storages: list[str] | None = None
     approval: Literal["any", "person"] = "any"
+    exec_read_only: list[str] = []
+
+    def exec_is_read_only(self, tool_id: str, argv: list[str]) -> bool:
+        """Whether the operator names this command (or the tool that built it) as a read: an entry that is a tool id
+        (``ct.logs``) names that tool's commands; any other entry is an argv prefix: ``systemctl status`` names
+        ``["systemctl", "status", ...]`` with any further arguments (so name only commands whose every argument reads)."""
+        for entry in self.exec_read_only:
+            if _TOOL_ID.match(entry):
+                if entry == tool_id:
+                    return True
+                continue
+            words = entry.split()
+            if words and argv[:len(words)] == words:
+                return True
+        return False
 
     def person_channel_required(self, risk: Risk) -> bool:
         """Whether only a person's own credential or account may approve a plan of this risk (not a client's form)."""
@@ -108,6 +130,10 @@ def scope_of(steps: list[Step], before: ClusterModel, after: ClusterModel) -> Sc
     nodes: set[str] = set()
     storages: set[str] = set()
     for step in steps:
+        if isinstance(step, SshExec):  # a command in a container changes that container, on its node
+            vmids.add(step.ctid)
+            nodes.add(step.node)
+            continue
         match = before.api.match(step.path) if isinstance(step, ApiCall) else None
         named = match[1] if match else {}
         if "node" in named:
