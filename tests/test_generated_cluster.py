@@ -96,7 +96,8 @@ def _moved_by_spec(before: Any, after: Any) -> list[int]:
 
 
 @pytest.mark.parametrize("edit", ["nothing", "guest-net", "guest-memory", "guest-rule", "group-rule", "node-network",
-                                  "cluster-alias", "guest-moves", "cluster-policy", "cluster-off"])
+                                  "node-network-staged", "corosync-address", "cluster-alias", "guest-moves",
+                                  "cluster-policy", "cluster-off"])
 def test_the_firewall_analyser_finds_the_same_guests_as_comparing_every_guests_inputs(cluster: dict[str, Any], edit: str) -> None:
     """The analyser compares what guests share once (``_guests_whose_inputs_moved``); it must pick exactly the
     guests whose full inputs (``_guest_inputs``, the definition) differ."""
@@ -123,6 +124,14 @@ def test_the_firewall_analyser_finds_the_same_guests_as_comparing_every_guests_i
     elif edit == "node-network":
         node = after.nodes[guest.node]
         node.network = [*node.network, {"iface": "vmbr9", "type": "bridge", "active": 1}]
+    elif edit == "node-network-staged":  # a pending diff: what the node runs differs from the rows GET lists
+        node = after.nodes[guest.node]
+        node.network_changes = "@@ -1 +1 @@\n-auto lo\n+auto lo\n"
+    elif edit == "corosync-address":  # local_network falls back to ring0_addr when /cluster/status has no ip
+        for m in (before, after):
+            m.cluster_status = [r for r in m.cluster_status if r.get("name") != guest.node]
+        row = next(r for r in after.corosync_nodes if (r.get("name") or r.get("node")) == guest.node)
+        row["ring0_addr"] = "192.0.2.99"
     elif edit == "cluster-alias":
         after.firewall.cluster.aliases.append({"name": "extra", "cidr": "10.99.0.0/16"})
     elif edit == "guest-moves":

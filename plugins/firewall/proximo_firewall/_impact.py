@@ -477,9 +477,11 @@ def _guests_whose_inputs_moved(before: ClusterModel, after: ClusterModel) -> lis
     b, a = before.firewall, after.firewall
     if (b.read, cluster_enabled(before), b.cluster.aliases, b.cluster.ipsets) != (a.read, cluster_enabled(after), a.cluster.aliases, a.cluster.ipsets):
         return common  # every guest's verdicts may move
-    moved_nodes = {node for node in set(before.nodes) | set(after.nodes)
-                   if (before.nodes.get(node) and before.nodes[node].network, node_ip(before, node))
-                   != (after.nodes.get(node) and after.nodes[node].network, node_ip(after, node))}
+    def node_part(m: ClusterModel, node: str) -> Any:  # what _guest_inputs reads of a guest's node
+        n = m.nodes.get(node)
+        return ((n.network, n.network_changes) if n else None, node_ip(m, node), str(local_network(m, node)))
+
+    moved_nodes = {node for node in set(before.nodes) | set(after.nodes) if node_part(before, node) != node_part(after, node)}
     moved_groups = {g for g in set(b.groups) | set(a.groups) if b.groups.get(g) != a.groups.get(g)}
     levels_read = _guest_levels_read(before, after)
     if moved_groups and not levels_read:
