@@ -12,6 +12,9 @@ import platformdirs
 from ._secret import Secret
 from ._types import Risk
 from .errors import BadInput
+from .pve._fingerprint import normalize_fingerprint
+
+MAX_PLAN_TTL = 7 * 24 * 3600
 
 
 class Settings(msgspec.Struct, kw_only=True):
@@ -61,7 +64,18 @@ class Settings(msgspec.Struct, kw_only=True):
         try:
             ttl = int(env.get("PROXIMO_PLAN_TTL", "600"))
         except ValueError:
-            raise BadInput("PROXIMO_PLAN_TTL must be a number of seconds") from None
+            ttl = 0
+        if not 1 <= ttl <= MAX_PLAN_TTL:  # a plan born expired is no plan; a far expiry overflows the clock
+            raise BadInput(f"PROXIMO_PLAN_TTL must be a whole number of seconds from 1 to {MAX_PLAN_TTL} (a week)")
+        fingerprint = env.get("PROXIMO_TLS_FINGERPRINT") or None
+        if fingerprint is not None:
+            try:
+                normalize_fingerprint(fingerprint)
+            except ValueError as exc:
+                raise BadInput(f"PROXIMO_TLS_FINGERPRINT: {exc}") from None
+        ca_file = env.get("PROXIMO_CA_FILE") or None
+        if ca_file is not None and not Path(ca_file).is_file():
+            raise BadInput(f"PROXIMO_CA_FILE: no such file: {ca_file}")
         try:
             read_age = float(env.get("PROXIMO_PLAN_READ_AGE", "0"))
         except ValueError:
@@ -95,8 +109,8 @@ class Settings(msgspec.Struct, kw_only=True):
             url=env.get("PROXIMO_URL", "").rstrip("/"),
             token_id=env.get("PROXIMO_TOKEN_ID", ""),
             token_secret=Secret(secret) if secret else None,
-            ca_file=env.get("PROXIMO_CA_FILE") or None,
-            tls_fingerprint=env.get("PROXIMO_TLS_FINGERPRINT") or None,
+            ca_file=ca_file,
+            tls_fingerprint=fingerprint,
             plan_ttl=ttl,
             plan_read_age=read_age,
             auto_approve=Risk(level),

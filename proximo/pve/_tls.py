@@ -14,7 +14,6 @@ Three modes, never a silent ``verify=False``:
 from __future__ import annotations
 
 import hashlib
-import re
 import ssl
 import typing
 from collections.abc import AsyncIterable, AsyncIterator, Iterable, Iterator
@@ -23,6 +22,9 @@ from contextlib import contextmanager
 import httpcore
 import httpx
 import msgspec
+
+from ..errors import BadInput
+from ._fingerprint import normalize_fingerprint
 
 __all__ = [
     "CertificatePinError",
@@ -33,7 +35,6 @@ __all__ = [
     "normalize_fingerprint",
 ]
 
-_HEX_RE = re.compile(r"[0-9A-Fa-f]{64}")
 
 
 class TlsSettings(msgspec.Struct, frozen=True):
@@ -61,17 +62,6 @@ class CertificatePinError(httpx.ConnectError):
         )
 
 
-def normalize_fingerprint(value: str) -> str:
-    """Return a SHA-256 fingerprint as upper-case ``AA:BB:...``; accepts that form or plain hex."""
-    text = value.strip()
-    groups = text.split(":") if ":" in text else [text]
-    compact = "".join(groups)
-    if not _HEX_RE.fullmatch(compact) or (len(groups) > 1 and any(len(g) != 2 for g in groups)):
-        raise ValueError("TLS fingerprint must be a SHA-256 digest: 64 hex digits, optionally as AA:BB:...")
-    compact = compact.upper()
-    return ":".join(compact[i : i + 2] for i in range(0, 64, 2))
-
-
 def fingerprint_of(der: bytes) -> str:
     """SHA-256 fingerprint of a DER certificate, in the form ``normalize_fingerprint`` returns."""
     return normalize_fingerprint(hashlib.sha256(der).hexdigest())
@@ -81,7 +71,11 @@ def make_ssl_context(tls: TlsSettings) -> ssl.SSLContext:
     """The client SSL context for ``tls``; verification is off only when a pin replaces it."""
     if tls.ca_file is not None:
         # Only this CA is trusted (not the system store too): an operator who names a CA means it.
-        ctx = ssl.create_default_context(cafile=tls.ca_file)
+        try:
+            ctx = ssl.create_default_context(cafile=tls.ca_file)
+        except (OSError, ssl.SSLError) as exc:  # missing, unreadable, or no certificate in it: one line, not a trace
+            raise BadInput(f"PROXIMO_CA_FILE {tls.ca_file}: not a readable CA certificate file "
+                           f"({getattr(exc, 'strerror', None) or exc.__class__.__name__})") from None
     elif tls.fingerprint is not None:
         ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
         ctx.check_hostname = False

@@ -660,7 +660,7 @@ class Host:
     async def undo(self, seq: int, actor: Actor) -> Plan:
         """Plan the inverse of the change recorded at ledger ``seq``, afresh, through the whole pipeline."""
         try:
-            if isinstance(seq, bool) or not isinstance(seq, int) or seq < 1:
+            if isinstance(seq, bool) or not isinstance(seq, int) or not 1 <= seq < 2**63:  # SQLite's INTEGER
                 raise BadInput(f"not a ledger sequence number: {seq!r}")
             record = self.ledger.get(seq)
             if record is None or not record.plan_id:

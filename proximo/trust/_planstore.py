@@ -13,7 +13,7 @@ import msgspec
 from .._types import Plan
 from ..errors import BadInput, Refused
 
-PLAN_ID = re.compile(r"^p-[0-9a-f]{12}$")
+PLAN_ID = re.compile(r"p-[0-9a-f]{12}")  # fullmatch: "$" would let a trailing newline through
 
 
 def new_plan_id() -> str:
@@ -21,7 +21,7 @@ def new_plan_id() -> str:
 
 
 def check_plan_id(plan_id: object) -> str:
-    if not isinstance(plan_id, str) or not PLAN_ID.match(plan_id):
+    if not isinstance(plan_id, str) or not PLAN_ID.fullmatch(plan_id):
         raise BadInput(f"not a plan id: {str(plan_id)[:40]!r} (plan ids look like p-0123456789ab)")
     return plan_id
 
