@@ -170,9 +170,12 @@ async def test_critical_plan_with_the_wrong_name_is_refused(session: Session) ->
     assert "no clear answer after 3 tries" in screen and "declined" in screen and "Passphrase" not in screen
     assert _kinds(session.world, plan.plan_id) == [("plan", "test"), ("deny", "terminal")]
     async with session.world.host(url=session.url) as host:
-        with pytest.raises(proximo.NotApproved):  # noqa: PT012
+        with pytest.raises(proximo.Refused, match="was declined by a person"):  # noqa: PT012
             await host.apply(plan.plan_id, session.world.actor)
     assert all(m == "GET" for m, _ in session.world.sim.requests)
+    # a declined plan is dead: the terminal refuses to ask about it again, before showing it
+    again, screen = session.at_terminal(plan.plan_id, [])
+    assert again == 3 and "was declined by a person" in screen and "type the target's name" not in screen  # Refused
 
 
 async def test_an_unclear_answer_asks_again(session: Session) -> None:

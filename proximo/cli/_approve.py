@@ -57,6 +57,7 @@ def approve_at_terminal(host: Host, plan_id: str, actor: Actor, *, approver: str
     host checks it. ``ask`` stands in for the terminal in tests.
     """
     plan = host.get_plan(plan_id)
+    host.refuse_closed(plan)  # nobody is asked about a plan that is applied, declined, blocked or expired
     print_plan(console(), plan)
     if ask is None:
         if not sys.stdin.isatty():

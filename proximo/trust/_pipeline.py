@@ -431,6 +431,10 @@ class Host:
     def _check_open(self, plan: Plan) -> None:
         if self.ledger.find(plan_id=plan.plan_id, kind="apply-start"):
             raise AlreadyApplied(f"plan {plan.plan_id} was already applied; make a new plan")
+        declined = [r for r in self.ledger.find(plan_id=plan.plan_id, kind="deny") if r.outcome.get("declined")]
+        if declined:  # a person said no: asking again would wear them down; a new plan is a new question
+            raise Refused(f"plan {plan.plan_id} was declined by a person ({declined[-1].outcome.get('reason')}); "
+                          "make a new plan")
         if plan.blocked:
             raise Refused(f"plan {plan.plan_id} is blocked: {'; '.join(plan.blockers)}")
         if self._clock() > _parse_iso(plan.expires_at):
@@ -521,9 +525,15 @@ class Host:
                             outcome={"risk": plan.risk.value, "by": "person", "channel": channel, "approver": approver, **extra})
 
     def deny(self, plan_id: str, actor: Actor, reason: str) -> LedgerRecord:
+        """A person declines a plan: it is dead (``_check_open`` refuses it from then on, for every face)."""
         plan = self.get_plan(plan_id)
         return self._append("deny", actor, tool=plan.tool, plan_id=plan.plan_id, plan_hash=plan.hash,
-                            outcome={"reason": _bounded_text(reason, MAX_REASON)})
+                            outcome={"reason": _bounded_text(reason, MAX_REASON), "declined": True})
+
+    def refuse_closed(self, plan: Plan) -> None:
+        """Refuse, before anyone is asked, a plan that can no longer be approved: applied, declined, blocked or
+        expired (``check_open`` also reads the cluster for staleness, where a source is open)."""
+        self._check_open(plan)
 
     # --- APPLY ----------------------------------------------------------------------------------------
 

@@ -127,7 +127,11 @@ async def test_serve_sim_plan_waits_for_proximo_approve(script: str, mode: str, 
             declined, _ = await anyio.to_thread.run_sync(_approve_in_a_terminal, tmp_path, made["plan_id"], "no")
             assert declined == 3
             still = await client.call_tool("proximo_apply", {"plan_id": made["plan_id"]})
-            assert still.is_error and "approve" in text(still)
+            # a declined plan is dead (issue 20): asking again would wear the person down; a new plan is a new question
+            assert still.is_error and "was declined by a person" in text(still) and "make a new plan" in text(still)
+            again, _ = await anyio.to_thread.run_sync(_approve_in_a_terminal, tmp_path, made["plan_id"], "yes")
+            assert again != 0
+            made = (await client.call_tool("pve_storage_delete", {"storage": "local-zfs"})).structured_content
         code, screen = await anyio.to_thread.run_sync(_approve_in_a_terminal, tmp_path, made["plan_id"], "yes")
         assert code == 0, screen
         assert f"approved {made['plan_id']}" in screen and "DELETE /storage/local-zfs" in screen  # the person saw the steps

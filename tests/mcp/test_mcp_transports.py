@@ -164,12 +164,18 @@ async def test_approval_accepted_in_the_client_form(kind: str, mode: str, tmp_pa
                                                     for m in MODES for k in (TRANSPORTS if a == "decline" else ["memory"])])
 async def test_approval_declined_is_a_deny_record(kind: str, mode: str, action: str, tmp_path: Path) -> None:
     person = Person(action)  # type: ignore[arg-type]
-    async with open_face(kind, mode, tmp_path) as face, face.client(person) as client:
-        made = await plan(client, "pve_storage_delete", {"storage": "ceph-rbd"})
-        result = await client.call_tool("proximo_apply", {"plan_id": made["plan_id"]})
-        assert result.is_error and "nothing was applied" in text(result)
-        assert "ceph-rbd" in await storages(client)
-    assert kinds(face, made["plan_id"]) == ["plan", "deny"] and len(person.asked) == 1
+    async with open_face(kind, mode, tmp_path) as face:
+        async with face.client(person) as client:
+            made = await plan(client, "pve_storage_delete", {"storage": "ceph-rbd"})
+            result = await client.call_tool("proximo_apply", {"plan_id": made["plan_id"]})
+            assert result.is_error and "nothing was applied" in text(result)
+            assert "ceph-rbd" in await storages(client)
+        async with face.client(Person("accept", {"approve": True})) as client:  # not asked again (issue 20)
+            again = await client.call_tool("proximo_apply", {"plan_id": made["plan_id"]})
+            assert again.is_error and "was declined by a person" in text(again) and "make a new plan" in text(again)
+            assert "ceph-rbd" in await storages(client)
+    assert kinds(face, made["plan_id"])[:2] == ["plan", "deny"] and "approve" not in kinds(face, made["plan_id"])
+    assert len(person.asked) == 1
 
 
 @MEMORY
