@@ -151,7 +151,7 @@ async def test_apply_approved_then_denied_plan(world: World, recorder: Recorder)
         host.approve(plan.plan_id, PERSON, world.person)
         host.deny(plan.plan_id, PERSON, "changed my mind")
         # a declined plan is dead, whatever came before (issue 20)
-        await _refused(host, recorder, world, plan.plan_id, Refused, "was declined by a person (changed my mind); make a new plan")
+        await _refused(host, recorder, world, plan.plan_id, Refused, r"was declined by a person \(changed my mind\); make a new plan")
 
 
 async def test_apply_stale_plan(world: World, recorder: Recorder) -> None:
