@@ -7,6 +7,7 @@ import os
 import shlex
 import socket
 import sys
+import uuid
 from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from functools import partial
@@ -14,8 +15,11 @@ from pathlib import Path
 from typing import Any
 
 import anyio
+from a2a.helpers import new_text_part
+from a2a.server.context import ServerCallContext
 from a2a.server.request_handlers import DefaultRequestHandler
 from a2a.server.routes import create_agent_card_routes, create_jsonrpc_routes, create_rest_routes
+from a2a.types import ListTasksRequest, Message, Role, SendMessageRequest, TaskState
 from starlette.applications import Starlette
 
 from .._secret import Secret
@@ -24,11 +28,12 @@ from .._tools import ToolRegistry
 from ..errors import BadInput
 from ..trust._pipeline import Host
 from ._card import JSONRPC_PATH, REST_PREFIX, agent_card
-from ._executor import FaceState, ProximoExecutor
+from ._executor import PARKED_KEY, PLAN_KEY, FaceState, ProximoExecutor, decided
 from ._guard import DEFAULT_PORT, Guard, allowed_names, check_bind, read_token
 from ._store import SqliteTaskStore
 
 log = logging.getLogger("proximo.a2a")
+WATCH_INTERVAL = 0.2  # how often a parked task looks at the ledger for a person's decision (server side)
 HostFactory = Callable[[], AbstractAsyncContextManager[Host]]
 
 
@@ -44,16 +49,45 @@ def build_app(host_factory: HostFactory, *, tools: ToolRegistry, home: Path, bas
     store = SqliteTaskStore(home / "a2a-tasks.sqlite")
     handler = DefaultRequestHandler(agent_executor=ProximoExecutor(state), task_store=store, agent_card=card)
 
+    watching: set[str] = set()
+
+    async def watch(task_id: str, context_id: str, plan_id: str, parked: int) -> None:
+        """Wait for a person's decision in the ledger, then resume the parked task (which applies it or fails)."""
+        try:
+            while state.host is not None and not decided(state.host, plan_id, parked):
+                await anyio.sleep(WATCH_INTERVAL)
+            if state.host is None:
+                return
+            resume = Message(role=Role.ROLE_USER, message_id=str(uuid.uuid4()), task_id=task_id, context_id=context_id,
+                             parts=[new_text_part("a person decided (ledger)")])
+            await handler.on_message_send(SendMessageRequest(message=resume), ServerCallContext())
+        except Exception:  # the task stays parked in the store; a message on it resumes it
+            log.exception("resuming A2A task %s", task_id)
+        finally:
+            watching.discard(task_id)
+
     @asynccontextmanager
     async def lifespan(_: Starlette) -> AsyncIterator[None]:
-        async with host_factory() as host:
+        async with host_factory() as host, anyio.create_task_group() as tg:
             if host.tools is not tools:
                 raise RuntimeError("build_app: the host's tool registry is not the one the card was generated from")
-            state.host = host
+
+            def start_watch(task_id: str, context_id: str, plan_id: str, parked: int) -> None:
+                if task_id not in watching:
+                    watching.add(task_id)
+                    tg.start_soon(watch, task_id, context_id, plan_id, parked)
+
+            state.host, state.watch = host, start_watch
+            # tasks parked before a restart: their approval may come (or have come) while the server was down
+            for task in (await store.list(ListTasksRequest(status=TaskState.TASK_STATE_INPUT_REQUIRED))).tasks:
+                if PLAN_KEY in task.metadata:
+                    start_watch(task.id, task.context_id, str(task.metadata[PLAN_KEY]),
+                                int(task.metadata[PARKED_KEY]) if PARKED_KEY in task.metadata else 0)
             try:
                 yield
             finally:
-                state.host = None
+                state.host, state.watch = None, None
+                tg.cancel_scope.cancel()
                 store.close()
 
     routes = [*create_agent_card_routes(card), *create_jsonrpc_routes(handler, JSONRPC_PATH),

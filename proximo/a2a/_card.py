@@ -40,7 +40,7 @@ def skills(specs: list[ToolSpec], *, read_only: bool) -> list[AgentSkill]:
                 description="Run exactly a plan's steps: {\"apply\": PLAN_ID}. Within auto-approval the task goes "
                             "working -> completed with the ledger receipt. Above it the task waits in input-required "
                             "until a PERSON approves with their own credential (`proximo approve PLAN_ID`); no message "
-                            "from an agent can approve. The stream (or push notification) then carries it on.",
+                            "from an agent can approve. Subscribe to the task to hear the rest (no polling).",
                 tags=["proxmox", "apply"], examples=['{"apply": "PLAN_ID"}', "apply PLAN_ID"],
                 input_modes=["application/json", "text/plain"], output_modes=["application/json"]),
             AgentSkill(

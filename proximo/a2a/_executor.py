@@ -3,9 +3,11 @@
     read   -> completed, the answer as an artifact
     plan   -> completed, the plan document as an artifact (a plan changes nothing)
     apply  -> working (progress while Proxmox tasks run) -> completed with the ledger receipt, or failed
-              above auto-approval first: input-required, until a person approves (``proximo approve PLAN_ID``: the
-              approver's credential, never the calling agent's token) or denies; the executor watches the ledger, so
-              a streaming client hears of it without polling. Nothing in a message can approve.
+              above auto-approval first: the task parks in input-required (the plan id and the ledger seq in its
+              metadata) until a person approves (``proximo approve PLAN_ID``: the approver's credential, never the
+              calling agent's token) or denies. The server watches the ledger (``_app``) and then resumes the task
+              itself, so a subscribed client hears of it without polling. Nothing in a message can approve: a
+              message on a parked task finds it parked again.
 """
 
 from __future__ import annotations
@@ -13,10 +15,10 @@ from __future__ import annotations
 import logging
 import time
 from datetime import datetime
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-import anyio
 import msgspec
 from a2a.helpers import new_data_part, new_task, new_text_part
 from a2a.server.agent_execution import AgentExecutor, RequestContext
@@ -35,8 +37,8 @@ from ._request import Call, from_data, from_text
 
 log = logging.getLogger("proximo.a2a")
 
-WATCH_INTERVAL = 0.2  # how often a parked apply looks at the ledger for a person's decision (server side)
 PLAN_KEY = "proximo/plan_id"
+PARKED_KEY = "proximo/parked_at"  # the ledger seq when the task parked: a deny after it is the person's answer
 
 
 @dataclass
@@ -47,6 +49,8 @@ class FaceState:
     approve_command: str = "proximo approve"
     host: Host | None = None
     applying: set[str] = field(default_factory=set)
+    # start watching the ledger for a person's decision on a parked task (set by the server's lifespan)
+    watch: Callable[[str, str, str, int], None] | None = None
 
 
 def _outgoing(host: Host, value: Any) -> Any:
@@ -73,10 +77,6 @@ def withhold_new_secrets(result: ApplyResult) -> dict[str, Any]:
         if isinstance(answer, dict) and "full-tokenid" in answer and "value" in answer:
             answer["value"] = f"{REDACTED} (withheld from the A2A client: create tokens with `proximo apply` at a terminal)"
     return data
-
-
-class ServerStopping(Exception):
-    """The server's host closed while an apply waited for a person: the task stays parked in the store."""
 
 
 class ProximoExecutor(AgentExecutor):
@@ -110,10 +110,8 @@ class ProximoExecutor(AgentExecutor):
                                                      history=[context.message] if context.message else []))
         elif task.status.state == TaskState.TASK_STATE_INPUT_REQUIRED and PLAN_KEY in task.metadata:
             # a message to a parked apply (after a restart, say) only resumes the watch: it cannot approve
-            try:
-                await self._apply(updater, str(task.metadata[PLAN_KEY]), self._actor(context), resumed=True)
-            except ServerStopping:
-                pass
+            parked = int(task.metadata[PARKED_KEY]) if PARKED_KEY in task.metadata else 0
+            await self._apply(updater, str(task.metadata[PLAN_KEY]), self._actor(context), parked=parked)
             return
         try:
             call = read_call(context.message, self.state.specs)
@@ -123,8 +121,8 @@ class ProximoExecutor(AgentExecutor):
             return
         try:
             await self._run(call, updater, self._actor(context))
-        except ServerStopping:  # the task stays input-required in the store; a message after a restart resumes it
-            return
+        except BadInput as exc:  # an unknown tool or parameter: refused (the host wrote the deny record)
+            await updater.update_status(TaskState.TASK_STATE_REJECTED, self._text(updater, f"refused: {exc}"))
         except ProximoError as exc:
             await updater.failed(self._text(updater, str(exc)))
 
@@ -168,29 +166,31 @@ class ProximoExecutor(AgentExecutor):
         await self._artifact(updater, "plan", plan_document(plan), summary)
         await updater.complete()
 
-    async def _apply(self, updater: TaskUpdater, plan_id: str, actor: Actor, *, resumed: bool = False) -> None:
+    async def _apply(self, updater: TaskUpdater, plan_id: str, actor: Actor, *, parked: int | None = None) -> None:
+        """Apply a plan; above auto-approval, park the task in input-required (``parked``: resumed from there)."""
         host = self.host
         try:
             plan = host.get_plan(plan_id)
             await host.check_open(plan)
         except ProximoError as exc:
-            if not resumed:
+            if parked is None:
                 host.record_refusal(actor, "apply", {"plan_id": plan_id}, str(exc))
             await updater.failed(self._text(updater, f"{exc}: nothing was applied"))
             return
         if host.needs_person(plan) and host.approval(plan) is None:
-            denials = len(host.ledger.find(plan_id=plan.plan_id, kind="deny"))
-            if not resumed:
-                ask = (f"plan {plan.plan_id} is {plan.risk.value}, above auto-approval "
-                       f"({host.settings.auto_approve.value}): it waits for a person to run "
-                       f"`{self.state.approve_command} {plan.plan_id}` with their approver credential. No message from "
-                       "an agent can approve it; this task continues by itself once they decide.")
-                await updater.update_status(TaskState.TASK_STATE_INPUT_REQUIRED, self._text(updater, ask),
-                                            metadata={PLAN_KEY: plan.plan_id})
-            decided = await self._wait_for_person(plan, denials)
-            if decided is not None:
-                await updater.failed(self._text(updater, decided))
+            if parked is not None and (denied := denial(host, plan, parked)):
+                await updater.failed(self._text(updater, denied))
                 return
+            at = host.head().seq if parked is None else parked
+            ask = (f"plan {plan.plan_id} is {plan.risk.value}, above auto-approval "
+                   f"({host.settings.auto_approve.value}): it waits for a person to run "
+                   f"`{self.state.approve_command} {plan.plan_id}` with their approver credential. No message from "
+                   "an agent can approve it; this task continues by itself once they decide.")
+            await updater.update_status(TaskState.TASK_STATE_INPUT_REQUIRED, self._text(updater, ask),
+                                        metadata={PLAN_KEY: plan.plan_id, PARKED_KEY: at})
+            if self.state.watch is not None:
+                self.state.watch(updater.task_id, updater.context_id, plan.plan_id, at)
+            return
         await updater.start_work(self._text(updater, f"applying plan {plan.plan_id}: checking it is still fresh"))
         if plan.plan_id in self.state.applying:
             await updater.failed(self._text(updater, f"plan {plan.plan_id} is being applied right now by another task"))
@@ -222,23 +222,27 @@ class ProximoExecutor(AgentExecutor):
             await updater.failed(self._text(updater, f"apply of plan {result.plan_id} failed{why} "
                                                      f"(ledger record #{result.ledger.seq})"))
 
-    async def _wait_for_person(self, plan: Plan, denials: int) -> str | None:
-        """Watch the ledger until a person approves (None) or denies, or the plan expires (the reason)."""
-        while True:
-            host = self.state.host
-            if host is None:
-                raise ServerStopping
-            if host.approval(plan) is not None:
-                return None
-            found = host.ledger.find(plan_id=plan.plan_id, kind="deny")
-            if len(found) > denials:
-                reason = found[-1].outcome.get("reason", "denied")
-                return f"plan {plan.plan_id} was denied by a person ({reason}): nothing was applied"
-            if time.time() > datetime.fromisoformat(plan.expires_at.replace("Z", "+00:00")).timestamp():
-                return f"plan {plan.plan_id} expired at {plan.expires_at} before a person approved it: nothing was applied"
-            await anyio.sleep(WATCH_INTERVAL)
-
     async def cancel(self, context: RequestContext, event_queue: EventQueue) -> None:
         updater = TaskUpdater(event_queue, context.task_id or "", context.context_id or "")
         await updater.cancel(updater.new_agent_message([new_text_part("canceled by the client; nothing was applied")]))
 
+
+
+def denial(host: Host, plan: Plan, parked: int) -> str | None:
+    """The reason the parked plan will not run: a person's deny record after it parked, or its expiry."""
+    found = [r for r in host.ledger.find(plan_id=plan.plan_id, kind="deny") if r.seq > parked]
+    if found:
+        return (f"plan {plan.plan_id} was denied by a person ({found[-1].outcome.get('reason', 'denied')}): "
+                "nothing was applied")
+    if time.time() > datetime.fromisoformat(plan.expires_at.replace("Z", "+00:00")).timestamp():
+        return f"plan {plan.plan_id} expired at {plan.expires_at} before a person approved it: nothing was applied"
+    return None
+
+
+def decided(host: Host, plan_id: str, parked: int) -> bool:
+    """Whether a parked plan has a person's answer (an approval, a denial) or can no longer run."""
+    try:
+        plan = host.get_plan(plan_id)
+    except ProximoError:
+        return True
+    return host.approval(plan) is not None or denial(host, plan, parked) is not None

@@ -79,28 +79,31 @@ async def _wait_for_state(c, task_id: str, state: str) -> None:  # type: ignore[
 @pytest.mark.anyio
 @pytest.mark.parametrize("binding", BINDINGS)
 async def test_high_plan_waits_in_input_required_until_a_person_approves_and_the_stream_completes(binding: str, tmp_path: Path) -> None:
+    """The stream of the apply ends at input-required (the SDK's interrupted state); the client subscribes to the task
+    and hears the rest when a person approves: no polling."""
     w = world(tmp_path)
     person = w.person
     async with serve(w) as base, client(base, binding=binding) as c:
         plan = artifacts(await events(c, data_message({"tool": "guest.stop", "params": {"vmid": 104}})))["plan"]
         assert plan["risk"] == "HIGH"
+        first = await events(c, data_message({"apply": plan["plan_id"]}))
+        assert state_of(first[-1]) == "TASK_STATE_INPUT_REQUIRED"
+        assert "proximo approve" in " ".join(status_texts(first))
+        assert w.ledger().find(plan_id=plan["plan_id"], kind="apply-start") == []
         seen: list = []
         async with anyio.create_task_group() as tg:
             async def consume() -> None:
-                async for ev in c.send_message(data_message({"apply": plan["plan_id"]})):
+                async for ev in c.subscribe(SubscribeToTaskRequest(id=final_task_id(first))):
                     seen.append(ev)
 
             tg.start_soon(consume)
-            while not any(state_of(e) == "TASK_STATE_INPUT_REQUIRED" for e in seen):
+            while not seen:
                 await anyio.sleep(0.02)
-            # an agent's message cannot approve: the task stays parked
-            assert w.ledger().find(plan_id=plan["plan_id"], kind="apply-start") == []
             async with w.host() as other:  # what `proximo approve PLAN_ID` does: the approver's own credential
                 other.approve(plan["plan_id"], TERMINAL, person)
     states = [state_of(e) for e in seen]
-    assert states.index("TASK_STATE_INPUT_REQUIRED") < states.index("TASK_STATE_WORKING")
+    assert "TASK_STATE_WORKING" in states
     assert states[-1] == "TASK_STATE_COMPLETED"
-    assert "proximo approve" in " ".join(status_texts(seen))
     assert artifacts(seen)["receipt"]["ok"] is True
 
 
@@ -136,14 +139,15 @@ async def test_a_person_denying_fails_the_task(tmp_path: Path) -> None:
     w = world(tmp_path)
     async with serve(w) as base, client(base) as c:
         plan = artifacts(await events(c, data_message({"tool": "guest.stop", "params": {"vmid": 104}})))["plan"]
+        first = await events(c, data_message({"apply": plan["plan_id"]}))
         seen: list = []
         async with anyio.create_task_group() as tg:
             async def consume() -> None:
-                async for ev in c.send_message(data_message({"apply": plan["plan_id"]})):
+                async for ev in c.subscribe(SubscribeToTaskRequest(id=final_task_id(first))):
                     seen.append(ev)
 
             tg.start_soon(consume)
-            while not any(state_of(e) == "TASK_STATE_INPUT_REQUIRED" for e in seen):
+            while not seen:
                 await anyio.sleep(0.02)
             async with w.host() as other:  # `proximo approve` answered "no" at the terminal
                 other.deny(plan["plan_id"], TERMINAL, "declined at the terminal")
@@ -161,15 +165,16 @@ async def test_an_input_required_task_survives_a_restart_and_completes_after_a_l
         first = await events(c, data_message({"apply": plan["plan_id"]}))
         task_id = final_task_id(first)
     assert state_of(first[-1]) == "TASK_STATE_INPUT_REQUIRED"
+    async with serve(w) as base, client(base, streaming=False) as c:  # restarted: still parked, still nothing applied
+        task = await c.get_task(GetTaskRequest(id=task_id))
+        assert TaskState.Name(task.status.state) == "TASK_STATE_INPUT_REQUIRED"
+        assert task.metadata["proximo/plan_id"] == plan["plan_id"]
+    assert w.ledger().find(plan_id=plan["plan_id"], kind="apply-start") == []
     async with w.host() as other:  # approved while the server is down
         other.approve(plan["plan_id"], TERMINAL, person)
     async with serve(w) as base, client(base, streaming=False) as c:
-        task = await c.get_task(GetTaskRequest(id=task_id))
-        assert TaskState.Name(task.status.state) == "TASK_STATE_INPUT_REQUIRED"
-        # any message on the task resumes it; the approval is the person's ledger record, not this message
-        done = await events(c, data_message({"audit": "verify"}, task_id=task_id, context_id=task.context_id))
+        # the restarted server watches the tasks parked in its store: nobody sends anything
         await _wait_for_state(c, task_id, "TASK_STATE_COMPLETED")
-    assert state_of(done[-1]) in ("TASK_STATE_COMPLETED", "TASK_STATE_WORKING")
     assert w.ledger().find(plan_id=plan["plan_id"], kind="apply-result")
 
 
@@ -184,7 +189,7 @@ async def test_unknown_params_are_refused(request_: object, tmp_path: Path) -> N
     async with serve(w) as base, client(base) as c:
         msg = text_message(request_) if isinstance(request_, str) else data_message(request_)
         evs = await events(c, msg)
-    assert state_of(evs[-1]) in ("TASK_STATE_REJECTED", "TASK_STATE_FAILED")
+    assert state_of(evs[-1]) == "TASK_STATE_REJECTED"
     assert any("approve" in t for t in status_texts(evs))
     assert w.ledger().find(plan_id="", kind="deny") or any(r.kind == "deny" for r in w.ledger().tail(5))
 
@@ -208,3 +213,28 @@ async def test_bad_token_and_foreign_host_are_refused_and_the_secret_never_shows
     assert state_of(evs[-1]) == "TASK_STATE_COMPLETED"
     shown = " ".join([none.text, wrong.text, foreign.text, str(artifacts(evs)), caplog.text])
     assert TOKEN not in shown and w.secret not in shown
+
+
+@pytest.mark.anyio
+async def test_a_message_to_a_parked_task_does_not_approve_it(tmp_path: Path) -> None:
+    w = world(tmp_path)
+    person = w.person
+    async with serve(w) as base, client(base, streaming=False) as c:
+        plan = artifacts(await events(c, data_message({"tool": "guest.stop", "params": {"vmid": 104}})))["plan"]
+        first = await events(c, data_message({"apply": plan["plan_id"]}))
+        task_id = final_task_id(first)
+        task = await c.get_task(GetTaskRequest(id=task_id))
+        again = await events(c, text_message_on("approve yes, approved=true", task_id, task.context_id))
+        assert state_of(again[-1]) == "TASK_STATE_INPUT_REQUIRED"
+        assert w.ledger().find(plan_id=plan["plan_id"], kind="approve") == []
+        async with w.host() as other:
+            other.approve(plan["plan_id"], TERMINAL, person)
+        await _wait_for_state(c, task_id, "TASK_STATE_COMPLETED")
+    assert len(w.ledger().find(plan_id=plan["plan_id"], kind="apply-result")) == 1
+    assert [r.outcome["channel"] for r in w.ledger().find(plan_id=plan["plan_id"], kind="approve")] == ["credential"]
+
+
+def text_message_on(text: str, task_id: str, context_id: str):  # type: ignore[no-untyped-def]
+    req = text_message(text)
+    req.message.task_id, req.message.context_id = task_id, context_id
+    return req
