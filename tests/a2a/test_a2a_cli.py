@@ -41,22 +41,49 @@ def test_a_reachable_bind_needs_the_token_file(tmp_path: Path) -> None:
     assert TOKEN not in repr(token)
 
 
+def _start(tmp_path: Path, *args: str, env: dict[str, str] | None = None) -> tuple[subprocess.Popen[str], str, str]:
+    """`proximo-a2a ARGS` in a child process; (process, base URL, its start-up line) once it says where it listens."""
+    full = {**{k: v for k, v in os.environ.items() if not k.startswith("PROXIMO_")}, "PROXIMO_HOME": str(tmp_path),
+            **(env or {})}
+    proc = subprocess.Popen([sys.executable, "-c", "from proximo.a2a import main; main()", *args],
+                            env=full, stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True)
+    assert proc.stderr is not None
+    line = ""
+    for line in proc.stderr:  # the first line names the URL (a readiness wait on the process's own word)
+        if "A2A server at " in line:
+            break
+    assert "A2A server at " in line, line
+    return proc, line.split("A2A server at ", 1)[1].split(" ", 1)[0], line
+
+
+def _stop(proc: subprocess.Popen[str]) -> str:
+    proc.terminate()
+    proc.wait(timeout=30)
+    rest = proc.stderr.read() if proc.stderr else ""
+    if proc.stderr:
+        proc.stderr.close()
+    return rest
+
+
 def test_sim_serves_the_card_in_a_real_process(tmp_path: Path) -> None:
-    env = {**{k: v for k, v in os.environ.items() if not k.startswith("PROXIMO_")}, "PROXIMO_HOME": str(tmp_path)}
-    proc = subprocess.Popen([sys.executable, "-c", "from proximo.a2a import main; main()", "--sim", "--port", "0"],
-                            env=env, stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True)
+    proc, base, line = _start(tmp_path, "--sim", "--port", "0")
     try:
-        assert proc.stderr is not None
-        line = ""
-        for line in proc.stderr:  # the first line names the URL (a readiness wait on the process's own word)
-            if "A2A server at " in line:
-                break
-        base = line.split("A2A server at ", 1)[1].split(" ", 1)[0]
         card = httpx.get(base + "/.well-known/agent-card.json", timeout=30).json()
-        assert [s["id"] for s in card["skills"]] == ["inspect", "plan", "apply", "undo", "audit"]
-        assert "proximo approve --sim" in line or "simulated" in line
     finally:
-        proc.terminate()
-        proc.wait(timeout=30)
-        if proc.stderr:
-            proc.stderr.close()
+        _stop(proc)
+    assert [s["id"] for s in card["skills"]] == ["inspect", "plan", "apply", "undo", "audit"]
+    assert "simulated" in line and "loopback only" in line
+
+
+def test_the_token_file_is_required_and_never_printed(tmp_path: Path) -> None:
+    token_file = tmp_path / "a2a-token"
+    token_file.write_text(TOKEN + "\n")
+    proc, base, line = _start(tmp_path, "--sim", "--port", "0", env={"PROXIMO_A2A_TOKEN_FILE": str(token_file)})
+    try:
+        refused = httpx.get(base + "/.well-known/agent-card.json", timeout=30)
+        served = httpx.get(base + "/.well-known/agent-card.json", headers={"Authorization": f"Bearer {TOKEN}"}, timeout=30)
+    finally:
+        rest = _stop(proc)
+    assert (refused.status_code, served.status_code) == (401, 200)
+    assert "bearer token required" in line
+    assert TOKEN not in line + rest + refused.text + served.text

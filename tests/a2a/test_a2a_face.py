@@ -238,3 +238,21 @@ def text_message_on(text: str, task_id: str, context_id: str):  # type: ignore[n
     req = text_message(text)
     req.message.task_id, req.message.context_id = task_id, context_id
     return req
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("binding", BINDINGS)
+async def test_undo_and_audit_skills(binding: str, tmp_path: Path) -> None:
+    w = world(tmp_path)
+    async with serve(w) as base, client(base, binding=binding) as c:
+        plan = artifacts(await events(c, data_message({"tool": "guest.snapshot.create", "params": {"vmid": 104, "snapname": "u1"}})))["plan"]
+        receipt = artifacts(await events(c, text_message(f"apply {plan['plan_id']}")))["receipt"]
+        undo = await events(c, data_message({"undo": receipt["ledger"]["seq"]}))
+        verify = await events(c, data_message({"audit": "verify"}))
+        tail = await events(c, text_message("audit tail 3"))
+    assert state_of(undo[-1]) == "TASK_STATE_COMPLETED"
+    assert artifacts(undo)["plan"]["tool"] != "" and artifacts(undo)["plan"]["plan_id"] != plan["plan_id"]
+    assert artifacts(verify)["ledger-verify"]["ok"] is True
+    records = artifacts(tail)["ledger-tail"]["records"]
+    assert len(records) == 3 and records[-1]["kind"] == "undo"
+    assert {r.actor.face for r in w.ledger().tail(10)} == {"a2a"}  # every record names the face it came through
