@@ -86,8 +86,11 @@ def build_app(host_factory: HostFactory, *, tools: ToolRegistry, home: Path, bas
             try:
                 yield
             finally:
-                state.host, state.watch = None, None
+                state.watch = None
                 tg.cancel_scope.cancel()
+                with anyio.CancelScope(shield=True):
+                    await handler.aclose()  # the SDK's tasks end here, not at event-loop shutdown; the store keeps them
+                state.host = None
                 store.close()
 
     routes = [*create_agent_card_routes(card), *create_jsonrpc_routes(handler, JSONRPC_PATH),

@@ -134,6 +134,7 @@ class ProximoExecutor(AgentExecutor):
                 await self._plan(updater, await host.plan(spec.id, call.params, actor))
             else:  # an unknown or unselected id goes to the host, which refuses it (with a suggestion) and records it
                 if spec is None and call.tool in {t.id for t in host.tools}:
+                    host.record_refusal(actor, call.tool, call.params, "not served by this A2A face")
                     raise BadInput(f"{call.tool} is not served here (PROXIMO_TOOLS / PROXIMO_READ_ONLY leave it out)")
                 answer = await host.read(call.tool, call.params, actor)
                 await self._artifact(updater, "answer", answer, f"{call.tool}: answered; nothing changed.")
