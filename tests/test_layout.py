@@ -1,6 +1,6 @@
 """The layout shows the architecture, and the imports keep to it: no circles, faces above the host.
 
-    faces       proximo.cli (the launcher: it starts the others), proximo.mcp, proximo.service
+    faces       proximo.cli (the launcher: it starts the others), proximo.mcp, proximo.a2a, proximo.service
     host        proximo._host, _world, _plugins, _tools, _render, _settings, ... and proximo.trust
     below       proximo.pve (talking to Proxmox), proximo.model, proximo.sim
     packs       plugins/*/proximo_*: proximo's public API, its model, the schema (proximo.pve), proximo.cli for commands
@@ -16,7 +16,7 @@ import sys
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
-FACES = ("proximo.cli", "proximo.mcp", "proximo.service")
+FACES = ("proximo.cli", "proximo.mcp", "proximo.a2a", "proximo.service")
 BELOW_THE_FACES = ("proximo.trust", "proximo.pve", "proximo.model", "proximo.sim", "proximo._")
 
 

@@ -32,6 +32,7 @@ from proximo._settings import Settings
 from proximo.trust._state import open_ledger
 
 AGENT, APPROVER = "pxagent", "pxapprover"
+A2A_TOKEN = "service-a2a-token-7c2e94b1d05f3a68"
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0 or shutil.which("useradd") is None,
                                 reason="needs root and useradd to create the test's unix accounts (CI runs as root)")
@@ -155,7 +156,10 @@ def service() -> Iterator[Service]:
     env = {**{k: v for k, v in os.environ.items() if not k.startswith("PROXIMO_")},
            "PROXIMO_HOME": str(base / "state"), "PROXIMO_SERVICE_DIR": str(base / "run"),
            "PROXIMO_APPROVERS": APPROVER, "PROXIMO_AGENTS": AGENT,
-           "PROXIMO_TOOLSET": "full"}  # the agents here call pve_* tools by name (each `proximo serve` inherits this)
+           "PROXIMO_TOOLSET": "full",  # the agents here call pve_* tools by name (each `proximo serve` inherits this)
+           "PROXIMO_A2A_PORT": "0", "PROXIMO_A2A_TOKEN_FILE": str(base / "a2a-token")}  # and the A2A face, any port
+    (base / "a2a-token").write_text(A2A_TOKEN)
+    os.chmod(base / "a2a-token", 0o600)
     log = base / "service.log"
     with log.open("wb") as stderr:
         process = subprocess.Popen([sys.executable, "-m", "proximo", "service", "run", "--sim"], env=env,
@@ -318,3 +322,65 @@ def test_the_service_refuses_an_approver_list_that_names_an_agent_or_itself(tmp_
         AccessRules.from_settings(Settings.from_env({"PROXIMO_APPROVERS": AGENT, "PROXIMO_AGENTS": AGENT}))
     with pytest.raises(BadInput, match="no unix account 'nobody-here'"):
         AccessRules.from_settings(Settings.from_env({"PROXIMO_APPROVERS": "nobody-here"}))
+
+
+def _a2a_base(service: Service) -> str:
+    log = service.base / "service.log"
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:  # a readiness wait on the child's own start-up line
+        for line in log.read_text().splitlines():
+            if "A2A server at " in line:
+                return line.split("A2A server at ", 1)[1].split(" ", 1)[0]
+        time.sleep(0.05)
+    raise AssertionError(f"the service's A2A face did not start: {log.read_text()}")
+
+
+def test_the_service_runs_the_a2a_face_and_an_approval_over_the_socket_completes_its_parked_task(service: Service) -> None:
+    """PROXIMO_A2A_PORT: the A2A face is part of the service; an agent hires it with the token, a HIGH plan parks in
+    input-required, and the approver's approval over approve.sock (their unix account) moves it on."""
+    import anyio
+    import httpx
+    from a2a.client import A2ACardResolver, ClientConfig, create_client
+    from a2a.helpers import new_data_part
+    from a2a.types import GetTaskRequest, Message, Role, SendMessageRequest, TaskState
+    from google.protobuf.json_format import MessageToDict
+
+    base = _a2a_base(service)
+
+    def message(data: dict[str, Any]) -> SendMessageRequest:
+        return SendMessageRequest(message=Message(role=Role.ROLE_USER, message_id=os.urandom(8).hex(), parts=[new_data_part(data)]))
+
+    async def hire() -> tuple[str, str, int]:
+        async with httpx.AsyncClient(headers={"Authorization": f"Bearer {A2A_TOKEN}"}, timeout=60) as http:
+            async with httpx.AsyncClient() as bare:
+                assert (await bare.get(base + "/.well-known/agent-card.json")).status_code == 401
+            card = await A2ACardResolver(http, base).get_agent_card()
+            client = await create_client(card, client_config=ClientConfig(streaming=False, httpx_client=http))
+            planned = [ev async for ev in client.send_message(message({"tool": "guest.stop", "params": {"vmid": 104}}))]
+            plan = MessageToDict(planned[-1].task.artifacts[0].parts[1].data)
+            parked = [ev async for ev in client.send_message(message({"apply": plan["plan_id"]}))]
+            await client.close()
+            return plan["plan_id"], parked[-1].task.id, parked[-1].task.status.state
+
+    async def wait_done(task_id: str) -> int:
+        async with httpx.AsyncClient(headers={"Authorization": f"Bearer {A2A_TOKEN}"}, timeout=60) as http:
+            card = await A2ACardResolver(http, base).get_agent_card()
+            client = await create_client(card, client_config=ClientConfig(streaming=False, httpx_client=http))
+            for _ in range(1500):  # a readiness wait, not a timed assertion
+                task = await client.get_task(GetTaskRequest(id=task_id))
+                if task.status.state not in (TaskState.TASK_STATE_INPUT_REQUIRED, TaskState.TASK_STATE_WORKING):
+                    break
+                await anyio.sleep(0.02)
+            await client.close()
+            return task.status.state
+
+    plan_id, task_id, state = anyio.run(hire)
+    assert state == TaskState.TASK_STATE_INPUT_REQUIRED
+    approved = as_account(APPROVER, lambda: ask_service(service.approve_socket, {"op": "approve", "plan_id": plan_id}))
+    assert approved["ok"], approved
+    assert anyio.run(wait_done, task_id) == TaskState.TASK_STATE_COMPLETED
+    records = [r for r in service.ledger_records() if r.plan_id == plan_id]
+    assert [r.kind for r in records if r.kind in ("approve", "apply-result")] == ["approve", "apply-result"]
+    assert next(r for r in records if r.kind == "approve").outcome["channel"] == "unix-socket"
+    assert {r.actor.face for r in records if r.kind in ("plan", "apply-result")} == {"a2a"}
+    assert A2A_TOKEN not in (service.base / "service.log").read_text()

@@ -8,6 +8,10 @@
                         other end (SO_PEERCRED); only accounts in PROXIMO_APPROVERS may approve, never the service's
                         own account and never an agent's (PROXIMO_AGENTS).
 
+With ``PROXIMO_A2A_PORT`` (and ``PROXIMO_A2A_TOKEN_FILE``) the service also runs the A2A face, ``proximo-a2a``, on
+that loopback port as a child process: same state, same ledger; its parked tasks move on when an approver approves
+over approve.sock.
+
 The state directory (token, ledger and its key and mark, plans, approvers) belongs to the service's account, 0700:
 an agent running as another account can read none of it, so it can neither use the token directly nor forge
 the ledger. ``proximo connect`` is the thin stdio client an MCP client spawns; ``proximo approve`` talks to
@@ -23,6 +27,7 @@ import pwd
 import shlex
 import socket
 import struct
+import subprocess
 import sys
 import threading
 from collections.abc import Callable
@@ -249,6 +254,7 @@ async def run_service(settings: Settings, *, sim: bool = False, ready: Callable[
     except OSError as exc:
         raise BadInput(f"PROXIMO_SERVICE_DIR {settings.service_dir}: {exc.strerror}") from None
     agent_path, approve_path = socket_paths(settings)
+    a2a_port = a2a_port_of(os.environ)
     async with anyio.create_task_group() as tg:
         sim_env: dict[str, str] = {}
         if sim:
@@ -259,9 +265,37 @@ async def run_service(settings: Settings, *, sim: bool = False, ready: Callable[
             agents, approvals = await _listen(agent_path), await _listen(approve_path)
             tg.start_soon(agents.serve, lambda s: _serve_agent(s, rules, host, sim_env))
             tg.start_soon(approvals.serve, lambda s: _serve_approvals(desk, s))
+            if a2a_port:
+                tg.start_soon(_run_a2a, a2a_port, sim_env)
             if ready is not None:
                 ready(f"Proximo service (uid {rules.service_uid}) on {agent_path} and {approve_path}; state in {settings.home}")
             await anyio.sleep_forever()
+
+
+def a2a_port_of(env: Any) -> str:
+    """``PROXIMO_A2A_PORT``: the service also runs the A2A face (``proximo-a2a``) on this loopback port.
+
+    Any local account can reach a loopback TCP port (agent.sock is guarded by SO_PEERCRED instead), so the service
+    runs it only with ``PROXIMO_A2A_TOKEN_FILE``: agents that hold the token can hire Proximo, no other account."""
+    port = env.get("PROXIMO_A2A_PORT", "").strip()
+    if not port:
+        return ""
+    if not port.isdigit() or int(port) > 65535:
+        raise BadInput(f"PROXIMO_A2A_PORT must be a port number (got {port!r})")
+    if not env.get("PROXIMO_A2A_TOKEN_FILE", "").strip():
+        raise BadInput("PROXIMO_A2A_PORT needs PROXIMO_A2A_TOKEN_FILE in service mode: every local account can reach a "
+                       "loopback port, so the A2A face asks for a bearer token there")
+    return port
+
+
+async def _run_a2a(port: str, sim_env: dict[str, str]) -> None:
+    """The A2A face as a child process of the service (its own host on the same state; approvals still come through
+    approve.sock and land in the same ledger, where the A2A face watches for them)."""
+    env = {**os.environ, **sim_env}
+    async with await anyio.open_process([sys.executable, "-m", "proximo.a2a", "--port", port], stdin=subprocess.DEVNULL,
+                                        stdout=subprocess.DEVNULL, stderr=None, env=env) as process:
+        code = await process.wait()
+    log.error("the A2A face (proximo-a2a) exited with status %s", code)
 
 
 FULL_WALK_INTERVAL = 600.0
