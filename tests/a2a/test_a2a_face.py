@@ -152,7 +152,7 @@ async def test_a_person_denying_fails_the_task(tmp_path: Path) -> None:
             async with w.host() as other:  # `proximo approve` answered "no" at the terminal
                 other.deny(plan["plan_id"], TERMINAL, "declined at the terminal")
     assert state_of(seen[-1]) == "TASK_STATE_FAILED"
-    assert "denied" in status_texts(seen)[-1]
+    assert "declined by a person" in status_texts(seen)[-1]  # a declined plan is dead: the task says so
     assert w.ledger().find(plan_id=plan["plan_id"], kind="apply-start") == []
 
 
