@@ -174,6 +174,40 @@ def _add_commands(cli: click.Group) -> None:
         run(go)
 
     @cli.command()
+    @click.option("--reason", default="", help="Why (recorded in the ledger with the freeze).")
+    @click.option("--sim", is_flag=True, help="The simulated cluster's ledger (`proximo serve --sim`).")
+    @click.pass_obj
+    def freeze(ctx: Context, reason: str, sim: bool) -> None:
+        """Emergency stop: every apply refuses, in every face and process on this ledger, until `proximo unfreeze`."""
+
+        async def go() -> None:
+            from .._world import sim_world
+
+            settings = sim_world(ctx.settings).settings if sim else ctx.settings
+            async with open_host(settings, snapshot=_NO_SOURCE) as host:
+                record = host.freeze(ctx.actor("terminal"), reason)
+            click.echo(f"frozen (ledger #{record.seq}): no plan is applied until a person runs `proximo unfreeze`", err=True)
+
+        run(go)
+
+    @cli.command()
+    @click.option("--sim", is_flag=True, help="The simulated cluster's ledger (`proximo serve --sim`).")
+    @click.option("--as", "approver", metavar="NAME", help="The approver to unfreeze as (asked when there are several).")
+    @click.pass_obj
+    def unfreeze(ctx: Context, sim: bool, approver: str | None) -> None:
+        """Let applies run again: a person, with their approver passphrase (and TOTP code)."""
+        from ._approve import unfreeze_at_terminal
+
+        async def go() -> None:
+            from .._world import sim_world
+
+            settings = sim_world(ctx.settings).settings if sim else ctx.settings
+            async with open_host(settings, snapshot=_NO_SOURCE) as host:
+                unfreeze_at_terminal(host, ctx.actor("terminal"), approver=approver)
+
+        run(go)
+
+    @cli.command()
     @click.argument("plan_id")
     @click.option("--sim", is_flag=True, help="A plan made through `proximo serve --sim` (the simulated cluster's ledger).")
     @click.option("--as", "approver", metavar="NAME", help="The approver to approve as (asked when there are several).")

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Callable
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 from pathlib import Path
 
 import click
@@ -72,14 +72,39 @@ def approve_at_terminal(host: Host, plan_id: str, actor: Actor, *, approver: str
         host.deny(plan_id, actor, "declined at the terminal")
         click.echo("declined: recorded in the ledger", err=True)
         sys.exit(3)
+    name, credential = ask_credential(host, ask, approver)
+    host.approve(plan_id, actor, credential, typed_target=typed)
+    click.echo(f"approved {plan_id} as {name}: now `proximo apply {plan_id}`", err=True)
+
+
+def ask_credential(host: Host, ask: Ask, approver: str | None) -> tuple[str, Any]:
+    """The approver's name, passphrase and TOTP code, asked at the terminal: (name, Credential)."""
+    names = host.approvers.names()
+    if not names:
+        raise BadInput("no approver is set up: a person runs `proximo approver add NAME` once, choosing a passphrase the "
+                       "agent does not know")
     name = approver or (names[0] if len(names) == 1 else ask(f"Approver ({', '.join(names)})", False).strip())
     passphrase = ask(f"Passphrase of approver {name}", True)
     stored = host.approvers.get(name)
     code = ask(f"TOTP code of approver {name}", False) if stored is not None and stored.totp else ""
     from ..trust._pipeline import Credential  # the pipeline comes with the host; `--help` needs neither
 
-    host.approve(plan_id, actor, Credential(name, passphrase, code), typed_target=typed)
-    click.echo(f"approved {plan_id} as {name}: now `proximo apply {plan_id}`", err=True)
+    return name, Credential(name, passphrase, code)
+
+
+def unfreeze_at_terminal(host: Host, actor: Actor, *, approver: str | None = None, ask: Ask | None = None) -> None:
+    """Let applies run again: a person at a terminal with their approver credential (a terminal alone proves nothing)."""
+    frozen = host.frozen()
+    if frozen is None:
+        raise Refused("applies are not frozen")
+    click.echo(f"applies are frozen since ledger #{frozen.seq}: {frozen.outcome.get('reason')}", err=True)
+    if ask is None:
+        if not sys.stdin.isatty():
+            raise BadInput("unfreeze needs a person at an interactive terminal (stdin is not a TTY)")
+        ask = ask_terminal
+    name, credential = ask_credential(host, ask, approver)
+    record = host.unfreeze(actor, credential)
+    click.echo(f"unfrozen by {name} (ledger #{record.seq}): applies may run again", err=True)
 
 
 

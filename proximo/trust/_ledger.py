@@ -55,7 +55,8 @@ __all__ = [
     "seal",
 ]
 
-LedgerKind = Literal["plan", "approve", "deny", "apply-start", "apply-result", "undo", "exec", "seal", "approver"]
+LedgerKind = Literal["plan", "approve", "deny", "apply-start", "apply-result", "undo", "exec", "seal", "approver",
+                     "freeze", "unfreeze"]
 _KINDS: frozenset[str] = frozenset(get_args(LedgerKind))
 
 GENESIS = "0" * 64
@@ -680,6 +681,12 @@ class Ledger:
                 f"SELECT {_COLUMNS} FROM records WHERE plan_id = ? AND kind = ? ORDER BY seq", (plan_id, kind)
             )
         return [_decode(row) for row in rows]
+
+    def latest(self, *kinds: LedgerKind) -> LedgerRecord | None:
+        """The newest record of any of these kinds (the kind index answers it, however long the ledger)."""
+        marks = ", ".join("?" for _ in kinds)
+        rows = self._query(f"SELECT {_COLUMNS} FROM records WHERE kind IN ({marks}) ORDER BY seq DESC LIMIT 1", tuple(kinds))
+        return _decode(rows[0]) if rows else None
 
     def open_applies(self) -> list[LedgerRecord]:
         """apply-start records with no apply-result for their plan after them: applies a crash interrupted."""

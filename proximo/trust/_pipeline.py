@@ -490,8 +490,9 @@ class Host:
             return f"record {record.seq}: unix account {approver!r} is not in PROXIMO_APPROVERS"
         return None
 
-    def _person(self, proof: Proof, plan: Plan) -> tuple[str, str, dict[str, Any]]:
-        """Check who approves and how: (channel, approver, extra outcome fields); NotApproved when it is not a person."""
+    def _person(self, proof: Proof, plan: Plan | None) -> tuple[str, str, dict[str, Any]]:
+        """Check who approves and how: (channel, approver, extra outcome fields); NotApproved when it is not a person.
+        ``plan`` None: a decision about no plan (unfreeze), which only a person's own credential or account makes."""
         if isinstance(proof, Credential):
             if not self.approvers.names():
                 raise NotApproved("no approver is set up: a person runs `proximo approver add NAME` (once) to set a "
@@ -504,6 +505,9 @@ class Host:
             if not _is_configured_approver(self.settings.approvers, proof.uid, proof.user):
                 raise NotApproved(f"unix account {proof.user} (uid {proof.uid}) is not an approver (PROXIMO_APPROVERS)")
             return "unix-socket", proof.user, {"uid": proof.uid}
+        if plan is None:
+            raise NotApproved(f"only a person's own credential (an approver passphrase, or an approver's unix account) "
+                              f"can do this, not an MCP client's form: {proof.face}")
         if self.policy.person_channel_required(plan.risk):
             raise NotApproved(f"the policy (approval = \"person\") needs a person's own credential for {plan.risk.value} "
                               f"plans, not an MCP client's form: {proof.face}")
@@ -535,6 +539,46 @@ class Host:
         expired (``check_open`` also reads the cluster for staleness, where a source is open)."""
         self._check_open(plan)
 
+    # --- FREEZE: the emergency stop ----------------------------------------------------------------------
+
+    def freeze(self, actor: Actor, reason: str) -> LedgerRecord:
+        """Stop every apply, in every face and every process on this ledger, until a person unfreezes. Anyone may
+        freeze (stopping is always safe); the ``freeze`` record is the state, so no other file can undo it."""
+        return self._append("freeze", actor, outcome={"reason": _bounded_text(reason or "no reason given", MAX_REASON)})
+
+    def unfreeze(self, actor: Actor, proof: Proof) -> LedgerRecord:
+        """Let applies run again: a person's own credential only (never a client form, never the agent's token)."""
+        if self.frozen() is None:
+            raise Refused("applies are not frozen")
+        try:
+            channel, approver, extra = self._person(proof, None)
+        except NotApproved as exc:
+            self._deny(actor, "unfreeze", {}, str(exc))
+            raise
+        return self._append("unfreeze", actor, outcome={"by": "person", "channel": channel, "approver": approver, **extra})
+
+    def frozen(self) -> LedgerRecord | None:
+        """The ``freeze`` record in force, if any: the newest freeze, unless a sound unfreeze by a person followed."""
+        record = self.ledger.latest("freeze", "unfreeze")
+        if record is None:
+            return None
+        if record.kind == "unfreeze":
+            outcome = record.outcome
+            channel, approver = outcome.get("channel"), outcome.get("approver")
+            sound = (self.ledger.check_record(record) is None and outcome.get("by") == "person" and channel in PERSON_CHANNELS
+                     and (channel != "credential" or self.approvers.get(str(approver)) is not None)
+                     and (channel != "unix-socket" or _is_configured_approver(self.settings.approvers, outcome.get("uid"), approver)))
+            if sound:
+                return None
+            # an unfreeze that is not a person's (a forged or broken record) leaves the freeze standing
+            return self.ledger.latest("freeze")
+        return record
+
+    def _check_not_frozen(self) -> None:
+        if (record := self.frozen()) is not None:
+            raise Refused(f"applies are frozen since ledger #{record.seq} ({record.outcome.get('reason')}): nothing runs "
+                          "until a person runs `proximo unfreeze`")
+
     # --- APPLY ----------------------------------------------------------------------------------------
 
     def check_ledger(self) -> None:
@@ -558,6 +602,7 @@ class Host:
         emit = events or (lambda event: None)
         try:
             self.check_ledger()
+            self._check_not_frozen()
             plan = self.get_plan(plan_id)
             emit(Checking(plan_id=plan.plan_id, steps=len(plan.steps)))
         except Refused as exc:
