@@ -171,3 +171,31 @@ async def test_approval_person_leaves_plans_within_auto_approval_alone(tmp_path:
     async with world.host() as host:
         medium = await host.plan("guest.config.set", {"vmid": 104, "description": "hello"}, world.actor)
         assert (await host.apply(medium.plan_id, world.actor)).ok
+
+
+async def test_applies_an_hour_are_capped_overall_and_by_risk_and_a_cap_reached_is_recorded(tmp_path: Path) -> None:
+    world = world_with(tmp_path, "max_applies_per_hour = 2\nmax_applies_per_hour_by_risk = {HIGH = 0}\n")
+    updates = [{"storage": "nfs-backup", "prune-backups": f"keep-last={n}"} for n in (2, 3, 4)]
+    async with world.host() as host:
+        for params in updates[:2]:
+            plan = await host.plan("storage.update", params, world.actor)  # MEDIUM: within auto-approval
+            assert (await host.apply(plan.plan_id, world.actor)).ok
+        plan = await host.plan("storage.update", updates[2], world.actor)
+        with pytest.raises(PolicyDenied, match="the policy allows 2 applies an hour, and 2 started in the last hour"):
+            await host.apply(plan.plan_id, world.actor)
+        assert host.ledger.tail(1)[0].kind == "deny"
+    (tmp_path / "b").mkdir()
+    high = world_with(tmp_path / "b", "max_applies_per_hour_by_risk = {HIGH = 0}\n")
+    async with high.host() as host:
+        plan = await host.plan("storage.delete", {"storage": "local-zfs"}, high.actor)  # HIGH
+        host.approve(plan.plan_id, PERSON, high.person)
+        with pytest.raises(PolicyDenied, match="the policy allows 0 HIGH applies an hour"):
+            await host.apply(plan.plan_id, high.actor)
+    assert "local-zfs" in high.model.storages
+
+
+def test_a_negative_cap_stops_the_host(tmp_path: Path) -> None:
+    policy = tmp_path / "policy.toml"
+    policy.write_text("max_applies_per_hour = -1\n")
+    with pytest.raises(BadInput, match="max_applies_per_hour"):
+        load_policy(policy)

@@ -263,7 +263,12 @@ def _same(a: str, b: str) -> bool:
 
 
 def _now() -> str:
-    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    return ledger_time(datetime.now(UTC))
+
+
+def ledger_time(when: datetime) -> str:
+    """A time as ledger records carry it: fixed width, so that text order is time order."""
+    return when.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
 def _json_tree(value: Any, what: str) -> Any:
@@ -680,6 +685,11 @@ class Ledger:
             rows = self._query(
                 f"SELECT {_COLUMNS} FROM records WHERE plan_id = ? AND kind = ? ORDER BY seq", (plan_id, kind)
             )
+        return [_decode(row) for row in rows]
+
+    def since(self, kind: LedgerKind, start: str) -> list[LedgerRecord]:
+        """Records of one kind written at or after ``start`` (a time as the ledger writes them), oldest first."""
+        rows = self._query(f"SELECT {_COLUMNS} FROM records WHERE kind = ? AND time >= ? ORDER BY seq", (kind, start))
         return [_decode(row) for row in rows]
 
     def latest(self, *kinds: LedgerKind) -> LedgerRecord | None:

@@ -22,7 +22,7 @@ import msgspec
 from ._approvers import ApproverStore
 from ..pve._calls import check_api_path
 from ._executor import Executor, StepResult
-from ._ledger import Actor, Ledger, LedgerHead, LedgerRecord, seal
+from ._ledger import Actor, Ledger, LedgerHead, LedgerRecord, ledger_time, seal
 from ._planstore import PlanStore, check_plan_id, new_plan_id
 from .._guard import pack_code
 from .._progress import Checking, OnEvent, ReadingBack, StepDone, StepStarted, TaskPolled
@@ -574,6 +574,19 @@ class Host:
             return self.ledger.latest("freeze")
         return record
 
+    def _rate_capped(self, plan: Plan) -> str | None:
+        """The policy's cap on applies started in the last hour (the ledger's ``apply-start`` records), if reached."""
+        overall, by_risk = self.policy.max_applies_per_hour, self.policy.max_applies_per_hour_by_risk.get(plan.risk.value)
+        if overall is None and by_risk is None:
+            return None
+        started = self.ledger.since("apply-start", ledger_time(dt.datetime.now(dt.UTC) - dt.timedelta(hours=1)))
+        if overall is not None and len(started) >= overall:
+            return f"the policy allows {overall} applies an hour, and {len(started)} started in the last hour"
+        same = sum(1 for r in started if r.outcome.get("risk") == plan.risk.value)
+        if by_risk is not None and same >= by_risk:
+            return f"the policy allows {by_risk} {plan.risk.value} applies an hour, and {same} started in the last hour"
+        return None
+
     def _check_not_frozen(self) -> None:
         if (record := self.frozen()) is not None:
             raise Refused(f"applies are frozen since ledger #{record.seq} ({record.outcome.get('reason')}): nothing runs "
@@ -617,6 +630,8 @@ class Host:
             self.policy.check_tool(plan.tool)  # the policy may have changed since the plan was made
             if reason := self.policy.check_risk(plan.risk):
                 raise PolicyDenied(reason)
+            if reason := self._rate_capped(plan):
+                raise PolicyDenied(reason)
             state = await self._fresh_state(plan)  # first: a stale plan is worth no one's approval
             with pack_code(self._owner_of(plan.tool), plan.tool):  # pack code judges the steps again
                 judged = self._reassess(plan, state)
@@ -638,7 +653,7 @@ class Host:
         # What the cluster should look like after each step, so an apply cut short can be told apart afterwards.
         milestones = judged.milestones(plan.fingerprint)
         started = self._append_once("apply-start", actor, tool=plan.tool, plan_id=plan.plan_id, plan_hash=plan.hash, once=True,
-                               outcome={"steps": [s.describe() for s in plan.steps], "pid": os.getpid(),
+                               outcome={"steps": [s.describe() for s in plan.steps], "risk": plan.risk.value, "pid": os.getpid(),
                                         "host": socket.gethostname(), "started": int(self._clock()),
                                         "milestones": milestones})
         if started is None:  # another process started it between our checks and now (the ledger decides, atomically)

@@ -10,6 +10,8 @@
     exec_read_only = ["ct.logs", "df", "systemctl status"]
                                                    # lxc-exec: commands (argv prefixes, words split on blanks) or
                                                    # tool ids that run as reads (LOW, no person); still ledgered
+    max_applies_per_hour = 30                      # applies started in the last hour, every face and process
+    max_applies_per_hour_by_risk = {HIGH = 5, CRITICAL = 1}
 
 A missing key means no limit. Scope is judged on what the plan changes, not on what the tool says: the steps'
 paths (``/nodes/{node}/qemu/{vmid}``, ``/storage/{storage}``) plus every guest and storage whose modelled state
@@ -23,7 +25,7 @@ import fnmatch
 import re
 import tomllib
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
 import msgspec
 
@@ -51,6 +53,9 @@ class Policy(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     storages: list[str] | None = None
     approval: Literal["any", "person"] = "any"
     exec_read_only: list[str] = []
+    # applies started in the last hour (every face and process on the ledger): overall, and per plan risk
+    max_applies_per_hour: Annotated[int, msgspec.Meta(ge=0)] | None = None
+    max_applies_per_hour_by_risk: dict[Literal["LOW", "MEDIUM", "HIGH", "CRITICAL"], Annotated[int, msgspec.Meta(ge=0)]] = {}
 
     def exec_is_read_only(self, tool_id: str, argv: list[str]) -> bool:
         """Whether the operator names this command (or the tool that built it) as a read: an entry that is a tool id
