@@ -9,10 +9,11 @@ from __future__ import annotations
 import socket
 import threading
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
+from collections.abc import AsyncIterator, Callable, Iterator
+from contextlib import asynccontextmanager, contextmanager
 from typing import Any
 
+import anyio
 import uvicorn
 
 from proximo.sim import serve_config
@@ -41,3 +42,26 @@ def serve(app: Any) -> Iterator[str]:
         server.should_exit = True
         thread.join(timeout=10)
         sock.close()
+
+
+@asynccontextmanager
+async def serve_here(make_app: Callable[[str], Any]) -> AsyncIterator[str]:
+    """Serve an ASGI app (with its lifespan) on 127.0.0.1 with a free port, in the test's own event loop; yields the
+    base URL. For faces whose app needs the test's loop (the MCP HTTP app, the A2A app); ``make_app(base)`` builds it
+    once the port is known (the A2A card names its own URL)."""
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.bind(("127.0.0.1", 0))
+    base = f"http://127.0.0.1:{sock.getsockname()[1]}"
+    web = uvicorn.Server(uvicorn.Config(make_app(base), log_level="warning", access_log=False, lifespan="on"))
+    try:
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(lambda: web.serve(sockets=[sock]))
+            while not web.started:  # a readiness wait, not a timed assertion
+                await anyio.sleep(0.01)
+            try:
+                yield base
+            finally:
+                web.should_exit = True
+    finally:
+        sock.close()
+

@@ -5,7 +5,6 @@ from __future__ import annotations
 import logging
 import os
 import shlex
-import socket
 import sys
 import uuid
 from collections.abc import AsyncIterator, Callable
@@ -22,6 +21,7 @@ from a2a.server.routes import create_agent_card_routes, create_jsonrpc_routes, c
 from a2a.types import ListTasksRequest, Message, Role, SendMessageRequest, TaskState
 from starlette.applications import Starlette
 
+from .._listening import listen
 from .._secret import Secret
 from .._settings import Settings
 from .._tools import ToolRegistry
@@ -103,17 +103,6 @@ def _say(line: str) -> None:
     print(f"proximo-a2a: {line}", file=sys.stderr, flush=True)
 
 
-def _listen(host: str, port: int) -> socket.socket:
-    sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    try:
-        sock.bind((host.strip("[]"), port))
-    except OSError as exc:
-        sock.close()
-        raise BadInput(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from None
-    return sock
-
-
 def _list(value: str) -> tuple[str, ...]:
     return tuple(p.strip() for p in value.split(",") if p.strip())
 
@@ -141,7 +130,7 @@ async def serve_a2a(settings: Settings, *, host: str = "127.0.0.1", port: int = 
         packs = make_packs(settings)
         factory = partial(open_host, settings, packs=packs)
         registry, home, where, approve = packs.tools, Path(settings.home), settings.url, "proximo approve"
-    sock = _listen(host, port)
+    sock = listen(host, port)
     shown = f"[{host}]" if ":" in host else host
     base = f"http://{shown}:{sock.getsockname()[1]}"
     try:

@@ -31,8 +31,8 @@ from .._render import plan_document
 from .._tools import ToolSpec
 from .._types import Plan
 from ..errors import BadInput, ProximoError
-from ..trust._ledger import REDACTED, Actor
-from ..trust._pipeline import ApplyResult, Host
+from ..trust._ledger import Actor
+from ..trust._pipeline import Host
 from ._request import Call, from_data, from_text
 
 log = logging.getLogger("proximo.a2a")
@@ -67,16 +67,6 @@ def read_call(message: Message | None, specs: dict[str, ToolSpec]) -> Call:
     if data:
         return from_data(MessageToDict(data[0].data))
     return from_text(text[0], specs.values())  # type: ignore[arg-type]
-
-
-def withhold_new_secrets(result: ApplyResult) -> dict[str, Any]:
-    """A token the plan created has its secret in PVE's answer: never to the calling agent (as on MCP)."""
-    data = msgspec.to_builtins(result)
-    for step in data["steps"]:
-        answer = step.get("data")
-        if isinstance(answer, dict) and "full-tokenid" in answer and "value" in answer:
-            answer["value"] = f"{REDACTED} (withheld from the A2A client: create tokens with `proximo apply` at a terminal)"
-    return data
 
 
 class ProximoExecutor(AgentExecutor):
@@ -208,7 +198,7 @@ class ProximoExecutor(AgentExecutor):
             return
         finally:
             self.state.applying.discard(plan.plan_id)
-        receipt = withhold_new_secrets(result)
+        receipt = result.for_agent("A2A client")
         if result.ok:
             match = ("the cluster matches the prediction" if result.matches_prediction
                      else f"the cluster differs from the prediction in: {', '.join(result.mismatches)}")

@@ -6,30 +6,19 @@ Loopback binds accept loopback Host names only (plus ``PROXIMO_ALLOWED_HOSTS``);
 
 from __future__ import annotations
 
-import hashlib
-import hmac
-import ipaddress
 import json
 from pathlib import Path
 
 from starlette.datastructures import Headers
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from .._listening import bearer_matches, is_loopback, token_digest
 from .._secret import Secret
 from ..errors import BadInput
 
 DEFAULT_PORT = 41241
 LOOPBACK_NAMES = ("127.0.0.1", "localhost", "::1")
 MIN_TOKEN = 16
-
-
-def is_loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host.strip("[]")).is_loopback
-    except ValueError:
-        return False
 
 
 def read_token(path: str) -> Secret | None:
@@ -65,15 +54,11 @@ def _host_name(header: str) -> str:
     return header.rpartition(":")[0] if header.count(":") == 1 else header
 
 
-def _digest(value: str) -> bytes:
-    return hashlib.sha256(value.encode("utf-8", "surrogatepass")).digest()
-
-
 class Guard:
     def __init__(self, app: ASGIApp, *, names: frozenset[str], token: Secret | None) -> None:
         self.app = app
         self.names = names
-        self._expected = _digest(token.reveal()) if token else None
+        self._expected = token_digest(token.reveal()) if token else None
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "lifespan":
@@ -87,8 +72,7 @@ class Guard:
             await _refuse(send, 421, "misdirected", "this Host is not served here (PROXIMO_ALLOWED_HOSTS)")
             return
         if self._expected is not None:
-            scheme, _, value = headers.get("authorization", "").partition(" ")
-            if not (scheme.lower() == "bearer" and hmac.compare_digest(_digest(value.strip()), self._expected)):
+            if not bearer_matches(headers.get("authorization", ""), self._expected):
                 await _refuse(send, 401, "unauthorized", "wrong or missing bearer token", bearer=True)
                 return
         await self.app(scope, receive, send)

@@ -16,7 +16,6 @@ from __future__ import annotations
 import logging
 import os
 import shlex
-import socket
 import sys
 from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
@@ -34,7 +33,8 @@ from .._world import sim_world
 from ..errors import BadInput, ProximoError
 from ._compact import compact_tools
 from ._face import face_tools
-from ._http import BearerAuth, check_bind, http_app, is_loopback, transport_security
+from .._listening import is_loopback, listen
+from ._http import BearerAuth, check_bind, http_app, transport_security
 from ._resources import add_resources
 from ._results import FaceState
 from ._settings import McpSettings
@@ -182,7 +182,7 @@ async def serve_async(settings: Settings, mcp_settings: McpSettings, *, transpor
     import uvicorn
 
     assert token is not None
-    sock = _listen(host, port)  # bound here, so a busy port is one clear line and --port 0 shows the real port
+    sock = listen(host, port)  # bound here, so a busy port is one clear line and --port 0 shows the real port
     try:
         if not mcp_settings.http_token:
             _say(f"PROXIMO_HTTP_TOKEN is not set; this run's bearer token is: {token.reveal()}")
@@ -198,17 +198,6 @@ async def serve_async(settings: Settings, mcp_settings: McpSettings, *, transpor
                      f"{count} tools ({mcp_settings.toolset} toolset) on {where}")
     finally:
         sock.close()
-
-
-def _listen(host: str, port: int) -> socket.socket:
-    sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    try:
-        sock.bind((host.strip("[]"), port))
-    except OSError as exc:
-        sock.close()
-        raise BadInput(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from None
-    return sock
 
 
 def serve_mcp(settings: Settings, mcp_settings: McpSettings, **options: Any) -> None:

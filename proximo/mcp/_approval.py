@@ -37,7 +37,7 @@ from mcp.server.mcpserver import (
 from mcp_types import CallToolResult, ToolAnnotations
 from pydantic import BaseModel, Field
 
-from ..trust._ledger import REDACTED, Actor, redact
+from ..trust._ledger import Actor, redact
 from ..trust._pipeline import ApplyResult, ClientForm, Host
 from .._types import Plan, Risk
 from ..errors import ProximoError
@@ -200,21 +200,9 @@ async def proximo_apply(plan_id: str, ctx: Context[Any, Any],
         failed = next((s for s in result.steps if not s.ok), None)
         if failed is not None and failed.log_tail:
             await ctx.report_progress(sent + 1, None, f"{failed.step}: failed; task log:\n" + "\n".join(failed.log_tail))
-    return structured(host, withhold_new_secrets(result), summary=summary, error=error)
+    return structured(host, result.for_agent("MCP client"), summary=summary, error=error)
 
 
-def withhold_new_secrets(result: ApplyResult) -> dict[str, Any]:
-    """The apply result for the agent, without the secret of an API token the plan created.
-
-    PVE shows a new token's secret once, in the answer to its POST. The CLI shows it to the person at the
-    terminal; the MCP client is the agent's side, and an agent must not mint itself credentials.
-    """
-    data = msgspec.to_builtins(result)
-    for step in data["steps"]:
-        answer = step.get("data")
-        if isinstance(answer, dict) and "full-tokenid" in answer and "value" in answer:
-            answer["value"] = f"{REDACTED} (withheld from the MCP client: create tokens with `proximo apply` at a terminal)"
-    return data
 
 
 def apply_tool() -> FaceTool:

@@ -8,9 +8,6 @@ not even the token's length leaks).
 
 from __future__ import annotations
 
-import hashlib
-import hmac
-import ipaddress
 import json
 import secrets
 from typing import Any
@@ -20,19 +17,11 @@ from mcp.server.transport_security import TransportSecuritySettings
 from starlette.datastructures import Headers
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from .._listening import bearer_matches, is_loopback, token_digest
 from .._secret import Secret
 from ..errors import BadInput
 
 LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "[::1]")
-
-
-def is_loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host.strip("[]")).is_loopback
-    except ValueError:
-        return False
 
 
 def check_bind(host: str, token: Secret | None) -> Secret:
@@ -66,10 +55,6 @@ def transport_security(bind_host: str, allowed_hosts: tuple[str, ...] = ()) -> T
     return TransportSecuritySettings(enable_dns_rebinding_protection=True, allowed_hosts=hosts, allowed_origins=origins)
 
 
-def _digest(value: str) -> bytes:
-    return hashlib.sha256(value.encode("utf-8", "surrogatepass")).digest()
-
-
 class BearerAuth:
     """Refuse every HTTP request whose ``Authorization`` is not ``Bearer <PROXIMO_HTTP_TOKEN>`` (401)."""
 
@@ -77,7 +62,7 @@ class BearerAuth:
         if not token:
             raise BadInput("the HTTP face needs a bearer token")
         self.app = app
-        self._expected = _digest(token.reveal())
+        self._expected = token_digest(token.reveal())
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "lifespan":
@@ -87,8 +72,7 @@ class BearerAuth:
             await send({"type": "websocket.close", "code": 1008})
             return
         header = Headers(scope=scope).get("authorization", "")
-        scheme, _, value = header.partition(" ")
-        if scheme.lower() == "bearer" and hmac.compare_digest(_digest(value.strip()), self._expected):
+        if bearer_matches(header, self._expected):
             await self.app(scope, receive, send)
             return
         reason = "wrong bearer token" if header.strip() else "missing bearer token"

@@ -22,7 +22,7 @@ import msgspec
 from ._approvers import ApproverStore
 from ..pve._calls import check_api_path
 from ._executor import Executor, StepResult
-from ._ledger import Actor, Ledger, LedgerHead, LedgerRecord, ledger_time, seal
+from ._ledger import REDACTED, Actor, Ledger, LedgerHead, LedgerRecord, ledger_time, seal
 from ._planstore import PlanStore, check_plan_id, new_plan_id
 from .._guard import pack_code
 from .._progress import Checking, OnEvent, ReadingBack, StepDone, StepStarted, TaskPolled
@@ -68,6 +68,17 @@ class ApplyResult(msgspec.Struct, frozen=True):
     matches_prediction: bool
     mismatches: list[str]
     ledger: LedgerRef
+
+    def for_agent(self, client: str) -> dict[str, Any]:
+        """The result for an agent's face (``client``: "MCP client", "A2A client"), without the secret of an API
+        token the plan created. PVE shows a new token's secret once, in the answer to its POST; the CLI shows it to
+        the person at the terminal, but an agent must not mint itself credentials."""
+        data = msgspec.to_builtins(self)
+        for step in data["steps"]:
+            answer = step.get("data")
+            if isinstance(answer, dict) and "full-tokenid" in answer and "value" in answer:
+                answer["value"] = f"{REDACTED} (withheld from the {client}: create tokens with `proximo apply` at a terminal)"
+        return data
 
 
 def _iso(ts: float) -> str:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import socket
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
@@ -10,11 +9,12 @@ from typing import Any
 import anyio
 import httpx
 import pytest
-import uvicorn
 from a2a.client import A2ACardResolver, ClientConfig, create_client
 from a2a.helpers import new_data_part, new_text_part
-from a2a.types import Message, Role, SendMessageRequest, StreamResponse, TaskState
+from a2a.types import Message, Role, SendMessageRequest, StreamResponse, SubscribeToTaskRequest, TaskState
 from google.protobuf.json_format import MessageToDict
+
+from _loopback import serve_here
 
 from proximo._secret import Secret
 from proximo.a2a import build_app
@@ -31,23 +31,12 @@ def anyio_backend() -> str:
 
 @asynccontextmanager
 async def serve(world: World, *, token: str | None = None, allowed_hosts: tuple[str, ...] = ()) -> AsyncIterator[str]:
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.bind(("127.0.0.1", 0))
-    base = f"http://127.0.0.1:{sock.getsockname()[1]}"
-    app = build_app(world.host, tools=world.packs.tools, home=world.home, base_url=base,
-                    token=Secret(token) if token else None, allowed_hosts=allowed_hosts)
-    web = uvicorn.Server(uvicorn.Config(app, log_level="warning", access_log=False, lifespan="on"))
-    try:
-        async with anyio.create_task_group() as tg:
-            tg.start_soon(lambda: web.serve(sockets=[sock]))
-            while not web.started:  # a readiness wait, not a timed assertion
-                await anyio.sleep(0.01)
-            try:
-                yield base
-            finally:
-                web.should_exit = True
-    finally:
-        sock.close()
+    def make_app(base: str) -> Any:
+        return build_app(world.host, tools=world.packs.tools, home=world.home, base_url=base,
+                         token=Secret(token) if token else None, allowed_hosts=allowed_hosts)
+
+    async with serve_here(make_app) as base:
+        yield base
 
 
 @asynccontextmanager
@@ -119,4 +108,19 @@ def status_texts(evs: list[StreamResponse]) -> list[str]:
     return out
 
 
+@asynccontextmanager
+async def subscribed(c: Any, task_id: str) -> AsyncIterator[list[Any]]:
+    """A task's events, collected in the background once its stream has begun (the block runs after the first one);
+    leaving the block waits for the stream to end."""
+    seen: list[Any] = []
+
+    async def consume() -> None:
+        async for ev in c.subscribe(SubscribeToTaskRequest(id=task_id)):
+            seen.append(ev)
+
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(consume)
+        while not seen:  # a readiness wait, not a timed assertion
+            await anyio.sleep(0.02)
+        yield seen
 

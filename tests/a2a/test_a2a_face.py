@@ -7,10 +7,10 @@ from pathlib import Path
 import anyio
 import httpx
 import pytest
-from a2a.types import GetTaskRequest, SubscribeToTaskRequest, TaskState
+from a2a.types import GetTaskRequest, TaskState
 
 from _a2a_support import (BINDINGS, TOKEN, anyio_backend, artifacts, client, data_message, events, final_task_id,  # noqa: F401
-                          serve, state_of, status_texts, text_message)
+                          serve, state_of, status_texts, subscribed, text_message)
 from proximo.testing import World
 from proximo.trust._ledger import Actor
 
@@ -90,15 +90,7 @@ async def test_high_plan_waits_in_input_required_until_a_person_approves_and_the
         assert state_of(first[-1]) == "TASK_STATE_INPUT_REQUIRED"
         assert "proximo approve" in " ".join(status_texts(first))
         assert w.ledger().find(plan_id=plan["plan_id"], kind="apply-start") == []
-        seen: list = []
-        async with anyio.create_task_group() as tg:
-            async def consume() -> None:
-                async for ev in c.subscribe(SubscribeToTaskRequest(id=final_task_id(first))):
-                    seen.append(ev)
-
-            tg.start_soon(consume)
-            while not seen:
-                await anyio.sleep(0.02)
+        async with subscribed(c, final_task_id(first)) as seen:
             async with w.host() as other:  # what `proximo approve PLAN_ID` does: the approver's own credential
                 other.approve(plan["plan_id"], TERMINAL, person)
     states = [state_of(e) for e in seen]
@@ -118,15 +110,7 @@ async def test_non_streaming_client_gets_input_required_then_resubscribes_and_he
         assert state_of(first[-1]) == "TASK_STATE_INPUT_REQUIRED"
         task_id = final_task_id(first)
         async with client(base) as c:
-            seen: list = []
-            async with anyio.create_task_group() as tg:
-                async def consume() -> None:
-                    async for ev in c.subscribe(SubscribeToTaskRequest(id=task_id)):
-                        seen.append(ev)
-
-                tg.start_soon(consume)
-                while not seen:
-                    await anyio.sleep(0.02)
+            async with subscribed(c, task_id) as seen:
                 async with w.host() as other:
                     other.approve(plan["plan_id"], TERMINAL, person)
             task = await c.get_task(GetTaskRequest(id=task_id))
@@ -140,15 +124,7 @@ async def test_a_person_denying_fails_the_task(tmp_path: Path) -> None:
     async with serve(w) as base, client(base) as c:
         plan = artifacts(await events(c, data_message({"tool": "guest.stop", "params": {"vmid": 104}})))["plan"]
         first = await events(c, data_message({"apply": plan["plan_id"]}))
-        seen: list = []
-        async with anyio.create_task_group() as tg:
-            async def consume() -> None:
-                async for ev in c.subscribe(SubscribeToTaskRequest(id=final_task_id(first))):
-                    seen.append(ev)
-
-            tg.start_soon(consume)
-            while not seen:
-                await anyio.sleep(0.02)
+        async with subscribed(c, final_task_id(first)) as seen:
             async with w.host() as other:  # `proximo approve` answered "no" at the terminal
                 other.deny(plan["plan_id"], TERMINAL, "declined at the terminal")
     assert state_of(seen[-1]) == "TASK_STATE_FAILED"

@@ -13,21 +13,19 @@ All three serve a ``World`` (the simulated demo cluster) with the test pack, in 
 
 from __future__ import annotations
 
-import socket
 import sys
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
 from pathlib import Path
 from typing import Any, Literal
 
-import anyio
 import httpx2
 import pytest
-import uvicorn
 from mcp import Client, StdioServerParameters
 from mcp.client.streamable_http import streamable_http_client
 from mcp_types import CallToolResult, ElicitRequestParams, ElicitResult
 
+from _loopback import serve_here
 from _mcp_pack import make_world
 from proximo.trust._ledger import Actor, LedgerRecord
 from proximo._secret import Secret
@@ -121,21 +119,8 @@ async def open_face(kind: Transport, mode: Mode, home: Path, *, settings: McpSet
 async def serve_http(server: Any, *, token: str = HTTP_TOKEN, allowed_hosts: tuple[str, ...] = ()) -> AsyncIterator[str]:
     """The face's HTTP app on 127.0.0.1 with a free port (the kernel picks it), in this test's task group."""
     app = http_app(server, token=Secret(token), bind_host="127.0.0.1", allowed_hosts=allowed_hosts)
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.bind(("127.0.0.1", 0))
-    port = sock.getsockname()[1]
-    web = uvicorn.Server(uvicorn.Config(app, log_level="warning", access_log=False, lifespan="on"))
-    try:
-        async with anyio.create_task_group() as tg:
-            tg.start_soon(lambda: web.serve(sockets=[sock]))
-            while not web.started:  # a readiness wait, not a timed assertion
-                await anyio.sleep(0.01)
-            try:
-                yield f"http://127.0.0.1:{port}"
-            finally:
-                web.should_exit = True
-    finally:
-        sock.close()
+    async with serve_here(lambda base: app) as base:
+        yield base
 
 
 def text(result: CallToolResult) -> str:

@@ -283,14 +283,13 @@ def test_a_new_tokens_secret_is_withheld_from_the_agent() -> None:
     from proximo.trust._executor import StepResult
     from proximo.trust._pipeline import ApplyResult
     from proximo._types import LedgerRef
-    from proximo.mcp._approval import withhold_new_secrets
 
     # the answer to POST /access/users/{userid}/token/{tokenid} (PVE::API2::AccessControl, "value" shown once)
     answer = {"full-tokenid": "ops@pve!ci", "info": {"privsep": 1}, "value": "5f3c0d2a-secret"}
     result = ApplyResult(plan_id="p-0123456789ab", ok=True, matches_prediction=True, mismatches=[],
                          steps=[StepResult(step="POST /access/users/ops@pve/token/ci", ok=True, data=answer)],
                          ledger=LedgerRef(seq=3, head="ab", chain="sha256"))
-    shown = withhold_new_secrets(result)
+    shown = result.for_agent("MCP client")
     assert "5f3c0d2a-secret" not in json.dumps(shown)
     assert shown["steps"][0]["data"]["full-tokenid"] == "ops@pve!ci" and answer["value"] == "5f3c0d2a-secret"
 

@@ -1,0 +1,42 @@
+"""What the HTTP faces (MCP over HTTP, A2A) share about where and to whom they listen: loopback, the listening
+socket, and the bearer token compared in constant time (both sides hashed first, so not even its length leaks)."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import ipaddress
+import socket
+
+from .errors import BadInput
+
+
+def is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+def listen(host: str, port: int) -> socket.socket:
+    """A bound TCP socket: a busy port is one clear line, and port 0 gets a real one to show."""
+    sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((host.strip("[]"), port))
+    except OSError as exc:
+        sock.close()
+        raise BadInput(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from None
+    return sock
+
+
+def token_digest(value: str) -> bytes:
+    return hashlib.sha256(value.encode("utf-8", "surrogatepass")).digest()
+
+
+def bearer_matches(authorization: str, expected: bytes) -> bool:
+    """Whether an ``Authorization`` header is ``Bearer <token>`` for the token whose digest is ``expected``."""
+    scheme, _, value = authorization.partition(" ")
+    return scheme.lower() == "bearer" and hmac.compare_digest(token_digest(value.strip()), expected)
