@@ -327,7 +327,7 @@ _EXAMPLE_VALUES: dict[str, tuple[Any, ...]] = {
     "roleid": ("Auditor",), "tokenid": ("ci",), "path": ("/vms/104",), "roles": ("PVEVMUser",), "name": ("example",),
     "cidr": ("192.0.2.10",), "upid": ("UPID:pve1:00001234:00ABCDEF:65000000:qmstart:104:root@pam:",),
     "type": ("dir",), "disk": ("scsi0",), "size": ("+1G",), "action": ("ACCEPT",), "group": ("webservers",),
-    "level": ("cluster",), "sid": ("vm:104",), "iface": ("vmbr0",), "target": ("pve2", "node/pve1"), "argv": (["df", "-h"],),
+    "level": ("cluster",), "sid": ("vm:104",), "iface": ("vmbr0",), "argv": (["df", "-h"],),
     "id": ("104-0",),  # a replication job (<guest>-<n>); taken only where a field's pattern allows it
 }
 

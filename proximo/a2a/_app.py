@@ -25,7 +25,6 @@ from .._listening import listen
 from .._secret import Secret
 from .._settings import Settings
 from .._tools import ToolRegistry
-from ..errors import BadInput
 from ..trust._pipeline import Host
 from ._card import JSONRPC_PATH, REST_PREFIX, agent_card
 from ._executor import PARKED_KEY, PLAN_KEY, FaceState, ProximoExecutor, decided

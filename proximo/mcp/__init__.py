@@ -30,7 +30,7 @@ from ..trust._pipeline import Host
 from .._settings import Settings
 from .._tools import ToolRegistry
 from .._world import sim_world
-from ..errors import BadInput, ProximoError
+from ..errors import ProximoError
 from ._compact import compact_tools
 from ._face import face_tools
 from .._listening import is_loopback, listen

@@ -33,7 +33,6 @@ from ._eval import (
     _network,
     _safe_ip,
     cluster_enabled,
-    evaluate_guest,
     evaluate_node,
     firewalled_nics,
     evaluate_guest_nic,

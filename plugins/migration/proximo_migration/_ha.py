@@ -22,7 +22,7 @@ import msgspec
 
 from proximo import ApiCall, BadInput, Draft, Impact, Irreversible, NotModelled, PveApiError, Risk, Step, plan_tool, read_tool, tool_table
 from proximo.model import Call, ClusterModel, Guest, as_int, split_list
-from proximo.params import NodeName, api_params, described, schema_params, struct_from_schema
+from proximo.params import api_params, described, schema_params, struct_from_schema
 
 from ._motion import ha_params, move, task_refusal
 

@@ -16,11 +16,11 @@ from typing import Any
 
 import msgspec
 
-from proximo import ApiCall, BadInput, Change, Draft, Impact, Irreversible, PveApiError, Risk, Step, plan_tool, read_tool, tool_table
-from proximo.model import Call, ClusterModel, Guest, as_int, split_list
+from proximo import ApiCall, BadInput, Change, Draft, Impact, Irreversible, NotModelled, PveApiError, Risk, Step, plan_tool, read_tool, tool_table
+from proximo.model import Call, ClusterModel, Guest, as_int
 from proximo.model._migration import (ha_managed, ha_sid, local_volume_bytes, lxc_precondition, mapped_devices, qemu_local_disks,
                                       qemu_precondition, storage_refusal)
-from proximo.params import NodeName, VmId, api_params, described, struct_from_schema
+from proximo.params import NodeName, VmId, api_params, described
 
 from ._ha import ha_request
 from ._motion import ha_params, move, storage_map, task_refusal
@@ -231,8 +231,6 @@ def _ha_migrations(change: Change, before: ClusterModel, after: ClusterModel) ->
 
 # --- tools -----------------------------------------------------------------------------------------------------
 
-QemuMigrateParams = struct_from_schema("QemuMigrateParams", "POST", "/nodes/{node}/qemu/{vmid}/migrate", exclude=("node",))
-
 
 class MigrateParams(msgspec.Struct, forbid_unknown_fields=True, frozen=True, kw_only=True):
     vmid: VmId
@@ -336,7 +334,7 @@ def read_check(p: CheckParams, view: ClusterModel) -> dict[str, Any]:
     else:
         try:  # offline: the model's own answer to the same GET
             answer["model_precondition"] = qemu_precondition(view, g) if g.kind == "qemu" else lxc_precondition(view, g)
-        except (PveApiError, Exception) as exc:  # a lock, mapped devices: said, not guessed
+        except (PveApiError, NotModelled) as exc:  # a lock, mapped devices: said, not guessed
             answer["model_precondition_error"] = str(exc)
     return answer
 
