@@ -572,9 +572,7 @@ def active_rows(staged: list[dict[str, Any]], changes: str | None) -> list[dict[
             text = reverse_diff(write_config(staged), changes)
         except NetworkConfigError as exc:
             raise NetworkUnknown(f"the staged configuration cannot be written as PVE writes it ({exc})") from None
-        physical = [str(r["iface"]) for r in staged if _perl_true(r.get("exists")) and r.get("type") == "eth"]
-        up = [str(r["iface"]) for r in staged if _perl_true(r.get("active"))]
-        found = parse_config(text, physical=physical, active=up)
+        found = _read_as_listed(text, staged)
         # an `auto` interface the staged file no longer has is up too: the node runs the active file (GET, which
         # lists the staged file, cannot say)
         listed = {str(r["iface"]) for r in staged}
@@ -587,10 +585,13 @@ def active_rows(staged: list[dict[str, Any]], changes: str | None) -> list[dict[
     return msgspec.msgpack.decode(msgspec.msgpack.encode(found))
 
 
-def reread(rows: list[dict[str, Any]], like: list[dict[str, Any]] | None = None) -> list[dict[str, Any]]:
-    """What GET lists after PVE wrote ``rows`` to the file: written, then read back (the writer's quirks included),
-    with the kernel's view (``exists``, ``active``) of ``like`` (default: the rows themselves)."""
-    kernel = rows if like is None else like
+def reread(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """What GET lists after PVE wrote ``rows`` to the file: written, then read back (the writer's quirks included)."""
+    return _read_as_listed(write_config(rows), rows)
+
+
+def _read_as_listed(text: str, kernel: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """``text`` read as GET lists it, with the kernel's view (``exists``, ``active``) that the rows ``kernel`` show."""
     physical = [str(r["iface"]) for r in kernel if _perl_true(r.get("exists")) and r.get("type") == "eth"]
     up = [str(r["iface"]) for r in kernel if _perl_true(r.get("active"))]
-    return parse_config(write_config(rows), physical=physical, active=up)
+    return parse_config(text, physical=physical, active=up)

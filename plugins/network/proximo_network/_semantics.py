@@ -62,15 +62,14 @@ def _rows(model: ClusterModel, name: str) -> tuple[Node, Rows, Rows]:
     return node, [dict(row) for row in node.network], active
 
 
-def _stage(node: Node, rows: Rows, active: Rows) -> None:
-    """PVE::INotify::write_file('interfaces', ...): the writer's checks, interfaces.new written and read back."""
+def _written(rows: Rows) -> Rows:
+    """PVE::INotify::write_file('interfaces', ...): the writer's checks (a refusal is the call's 500), then
+    interfaces.new written and read back as GET lists it."""
     try:
         check_config(rows)
-        staged = reread(rows)
+        return reread(rows)
     except NetworkConfigError as exc:
         raise PveApiError(500, str(exc)) from None
-    node.network = staged
-    node.network_changes = config_diff(write_config(active), write_config(staged))
 
 
 def _check_duplicate(rows: Rows, iface: str, key: str, name: str) -> None:
@@ -212,17 +211,13 @@ _ROW_HANDLERS: dict[tuple[str, str], Callable[[Rows, dict[str, Any]], Rows]] = {
 
 def staged_after(rows: Rows, call: Call) -> Rows:
     """The staged rows after a staging call (as written and read back)."""
-    new = _ROW_HANDLERS[(call.method, call.template)](rows, {**call.params, **call.path_params})
-    try:
-        check_config(new)
-        return reread(new)
-    except NetworkConfigError as exc:
-        raise PveApiError(500, str(exc)) from None
+    return _written(_ROW_HANDLERS[(call.method, call.template)](rows, {**call.params, **call.path_params}))
 
 
 def stage(model: ClusterModel, call: Call) -> None:
     node, rows, active = _rows(model, call.path_params["node"])
-    _stage(node, _ROW_HANDLERS[(call.method, call.template)](rows, {**call.params, **call.path_params}), active)
+    node.network = staged_after(rows, call)
+    node.network_changes = config_diff(write_config(active), write_config(node.network))
 
 
 def apply_staged(model: ClusterModel, call: Call) -> str:
@@ -306,11 +301,10 @@ def restage(node: str, current: Rows, target: Rows) -> list[Step] | Irreversible
             try:
                 handler = _ROW_HANDLERS[(step.method, "/nodes/{node}/network" if step.method == "POST" else "/nodes/{node}/network/{iface}")]
                 iface = step.params.get("iface") or step.path.rsplit("/", 1)[1]
-                candidate = handler(rows, {**step.params, "iface": iface})
-                check_config(candidate)
-            except (PveApiError, NetworkConfigError, NotModelled):
+                written = _written(handler(rows, {**step.params, "iface": iface}))
+            except (PveApiError, NotModelled):
                 continue
-            rows = reread(candidate)
+            rows = written
             ordered.append(step)
             pending.remove(step)
             break
