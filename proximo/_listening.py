@@ -1,5 +1,6 @@
-"""What the HTTP faces (MCP over HTTP, A2A) share about where and to whom they listen: loopback, the listening
-socket, and the bearer token compared in constant time (both sides hashed first, so not even its length leaks)."""
+"""What the HTTP faces (MCP over HTTP, A2A, the console) share about where and to whom they listen: loopback, the
+Host names answered, the listening socket, and the bearer token compared in constant time (both sides hashed first,
+so not even its length leaks)."""
 
 from __future__ import annotations
 
@@ -18,6 +19,26 @@ def is_loopback(host: str) -> bool:
         return ipaddress.ip_address(host.strip("[]")).is_loopback
     except ValueError:
         return False
+
+
+LOOPBACK_NAMES = ("127.0.0.1", "localhost", "::1")
+
+
+def allowed_names(bind_host: str, extra: tuple[str, ...] = ()) -> frozenset[str]:
+    """The Host names a face answers to (DNS rebinding): loopback, the bound address itself, and the configured names."""
+    names = set(LOOPBACK_NAMES)
+    if not is_loopback(bind_host) and bind_host not in ("0.0.0.0", "::", ""):
+        names.add(bind_host.strip("[]"))
+    names.update(n.strip().lower() for n in extra if n.strip())
+    return frozenset(names)
+
+
+def host_name(header: str) -> str:
+    """The name in a ``Host`` header, without its port (``[::1]:8080`` -> ``::1``)."""
+    header = header.strip().lower()
+    if header.startswith("["):
+        return header[1:].partition("]")[0]
+    return header.rpartition(":")[0] if header.count(":") == 1 else header
 
 
 def listen(host: str, port: int) -> socket.socket:

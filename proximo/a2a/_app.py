@@ -21,14 +21,14 @@ from a2a.server.routes import create_agent_card_routes, create_jsonrpc_routes, c
 from a2a.types import ListTasksRequest, Message, Role, SendMessageRequest, TaskState
 from starlette.applications import Starlette
 
-from .._listening import listen
+from .._listening import allowed_names, listen
 from .._secret import Secret
 from .._settings import Settings
 from .._tools import ToolRegistry
 from ..trust._pipeline import Host
 from ._card import JSONRPC_PATH, REST_PREFIX, agent_card
 from ._executor import PARKED_KEY, PLAN_KEY, FaceState, ProximoExecutor, decided
-from ._guard import DEFAULT_PORT, Guard, allowed_names, check_bind, read_token
+from ._guard import DEFAULT_PORT, Guard, check_bind, read_token
 from ._store import SqliteTaskStore
 
 log = logging.getLogger("proximo.a2a")

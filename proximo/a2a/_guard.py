@@ -12,12 +12,11 @@ from pathlib import Path
 from starlette.datastructures import Headers
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from .._listening import bearer_matches, is_loopback, token_digest
+from .._listening import bearer_matches, host_name, is_loopback, token_digest
 from .._secret import Secret
 from ..errors import BadInput
 
 DEFAULT_PORT = 41241
-LOOPBACK_NAMES = ("127.0.0.1", "localhost", "::1")
 MIN_TOKEN = 16
 
 
@@ -39,21 +38,6 @@ def check_bind(host: str, token: Secret | None) -> None:
                        "plan and apply changes. Set it (a file holding 32+ random characters), or bind to 127.0.0.1")
 
 
-def allowed_names(bind_host: str, extra: tuple[str, ...] = ()) -> frozenset[str]:
-    names = set(LOOPBACK_NAMES)
-    if not is_loopback(bind_host) and bind_host not in ("0.0.0.0", "::", ""):
-        names.add(bind_host.strip("[]"))
-    names.update(n.strip().lower() for n in extra if n.strip())
-    return frozenset(names)
-
-
-def _host_name(header: str) -> str:
-    header = header.strip().lower()
-    if header.startswith("["):
-        return header[1:].partition("]")[0]
-    return header.rpartition(":")[0] if header.count(":") == 1 else header
-
-
 class Guard:
     def __init__(self, app: ASGIApp, *, names: frozenset[str], token: Secret | None) -> None:
         self.app = app
@@ -68,7 +52,7 @@ class Guard:
             await send({"type": "websocket.close", "code": 1008})
             return
         headers = Headers(scope=scope)
-        if _host_name(headers.get("host", "")) not in self.names:
+        if host_name(headers.get("host", "")) not in self.names:
             await _refuse(send, 421, "misdirected", "this Host is not served here (PROXIMO_ALLOWED_HOSTS)")
             return
         if self._expected is not None:

@@ -24,6 +24,7 @@ from __future__ import annotations
 import functools
 import hashlib
 import hmac
+import json
 import os
 import re
 import secrets
@@ -697,6 +698,28 @@ class Ledger:
         marks = ", ".join("?" for _ in kinds)
         rows = self._query(f"SELECT {_COLUMNS} FROM records WHERE kind IN ({marks}) ORDER BY seq DESC LIMIT 1", tuple(kinds))
         return _decode(rows[0]) if rows else None
+
+    def search(self, *, kind: str = "", tool: str = "", actor: str = "", since: str = "", until: str = "",
+               limit: int = 200) -> list[LedgerRecord]:
+        """The newest ``limit`` records matching every filter given, newest first: ``kind`` and ``tool`` exactly,
+        ``actor`` within the actor (token, face, client) or as the approver a record names, and a time range as the
+        ledger writes times (``since`` inclusive, ``until`` exclusive)."""
+        where, args = [], []
+        for column, value in (("kind", kind), ("tool", tool)):
+            if value:
+                where.append(f"{column} = ?")
+                args.append(value)
+        if actor:
+            where.append("(instr(actor, ?) > 0 OR json_extract(outcome, '$.approver') = ?)")
+            args += [json.dumps(actor)[1:-1], actor]
+        if since:
+            where.append("time >= ?")
+            args.append(since)
+        if until:
+            where.append("time < ?")
+            args.append(until)
+        sql = f"SELECT {_COLUMNS} FROM records {'WHERE ' + ' AND '.join(where) if where else ''} ORDER BY seq DESC LIMIT ?"
+        return [_decode(row) for row in self._query(sql, (*args, max(1, limit)))]
 
     def open_applies(self) -> list[LedgerRecord]:
         """apply-start records with no apply-result for their plan after them: applies a crash interrupted."""

@@ -451,11 +451,13 @@ class Host:
         if self._clock() > _parse_iso(plan.expires_at):
             raise StalePlan(f"plan {plan.plan_id} expired at {plan.expires_at}; make a new plan")
 
-    async def check_open(self, plan: Plan) -> None:
-        """Refuse a plan that can no longer be applied (applied, blocked, expired, stale): before anyone is asked."""
+    async def check_open(self, plan: Plan) -> State | None:
+        """Refuse a plan that can no longer be applied (applied, blocked, expired, stale): before anyone is asked.
+        Returns the cluster as just read for the freshness check (None where the plan's cluster is not open here)."""
         self._check_open(plan)
         if self.source.writable and plan.source == self.source.name:
-            await self._fresh_state(plan)
+            return await self._fresh_state(plan)
+        return None
 
     async def _fresh_state(self, plan: Plan) -> State:
         """The cluster now, if it still has the configuration the plan was made from; else StalePlan."""
@@ -488,28 +490,44 @@ class Host:
         if record.plan_hash != plan.hash or (plan.ledger is not None and record.seq <= plan.ledger.seq):
             return f"record {record.seq} approves another version of plan {plan.plan_id}"
         outcome = record.outcome
-        channel, approver = outcome.get("channel"), outcome.get("approver")
+        channel = outcome.get("channel")
         if outcome.get("by") == "auto":
             return None if not self.needs_person(plan) else f"record {record.seq} is an automatic approval"
         if outcome.get("by") != "person" or channel not in CHANNELS:
             return f"record {record.seq} names no approval channel Proximo knows"
         if self.policy.person_channel_required(plan.risk) and channel not in PERSON_CHANNELS:
             return f"the policy needs a person's own credential for {plan.risk.value}, and record {record.seq} is from {channel}"
-        if channel == "credential" and (not isinstance(approver, str) or self.approvers.get(approver) is None):
+        return self._approver_gone(record)
+
+    def _approver_gone(self, record: LedgerRecord) -> str | None:
+        """Why a person's record no longer stands because of who made it: an approver removed since, or a unix account
+        no longer in PROXIMO_APPROVERS (None: they still may)."""
+        outcome = record.outcome
+        channel, approver = outcome.get("channel"), outcome.get("approver")
+        if channel in APPROVER_CHANNELS and (not isinstance(approver, str) or self.approvers.get(approver) is None):
             return f"record {record.seq}: {approver!r} is no longer an approver"
         if channel == "unix-socket" and not _is_configured_approver(self.settings.approvers, outcome.get("uid"), approver):
             return f"record {record.seq}: unix account {approver!r} is not in PROXIMO_APPROVERS"
         return None
 
+    def sign_in(self, credential: Credential) -> str:
+        """The approver's name, if their credential is right (NotApproved otherwise; a wrong one costs scrypt and a
+        delay, known name or not). The console opens a session with it; ``approve`` checks a credential the same way."""
+        if not self.approvers.names():
+            raise NotApproved("no approver is set up: a person runs `proximo approver add NAME` (once) to set a "
+                              "passphrase the agent does not know")
+        return self.approvers.verify(credential.name, credential.passphrase, credential.code).name
+
     def _person(self, proof: Proof, plan: Plan | None) -> tuple[str, str, dict[str, Any]]:
         """Check who approves and how: (channel, approver, extra outcome fields); NotApproved when it is not a person.
         ``plan`` None: a decision about no plan (unfreeze), which only a person's own credential or account makes."""
         if isinstance(proof, Credential):
-            if not self.approvers.names():
-                raise NotApproved("no approver is set up: a person runs `proximo approver add NAME` (once) to set a "
-                                  "passphrase the agent does not know")
-            approver = self.approvers.verify(proof.name, proof.passphrase, proof.code)
-            return "credential", approver.name, {"totp": bool(approver.totp)}
+            name = self.sign_in(proof)
+            return "credential", name, {"totp": self._has_totp(name)}
+        if isinstance(proof, ConsoleSession):
+            if self.approvers.get(proof.approver) is None:  # removed since they signed in: their session ends here
+                raise NotApproved(f"{proof.approver!r} is no longer an approver: sign in again")
+            return "console", proof.approver, {"totp": self._has_totp(proof.approver), "signed_in": _iso(proof.since)}
         if isinstance(proof, PeerAccount):
             if proof.uid == os.getuid():
                 raise NotApproved("approvals over the socket never come from Proximo's own unix account")
@@ -523,6 +541,10 @@ class Host:
             raise NotApproved(f"the policy (approval = \"person\") needs a person's own credential for {plan.risk.value} "
                               f"plans, not an MCP client's form: {proof.face}")
         return proof.face, proof.client, {}
+
+    def _has_totp(self, name: str) -> bool:
+        approver = self.approvers.get(name)
+        return bool(approver is not None and approver.totp)
 
     def approve(self, plan_id: str, actor: Actor, proof: Proof, *, typed_target: str | None = None) -> LedgerRecord:
         """A person approves a plan. ``proof`` says how they showed they are one; no tool argument reaches here."""
@@ -539,11 +561,13 @@ class Host:
         return self._append("approve", actor, tool=plan.tool, plan_id=plan.plan_id, plan_hash=plan.hash,
                             outcome={"risk": plan.risk.value, "by": "person", "channel": channel, "approver": approver, **extra})
 
-    def deny(self, plan_id: str, actor: Actor, reason: str) -> LedgerRecord:
-        """A person declines a plan: it is dead (``_check_open`` refuses it from then on, for every face)."""
+    def deny(self, plan_id: str, actor: Actor, reason: str, *, by: ConsoleSession | None = None) -> LedgerRecord:
+        """A person declines a plan: it is dead (``_check_open`` refuses it from then on, for every face). ``by``: the
+        signed-in approver who declined it, named in the record (anyone may decline; nothing is checked)."""
         plan = self.get_plan(plan_id)
+        who = {"by": "person", "channel": "console", "approver": by.approver} if by is not None else {}
         return self._append("deny", actor, tool=plan.tool, plan_id=plan.plan_id, plan_hash=plan.hash,
-                            outcome={"reason": _bounded_text(reason, MAX_REASON), "declined": True})
+                            outcome={"reason": _bounded_text(reason, MAX_REASON), "declined": True, **who})
 
     def refuse_closed(self, plan: Plan) -> None:
         """Refuse, before anyone is asked, a plan that can no longer be approved: applied, declined, blocked or
@@ -575,10 +599,8 @@ class Host:
             return None
         if record.kind == "unfreeze":
             outcome = record.outcome
-            channel, approver = outcome.get("channel"), outcome.get("approver")
-            sound = (self.ledger.check_record(record) is None and outcome.get("by") == "person" and channel in PERSON_CHANNELS
-                     and (channel != "credential" or self.approvers.get(str(approver)) is not None)
-                     and (channel != "unix-socket" or _is_configured_approver(self.settings.approvers, outcome.get("uid"), approver)))
+            sound = (self.ledger.check_record(record) is None and outcome.get("by") == "person"
+                     and outcome.get("channel") in PERSON_CHANNELS and self._approver_gone(record) is None)
             if sound:
                 return None
             # an unfreeze that is not a person's (a forged or broken record) leaves the freeze standing
@@ -772,10 +794,12 @@ class Host:
 
 # --- approvals -----------------------------------------------------------------------------------------
 
-PERSON_CHANNELS = frozenset({"credential", "unix-socket"})
-"""Channels where the approver showed something the agent does not have: a passphrase (and TOTP), or their own
-unix account on the service's socket."""
+PERSON_CHANNELS = frozenset({"credential", "unix-socket", "console"})
+"""Channels where the approver showed something the agent does not have: a passphrase (and TOTP), their own unix
+account on the service's socket, or a console session opened with their passphrase (and TOTP)."""
 CHANNELS = PERSON_CHANNELS | {"mcp-elicitation", "a2a-input"}
+APPROVER_CHANNELS = frozenset({"credential", "console"})
+"""Channels whose record names an approver of ``approvers.json``: the record stands only while that approver does."""
 
 
 @dataclass(frozen=True)
@@ -803,7 +827,16 @@ class ClientForm:
     client: str
 
 
-Proof = Credential | PeerAccount | ClientForm
+@dataclass(frozen=True)
+class ConsoleSession:
+    """An approver signed in to the console (``proximo.console``) with their credential, checked by
+    :meth:`Host.sign_in` when the session was opened; ``since`` is when (seconds since the epoch)."""
+
+    approver: str
+    since: float
+
+
+Proof = Credential | PeerAccount | ClientForm | ConsoleSession
 
 
 def _is_configured_approver(configured: list[str], uid: Any, user: Any) -> bool:
