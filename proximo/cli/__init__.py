@@ -385,6 +385,31 @@ def _add_commands(cli: click.Group) -> None:
         click.echo("  export " + " ".join(f"{k}={shlex.quote(v)}" for k, v in exports.items()), err=True)
         uvicorn.Server(serve_config(simulator.app, host=host, port=port, log_level="warning")).run()
 
+    @cli.command("console")
+    @click.option("--sim", is_flag=True, help="The simulated cluster, with a demo approver whose passphrase is shown once "
+                                              "and the demo's two plans waiting.")
+    @click.option("--host", default="127.0.0.1", show_default=True,
+                  help="Address to bind. Anything but loopback needs --tls-cert and --tls-key.")
+    @click.option("--port", default=8766, show_default=True, type=click.IntRange(0, 65535))
+    @click.option("--tls-cert", type=click.Path(dir_okay=False, exists=True, path_type=Path), help="PEM certificate (chain).")
+    @click.option("--tls-key", type=click.Path(dir_okay=False, exists=True, path_type=Path), help="PEM private key.")
+    @click.option("--allowed-host", "allowed_hosts", multiple=True, metavar="HOST",
+                  help="A Host name to answer besides loopback and the bound address (repeatable).")
+    @click.pass_obj
+    def console_command(ctx: Context, sim: bool, host: str, port: int, tls_cert: Path | None, tls_key: Path | None,
+                        allowed_hosts: tuple[str, ...]) -> None:
+        """The approval console: a web page where a person signs in, sees a plan's blast radius and approves or denies."""
+        from ..console import serve_console
+
+        if (tls_cert is None) != (tls_key is None):
+            click.echo("proximo console: --tls-cert and --tls-key go together", err=True)
+            sys.exit(2)
+        tls = (tls_cert, tls_key) if tls_cert is not None and tls_key is not None else None
+        try:
+            run(lambda: serve_console(ctx.settings, host=host, port=port, sim=sim, tls=tls, allowed_hosts=allowed_hosts))
+        except KeyboardInterrupt:
+            pass
+
     @cli.command()
     @click.pass_obj
     def demo(ctx: Context) -> None:

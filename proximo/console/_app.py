@@ -350,7 +350,7 @@ def build_console(host_factory: HostFactory, *, bind_host: str = "127.0.0.1", al
             try:
                 await host.check_open(plan)  # a stale plan is worth no one's approval: refused before the credential
             except ProximoError as exc:
-                host.record_refusal(actor(session), "approve", {"plan_id": plan.plan_id}, str(exc))
+                host.record_refusal(actor(session), "approve", {"plan_id": plan.plan_id}, str(exc), plan_id=plan.plan_id)
                 raise
             record = host.approve(plan.plan_id, actor(session), ConsoleSession(session.approver, session.since),
                                   typed_target=typed if plan.risk.value == "CRITICAL" else None)
