@@ -25,9 +25,12 @@ from ._settings import Settings
 from .trust._state import open_ledger
 from .model import SNAPSHOT_FORMAT, ClusterModel, load_snapshot
 from .sim import Simulator, demo_snapshot
+from ._types import Plan
 
 TOKEN_ID = "proximo@pve!agent"
 APPROVER = "tester"
+DEMO_STORAGE = "local-zfs"  # boot disks live on it: deleting it is the demo's first story
+DEMO_OPERATOR = "192.168.1.50"  # outside the nodes' local network, so only the API port rules let it in
 
 
 def operator_access(role: str = "Administrator") -> dict[str, list[dict[str, Any]]]:
@@ -108,6 +111,17 @@ class World:
         path.write_text(json.dumps(dump_snapshot(self.sim.model)))
         async with open_host(self.settings, snapshot=path, packs=self.packs) as host:
             yield host
+
+
+async def demo_plans(world: World) -> list[Plan]:
+    """The two plans of ``proximo demo`` a person most wants to look at, made as an agent makes them: deleting the
+    storage boot disks live on (HIGH), and enabling the cluster firewall with policy DROP while the operator manages
+    the cluster from DEMO_OPERATOR (CRITICAL: a lockout). ``proximo console --sim`` and its screenshots show them."""
+    async with world.host() as host:
+        storage = await host.plan("storage.delete", {"storage": DEMO_STORAGE}, world.actor)
+    async with world.host(admin_sources=[DEMO_OPERATOR]) as host:
+        firewall = await host.plan("firewall.options.set", {"level": "cluster", "enable": 1, "policy_in": "DROP"}, world.actor)
+    return [storage, firewall]
 
 
 def sim_world(settings: Settings) -> World:

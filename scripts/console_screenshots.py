@@ -19,8 +19,7 @@ from pathlib import Path
 import anyio
 import uvicorn
 
-from proximo._world import World
-from proximo.cli._demo import DEMO_OPERATOR, DEMO_STORAGE
+from proximo._world import World, demo_plans
 from proximo.console import build_console
 
 CHROMIUM = "/usr/bin/chromium"
@@ -36,11 +35,7 @@ async def main(out: Path) -> None:
     with tempfile.TemporaryDirectory(prefix="proximo-shots-") as home:
         world = World(Path(home) / "world")
         person = world.person
-        async with world.host() as host:
-            storage = await host.plan("storage.delete", {"storage": DEMO_STORAGE}, world.actor)
-        async with world.host(admin_sources=[DEMO_OPERATOR]) as host:
-            firewall = await host.plan("firewall.options.set", {"level": "cluster", "enable": 1, "policy_in": "DROP"},
-                                       world.actor)
+        storage, firewall = await demo_plans(world)
         sock = socket.socket()
         sock.bind(("127.0.0.1", 0))
         base = f"http://127.0.0.1:{sock.getsockname()[1]}"
@@ -55,8 +50,6 @@ async def main(out: Path) -> None:
                 browser = await driver.chromium.launch_persistent_context(
                     profile, executable_path=CHROMIUM, args=ARGS, headless=True, viewport={"width": 1280, "height": 900})
                 page = await browser.new_page()
-                page.on("console", lambda m: print("console:", m.text))
-                page.on("response", lambda r: print("response:", r.status, r.url))
                 await page.goto(base + "/signin")
                 await page.get_by_label("Approver name").fill(person.name)
                 await page.get_by_label("Passphrase").fill(person.passphrase)

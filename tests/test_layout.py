@@ -1,6 +1,7 @@
 """The layout shows the architecture, and the imports keep to it: no circles, faces above the host.
 
-    faces       proximo.cli (the launcher: it starts the others), proximo.mcp, proximo.a2a, proximo.service
+    faces       proximo.cli (the launcher: it starts the others), proximo.mcp, proximo.a2a, proximo.service,
+                proximo.console (the service runs it too)
     host        proximo._host, _world, _plugins, _tools, _render, _settings, ... and proximo.trust
     below       proximo.pve (talking to Proxmox), proximo.model, proximo.sim
     packs       plugins/*/proximo_*: proximo's public API, its model, the schema (proximo.pve), proximo.cli for commands
@@ -16,7 +17,7 @@ import sys
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
-FACES = ("proximo.cli", "proximo.mcp", "proximo.a2a", "proximo.service")
+FACES = ("proximo.cli", "proximo.mcp", "proximo.a2a", "proximo.service", "proximo.console")
 BELOW_THE_FACES = ("proximo.trust", "proximo.pve", "proximo.model", "proximo.sim", "proximo._")
 
 
@@ -124,7 +125,9 @@ def test_no_face_imports_another_but_the_launcher_starts_them() -> None:
         others = {m for m in imported if any(_in(m, f) for f in FACES if f != face)}
         if face == "proximo.cli":  # `proximo serve` and `proximo service` start the other faces
             others = {m for m in others if not _in(m, "proximo.cli")}
-            assert all(m in ("proximo.mcp", "proximo.service") for m in others), (name, others)
+            assert all(m in ("proximo.mcp", "proximo.service", "proximo.console") for m in others), (name, others)
+        elif face == "proximo.service":  # the service serves the console itself, as its own account, with its host
+            assert others <= {"proximo.console"}, f"{name} imports another face: {sorted(others)}"
         else:
             assert others == set(), f"{name} imports another face: {sorted(others)}"
 

@@ -157,7 +157,8 @@ def service() -> Iterator[Service]:
            "PROXIMO_HOME": str(base / "state"), "PROXIMO_SERVICE_DIR": str(base / "run"),
            "PROXIMO_APPROVERS": APPROVER, "PROXIMO_AGENTS": AGENT,
            "PROXIMO_TOOLSET": "full",  # the agents here call pve_* tools by name (each `proximo serve` inherits this)
-           "PROXIMO_A2A_PORT": "0", "PROXIMO_A2A_TOKEN_FILE": str(base / "a2a-token")}  # and the A2A face, any port
+           "PROXIMO_A2A_PORT": "0", "PROXIMO_A2A_TOKEN_FILE": str(base / "a2a-token"),  # and the A2A face, any port
+           "PROXIMO_CONSOLE_PORT": "0"}  # and the approval console, on loopback, any port
     (base / "a2a-token").write_text(A2A_TOKEN)
     os.chmod(base / "a2a-token", 0o600)
     log = base / "service.log"
@@ -384,3 +385,44 @@ def test_the_service_runs_the_a2a_face_and_an_approval_over_the_socket_completes
     assert next(r for r in records if r.kind == "approve").outcome["channel"] == "unix-socket"
     assert {r.actor.face for r in records if r.kind in ("plan", "apply-result")} == {"a2a"}
     assert A2A_TOKEN not in (service.base / "service.log").read_text()
+
+
+def test_the_service_serves_the_console_and_a_decision_there_is_its_ledgers_record(service: Service) -> None:
+    """PROXIMO_CONSOLE_PORT: the console runs inside the service (its account, its host, its ledger). An approver
+    signs in with their approver passphrase (kept in the service's state), and approves what an agent planned over
+    agent.sock; the agent's apply then runs."""
+    import re
+
+    import httpx
+
+    from proximo.trust._approvers import ApproverStore
+
+    log = service.base / "service.log"
+    deadline = time.monotonic() + 60
+    base = ""
+    while not base and time.monotonic() < deadline:  # a readiness wait on the console's start-up line
+        found = re.search(r"proximo console: serving at (http://127\.0\.0\.1:\d+)/", log.read_text())
+        base = found.group(1) if found else ""
+        time.sleep(0.05)
+    assert base, log.read_text()
+    passphrase = "a-passphrase-only-the-person-knows"
+    ApproverStore(service.home).add("webapprover", passphrase)
+
+    def agent(steps: Callable[[Rpc], Any]) -> Any:
+        return as_account(AGENT, lambda: mcp_over(service.agent_socket, steps))
+
+    plan_id = agent(lambda rpc: rpc.tool("pve_guest_stop", {"vmid": 105}))["structuredContent"]["plan_id"]
+    with httpx.Client(base_url=base, timeout=60, follow_redirects=True) as browser:
+        form = browser.get("/signin")
+        token = re.search(r'name="csrf" value="([^"]+)"', form.text).group(1)  # type: ignore[union-attr]
+        signed = browser.post("/signin", data={"csrf": token, "name": "webapprover", "passphrase": passphrase})
+        assert signed.status_code == 200 and plan_id in browser.get("/waiting").text
+        page = browser.get(f"/plan/{plan_id}")
+        csrf = re.search(r'name="csrf" value="([^"]+)"', page.text).group(1)  # type: ignore[union-attr]
+        approved = browser.post(f"/plan/{plan_id}/approve", data={"csrf": csrf})
+    assert approved.status_code == 200 and "Approved: ledger record" in approved.text
+    applied = agent(lambda rpc: rpc.tool("proximo_apply", {"plan_id": plan_id}))
+    assert not applied.get("isError"), applied
+    approval = next(r for r in service.ledger_records() if r.kind == "approve" and r.plan_id == plan_id)
+    assert approval.outcome["channel"] == "console" and approval.outcome["approver"] == "webapprover"
+    assert approval.actor.face == "console"

@@ -25,9 +25,8 @@ from ..trust._pipeline import Credential, Host
 from .._render import print_apply, print_plan, print_verify
 from ..errors import ProximoError
 from ..model import ClusterModel
-from .._world import TOKEN_ID, World
+from .._world import DEMO_OPERATOR, DEMO_STORAGE, TOKEN_ID, World
 
-DEMO_STORAGE = "local-zfs"
 
 
 def unbootable(model: ClusterModel) -> dict[str, list[str]]:
@@ -83,7 +82,6 @@ async def _guest_destroy_chapter(console: Console, host: Host, world: World, act
     console.print(f"The template stays; its linked clones {', '.join(clones)} keep their base volume.")
 
 
-DEMO_OPERATOR = "192.168.1.50"  # outside the nodes' local network, so only the API port rules let it in
 
 
 async def _firewall_lockout_chapter(console: Console, world: World, actor: Actor) -> None:

@@ -22,7 +22,8 @@ from ..errors import BadInput
 from ..trust._pipeline import Host
 from ._app import HostFactory, build_console
 
-__all__ = ["DEFAULT_PORT", "DEMO_APPROVER", "build_console", "check_bind", "serve_console", "serve_console_app"]
+__all__ = ["DEFAULT_PORT", "DEMO_APPROVER", "build_console", "check_bind", "serve_console", "serve_console_app",
+           "shared_host"]
 
 DEFAULT_PORT = 8766
 DEMO_APPROVER = "console-demo"
@@ -63,7 +64,7 @@ async def serve_console_app(factory: HostFactory, *, host: str, port: int, tls: 
         sock.close()
 
 
-def _shared(host: Host) -> HostFactory:
+def shared_host(host: Host) -> HostFactory:
     """A factory that hands out a host someone else opened (the service's own): the console does not close it."""
 
     @asynccontextmanager
@@ -106,8 +107,8 @@ async def serve_console(settings: Settings, *, host: str = "127.0.0.1", port: in
 
 
 async def _demo_plans(world) -> None:  # type: ignore[no-untyped-def]
-    """The two plans of `proximo demo` a person most wants to look at, made by the demo's agent when none waits."""
-    from ..cli._demo import DEMO_OPERATOR, DEMO_STORAGE
+    """The demo's two plans, made by its agent when none waits, so a newcomer has something to look at."""
+    from .._world import demo_plans
     from ._waiting import WaitingBoard
 
     async with world.host() as host:
@@ -115,7 +116,5 @@ async def _demo_plans(world) -> None:  # type: ignore[no-untyped-def]
         board.refresh()
         if board.plans():
             return
-        await host.plan("storage.delete", {"storage": DEMO_STORAGE}, world.actor)
-    async with world.host(admin_sources=[DEMO_OPERATOR]) as host:
-        await host.plan("firewall.options.set", {"level": "cluster", "enable": 1, "policy_in": "DROP"}, world.actor)
-    _say(f"made two demo plans, as an agent would: storage.delete {DEMO_STORAGE}, and the cluster firewall with policy DROP")
+    made = await demo_plans(world)
+    _say("made the demo's plans, as an agent would: " + "; ".join(f"{p.plan_id} {p.tool} ({p.risk.value})" for p in made))

@@ -10,7 +10,8 @@
 
 With ``PROXIMO_A2A_PORT`` (and ``PROXIMO_A2A_TOKEN_FILE``) the service also runs the A2A face, ``proximo-a2a``, on
 that loopback port as a child process: same state, same ledger; its parked tasks move on when an approver approves
-over approve.sock.
+over approve.sock. With ``PROXIMO_CONSOLE_PORT`` the service serves the approval console (``proximo.console``) itself,
+on loopback (TLS needed elsewhere): approvers sign in there with their approver passphrase.
 
 The state directory (token, ledger and its key and mark, plans, approvers) belongs to the service's account, 0700:
 an agent running as another account can read none of it, so it can neither use the token directly nor forge
@@ -32,6 +33,7 @@ import sys
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, BinaryIO
 
@@ -255,6 +257,7 @@ async def run_service(settings: Settings, *, sim: bool = False, ready: Callable[
         raise BadInput(f"PROXIMO_SERVICE_DIR {settings.service_dir}: {exc.strerror}") from None
     agent_path, approve_path = socket_paths(settings)
     a2a_port = a2a_port_of(os.environ)
+    console = console_of(os.environ)
     async with anyio.create_task_group() as tg:
         sim_env: dict[str, str] = {}
         if sim:
@@ -267,6 +270,11 @@ async def run_service(settings: Settings, *, sim: bool = False, ready: Callable[
             tg.start_soon(approvals.serve, lambda s: _serve_approvals(desk, s))
             if a2a_port:
                 tg.start_soon(_run_a2a, a2a_port, sim_env)
+            if console is not None:
+                from ..console import serve_console_app, shared_host
+
+                tg.start_soon(partial(serve_console_app, shared_host(host), host=console.host, port=console.port,
+                                      tls=console.tls, where="the service's cluster, as the service's account"))
             if ready is not None:
                 ready(f"Proximo service (uid {rules.service_uid}) on {agent_path} and {approve_path}; state in {settings.home}")
             await anyio.sleep_forever()
@@ -286,6 +294,35 @@ def a2a_port_of(env: Any) -> str:
         raise BadInput("PROXIMO_A2A_PORT needs PROXIMO_A2A_TOKEN_FILE in service mode: every local account can reach a "
                        "loopback port, so the A2A face asks for a bearer token there")
     return port
+
+
+@dataclass(frozen=True)
+class ConsoleOptions:
+    host: str
+    port: int
+    tls: tuple[Path, Path] | None
+
+
+def console_of(env: Any) -> ConsoleOptions | None:
+    """``PROXIMO_CONSOLE_PORT``: the service also serves the approval console, in the service's process with the
+    service's host, so sessions, the approver file and the ledger stay with the service's account. Loopback unless
+    ``PROXIMO_CONSOLE_HOST`` says otherwise, which needs ``PROXIMO_CONSOLE_TLS_CERT`` and ``PROXIMO_CONSOLE_TLS_KEY``."""
+    from .._listening import is_loopback
+
+    port = env.get("PROXIMO_CONSOLE_PORT", "").strip()
+    if not port:
+        return None
+    if not port.isdigit() or int(port) > 65535:
+        raise BadInput(f"PROXIMO_CONSOLE_PORT must be a port number (got {port!r})")
+    host = env.get("PROXIMO_CONSOLE_HOST", "").strip() or "127.0.0.1"
+    cert, key = env.get("PROXIMO_CONSOLE_TLS_CERT", "").strip(), env.get("PROXIMO_CONSOLE_TLS_KEY", "").strip()
+    if bool(cert) != bool(key):
+        raise BadInput("PROXIMO_CONSOLE_TLS_CERT and PROXIMO_CONSOLE_TLS_KEY go together")
+    tls = (Path(cert), Path(key)) if cert else None
+    if tls is None and not is_loopback(host):
+        raise BadInput(f"PROXIMO_CONSOLE_HOST={host} needs PROXIMO_CONSOLE_TLS_CERT and PROXIMO_CONSOLE_TLS_KEY: a "
+                       "passphrase and a session cookie must not cross a network in the clear")
+    return ConsoleOptions(host=host, port=int(port), tls=tls)
 
 
 async def _run_a2a(port: str, sim_env: dict[str, str]) -> None:

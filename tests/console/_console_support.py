@@ -9,7 +9,7 @@ import anyio
 import pytest
 from starlette.testclient import TestClient
 
-from proximo.cli._demo import DEMO_OPERATOR
+from proximo._world import DEMO_OPERATOR
 from proximo.testing import World
 
 STORAGE_DELETE = ("storage.delete", {"storage": "local-zfs"})  # HIGH: guests will not boot

@@ -321,3 +321,20 @@ def test_off_loopback_needs_tls(tmp_path: Path) -> None:
                                              ("https://evil.example/", "/"), ("/\\evil.example", "/"), ("", "/")])
 def test_after_sign_in_only_a_local_path(given: str, kept: str) -> None:
     assert _local_path(given) == kept
+
+
+def test_the_service_serves_the_console_on_loopback_unless_given_tls(tmp_path: Path) -> None:
+    from proximo.service._service import console_of
+
+    assert console_of({}) is None
+    local = console_of({"PROXIMO_CONSOLE_PORT": "8766"})
+    assert local is not None and (local.host, local.port, local.tls) == ("127.0.0.1", 8766, None)
+    with pytest.raises(BadInput, match="needs PROXIMO_CONSOLE_TLS_CERT"):
+        console_of({"PROXIMO_CONSOLE_PORT": "8766", "PROXIMO_CONSOLE_HOST": "0.0.0.0"})
+    with pytest.raises(BadInput, match="go together"):
+        console_of({"PROXIMO_CONSOLE_PORT": "8766", "PROXIMO_CONSOLE_TLS_CERT": "/etc/cert.pem"})
+    with pytest.raises(BadInput, match="port number"):
+        console_of({"PROXIMO_CONSOLE_PORT": "http"})
+    wide = console_of({"PROXIMO_CONSOLE_PORT": "443", "PROXIMO_CONSOLE_HOST": "10.0.0.5",
+                       "PROXIMO_CONSOLE_TLS_CERT": "/etc/c.pem", "PROXIMO_CONSOLE_TLS_KEY": "/etc/k.pem"})
+    assert wide is not None and wide.tls == (Path("/etc/c.pem"), Path("/etc/k.pem"))
