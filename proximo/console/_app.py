@@ -194,12 +194,14 @@ def build_console(host_factory: HostFactory, *, bind_host: str = "127.0.0.1", al
     # --- sign-in ----------------------------------------------------------------------------------------
 
     async def signin_form(request: Request) -> Response:
+        next_path = _local_path(request.query_params.get("next", "/"))
         if signed_in(request) is not None:
-            return RedirectResponse("/", status_code=303)
+            return RedirectResponse(next_path, status_code=303)
         token = request.cookies.get(cookies.signin) or _new_token()
-        error = ("Your browser did not keep the session cookie, so you are not signed in. Allow cookies for this "
-                 "address (see docs/console.md).") if request.query_params.get("kept") == "no" else ""
-        response = html(signin_page(token, error=error, next_path=_local_path(request.query_params.get("next", "/"))))
+        # a sign-in that succeeded comes back here with ?kept=check: no session now means the cookie was dropped
+        error = ("You signed in, but your browser did not keep the session cookie. Allow cookies for this address "
+                 "(docs/console.md).") if request.query_params.get("kept") == "check" else ""
+        response = html(signin_page(token, error=error, next_path=next_path))
         cookies.set(response, cookies.signin, token, max_age=3600)
         return response
 
@@ -227,7 +229,7 @@ def build_console(host_factory: HostFactory, *, bind_host: str = "127.0.0.1", al
             return html(signin_page(expected, name=name, next_path=next_path, error=str(exc).split(":")[0] + "."), 401)
         state.limit.succeeded(address, name)
         session = state.sessions.open(approver)
-        response = RedirectResponse(next_path, status_code=303)
+        response = RedirectResponse("/signin?" + urllib.parse.urlencode({"kept": "check", "next": next_path}), status_code=303)
         cookies.set(response, cookies.session, session.id)
         cookies.clear(response, cookies.signin)
         return response

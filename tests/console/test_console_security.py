@@ -50,13 +50,16 @@ def test_sign_in_opens_a_session_in_a_strict_http_only_cookie(tmp_path: Path) ->
     with client_for(world) as client:
         assert client.get("/", follow_redirects=False).headers["location"] == "/signin?next=%2F"
         answer = sign_in(client, person.name, person.passphrase)
-        assert answer.status_code == 303 and answer.headers["location"] == "/"
+        assert answer.status_code == 303 and answer.headers["location"] == "/signin?kept=check&next=%2F"
         cookie = next(c for c in answer.headers.get_list("set-cookie") if c.startswith("proximo-console="))
         assert "HttpOnly" in cookie and "SameSite=strict" in cookie and "Path=/" in cookie
         assert "Secure" not in cookie  # plain http on loopback: see docs/console.md
-        page = client.get("/")
+        page = client.get(answer.headers["location"])  # the cookie was kept: on to the page asked for
+        client.cookies.clear()
+        dropped = client.get(answer.headers["location"])  # a browser that drops the cookie is told so
     assert page.status_code == 200 and f"Signed in as <strong>{person.name}</strong>" in page.text
     assert person.passphrase not in page.text
+    assert "did not keep the session cookie" in dropped.text
 
 
 def test_over_tls_the_cookie_is_secure_and_host_only(tmp_path: Path) -> None:
