@@ -341,3 +341,21 @@ def test_the_service_serves_the_console_on_loopback_unless_given_tls(tmp_path: P
     wide = console_of({"PROXIMO_CONSOLE_PORT": "443", "PROXIMO_CONSOLE_HOST": "10.0.0.5",
                        "PROXIMO_CONSOLE_TLS_CERT": "/etc/c.pem", "PROXIMO_CONSOLE_TLS_KEY": "/etc/k.pem"})
     assert wide is not None and wide.tls == (Path("/etc/c.pem"), Path("/etc/k.pem"))
+
+
+def _luminance(colour: str) -> float:
+    def channel(value: int) -> float:
+        c = value / 255
+        return c / 12.92 if c <= 0.03928 else ((c + 0.055) / 1.055) ** 2.4
+
+    r, g, b = (int(colour[i:i + 2], 16) for i in (1, 3, 5))
+    return 0.2126 * channel(r) + 0.7152 * channel(g) + 0.0722 * channel(b)
+
+
+def test_the_pictures_text_has_at_least_4_5_to_1_contrast_on_every_effects_colour() -> None:
+    """WCAG 2 contrast ratio: (lighter + 0.05) / (darker + 0.05)."""
+    from proximo.console._picture import EFFECT_COLOURS, OTHER_EFFECT, UNAFFECTED
+
+    for fill, ink in [*EFFECT_COLOURS.values(), OTHER_EFFECT, UNAFFECTED]:
+        light, dark = sorted((_luminance(fill), _luminance(ink)), reverse=True)
+        assert (light + 0.05) / (dark + 0.05) >= 4.5, (fill, ink)
