@@ -8,8 +8,12 @@ import hashlib
 import hmac
 import ipaddress
 import socket
+from typing import TYPE_CHECKING
 
 from .errors import BadInput
+
+if TYPE_CHECKING:
+    from starlette.types import ASGIApp, Receive, Scope, Send
 
 
 def is_loopback(host: str) -> bool:
@@ -61,3 +65,15 @@ def bearer_matches(authorization: str, expected: bytes) -> bool:
     """Whether an ``Authorization`` header is ``Bearer <token>`` for the token whose digest is ``expected``."""
     scheme, _, value = authorization.partition(" ")
     return scheme.lower() == "bearer" and hmac.compare_digest(token_digest(value.strip()), expected)
+
+
+async def not_http(app: ASGIApp, scope: Scope, receive: Receive, send: Send) -> bool:
+    """What a face's guard does with anything but an HTTP request: the lifespan goes through to the app, a websocket
+    is closed (no face speaks it). True when the scope was dealt with here."""
+    if scope["type"] == "lifespan":
+        await app(scope, receive, send)
+        return True
+    if scope["type"] != "http":
+        await send({"type": "websocket.close", "code": 1008})
+        return True
+    return False

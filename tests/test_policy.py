@@ -199,3 +199,30 @@ def test_a_negative_cap_stops_the_host(tmp_path: Path) -> None:
     policy.write_text("max_applies_per_hour = -1\n")
     with pytest.raises(BadInput, match="max_applies_per_hour"):
         load_policy(policy)
+
+
+async def test_a_console_session_counts_as_a_persons_own_credential_while_its_approver_stands(tmp_path: Path) -> None:
+    """The console's session was opened with the approver's passphrase (Host.sign_in): approval = "person" accepts
+    it; an approver removed after approving leaves a record apply no longer relies on."""
+    import time
+
+    from proximo import NotApproved
+    from proximo.trust._approvers import ApproverStore
+    from proximo.trust._pipeline import ConsoleSession
+
+    world = world_with(tmp_path, 'approval = "person"\n')
+    person = world.person
+    async with world.host() as host:
+        assert host.sign_in(person) == person.name
+        with pytest.raises(NotApproved):
+            host.sign_in(type(person)(person.name, person.passphrase + "x"))
+        high = await host.plan("storage.delete", {"storage": "local-zfs"}, world.actor)
+        record = host.approve(high.plan_id, PERSON, ConsoleSession(person.name, time.time()))
+        assert record.outcome["channel"] == "console" and record.outcome["approver"] == person.name
+        assert host.approval(host.get_plan(high.plan_id)) is not None
+        ApproverStore(world.home).remove(person.name)
+        with pytest.raises(NotApproved, match="no longer an approver"):
+            await host.apply(high.plan_id, world.actor)
+        with pytest.raises(NotApproved, match="no longer an approver: sign in again"):
+            host.approve(high.plan_id, PERSON, ConsoleSession(person.name, time.time()))
+    assert "local-zfs" in world.model.storages

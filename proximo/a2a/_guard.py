@@ -12,7 +12,7 @@ from pathlib import Path
 from starlette.datastructures import Headers
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from .._listening import bearer_matches, host_name, is_loopback, token_digest
+from .._listening import bearer_matches, host_name, is_loopback, not_http, token_digest
 from .._secret import Secret
 from ..errors import BadInput
 
@@ -45,11 +45,7 @@ class Guard:
         self._expected = token_digest(token.reveal()) if token else None
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "lifespan":
-            await self.app(scope, receive, send)
-            return
-        if scope["type"] != "http":
-            await send({"type": "websocket.close", "code": 1008})
+        if await not_http(self.app, scope, receive, send):
             return
         headers = Headers(scope=scope)
         if host_name(headers.get("host", "")) not in self.names:

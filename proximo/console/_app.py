@@ -24,7 +24,7 @@ from starlette.responses import HTMLResponse, RedirectResponse, Response, Stream
 from starlette.routing import Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from .._listening import allowed_names, host_name
+from .._listening import allowed_names, host_name, not_http
 from ..errors import BadInput, NotApproved, ProximoError
 from ..trust._anchors import check_anchors, read_anchors
 from ..trust._ledger import Actor
@@ -90,11 +90,7 @@ class ConsoleGuard:
         self.names = names
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "lifespan":
-            await self.app(scope, receive, send)
-            return
-        if scope["type"] != "http":
-            await send({"type": "websocket.close", "code": 1008})
+        if await not_http(self.app, scope, receive, send):
             return
         headers = Headers(scope=scope)
         if host_name(headers.get("host", "")) not in self.names:
@@ -340,12 +336,19 @@ def build_console(host_factory: HostFactory, *, bind_host: str = "127.0.0.1", al
                    "denied": f"Denied: ledger record #{seq}. The plan is closed; nothing will apply it."}.get(said, "")
         return await show_plan(request, session, request.path_params["plan_id"], message=message if seq.isdigit() else "")
 
-    async def approve(request: Request) -> Response:
+    async def decision(request: Request) -> tuple[Session, dict[str, str]] | Response:
+        """The signed-in person and their form, for a decision about a plan; or the refusal to send."""
         session = signed_in(request)
         form, refused = await posted(request, session)
         if refused is not None or form is None or session is None:
             return refused or Response(status_code=400)
-        host, plan_id = host_of(), request.path_params["plan_id"]
+        return session, form
+
+    async def approve(request: Request) -> Response:
+        asked = await decision(request)
+        if isinstance(asked, Response):
+            return asked
+        (session, form), host, plan_id = asked, host_of(), request.path_params["plan_id"]
         typed = form.get("target", "")
         try:
             plan = host.get_plan(plan_id)
@@ -365,11 +368,10 @@ def build_console(host_factory: HostFactory, *, bind_host: str = "127.0.0.1", al
         return RedirectResponse(f"/plan/{plan.plan_id}?said=approved&seq={record.seq}", status_code=303)
 
     async def deny(request: Request) -> Response:
-        session = signed_in(request)
-        form, refused = await posted(request, session)
-        if refused is not None or form is None or session is None:
-            return refused or Response(status_code=400)
-        host, plan_id = host_of(), request.path_params["plan_id"]
+        asked = await decision(request)
+        if isinstance(asked, Response):
+            return asked
+        (session, form), host, plan_id = asked, host_of(), request.path_params["plan_id"]
         reason = " ".join(form.get("reason", "").split())
         if not reason:
             return await show_plan(request, session, plan_id, error="Say why you deny it: the reason goes in the ledger.",

@@ -17,7 +17,7 @@ from mcp.server.transport_security import TransportSecuritySettings
 from starlette.datastructures import Headers
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from .._listening import bearer_matches, is_loopback, token_digest
+from .._listening import bearer_matches, is_loopback, not_http, token_digest
 from .._secret import Secret
 from ..errors import BadInput
 
@@ -65,11 +65,7 @@ class BearerAuth:
         self._expected = token_digest(token.reveal())
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "lifespan":
-            await self.app(scope, receive, send)
-            return
-        if scope["type"] != "http":
-            await send({"type": "websocket.close", "code": 1008})
+        if await not_http(self.app, scope, receive, send):
             return
         header = Headers(scope=scope).get("authorization", "")
         if bearer_matches(header, self._expected):
