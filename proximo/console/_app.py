@@ -222,7 +222,8 @@ def build_console(host_factory: HostFactory, *, bind_host: str = "127.0.0.1", al
             approver = await anyio.to_thread.run_sync(host_of().sign_in, credential, limiter=state.checking)
         except NotApproved as exc:
             state.limit.failed(address, name)
-            return html(signin_page(expected, name=name, next_path=next_path, error=str(exc).split(":")[0] + "."), 401)
+            said = str(exc).removesuffix(": nothing was approved")  # nothing is approved at sign-in anyway
+            return html(signin_page(expected, name=name, next_path=next_path, error=said), 401)
         state.limit.succeeded(address, name)
         session = state.sessions.open(approver)
         response = RedirectResponse("/signin?" + urllib.parse.urlencode({"kept": "check", "next": next_path}), status_code=303)

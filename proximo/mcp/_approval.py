@@ -124,8 +124,9 @@ def waiting(host: Host, plan: Plan, approve_command: str) -> str:
     why = ("the policy needs a person's own credential for it, which no client form carries"
            if host.policy.person_channel_required(plan.risk) else "this MCP client cannot show an approval form")
     return (f"plan {plan.plan_id} is {plan.risk.value}, above auto-approval ({host.settings.auto_approve.value}), and {why}: "
-            f"it waits for a person to run `{approve_command} {plan.plan_id}` with their approver credential; "
-            f"call proximo_apply again after that. Nothing was applied")
+            f"it waits for a person to run `{approve_command} {plan.plan_id}` with their approver credential (or to "
+            f"approve it in the approval console, `proximo console`); call proximo_apply again after that. "
+            f"Nothing was applied")
 
 
 def apply_summary(result: ApplyResult) -> tuple[str, str]:
