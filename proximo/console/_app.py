@@ -73,7 +73,7 @@ class ConsoleState:
     sessions: Sessions = field(init=False)
     limit: SignInLimit = field(init=False)
     # one sign-in checked at a time: scrypt takes 32 MiB and a tenth of a second, a wrong answer another second
-    checking: anyio.CapacityLimiter = field(default_factory=lambda: anyio.CapacityLimiter(1))
+    checking: anyio.Lock = field(default_factory=anyio.Lock)
 
     def __post_init__(self) -> None:
         self.sessions = Sessions(self.clock)
@@ -211,20 +211,21 @@ def build_console(host_factory: HostFactory, *, bind_host: str = "127.0.0.1", al
             return html(message_page("Refused", "The sign-in form's CSRF token is missing or wrong: reload the page."), 403)
         name, next_path = form.get("name", "").strip(), _local_path(form.get("next", "/"))
         address = request.client.host if request.client else "?"
-        wait = state.limit.wait(address, name)
-        if wait > 0:
-            response = html(signin_page(expected, name=name, next_path=next_path,
-                                        error=f"Too many failed sign-ins: try again in {int(wait // 60) + 1} min."), 429)
-            response.headers["retry-after"] = str(int(wait) + 1)
-            return response
         credential = Credential(name, form.get("passphrase", ""), form.get("code", ""))
-        try:
-            approver = await anyio.to_thread.run_sync(host_of().sign_in, credential, limiter=state.checking)
-        except NotApproved as exc:
-            state.limit.failed(address, name)
-            said = str(exc).removesuffix(": nothing was approved")  # nothing is approved at sign-in anyway
-            return html(signin_page(expected, name=name, next_path=next_path, error=said), 401)
-        state.limit.succeeded(address, name)
+        async with state.checking:  # the limit is read and counted under the lock: parallel guesses wait their turn
+            wait = state.limit.wait(address, name)
+            if wait > 0:
+                response = html(signin_page(expected, name=name, next_path=next_path,
+                                            error=f"Too many failed sign-ins: try again in {int(wait // 60) + 1} min."), 429)
+                response.headers["retry-after"] = str(int(wait) + 1)
+                return response
+            try:
+                approver = await anyio.to_thread.run_sync(host_of().sign_in, credential)
+            except NotApproved as exc:
+                state.limit.failed(address, name)
+                said = str(exc).removesuffix(": nothing was approved")  # nothing is approved at sign-in anyway
+                return html(signin_page(expected, name=name, next_path=next_path, error=said), 401)
+            state.limit.succeeded(address, name)
         session = state.sessions.open(approver)
         response = RedirectResponse("/signin?" + urllib.parse.urlencode({"kept": "check", "next": next_path}), status_code=303)
         cookies.set(response, cookies.session, session.id)
@@ -402,7 +403,7 @@ def build_console(host_factory: HostFactory, *, bind_host: str = "127.0.0.1", al
                                      since=times["since"], until=times["until"], limit=LEDGER_ROWS)
         result = host.ledger.check()
         head = result.head
-        chain = (f"{'intact' if result.ok else 'BROKEN at record ' + str(result.first_broken)}: {result.reason}; head "
+        chain = (f"{'' if result.ok else f'BROKEN at record {result.first_broken}: '}{result.reason}; head "
                  f"#{head.seq} {head.hash[:16]}… ({head.chain})")
         return html(ledger_page(records, filters, session, chain=chain, chain_ok=result.ok, anchor=_last_anchor(host),
                                 limit=LEDGER_ROWS))

@@ -306,7 +306,7 @@ def test_the_ledger_page_filters_and_links_each_record_to_its_plan(tmp_path: Pat
         by_tool = client.get("/ledger", params={"tool": "storage.update"}).text
         future = client.get("/ledger", params={"since": "2999-01-01T00:00"}).text
     assert f'href="/plan/{plan.plan_id}"' in everything and f'href="/plan/{other.plan_id}"' in everything
-    assert "Chain: intact" in everything and "Last anchor: none" in everything
+    assert re.search(r"Chain: \d+ records?, chain intact; head #\d+ [0-9a-f]{16}", everything) and "Last anchor: none" in everything
     assert approvals.count("<td>approve</td>") == 1 and "<td>plan</td>" not in approvals
     assert "<td>approve</td>" in by_person and "<td>plan</td>" not in by_person
     assert other.plan_id in by_tool and plan.plan_id not in by_tool
@@ -359,3 +359,44 @@ def test_the_pictures_text_has_at_least_4_5_to_1_contrast_on_every_effects_colou
     for fill, ink in [*EFFECT_COLOURS.values(), OTHER_EFFECT, UNAFFECTED]:
         light, dark = sorted((_luminance(fill), _luminance(ink)), reverse=True)
         assert (light + 0.05) / (dark + 0.05) >= 4.5, (fill, ink)
+
+
+def test_parallel_guesses_cannot_outrun_the_rate_limit(tmp_path: Path) -> None:
+    """Guesses sent at once are checked one at a time, each against the limit as it stands after the previous one."""
+    import httpx
+
+    world = World(tmp_path)
+    person = world.person
+    app = build_console(world.host)
+
+    async def burst() -> list[int]:
+        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://127.0.0.1") as http:
+            form = await http.get("/signin")
+            token = csrf_of(form.text)
+            answers: list[int] = []
+
+            async def guess(n: int) -> None:
+                answer = await http.post("/signin", data={"csrf": token, "name": person.name, "passphrase": f"guess-{n}"})
+                answers.append(answer.status_code)
+
+            async with anyio.create_task_group() as tg:
+                for n in range(3 * MAX_FAILURES):
+                    tg.start_soon(guess, n)
+            return answers
+
+    with TestClient(app, base_url="http://127.0.0.1"):  # runs the lifespan (the host) for the burst below
+        statuses = anyio.run(burst)
+    assert sorted(statuses) == [401] * MAX_FAILURES + [429] * (2 * MAX_FAILURES)
+
+
+def test_the_ledger_page_reads_the_last_anchor_back_from_a_file_sink(tmp_path: Path) -> None:
+    anchors = tmp_path / "anchors.log"
+    world = World(tmp_path / "home", env={"PROXIMO_LEDGER_ANCHOR": f"file:{anchors}"})
+    person = world.person
+    make_plan(world, *STORAGE_DELETE)
+    make_plan(world, *MEDIUM_UPDATE)
+    with client_for(world) as client:
+        sign_in(client, person.name, person.passphrase)
+        page = client.get("/ledger").text
+    shown = re.search(r'<p class="hint" id="anchor">Last anchor: ([^<]*)</p>', page)
+    assert shown and shown.group(1).startswith("#2 (plan at ") and f"in {anchors}: OK" in shown.group(1)
