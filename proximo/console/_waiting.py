@@ -16,8 +16,10 @@ import msgspec
 
 from .._types import Plan
 from ..errors import ProximoError
+from ..trust._ledger import ledger_time
 from ..trust._pipeline import Host
 
+LOOK_BACK = 86400.0  # seconds of ledger a new console reads at least (plans live PROXIMO_PLAN_TTL, 10 min by default)
 DECIDING_KINDS = frozenset({"approve", "apply-start"})  # a declined ``deny`` decides too; any other deny is a refusal
 
 
@@ -52,6 +54,10 @@ class WaitingBoard:
         head = ledger.head()
         if head.seq < self._seen or ledger.ledger_id != self._chain:
             self._seen, self._chain, self._open = 0, ledger.ledger_id, {}
+            # a plan older than its time to live is expired: the first look starts where none could still be open
+            back = max(LOOK_BACK, self._host.settings.plan_ttl)
+            since = ledger_time(dt.datetime.fromtimestamp(self._clock() - back, dt.UTC))
+            self._seen = ledger.first_at(since) - 1
         if head.seq == self._seen:
             return False
         for record in ledger.records(since=self._seen + 1):

@@ -705,10 +705,12 @@ class Ledger:
         ``actor`` within the actor (token, face, client) or as the approver a record names, and a time range as the
         ledger writes times (``since`` inclusive, ``until`` exclusive)."""
         where, args = [], []
-        for column, value in (("kind", kind), ("tool", tool)):
-            if value:
-                where.append(f"{column} = ?")
-                args.append(value)
+        if kind:  # the kind index finds its seqs; sorting those alone is far cheaper than sorting whole records
+            where.append(f"seq IN (SELECT seq FROM records WHERE kind = ? ORDER BY seq DESC{'' if tool or actor or since or until else ' LIMIT ?'})")
+            args += [kind] if tool or actor or since or until else [kind, max(1, limit)]
+        if tool:
+            where.append("tool = ?")
+            args.append(tool)
         if actor:
             where.append("(instr(actor, ?) > 0 OR json_extract(outcome, '$.approver') = ?)")
             args += [json.dumps(actor)[1:-1], actor]
@@ -720,6 +722,19 @@ class Ledger:
             args.append(until)
         sql = f"SELECT {_COLUMNS} FROM records {'WHERE ' + ' AND '.join(where) if where else ''} ORDER BY seq DESC LIMIT ?"
         return [_decode(row) for row in self._query(sql, (*args, max(1, limit)))]
+
+    def first_at(self, start: str) -> int:
+        """The first seq written at or after ``start`` (a time as the ledger writes them), or the next seq to come:
+        a binary search on seq, since records are appended in time order (no index on time is needed)."""
+        low, high = 1, self.head().seq + 1
+        while low < high:
+            middle = (low + high) // 2
+            rows = self._query("SELECT time FROM records WHERE seq = ?", (middle,))
+            if rows and str(rows[0][0]) >= start:
+                high = middle
+            else:
+                low = middle + 1
+        return low
 
     def open_applies(self) -> list[LedgerRecord]:
         """apply-start records with no apply-result for their plan after them: applies a crash interrupted."""

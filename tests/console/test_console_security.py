@@ -400,3 +400,15 @@ def test_the_ledger_page_reads_the_last_anchor_back_from_a_file_sink(tmp_path: P
         page = client.get("/ledger").text
     shown = re.search(r'<p class="hint" id="anchor">Last anchor: ([^<]*)</p>', page)
     assert shown and shown.group(1).startswith("#2 (plan at ") and f"in {anchors}: OK" in shown.group(1)
+
+
+def test_ledger_first_at_finds_the_first_record_of_a_time_by_binary_search(tmp_path: Path) -> None:
+    world = World(tmp_path)
+    for _ in range(5):
+        make_plan(world, *MEDIUM_UPDATE)
+    with world.ledger() as book:
+        times = [r.time for r in book.records()]
+        assert [book.first_at(t) for t in times] == [1, 2, 3, 4, 5]
+        assert book.first_at("2000-01-01T00:00:00") == 1 and book.first_at("2999-01-01T00:00:00") == 6
+        assert [r.seq for r in book.search(kind="plan", limit=2)] == [5, 4]
+        assert [r.seq for r in book.search(kind="plan", since=times[1], until=times[3])] == [3, 2]
