@@ -148,7 +148,12 @@ def build_console(host_factory: HostFactory, *, bind_host: str = "127.0.0.1", al
         return state.host
 
     def signed_in(request: Request) -> Session | None:
-        return state.sessions.get(request.cookies.get(cookies.session))
+        """The request's session, while its approver is still an approver (removing one ends their sessions)."""
+        session = state.sessions.get(request.cookies.get(cookies.session))
+        if session is not None and host_of().approvers.get(session.approver) is None:
+            state.sessions.close_all_of(session.approver)
+            return None
+        return session
 
     def html(text: str, status: int = 200) -> HTMLResponse:
         return HTMLResponse(text, status_code=status)
@@ -362,8 +367,6 @@ def build_console(host_factory: HostFactory, *, bind_host: str = "127.0.0.1", al
             record = host.approve(plan.plan_id, actor(session), ConsoleSession(session.approver, session.since),
                                   typed_target=typed if plan.risk.value == "CRITICAL" else None)
         except NotApproved as exc:
-            if host.approvers.get(session.approver) is None:
-                state.sessions.close_all_of(session.approver)
             return await show_plan(request, session, plan_id, error=f"Not approved: {exc}", status=403, typed="")
         except ProximoError as exc:
             return await show_plan(request, session, plan_id, error=f"Not approved: {exc}", status=409)
