@@ -181,3 +181,23 @@ async def test_the_agents_bearer_token_is_refused(tmp_path: Path) -> None:
         assert "takes no bearer token" in await page.inner_text("body")
         ledger = await page.goto(base + "/ledger")
         assert ledger is not None and ledger.status == 401
+
+
+async def test_keyboard_alone_signs_in_and_focus_is_visible_at_a_phones_width(tmp_path: Path) -> None:
+    async with setup(tmp_path) as (face, base, context):
+        page = await context.new_page()
+        await page.set_viewport_size({"width": 390, "height": 844})
+        await page.goto(base + "/signin")
+        await page.keyboard.press("Tab")
+        assert await page.evaluate("document.activeElement.textContent") == "Skip to content"
+        outline = await page.evaluate("getComputedStyle(document.activeElement).outlineStyle")
+        assert outline not in ("", "none")  # the focus ring shows where the keyboard is
+        while await page.evaluate("document.activeElement.id") != "name":
+            await page.keyboard.press("Tab")
+        await page.keyboard.type(face.world.person.name)
+        await page.keyboard.press("Tab")
+        await page.keyboard.type(face.world.person.passphrase)
+        await page.keyboard.press("Enter")
+        await page.wait_for_selector("text=Plans waiting for a person")
+        # nothing wider than the phone's screen but the table and picture, which scroll inside their own boxes
+        assert await page.evaluate("document.documentElement.scrollWidth") <= 390
