@@ -13,6 +13,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from functools import partial
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import anyio
 
@@ -21,6 +22,9 @@ from .._settings import Settings
 from ..errors import BadInput
 from ..trust._pipeline import Host
 from ._app import HostFactory, build_console
+
+if TYPE_CHECKING:
+    from .._world import World
 
 __all__ = ["DEFAULT_PORT", "DEMO_APPROVER", "build_console", "check_bind", "serve_console", "serve_console_app",
            "shared_host"]
@@ -106,7 +110,7 @@ async def serve_console(settings: Settings, *, host: str = "127.0.0.1", port: in
                             allowed_hosts=allowed_hosts, where=settings.url)
 
 
-async def _demo_plans(world) -> None:  # type: ignore[no-untyped-def]
+async def _demo_plans(world: World) -> None:
     """The demo's two plans, made by its agent when none waits, so a newcomer has something to look at."""
     from .._world import demo_plans
     from ._waiting import WaitingBoard
