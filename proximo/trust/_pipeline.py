@@ -161,13 +161,13 @@ class Host:
     def seal_ledger(self, actor: Actor, reason: str, *, approver: str) -> LedgerRecord:
         """Set the broken ledger aside and start a new chain that names it (a person decided; see proximo._ledger.seal)."""
         self.flush_repeats()
-        path = self.ledger.path
-        key = self.ledger.key
+        where = self.ledger.path or self.ledger.store
+        key, mark_path = self.ledger.key, self.ledger.mark_path
         self.ledger.close()
         try:
-            record = seal(path, key, actor=actor, reason=f"{reason} (sealed by {approver})")
+            record = seal(where, key, actor=actor, reason=f"{reason} (sealed by {approver})", mark_path=mark_path)
         finally:
-            self.ledger = Ledger(path, key=key)
+            self.ledger = Ledger(where, key=key, mark_path=mark_path)
         self.packs.prove(record, ledger_id=self.ledger.ledger_id)
         return record
 
