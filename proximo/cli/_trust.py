@@ -23,7 +23,7 @@ from ..service import AGENT_SOCKET, ask_service, connect, install_files, next_st
 from ._approve import service_socket
 from ._common import Ask, ask_terminal, console, guarded, run
 from .._settings import Settings
-from ..trust._state import ledger_key, open_ledger, prepare_home
+from ..trust._state import SHARED_MARK_FILE, ledger_key, open_ledger, prepare_home, shared_store
 from ..errors import BadInput, NotApproved, ProximoError, Refused
 
 
@@ -83,7 +83,9 @@ def seal_locally(settings: Settings, reason: str, *, actor: Actor, ask: Ask | No
     if not store.names():
         raise NotApproved("sealing the ledger needs an approver's credential, and none is set up (proximo approver add)")
     by = _credential(store, ask, purpose="to seal the ledger")
-    record = seal(settings.ledger_path, ledger_key(settings), actor=actor, reason=f"{reason} (sealed by {by})")
+    store = shared_store(settings)
+    record = seal(store or settings.ledger_path, ledger_key(settings, store), actor=actor, reason=f"{reason} (sealed by {by})",
+                  mark_path=settings.home / SHARED_MARK_FILE if store is not None else None)
     return {"seq": record.seq, "hash": record.hash, "sealed_file": record.outcome["sealed_file"]}
 
 

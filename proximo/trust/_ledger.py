@@ -51,6 +51,7 @@ __all__ = [
     "LedgerHead",
     "LedgerKind",
     "LedgerRecord",
+    "LedgerUnreachable",
     "REDACTED",
     "VerifyResult",
     "is_secret_key",
@@ -101,6 +102,10 @@ _SCHEMA = (
 
 class LedgerError(ProximoError):
     """The ledger cannot be opened, read or written; ``str(error)`` is one line for a person."""
+
+
+class LedgerUnreachable(LedgerError):
+    """A shared ledger's database cannot be reached: reads answer without it, nothing is planned or applied."""
 
 
 class Actor(msgspec.Struct, frozen=True):

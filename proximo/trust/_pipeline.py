@@ -22,7 +22,7 @@ import msgspec
 from ._approvers import ApproverStore
 from ..pve._calls import check_api_path
 from ._executor import Executor, StepResult
-from ._ledger import REDACTED, Actor, Ledger, LedgerHead, LedgerRecord, ledger_time, seal
+from ._ledger import REDACTED, Actor, Ledger, LedgerError, LedgerHead, LedgerRecord, LedgerUnreachable, ledger_time, seal
 from ._planstore import PlanStore, check_plan_id, new_plan_id
 from .._guard import pack_code
 from .._progress import Checking, OnEvent, ReadingBack, StepDone, StepStarted, TaskPolled
@@ -120,7 +120,12 @@ class Host:
         return self.packs.tools
 
     def head(self) -> LedgerRef:
-        h: LedgerHead = self.ledger.head()
+        """The ledger head a client keeps as a witness; while a shared ledger's database is down, a read still answers,
+        with chain "unreachable" and no head instead."""
+        try:
+            h: LedgerHead = self.ledger.head()
+        except LedgerUnreachable:
+            return UNREACHABLE
         return LedgerRef(seq=h.seq, head=h.hash, chain=h.chain)
 
     def _append(self, kind: str, actor: Actor, **fields: Any) -> LedgerRecord:
@@ -153,6 +158,13 @@ class Host:
         record = self._write("deny", actor, **fields)
         assert record is not None
         self._repeats = _Repeats(key=key, seq=record.seq, actor=actor, fields=fields)
+
+    def _deny_read(self, actor: Actor, tool: Any, params: Any, reason: str) -> None:
+        """A refused read, in the ledger if it can be reached: a read does not need the ledger to answer."""
+        try:
+            self._deny(actor, tool, params, reason)
+        except LedgerUnreachable:
+            pass
 
     def record_refusal(self, actor: Actor, what: str, params: Any, reason: str) -> None:
         """A request a face refused before it reached a tool (an account that may not approve, say): a deny record."""
@@ -204,7 +216,7 @@ class Host:
             if tool.mutating:
                 raise BadInput(f"{tool.id} changes the cluster: make a plan with it (`proximo plan {tool.id} ...`)")
         except BadInput as exc:
-            self._deny(actor, tool_id, raw, str(exc))
+            self._deny_read(actor, tool_id, raw, str(exc))
             raise
         state = await self.state()
         view = state.model  # the source reads a model of its own for each call
@@ -218,7 +230,7 @@ class Host:
             with pack_code(tool.owner, tool.id):
                 data = self.packs.read(tool, params, view, self.operator())
         except BadInput as exc:
-            self._deny(actor, tool.id, raw, str(exc))
+            self._deny_read(actor, tool.id, raw, str(exc))
             raise
         return Answer(tool=tool.id, data=data, ledger=self.head())
 
@@ -660,7 +672,6 @@ class Host:
         if not self.needs_person(plan) and self.approval(plan) is None:  # only a fresh plan is auto-approved
             self._append("approve", actor, tool=plan.tool, plan_id=plan.plan_id, plan_hash=plan.hash,
                          outcome={"risk": plan.risk.value, "by": "auto", "auto_approve": self.settings.auto_approve.value})
-        expected = judged.after.fingerprint()
         # What the cluster should look like after each step, so an apply cut short can be told apart afterwards.
         milestones = judged.milestones(plan.fingerprint)
         started = self._append_once("apply-start", actor, tool=plan.tool, plan_id=plan.plan_id, plan_hash=plan.hash, once=True,
@@ -669,6 +680,19 @@ class Host:
                                         "milestones": milestones})
         if started is None:  # another process started it between our checks and now (the ledger decides, atomically)
             raise AlreadyApplied(f"plan {plan.plan_id} is already being applied or was applied; plans run once")
+        try:
+            return await self._run_started(plan, judged, started, actor, progress, emit)
+        except LedgerError as exc:
+            # The ledger went away after the apply-start (a shared database stopped, a full disk): this process lives
+            # on, so reconcile must not wait for it to end; it closes the start like a crash's when the ledger is back.
+            _ABANDONED.add((self.ledger.ledger_id, started.seq))
+            raise type(exc)(f"plan {plan.plan_id}: started (ledger #{started.seq}) but its result could not be recorded "
+                              f"({exc}); it is reconciled like a crash when the ledger is back") from None
+
+    async def _run_started(self, plan: Plan, judged: Assessment, started: LedgerRecord, actor: Actor,
+                           progress: Callable[[str], Awaitable[None] | None] | None, emit: OnEvent) -> ApplyResult:
+        assert self._executor is not None
+        expected = judged.after.fingerprint()
         results: list[StepResult] = []
         self.source.forget()  # a read remembered for plans is from before this change
         for index, step in enumerate(plan.steps, 1):
@@ -710,7 +734,7 @@ class Host:
         closed: list[LedgerRecord] = []
         for start in self.ledger.open_applies():
             info = start.outcome
-            if not _apply_is_dead(info, self._clock()):
+            if (self.ledger.ledger_id, start.seq) not in _ABANDONED and not _apply_is_dead(info, self._clock()):
                 continue
             tasks: list[Any] = []
             try:
@@ -898,6 +922,12 @@ def bounded_params(params: Any) -> dict[str, Any]:
         return msgspec.json.decode(encoded)
     keys = [_bounded_text(str(k), 40) for k in list(params)[:20]]
     return {"truncated": {"bytes": len(encoded), "sha256": hashlib.sha256(encoded).hexdigest(), "keys": keys}}
+
+
+_ABANDONED: set[tuple[str, int]] = set()
+"""(ledger id, seq) of the apply-starts this process gave up on (their result could not be recorded): dead though it lives."""
+
+UNREACHABLE = LedgerRef(seq=0, head="", chain="unreachable")
 
 
 def _apply_is_dead(info: dict[str, Any], now: float) -> bool:

@@ -48,6 +48,7 @@ class Tx(Protocol):
 class Store(Protocol):
     where: str  # what messages name: a file path, or a DSN without its password
     shared: bool  # appended to from several machines: no local file can say where the head must be
+    bytes_type: str  # the column type for bytes (a stored plan's body)
     errors: tuple[type[Exception], ...]  # what its driver raises
 
     def write(self) -> Any: ...  # a context manager giving a Tx, serialised with every appender
@@ -86,6 +87,7 @@ class SqliteStore:
     """One SQLite file in WAL mode, owner-only; any number of processes on this machine may share it."""
 
     shared = False
+    bytes_type = "BLOB"
     errors: tuple[type[Exception], ...] = (sqlite3.Error,)
 
     def __init__(self, path: str | os.PathLike[str], *, schema: Sequence[str] = ()) -> None:
