@@ -33,6 +33,7 @@ class Settings(msgspec.Struct, kw_only=True):
     # PROXIMO_DB: postgresql://... puts the ledger and the plans in one PostgreSQL database that any number of Proximo
     # processes on any number of machines share (proximo/trust/_pg.py); unset: SQLite files in PROXIMO_HOME
     db: Secret | None = None
+    db_password: Secret | None = None  # PROXIMO_DB's password, scrubbed from what Proximo records and says
     db_timeout: float = 5.0  # PROXIMO_DB_TIMEOUT: seconds to wait for a connection before refusing
     ledger_key: Secret | None = None  # PROXIMO_LEDGER_KEY (else the key file in the state directory)
     ledger_anchor: str = ""  # PROXIMO_LEDGER_ANCHOR: where each record's (ledger id, seq, hash) is also sent
@@ -130,6 +131,7 @@ class Settings(msgspec.Struct, kw_only=True):
             home=home,
             ledger_path=Path(env.get("PROXIMO_LEDGER") or home / "ledger.sqlite"),
             db=Secret(db) if db else None,
+            db_password=_db_password(db),
             db_timeout=db_timeout,
             ledger_key=Secret(key) if key else None,
             ledger_anchor=anchor,
@@ -151,3 +153,12 @@ class Settings(msgspec.Struct, kw_only=True):
 
 def _names(value: str) -> list[str]:
     return [part.strip() for part in value.split(",") if part.strip()]
+
+
+def _db_password(dsn: str) -> Secret | None:
+    if not dsn:
+        return None
+    from .trust._pg import dsn_password  # the DSN's parsing only: psycopg itself is imported when a store is opened
+
+    password = dsn_password(dsn)
+    return Secret(password) if password else None

@@ -89,6 +89,25 @@ def seal_locally(settings: Settings, reason: str, *, actor: Actor, ask: Ask | No
     return {"seq": record.seq, "hash": record.hash, "sealed_file": record.outcome["sealed_file"]}
 
 
+def migrate_locally(settings: Settings, dsn: str) -> str:
+    from ..trust._migrate import migrate
+    from ..trust._pg import SCHEMES, open_store
+
+    if not dsn.startswith(SCHEMES):  # never echoed: it may hold a password
+        raise BadInput("--to must be a postgresql:// URL")
+    local = msgspec.structs.replace(settings, db=None)
+    if not local.ledger_path.exists():
+        raise BadInput(f"no SQLite ledger at {local.ledger_path} to migrate (PROXIMO_HOME, PROXIMO_LEDGER)")
+    target = open_store(dsn, timeout=settings.db_timeout)
+    key = ledger_key(local)
+    with open_ledger(local) as source:
+        done = migrate(source, local.home / "plans.sqlite", target, key=key, mark_path=local.home / SHARED_MARK_FILE)
+    return (f"migrated {done.records} records and {done.plans} plans to {done.target}: chain verified, head "
+            f"#{done.head.seq} {done.head.hash[:16]}. The SQLite files stay where they were. Every machine now needs "
+            "PROXIMO_DB and the same ledger key (PROXIMO_LEDGER_KEY, or a copy of "
+            f"{local.home / 'ledger.key'})")
+
+
 def register(cli: click.Group, context: type) -> None:
     """Add the trust commands to the root group (``context`` is the CLI's Context class)."""
 
@@ -157,6 +176,15 @@ def register(cli: click.Group, context: type) -> None:
                        f"#{answer['seq']} {str(answer['hash'])[:16]}", err=True)
 
         run(go)
+
+    @ledger_group.command("migrate")
+    @click.option("--to", "dsn", envvar="PROXIMO_DB", required=True, metavar="postgresql://...",
+                  help="The PostgreSQL database to copy into (default: PROXIMO_DB; a password here shows in `ps`: "
+                       "prefer PROXIMO_DB, PGPASSWORD or ~/.pgpass).")
+    @pass_ctx
+    def ledger_migrate(ctx: Any, dsn: str) -> None:
+        """Copy this machine's SQLite ledger and plans into a shared PostgreSQL store, chain intact, verified after."""
+        guarded(lambda: click.echo(migrate_locally(ctx.settings, dsn), err=True))
 
     @cli.command("connect")
     @click.option("--socket", "socket_path", type=click.Path(dir_okay=False), help="agent.sock (default: in PROXIMO_SERVICE_DIR).")

@@ -138,8 +138,9 @@ class Host:
         return self._write(kind, actor, **fields)
 
     def _write(self, kind: str, actor: Actor, **fields: Any) -> LedgerRecord | None:
-        if self.settings.token_secret:  # redaction goes by key; this catches the token secret pasted as any value
-            fields = self.settings.token_secret.scrub(fields)
+        for secret in (self.settings.token_secret, self.settings.db_password):
+            if secret:  # redaction goes by key; this catches the token secret (or PROXIMO_DB's password) pasted as any value
+                fields = secret.scrub(fields)
         record = self.ledger.append(kind, actor=actor, **fields)  # type: ignore[arg-type]
         if record is not None:
             self.packs.prove(record, ledger_id=self.ledger.ledger_id)
