@@ -53,7 +53,8 @@ def _free_port() -> int:
 class PgServer:
     """One PostgreSQL cluster in a temporary directory, on a loopback port."""
 
-    def __init__(self) -> None:
+    def __init__(self, *, durable: bool = False) -> None:
+        """``durable``: fsync as a production server does (a benchmark's figures); tests run without it."""
         bindir = _bindir()
         assert bindir is not None, unavailable()
         self.bindir = bindir
@@ -61,6 +62,7 @@ class PgServer:
         self.dir = Path(tempfile.mkdtemp(prefix="proximo-pg-"))
         self.data = self.dir / "data"
         self.port = 0
+        self.durable = durable
         self._as: list[str] = []
         if os.geteuid() == 0:
             account = pwd.getpwnam("postgres")
@@ -86,7 +88,8 @@ class PgServer:
             port = self.port or _free_port()
             try:
                 self._run("pg_ctl", "-D", str(self.data), "-l", str(self.dir / "log"), "-w", "-t", "60", "start", "-o",
-                          f"-p {port} -k {self.dir} -c listen_addresses=127.0.0.1 -c fsync=off -c max_connections=60")
+                          f"-p {port} -k {self.dir} -c listen_addresses=127.0.0.1 -c max_connections=60"
+                          + ("" if self.durable else " -c fsync=off"))
             except RuntimeError:
                 if self.port:  # a restart keeps its port: the DSNs the test holds name it
                     raise
