@@ -74,10 +74,17 @@ _KEY_CHECK_MESSAGE = b"proximo-ledger key check"  # never a record's canonical J
 _BATCH = 500
 
 _COLUMNS = "seq, time, kind, actor, tool, params, plan_id, plan_hash, impacts, outcome, prev, hash"
-_SCHEMA = (
-    "CREATE TABLE meta (name TEXT PRIMARY KEY, value TEXT NOT NULL)",
-    """CREATE TABLE records (
-        seq INTEGER PRIMARY KEY,
+
+
+def ledger_tables(seq_type: str) -> tuple[str, ...]:
+    """The tables and indexes every store's ledger has; ``seq_type`` is the store's 64-bit integer (SQLite's INTEGER).
+
+    The JSON columns are TEXT in every store: they must read back byte for byte as they were hashed (see _row).
+    """
+    return (
+        "CREATE TABLE meta (name TEXT PRIMARY KEY, value TEXT NOT NULL)",
+        f"""CREATE TABLE records (
+        seq {seq_type} PRIMARY KEY,
         time TEXT NOT NULL,
         kind TEXT NOT NULL,
         actor TEXT NOT NULL,
@@ -90,8 +97,13 @@ _SCHEMA = (
         prev TEXT NOT NULL,
         hash TEXT NOT NULL
     )""",
-    "CREATE INDEX records_by_plan ON records (plan_id, kind)",
-    "CREATE INDEX records_by_kind ON records (kind, plan_id)",
+        "CREATE INDEX records_by_plan ON records (plan_id, kind)",
+        "CREATE INDEX records_by_kind ON records (kind, plan_id)",
+    )
+
+
+_SCHEMA = (
+    *ledger_tables("INTEGER"),
     "CREATE TRIGGER records_no_update BEFORE UPDATE ON records"
     " BEGIN SELECT RAISE(ABORT, 'the ledger is append-only'); END",
     "CREATE TRIGGER records_no_delete BEFORE DELETE ON records"

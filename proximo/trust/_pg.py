@@ -25,7 +25,7 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
-from ._ledger import REDACTED, LedgerError, LedgerUnreachable
+from ._ledger import REDACTED, LedgerError, LedgerUnreachable, ledger_tables
 from ._store import Rows, Tx
 
 if TYPE_CHECKING:
@@ -41,23 +41,7 @@ _APPEND_LOCK = 0x70726F78696D6F  # "proximo"
 _POOL_MAX = 4
 
 _SCHEMA = (
-    "CREATE TABLE meta (name TEXT PRIMARY KEY, value TEXT NOT NULL)",
-    """CREATE TABLE records (
-        seq BIGINT PRIMARY KEY,
-        time TEXT NOT NULL,
-        kind TEXT NOT NULL,
-        actor TEXT NOT NULL,
-        tool TEXT NOT NULL,
-        params TEXT NOT NULL,
-        plan_id TEXT NOT NULL,
-        plan_hash TEXT NOT NULL,
-        impacts TEXT NOT NULL,
-        outcome TEXT NOT NULL,
-        prev TEXT NOT NULL,
-        hash TEXT NOT NULL
-    )""",  # TEXT, not jsonb: the JSON columns must read back byte for byte as they were hashed
-    "CREATE INDEX records_by_plan ON records (plan_id, kind)",
-    "CREATE INDEX records_by_kind ON records (kind, plan_id)",
+    *ledger_tables("BIGINT"),
     # Never one plan applied twice, whatever a process does: the database holds one apply-start per plan.
     "CREATE UNIQUE INDEX records_one_apply_start ON records (plan_id) WHERE kind = 'apply-start'",
     "CREATE OR REPLACE FUNCTION proximo_append_only() RETURNS trigger LANGUAGE plpgsql AS"
@@ -126,6 +110,18 @@ def _pool(dsn: str, timeout: float) -> ConnectionPool:
         return pool
 
 
+def _drop_pool(dsn: str, pool: ConnectionPool) -> None:
+    """Forget a pool that could not give a connection: the next call makes a new one, which connects at once.
+
+    The old one would retry with a growing back-off (minutes), refusing every plan for a while after the database
+    is back.
+    """
+    with _pools_lock:
+        if _pools.get((dsn, os.getpid())) is pool:
+            del _pools[(dsn, os.getpid())]
+    pool.close(timeout=0)
+
+
 def _close_pools() -> None:
     with _pools_lock:
         for (_, pid), pool in list(_pools.items()):
@@ -175,7 +171,8 @@ class PgStore:
         self.where = redact_dsn(dsn)
         self.errors: tuple[type[Exception], ...] = (psycopg.Error,)
         self._unreachable: tuple[type[Exception], ...] = (psycopg.OperationalError,)
-        self._pool = _pool(dsn, timeout)
+        self._timeout = timeout
+        _pool(dsn, timeout)  # opened now, so it connects while the host gets ready
 
     def _say(self, error: BaseException) -> str:
         text = " ".join(str(error).split()) or type(error).__name__
@@ -185,10 +182,12 @@ class PgStore:
 
     @contextmanager
     def _connection(self) -> Iterator[psycopg.Connection[Any]]:
+        pool = _pool(self._dsn, self._timeout)
         try:
-            with self._pool.connection() as conn:
+            with pool.connection() as conn:
                 yield conn
         except self._unreachable as e:
+            _drop_pool(self._dsn, pool)
             raise LedgerUnreachable(f"the shared store {self.where} is unreachable ({self._say(e)}): plans and applies are "
                                     "refused until it is back; reads still answer") from None
         except self.errors as e:  # the driver's own text may quote the statement, never the DSN; scrubbed all the same
