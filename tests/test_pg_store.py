@@ -205,8 +205,12 @@ async def test_migrating_a_sqlite_ledger_keeps_its_chain_and_its_plans(pg_dsn: s
         result = await host.apply(pending.plan_id, world.actor)  # a plan made before the move applies after it
         assert result.ok
         assert host.ledger.verify().ok
-    with pytest.raises(Exception, match="already holds a ledger"):
-        migrate_locally(world.settings, pg_dsn)
+    # once is all: a second copy into the same database is refused in one line, the password not in it
+    env = {"PROXIMO_HOME": str(world.home), "PROXIMO_LEDGER_KEY": KEY, "PROXIMO_DB": pg_dsn}
+    again = CliRunner().invoke(build_cli(), ["ledger", "migrate"], env=env)
+    assert again.exit_code == 1 and "already holds a ledger" in again.output, again.output
+    assert len(again.output.strip().splitlines()) == 1 and REDACTED in again.output
+    assert pg_dsn.split(":")[2].split("@")[0] not in again.output
 
 
 async def test_ledger_verify_and_seal_work_the_same_on_postgresql(pg_dsn: str, tmp_path: Path) -> None:
