@@ -219,6 +219,9 @@ async def test_ledger_verify_and_seal_work_the_same_on_postgresql(pg_dsn: str, t
     world = _world(tmp_path, pg_dsn)
     async with world.host() as host:
         plan = await host.plan("guest.config.set", {"vmid": 104, "description": "x"}, world.actor)
+    other = tmp_path / "other-machine"
+    async with world.host(home=other) as host:  # a second machine, with its own mark of the chain
+        assert host.ledger.verify().ok
     runner = CliRunner()
     env = {"PROXIMO_HOME": str(world.home), "PROXIMO_DB": pg_dsn, "PROXIMO_LEDGER_KEY": KEY}
     ok = runner.invoke(build_cli(), ["ledger", "verify", "--json"], env=env)
@@ -240,6 +243,11 @@ async def test_ledger_verify_and_seal_work_the_same_on_postgresql(pg_dsn: str, t
         assert conn.execute(f"SELECT count(*) FROM records_sealed_{record.outcome['sealed_file'].split('records_sealed_')[1].split(',')[0]}").fetchone()[0] >= 1
     with world.ledger() as ledger:
         assert ledger.verify().ok and ledger.head().seq == 1
+    # the other machine's mark is of the sealed chain: the new chain's seal record (made with the key) says so, so
+    # that mark is kept aside and a new one starts, instead of the new chain being taken for a replaced one
+    async with world.host(home=other) as host:
+        assert host.ledger.verify().ok and host.ledger.ledger_id == ledger.ledger_id
+    assert list(other.glob("ledger-postgresql.hwm.sealed-*"))
 
 
 # --- the DSN's password -------------------------------------------------------------------------------

@@ -457,12 +457,25 @@ class Ledger:
         except msgspec.MsgspecError as e:
             self._mark_problem = f"the high-water mark {self.mark_path} is unreadable ({_one_line(e)})"
             return
+        if mark.ledger_id != self.ledger_id and self.store.shared and self._seals(mark.ledger_id):
+            # Another machine sealed the shared ledger this mark is of: the mark is kept, as that chain's, and this
+            # machine starts one of the new chain (a file's seal moves its own mark; a database's cannot reach ours).
+            assert self.mark_path is not None
+            os.replace(self.mark_path, self.mark_path.with_name(f"{self.mark_path.name}.sealed-{mark.ledger_id[:12]}"))
+            self._open_mark()
+            return
         self._mark = mark
         if mark.ledger_id != self.ledger_id:
             what = "the file" if self.path is not None else "the database"
             self._mark_problem = (f"{what} holds ledger {self.ledger_id[:12]} with {head.seq} records, but its high-water "
                                   f"mark is ledger {mark.ledger_id[:12]} at record {mark.high_water.seq}: "
                                   f"{what} was truncated or replaced")
+
+    def _seals(self, ledger_id: str) -> bool:
+        """Whether this chain starts with a sound seal record of the ledger ``ledger_id`` (made with the key)."""
+        first = self.get(1)
+        return (first is not None and first.kind == "seal" and first.prev == GENESIS
+                and first.outcome.get("sealed_ledger_id") == ledger_id and _same(self._digest(_canonical(first)), first.hash))
 
     def _head_position(self) -> Position:
         rows = self._query("SELECT seq, hash FROM records ORDER BY seq DESC LIMIT 1")
