@@ -273,10 +273,14 @@ async def test_no_password_in_records_marks_or_errors(pg_server: PgServer, pg_ds
         stored = json.dumps(conn.execute("SELECT * FROM records").fetchall())
     assert pg_server.password not in stored and REDACTED in stored  # the pasted DSN is in the record, its password not
     assert pg_server.password not in (world.home / "ledger-postgresql.hwm").read_text()
-    # a wrong password and an unreachable server: the one line names the DSN without the password
+    # a wrong password and an unreachable server, in a real `proximo` process: one line on stderr (the pool's own
+    # warnings stay out of it), naming the DSN without the password
     wrong = pg_dsn.replace(pg_server.password, "wrong-password-123")
+    base = {k: v for k, v in os.environ.items() if not k.startswith("PROXIMO_")}
     for dsn in (wrong, pg_dsn.replace(f":{pg_server.port}/", ":1/")):
-        env = {"PROXIMO_HOME": str(tmp_path / "other"), "PROXIMO_DB": dsn, "PROXIMO_LEDGER_KEY": KEY, "PROXIMO_DB_TIMEOUT": "1"}
-        shown = CliRunner().invoke(build_cli(), ["ledger", "show"], env=env)
-        assert shown.exit_code != 0 and REDACTED in shown.output, shown.output
-        assert "wrong-password-123" not in shown.output and pg_server.password not in shown.output
+        env = {**base, "PROXIMO_HOME": str(tmp_path / "other"), "PROXIMO_DB": dsn, "PROXIMO_LEDGER_KEY": KEY,
+               "PROXIMO_DB_TIMEOUT": "1"}
+        shown = subprocess.run([sys.executable, "-m", "proximo", "ledger", "show"], env=env, capture_output=True, text=True)
+        assert shown.returncode == 1 and shown.stdout == "" and len(shown.stderr.splitlines()) == 1, shown.stderr
+        assert REDACTED in shown.stderr and "unreachable" in shown.stderr
+        assert "wrong-password-123" not in shown.stderr and pg_server.password not in shown.stderr

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import atexit
 import hashlib
+import logging
 import os
 import re
 import threading
@@ -88,6 +89,11 @@ def redact_dsn(dsn: str) -> str:
 
 
 # --- the pool -----------------------------------------------------------------------------------------
+
+# The pool logs each failed connection attempt as a WARNING (libpq's line: host and port, never the password). With no
+# logging set up (the CLI), Python would print those to stderr around our one line: they go where logging is set up
+# (servers, --debug), and nowhere else.
+logging.getLogger("psycopg.pool").addHandler(logging.NullHandler())
 
 _pools: dict[tuple[str, int], ConnectionPool] = {}
 _pools_lock = threading.Lock()
