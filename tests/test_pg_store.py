@@ -277,10 +277,10 @@ async def test_no_password_in_records_marks_or_errors(pg_server: PgServer, pg_ds
     # warnings stay out of it), naming the DSN without the password
     wrong = pg_dsn.replace(pg_server.password, "wrong-password-123")
     base = {k: v for k, v in os.environ.items() if not k.startswith("PROXIMO_")}
-    for dsn in (wrong, pg_dsn.replace(f":{pg_server.port}/", ":1/")):
+    for dsn, why in ((wrong, "password authentication failed"), (pg_dsn.replace(f":{pg_server.port}/", ":1/"), "refused")):
         env = {**base, "PROXIMO_HOME": str(tmp_path / "other"), "PROXIMO_DB": dsn, "PROXIMO_LEDGER_KEY": KEY,
                "PROXIMO_DB_TIMEOUT": "1"}
         shown = subprocess.run([sys.executable, "-m", "proximo", "ledger", "show"], env=env, capture_output=True, text=True)
         assert shown.returncode == 1 and shown.stdout == "" and len(shown.stderr.splitlines()) == 1, shown.stderr
-        assert REDACTED in shown.stderr and "unreachable" in shown.stderr
+        assert REDACTED in shown.stderr and "unreachable" in shown.stderr and why in shown.stderr  # libpq's reason
         assert "wrong-password-123" not in shown.stderr and pg_server.password not in shown.stderr

@@ -171,12 +171,14 @@ class PgStore:
 
     def __init__(self, dsn: str, *, timeout: float = 5.0) -> None:
         import psycopg
+        from psycopg_pool import PoolTimeout
 
         self._dsn = dsn
         self._password = dsn_password(dsn)
         self.where = redact_dsn(dsn)
         self.errors: tuple[type[Exception], ...] = (psycopg.Error,)
         self._unreachable: tuple[type[Exception], ...] = (psycopg.OperationalError,)
+        self._no_connection = PoolTimeout
         self._timeout = timeout
         _pool(dsn, timeout)  # opened now, so it connects while the host gets ready
 
@@ -194,10 +196,22 @@ class PgStore:
                 yield conn
         except self._unreachable as e:
             _drop_pool(self._dsn, pool)
+            if isinstance(e, self._no_connection):  # "couldn't get a connection": ask once ourselves, for libpq's reason
+                e = self._why_not() or e
             raise LedgerUnreachable(f"the shared store {self.where} is unreachable ({self._say(e)}): plans and applies are "
                                     "refused until it is back; reads still answer") from None
         except self.errors as e:  # the driver's own text may quote the statement, never the DSN; scrubbed all the same
             raise LedgerError(f"the shared store {self.where}: {self._say(e)}") from None
+
+    def _why_not(self) -> Exception | None:
+        """Why a connection fails now (refused, authentication, name resolution), or None if one succeeds."""
+        import psycopg
+
+        try:
+            psycopg.connect(self._dsn, connect_timeout=max(1, int(self._timeout)), application_name="proximo").close()
+        except psycopg.Error as e:
+            return e
+        return None
 
     @contextmanager
     def write(self) -> Iterator[Tx]:
