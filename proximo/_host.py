@@ -74,8 +74,9 @@ async def open_host(settings: Settings, *, snapshot: str | Path | None = None, t
     try:
         ledger = open_ledger(settings, store)
         plans = open_plans(settings, store)
-    except LedgerUnreachable as exc:  # reads answer without it; anything that must be recorded refuses in one line
-        ledger = plans = Unreachable(exc)  # type: ignore[assignment]
+    except LedgerUnreachable:  # reads answer without it; anything that must be recorded refuses in one line
+        ledger = Unreachable(lambda: open_ledger(settings, store))  # type: ignore[assignment]
+        plans = Unreachable(lambda: open_plans(settings, store))  # type: ignore[assignment]
     host: Host | None = None
     try:
         host = Host(settings, source=source, packs=packs, ledger=ledger, plans=plans, executor=executor, policy=policy)

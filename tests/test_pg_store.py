@@ -137,7 +137,7 @@ async def test_the_database_stopped_mid_apply_refuses_in_one_line_and_is_reconci
     try:
         dsn = server.new_database()
         world = _world(tmp_path, dsn, PROXIMO_DB_TIMEOUT="1")
-        async with world.host() as host:
+        async with world.host() as host:  # a long-lived host (an MCP server's), across the whole outage
             plan = await host.plan("guest.config.set", {"vmid": 106, "description": "cut short"}, world.actor)
 
             def stop_at_first_step(event: Any) -> None:
@@ -146,33 +146,40 @@ async def test_the_database_stopped_mid_apply_refuses_in_one_line_and_is_reconci
 
             with pytest.raises(LedgerUnreachable) as cut:
                 await host.apply(plan.plan_id, world.actor, events=stop_at_first_step)
-        message = str(cut.value)
-        assert "\n" not in message and "reconciled like a crash" in message and server.password not in message
-        assert world.sim.model.guests[106].config["description"] == "cut short"  # the step ran; its result is unrecorded
+            message = str(cut.value)
+            assert "\n" not in message and "reconciled like a crash" in message and server.password not in message
+            assert world.sim.model.guests[106].config["description"] == "cut short"  # the step ran; its result is unrecorded
 
-        # while it is down: a read answers (unwitnessed), a plan and an apply refuse in one line, and nothing runs
-        async with world.host() as host:
-            answer = await host.read("guest.list", {}, world.actor)
-            assert answer.data and answer.ledger.chain == "unreachable"
-            with pytest.raises(LedgerUnreachable) as refused:
-                await host.plan("guest.config.set", {"vmid": 107, "description": "no"}, world.actor)
-            assert "\n" not in str(refused.value) and server.password not in str(refused.value)
-            before = msgspec.json.encode(world.sim.model.guests[104].config)
-            with pytest.raises(LedgerUnreachable):
-                await host.apply(plan.plan_id, world.actor)
-            assert msgspec.json.encode(world.sim.model.guests[104].config) == before
-        runner = CliRunner()
-        env = {"PROXIMO_HOME": str(world.home), "PROXIMO_DB": dsn, "PROXIMO_LEDGER_KEY": KEY, "PROXIMO_DB_TIMEOUT": "1"}
-        shown = runner.invoke(build_cli(), ["ledger", "verify"], env=env)
-        assert shown.exit_code != 0 and "unreachable" in shown.output and server.password not in shown.output
-        assert len(shown.output.strip().splitlines()) == 1
+            # while it is down: a read answers (unwitnessed), a plan and an apply refuse in one line, and nothing runs;
+            # a host opened now (a server started during the outage) does the same
+            async with world.host(home=tmp_path / "started-while-down") as late:
+                for each in (host, late):
+                    answer = await each.read("guest.list", {}, world.actor)
+                    assert answer.data and answer.ledger.chain == "unreachable"
+                    with pytest.raises(LedgerUnreachable) as refused:
+                        await each.plan("guest.config.set", {"vmid": 107, "description": "no"}, world.actor)
+                    assert "\n" not in str(refused.value) and server.password not in str(refused.value)
+                    before = msgspec.json.encode(world.sim.model.guests[104].config)
+                    with pytest.raises(LedgerUnreachable):
+                        await each.apply(plan.plan_id, world.actor)
+                    assert msgspec.json.encode(world.sim.model.guests[104].config) == before
+                runner = CliRunner()
+                env = {"PROXIMO_HOME": str(world.home), "PROXIMO_DB": dsn, "PROXIMO_LEDGER_KEY": KEY, "PROXIMO_DB_TIMEOUT": "1"}
+                shown = runner.invoke(build_cli(), ["ledger", "verify"], env=env)
+                assert shown.exit_code != 0 and "unreachable" in shown.output and server.password not in shown.output
+                assert len(shown.output.strip().splitlines()) == 1
 
-        # back: the next host closes the cut-short apply as a crash's, with what landed
-        server.start()
-        async with world.host() as host:
+                # back: the host started during the outage serves the store now; the long-lived one closes the cut-short
+                # apply like a crash's (with what landed) before its next apply runs
+                server.start()
+                after = await late.plan("guest.config.set", {"vmid": 107, "description": "after"}, world.actor)
+            assert not host.ledger.find(plan_id=plan.plan_id, kind="apply-result")
+            result = await host.apply(after.plan_id, world.actor)
+            assert result.ok
             closed = host.ledger.find(plan_id=plan.plan_id, kind="apply-result")
             assert len(closed) == 1 and closed[0].outcome["interrupted"] is True
-            assert closed[0].outcome["landed_steps"] == 1
+            assert closed[0].outcome["landed_steps"] == 1 and "could not be reached" in closed[0].outcome["reason"]
+            assert closed[0].seq < host.ledger.find(plan_id=after.plan_id, kind="apply-start")[0].seq
             assert host.ledger.verify().ok and not host.ledger.open_applies()
     finally:
         close_pools()

@@ -637,6 +637,8 @@ class Host:
         ``events`` hears where the apply is (``proximo._progress``): checking, each step and its task, reading back.
         """
         emit = events or (lambda event: None)
+        if self._executor is not None and any(ledger_id == self.ledger.ledger_id for ledger_id, _ in _ABANDONED):
+            await self.reconcile(actor)  # an apply this process gave up on while the ledger was away: closed first
         try:
             self.check_ledger()
             self._check_not_frozen()
@@ -735,7 +737,8 @@ class Host:
         closed: list[LedgerRecord] = []
         for start in self.ledger.open_applies():
             info = start.outcome
-            if (self.ledger.ledger_id, start.seq) not in _ABANDONED and not _apply_is_dead(info, self._clock()):
+            abandoned = (self.ledger.ledger_id, start.seq) in _ABANDONED
+            if not abandoned and not _apply_is_dead(info, self._clock()):
                 continue
             tasks: list[Any] = []
             try:
@@ -747,7 +750,10 @@ class Host:
             closed.append(self._append("apply-result", actor, tool=start.tool, plan_id=start.plan_id, plan_hash=start.plan_hash,
                                        outcome={"ok": False, "interrupted": True, "tasks_since_start": tasks,
                                                 "landed_steps": landed, "evidence": evidence,
-                                                "reason": "the applying process ended before the apply finished; check these tasks"}))
+                                                "reason": ("the ledger could not be reached to record this apply's result"
+                                                           if abandoned else "the applying process ended before the apply "
+                                                           "finished") + "; check these tasks"}))
+            _ABANDONED.discard((self.ledger.ledger_id, start.seq))  # closed: once its record is in
         return closed
 
     async def _what_landed(self, start: LedgerRecord) -> tuple[int | None, str]:

@@ -18,9 +18,10 @@ from __future__ import annotations
 import os
 import secrets
 import stat
+from collections.abc import Callable
 from pathlib import Path
 
-from ._ledger import Ledger, LedgerError, LedgerUnreachable
+from ._ledger import Ledger, LedgerError
 from ._planstore import PlanStore
 from ._store import Store
 from .._settings import Settings
@@ -129,22 +130,23 @@ def open_ledger(settings: Settings, store: Store | None = None) -> Ledger:
 
 
 class Unreachable:
-    """Stands in for the shared ledger and plan store while their database cannot be reached (at a host's start).
+    """Stands in for the shared ledger or plan store while their database cannot be reached (at a host's start).
 
-    A read tool answers without them (its ledger head says "unreachable"); anything that must be recorded first (a
-    plan, an approval, an apply's apply-start) raises the one-line :class:`LedgerUnreachable` instead: never an apply
-    without its record.
+    Every use tries to open the real one again, and is it from then on: a server that started while the database
+    was down serves it once it is back. Until then a read tool answers without it (its ledger head says
+    "unreachable"), and anything that must be recorded first (a plan, an approval, an apply's apply-start) raises the
+    one-line :class:`LedgerUnreachable`: never an apply without its record.
     """
 
-    path = None
-    mark_path = None
-    ledger_id = ""
-
-    def __init__(self, error: LedgerUnreachable) -> None:
-        self._error = str(error)
+    def __init__(self, open_it: Callable[[], object]) -> None:
+        self._open = open_it
+        self._real: object | None = None
 
     def close(self) -> None:
-        pass
+        if self._real is not None:
+            self._real.close()  # type: ignore[attr-defined]
 
     def __getattr__(self, name: str) -> object:
-        raise LedgerUnreachable(self._error)
+        if self._real is None:
+            self._real = self._open()  # LedgerUnreachable while the database is down
+        return getattr(self._real, name)
