@@ -10,15 +10,14 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from .trust._executor import Executor
-from .trust._ledger import Actor
+from .trust._ledger import Actor, LedgerUnreachable
 from .trust._pipeline import Host
-from .trust._planstore import PlanStore
 from .trust._policy import load_policy
 from ._plugins import PackManager, make_packs
 from ._settings import Settings
 from ._parsed_cache import ParsedSnapshotCache
 from ._sources import LiveSource, SnapshotSource, Source
-from .trust._state import open_ledger
+from .trust._state import Unreachable, open_ledger, open_plans, shared_store
 from .errors import BadInput
 
 log = logging.getLogger("proximo.exec")
@@ -71,12 +70,17 @@ async def open_host(settings: Settings, *, snapshot: str | Path | None = None, t
         from .trust._ssh import SshRunner
 
         executor = Executor(client, ssh=SshRunner(settings))
-    ledger = open_ledger(settings)
-    plans = PlanStore(settings.home / "plans.sqlite")
+    store = shared_store(settings)
+    try:
+        ledger = open_ledger(settings, store)
+        plans = open_plans(settings, store)
+    except LedgerUnreachable:  # reads answer without it; anything that must be recorded refuses in one line
+        ledger = Unreachable(lambda: open_ledger(settings, store))  # type: ignore[assignment]
+        plans = Unreachable(lambda: open_plans(settings, store))  # type: ignore[assignment]
     host: Host | None = None
     try:
         host = Host(settings, source=source, packs=packs, ledger=ledger, plans=plans, executor=executor, policy=policy)
-        if executor is not None and ledger.open_applies():
+        if executor is not None and not isinstance(ledger, Unreachable) and ledger.open_applies():
             await host.reconcile(Actor(token_id=settings.token_id or "-", face="recovery", client="proximo start-up"))
         try:
             yield host

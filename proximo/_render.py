@@ -115,7 +115,10 @@ def print_answer(console: Console, answer: Answer, *, columns: tuple[str, ...] =
                                "everything", style="dim"), soft_wrap=False)
     else:
         console.print_json(data=data)
-    console.print(Text(f"ledger head #{answer.ledger.seq} {answer.ledger.head[:12]}", style="dim"))
+    if answer.ledger.chain == "unreachable":
+        console.print(Text("ledger unreachable: this read is not witnessed by a ledger head", style="yellow"))
+    else:
+        console.print(Text(f"ledger head #{answer.ledger.seq} {answer.ledger.head[:12]}", style="dim"))
 
 
 # A tool that declares no columns: what names a row, where it is and how it is, first.

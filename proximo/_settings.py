@@ -30,6 +30,11 @@ class Settings(msgspec.Struct, kw_only=True):
     auto_approve: Risk = Risk.MEDIUM
     home: Path = Path(".")
     ledger_path: Path = Path("ledger.sqlite")
+    # PROXIMO_DB: postgresql://... puts the ledger and the plans in one PostgreSQL database that any number of Proximo
+    # processes on any number of machines share (proximo/trust/_pg.py); unset: SQLite files in PROXIMO_HOME
+    db: Secret | None = None
+    db_password: Secret | None = None  # PROXIMO_DB's password, scrubbed from what Proximo records and says
+    db_timeout: float = 5.0  # PROXIMO_DB_TIMEOUT: seconds to wait for a connection before refusing
     ledger_key: Secret | None = None  # PROXIMO_LEDGER_KEY (else the key file in the state directory)
     ledger_anchor: str = ""  # PROXIMO_LEDGER_ANCHOR: where each record's (ledger id, seq, hash) is also sent
     ledger_anchor_token: Secret | None = None  # PROXIMO_LEDGER_ANCHOR_TOKEN: bearer token for http(s) anchors
@@ -92,6 +97,15 @@ class Settings(msgspec.Struct, kw_only=True):
             from .trust._anchors import sinks_from_spec
 
             sinks_from_spec(anchor, token=anchor_token)
+        db = env.get("PROXIMO_DB", "").strip()
+        if db and not db.startswith(("postgresql://", "postgres://")):  # never echoed: it may hold a password
+            raise BadInput("PROXIMO_DB must be a postgresql:// URL (unset it for the SQLite ledger in PROXIMO_HOME)")
+        try:
+            db_timeout = float(env.get("PROXIMO_DB_TIMEOUT", "5"))
+        except ValueError:
+            db_timeout = 0.0
+        if not 0.5 <= db_timeout <= 120:  # NaN fails both comparisons
+            raise BadInput("PROXIMO_DB_TIMEOUT must be a number of seconds from 0.5 to 120")
         enable = env.get("PROXIMO_ENABLE_EXEC", "").strip()
         if enable not in ("", "0", "1"):
             raise BadInput("PROXIMO_ENABLE_EXEC must be 1 (on) or 0 (off)")
@@ -116,6 +130,9 @@ class Settings(msgspec.Struct, kw_only=True):
             auto_approve=Risk(level),
             home=home,
             ledger_path=Path(env.get("PROXIMO_LEDGER") or home / "ledger.sqlite"),
+            db=Secret(db) if db else None,
+            db_password=_db_password(db),
+            db_timeout=db_timeout,
             ledger_key=Secret(key) if key else None,
             ledger_anchor=anchor,
             ledger_anchor_token=anchor_token,
@@ -136,3 +153,12 @@ class Settings(msgspec.Struct, kw_only=True):
 
 def _names(value: str) -> list[str]:
     return [part.strip() for part in value.split(",") if part.strip()]
+
+
+def _db_password(dsn: str) -> Secret | None:
+    if not dsn:
+        return None
+    from .trust._pg import dsn_password  # the DSN's parsing only: psycopg itself is imported when a store is opened
+
+    password = dsn_password(dsn)
+    return Secret(password) if password else None

@@ -139,7 +139,7 @@ class Draft(msgspec.Struct, frozen=True):
 class LedgerRef(msgspec.Struct, frozen=True):
     seq: int
     head: str
-    chain: str
+    chain: str  # "sha256" | "hmac-sha256"; "unreachable" (seq 0, no head): a read answered while the shared ledger was down
 
 
 class Plan(msgspec.Struct, frozen=True, kw_only=True):

@@ -145,7 +145,7 @@ def _add_commands(cli: click.Group) -> None:
     from ..trust._ledger import LedgerError
     from ..trust._state import open_ledger
     from ._approve import approve_at_terminal, approve_over_socket, service_socket
-    from ._common import Context, ask_terminal, console, emit, json_option, parse_head, run, scrubbed
+    from ._common import Context, ask_terminal, console, emit, guarded, json_option, parse_head, run, scrubbed
     from ._live import live_apply
     from ._toolhelp import matching, print_tool, print_tools, tool_detail, tool_row
 
@@ -290,8 +290,12 @@ def _add_commands(cli: click.Group) -> None:
     def ledger_show(ctx: Context, count: int, as_json: bool) -> None:
         """Show the newest ledger records."""
         ctx.as_json = as_json
-        with open_ledger(ctx.settings) as book:
-            records = book.tail(count)
+
+        def newest() -> list[Any]:
+            with open_ledger(ctx.settings) as book:
+                return book.tail(count)
+
+        records = guarded(newest)  # a ledger that cannot be opened (or reached) is one line, not a traceback
         emit(ctx, records, lambda c: [print_record(c, r) for r in records])
 
     @cli.command()

@@ -88,7 +88,7 @@ def guarded(fn: Callable[[], T]) -> T:
         click.echo(f"proximo: {scrubbed(str(exc))}{see}", err=True)
         sys.exit(exc.exit_code)
     except LedgerError as exc:
-        click.echo(f"proximo: ledger: {exc}", err=True)
+        click.echo(f"proximo: ledger: {scrubbed(str(exc))}", err=True)
         sys.exit(1)
 
 
@@ -96,6 +96,8 @@ def scrubbed(message: str) -> str:
     """An error line without the token secret, even when the input that is echoed back was the secret."""
     ctx = click.get_current_context(silent=True)
     settings = getattr(ctx.find_object(Context), "settings", None) if ctx else None
+    if settings and settings.db_password:  # PROXIMO_DB's password, wherever a driver's message might carry it
+        message = settings.db_password.scrub(message)
     return settings.token_secret.scrub(message) if settings and settings.token_secret else message
 
 

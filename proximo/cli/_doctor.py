@@ -159,7 +159,7 @@ def _local_findings(settings: Settings) -> list[Finding]:
             checked = book.check()
             keyed = book.chain == "hmac-sha256"
             out.append(Finding("ok" if checked.ok else "fail", "ledger",
-                               f"{book.path}: {checked.head.seq} records, {book.chain}; {checked.reason}"))
+                               f"{book.where}: {checked.head.seq} records, {book.chain}; {checked.reason}"))
             out.append(Finding("ok" if keyed else "warn", "ledger key",
                                f"keyed ({settings.home / KEY_FILE} or PROXIMO_LEDGER_KEY)" if keyed
                                else "unkeyed (made before keys were the default): anyone who can write it can rewrite it"))
@@ -175,6 +175,8 @@ def _local_findings(settings: Settings) -> list[Finding]:
         out.append(Finding("fail", "approvers", str(exc)))
     out.append(Finding("ok" if settings.ledger_anchor else "warn", "anchors",
                        f"PROXIMO_LEDGER_ANCHOR: {settings.ledger_anchor}" if settings.ledger_anchor
+                       else "none: nothing outside the database witnesses the shared ledger, and whoever controls the "
+                            "database could rewrite it (PROXIMO_LEDGER_ANCHOR)" if settings.db
                        else "none: nothing outside this machine witnesses the ledger (PROXIMO_LEDGER_ANCHOR)"))
     try:
         policy = load_policy(settings.policy_path)

@@ -23,7 +23,7 @@ from ..service import AGENT_SOCKET, ask_service, connect, install_files, next_st
 from ._approve import service_socket
 from ._common import Ask, ask_terminal, console, guarded, run
 from .._settings import Settings
-from ..trust._state import ledger_key, open_ledger, prepare_home
+from ..trust._state import SHARED_MARK_FILE, ledger_key, open_ledger, prepare_home, shared_store
 from ..errors import BadInput, NotApproved, ProximoError, Refused
 
 
@@ -83,8 +83,29 @@ def seal_locally(settings: Settings, reason: str, *, actor: Actor, ask: Ask | No
     if not store.names():
         raise NotApproved("sealing the ledger needs an approver's credential, and none is set up (proximo approver add)")
     by = _credential(store, ask, purpose="to seal the ledger")
-    record = seal(settings.ledger_path, ledger_key(settings), actor=actor, reason=f"{reason} (sealed by {by})")
+    store = shared_store(settings)
+    record = seal(store or settings.ledger_path, ledger_key(settings, store), actor=actor, reason=f"{reason} (sealed by {by})",
+                  mark_path=settings.home / SHARED_MARK_FILE if store is not None else None)
     return {"seq": record.seq, "hash": record.hash, "sealed_file": record.outcome["sealed_file"]}
+
+
+def migrate_locally(settings: Settings, dsn: str) -> str:
+    from ..trust._migrate import migrate
+    from ..trust._pg import SCHEMES, open_store
+
+    if not dsn.startswith(SCHEMES):  # never echoed: it may hold a password
+        raise BadInput("--to must be a postgresql:// URL")
+    local = msgspec.structs.replace(settings, db=None)
+    if not local.ledger_path.exists():
+        raise BadInput(f"no SQLite ledger at {local.ledger_path} to migrate (PROXIMO_HOME, PROXIMO_LEDGER)")
+    target = open_store(dsn, timeout=settings.db_timeout)
+    key = ledger_key(local)
+    with open_ledger(local) as source:
+        done = migrate(source, local.home / "plans.sqlite", target, key=key, mark_path=local.home / SHARED_MARK_FILE)
+    return (f"migrated {done.records} records and {done.plans} plans to {done.target}: chain verified, head "
+            f"#{done.head.seq} {done.head.hash[:16]}. The SQLite files stay where they were. Every machine now needs "
+            "PROXIMO_DB and the same ledger key (PROXIMO_LEDGER_KEY, or a copy of "
+            f"{local.home / 'ledger.key'})")
 
 
 def register(cli: click.Group, context: type) -> None:
@@ -155,6 +176,15 @@ def register(cli: click.Group, context: type) -> None:
                        f"#{answer['seq']} {str(answer['hash'])[:16]}", err=True)
 
         run(go)
+
+    @ledger_group.command("migrate")
+    @click.option("--to", "dsn", envvar="PROXIMO_DB", required=True, metavar="postgresql://...",
+                  help="The PostgreSQL database to copy into (default: PROXIMO_DB; a password here shows in `ps`: "
+                       "prefer PROXIMO_DB, PGPASSWORD or ~/.pgpass).")
+    @pass_ctx
+    def ledger_migrate(ctx: Any, dsn: str) -> None:
+        """Copy this machine's SQLite ledger and plans into a shared PostgreSQL store, chain intact, verified after."""
+        guarded(lambda: click.echo(migrate_locally(ctx.settings, dsn), err=True))
 
     @cli.command("connect")
     @click.option("--socket", "socket_path", type=click.Path(dir_okay=False), help="agent.sock (default: in PROXIMO_SERVICE_DIR).")

@@ -499,6 +499,9 @@ PROXIMO_APPROVERS=alice
 PROXIMO_AGENTS=agent
 # PROXIMO_POLICY=/etc/proximo/policy.toml
 # PROXIMO_LEDGER_ANCHOR=journald,file:/mnt/audit/proximo-anchors.log
+# A ledger and plans shared with other Proximo machines (docs/configuration.md), with the same PROXIMO_LEDGER_KEY:
+# PROXIMO_DB=postgresql://proximo@db.example:5432/proximo?sslmode=verify-full
+# PGPASSWORD=...
 """
 
 

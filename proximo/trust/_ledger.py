@@ -1,4 +1,8 @@
-"""The PROVE ledger: an append-only, hash-chained SQLite (WAL) log of every plan, approval, apply and undo.
+"""The PROVE ledger: an append-only, hash-chained log of every plan, approval, apply and undo.
+
+It is kept in a store (``proximo.trust._store``): an SQLite file in WAL mode by default, or a PostgreSQL database
+shared by many Proximo processes on many machines (``PROXIMO_DB``, ``proximo.trust._pg``). The chain logic below
+is the same for both; a store only runs the SQL.
 
 Each record's ``hash`` is SHA-256 (or HMAC-SHA256 with a key) over the canonical JSON of all its other fields,
 ``prev`` and ``seq`` included, so editing, removing or reordering a row breaks the chain at that row and
@@ -28,9 +32,7 @@ import json
 import os
 import re
 import secrets
-import sqlite3
 import threading
-import time
 from collections.abc import Iterable, Iterator, Mapping
 from datetime import UTC, datetime
 from pathlib import Path
@@ -40,6 +42,7 @@ from typing import Any, Literal, get_args
 import msgspec
 
 from ..errors import ProximoError
+from ._store import SqliteStore, Store, Tx, set_aside_file
 
 __all__ = [
     "GENESIS",
@@ -49,6 +52,7 @@ __all__ = [
     "LedgerHead",
     "LedgerKind",
     "LedgerRecord",
+    "LedgerUnreachable",
     "REDACTED",
     "VerifyResult",
     "is_secret_key",
@@ -69,13 +73,19 @@ FULL_WALK_EVERY = 3600.0
 """Seconds between full walks of the chain by :meth:`Ledger.check` (apply's check is incremental in between)."""
 _KEY_CHECK_MESSAGE = b"proximo-ledger key check"  # never a record's canonical JSON, which starts with "{"
 _BATCH = 500
-_BUSY_TIMEOUT_MS = 30_000
 
 _COLUMNS = "seq, time, kind, actor, tool, params, plan_id, plan_hash, impacts, outcome, prev, hash"
-_SCHEMA = (
-    "CREATE TABLE meta (name TEXT PRIMARY KEY, value TEXT NOT NULL)",
-    """CREATE TABLE records (
-        seq INTEGER PRIMARY KEY,
+
+
+def ledger_tables(seq_type: str) -> tuple[str, ...]:
+    """The tables and indexes every store's ledger has; ``seq_type`` is the store's 64-bit integer (SQLite's INTEGER).
+
+    The JSON columns are TEXT in every store: they must read back byte for byte as they were hashed (see _row).
+    """
+    return (
+        "CREATE TABLE meta (name TEXT PRIMARY KEY, value TEXT NOT NULL)",
+        f"""CREATE TABLE records (
+        seq {seq_type} PRIMARY KEY,
         time TEXT NOT NULL,
         kind TEXT NOT NULL,
         actor TEXT NOT NULL,
@@ -88,8 +98,13 @@ _SCHEMA = (
         prev TEXT NOT NULL,
         hash TEXT NOT NULL
     )""",
-    "CREATE INDEX records_by_plan ON records (plan_id, kind)",
-    "CREATE INDEX records_by_kind ON records (kind, plan_id)",
+        "CREATE INDEX records_by_plan ON records (plan_id, kind)",
+        "CREATE INDEX records_by_kind ON records (kind, plan_id)",
+    )
+
+
+_SCHEMA = (
+    *ledger_tables("INTEGER"),
     "CREATE TRIGGER records_no_update BEFORE UPDATE ON records"
     " BEGIN SELECT RAISE(ABORT, 'the ledger is append-only'); END",
     "CREATE TRIGGER records_no_delete BEFORE DELETE ON records"
@@ -100,6 +115,10 @@ _SCHEMA = (
 
 class LedgerError(ProximoError):
     """The ledger cannot be opened, read or written; ``str(error)`` is one line for a person."""
+
+
+class LedgerUnreachable(LedgerError):
+    """A shared ledger's database cannot be reached: reads answer without it, nothing is planned or applied."""
 
 
 class Actor(msgspec.Struct, frozen=True):
@@ -295,14 +314,23 @@ def _one_line(error: BaseException) -> str:
 
 
 class Ledger:
-    """One ledger file. Safe to share between threads; any number of processes may append to one file."""
+    """One ledger. Safe to share between threads; any number of processes may append to one ledger.
 
-    def __init__(self, path: str | os.PathLike[str], key: bytes | None = None, *, high_water_mark: bool = True,
-                 full_walk_every: float = FULL_WALK_EVERY) -> None:
-        self.path = Path(path)
+    ``where`` is an SQLite file's path, or a store (:class:`proximo.trust._store.Store`: the PostgreSQL one is made
+    by ``proximo.trust._pg.open_store``). ``mark_path`` is where the high-water mark is kept when it is not beside
+    the file (a shared store's is on each machine; see :meth:`_mark_findings`).
+    """
+
+    def __init__(self, where: str | os.PathLike[str] | Store, key: bytes | None = None, *, high_water_mark: bool = True,
+                 full_walk_every: float = FULL_WALK_EVERY, mark_path: str | os.PathLike[str] | None = None) -> None:
+        self._given: Store | None = None if isinstance(where, str | os.PathLike) else where
+        self.path: Path | None = Path(where) if isinstance(where, str | os.PathLike) else None
+        self.where = str(self.path) if self.path is not None else where.where  # type: ignore[union-attr]
         self.full_walk_every = full_walk_every
         # The mark lives beside the file, not in it: truncating or swapping the SQLite file leaves it behind.
-        self.mark_path: Path | None = self.path.with_name(self.path.name + ".hwm") if high_water_mark else None
+        if mark_path is None and self.path is not None:
+            mark_path = self.path.with_name(self.path.name + ".hwm")
+        self.mark_path: Path | None = Path(mark_path) if high_water_mark and mark_path is not None else None
         self._mark: Mark | None = None
         self._mark_problem = ""  # why the mark and the file disagree, found at open (a replaced or truncated file)
         if key is not None:
@@ -314,37 +342,38 @@ class Ledger:
         self._key = key
         self._lock = threading.RLock()
         self._pid = os.getpid()
-        self._db: sqlite3.Connection | None = None
-        self._identity: tuple[int, int] | None = None
+        self._store: Store | None = None
         self._open()
         self._key_matches = key is None or _same(self._stored_check, self._key_check())
 
     def _open(self) -> None:
         try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            if not self.path.exists():
-                # Audit data is nobody else's business; SQLite gives the -wal/-shm files the same mode.
-                os.close(os.open(self.path, os.O_CREAT | os.O_WRONLY, 0o600))
-            self._db = sqlite3.connect(
-                self.path, timeout=_BUSY_TIMEOUT_MS / 1000, isolation_level=None, check_same_thread=False
-            )
-            info = os.stat(self.path)
-            self._identity = (info.st_dev, info.st_ino)
-            self._db.execute(f"PRAGMA busy_timeout={_BUSY_TIMEOUT_MS}")
-            mode = self._switch_to_wal(self._db)
-            if mode.lower() != "wal":
-                raise LedgerError(f"ledger {self.path}: cannot use WAL mode here (journal mode is {mode})")
-            # FULL: a committed apply-start survives power loss, so a crash mid-apply is never silent.
-            self._db.execute("PRAGMA synchronous=FULL")
+            if self._store is not None:
+                self._store.reopen()
+            elif self._given is not None:
+                self._store = self._given
+            else:
+                assert self.path is not None
+                self._store = SqliteStore(self.path, schema=_SCHEMA)
             self.chain, self._stored_check, self.ledger_id = self._open_meta()
             self._mark, self._mark_problem = None, ""
             self._open_mark()
         except LedgerError:
             self.close()
             raise
-        except (OSError, sqlite3.Error) as e:
+        except (OSError, *self._errors()) as e:
             self.close()
-            raise LedgerError(f"cannot open ledger {self.path}: {_one_line(e)}") from None
+            raise LedgerError(f"cannot open ledger {self.where}: {_one_line(e)}") from None
+
+    def _errors(self) -> tuple[type[Exception], ...]:
+        store = self._store or self._given
+        return store.errors if store is not None else SqliteStore.errors
+
+    @property
+    def store(self) -> Store:
+        if self._store is None:
+            raise LedgerError("the ledger is closed")
+        return self._store
 
     def _follow_replacement(self) -> None:
         """Reopen when the file at our path is another file now (a seal set the old one aside).
@@ -352,29 +381,9 @@ class Ledger:
         Writing on through the old handle would put records in the sealed file, or SQLite's -wal of the new one.
         A file swapped by someone else is reopened too: its mark then names another ledger, and the check says so.
         """
-        try:
-            info = os.stat(self.path)
-            same = (info.st_dev, info.st_ino) == self._identity
-        except FileNotFoundError:
-            same = False
-        if not same and self._db is not None:
-            self._db.close()
-            self._db = None
+        if self._store is not None and self._store.replaced():
             self._open()
             self._key_matches = self._key is None or _same(self._stored_check, self._key_check())
-
-    @staticmethod
-    def _switch_to_wal(db: sqlite3.Connection) -> str:
-        """Set WAL mode, retrying: SQLite answers "locked" at once, not after busy_timeout, while another
-        process is switching the same new file."""
-        deadline = time.monotonic() + _BUSY_TIMEOUT_MS / 1000
-        while True:
-            try:
-                return str(db.execute("PRAGMA journal_mode=WAL").fetchone()[0])
-            except sqlite3.OperationalError as e:
-                if "locked" not in str(e) or time.monotonic() > deadline:
-                    raise
-                time.sleep(0.01)
 
     def _open_meta(self) -> tuple[str, str, str]:
         """Create the schema on a new file, or check an existing one is a ledger of the right kind.
@@ -382,37 +391,32 @@ class Ledger:
         Returns the chain kind, the stored key check and the ledger's id (one chain, one id; a sealed ledger's
         successor gets a new one).
         """
-        db = self._conn()
+        store = self.store
         want = "hmac-sha256" if self._key else "sha256"
-        db.execute("BEGIN IMMEDIATE")
         try:
-            if db.execute("SELECT count(*) FROM sqlite_master").fetchone()[0] == 0:
-                for statement in _SCHEMA:
-                    db.execute(statement)
-                db.executemany(
-                    "INSERT INTO meta (name, value) VALUES (?, ?)",
-                    [("format", _FORMAT), ("chain", want), ("key_check", self._key_check() if self._key else "")],
-                )
-            meta = dict(db.execute("SELECT name, value FROM meta").fetchall())
-            if "ledger_id" not in meta and meta.get("format") == _FORMAT:  # new, or made before ledgers had ids
-                meta["ledger_id"] = secrets.token_hex(16)
-                db.execute("INSERT INTO meta (name, value) VALUES ('ledger_id', ?)", (meta["ledger_id"],))
-            db.execute("COMMIT")
-        except BaseException as e:
-            if db.in_transaction:
-                db.execute("ROLLBACK")
-            if isinstance(e, sqlite3.OperationalError) and "no such table" in str(e):
-                raise LedgerError(f"{self.path} is an SQLite file but not a Proximo ledger") from None
+            with store.write() as db:
+                if not store.has_tables(db):
+                    for statement in store.schema():
+                        db.execute(statement)
+                    for row in (("format", _FORMAT), ("chain", want), ("key_check", self._key_check() if self._key else "")):
+                        db.execute("INSERT INTO meta (name, value) VALUES (?, ?)", row)
+                meta = dict(db.execute("SELECT name, value FROM meta").fetchall())
+                if "ledger_id" not in meta and meta.get("format") == _FORMAT:  # new, or made before ledgers had ids
+                    meta["ledger_id"] = secrets.token_hex(16)
+                    db.execute("INSERT INTO meta (name, value) VALUES ('ledger_id', ?)", (meta["ledger_id"],))
+        except store.errors as e:
+            if "no such table" in str(e):
+                raise LedgerError(f"{self.where} is an SQLite file but not a Proximo ledger") from None
             raise
         if meta.get("format") != _FORMAT:
-            raise LedgerError(f"{self.path}: unsupported ledger format {meta.get('format')!r} (want {_FORMAT})")
+            raise LedgerError(f"{self.where}: unsupported ledger format {meta.get('format')!r} (want {_FORMAT})")
         chain = meta.get("chain")
         if chain != want:
             if chain == "hmac-sha256":
-                raise LedgerError(f"ledger {self.path} is HMAC-chained: set PROXIMO_LEDGER_KEY to open it")
+                raise LedgerError(f"ledger {self.where} is HMAC-chained: set PROXIMO_LEDGER_KEY to open it")
             if chain == "sha256":
-                raise LedgerError(f"ledger {self.path} is not keyed: unset PROXIMO_LEDGER_KEY to open it")
-            raise LedgerError(f"ledger {self.path} has an unknown chain kind {chain!r}")
+                raise LedgerError(f"ledger {self.where} is not keyed: unset PROXIMO_LEDGER_KEY to open it")
+            raise LedgerError(f"ledger {self.where} has an unknown chain kind {chain!r}")
         return chain, str(meta.get("key_check", "")), str(meta["ledger_id"])
 
     # --- the high-water mark --------------------------------------------------------------------------
@@ -428,26 +432,23 @@ class Ledger:
         except OSError as e:
             raise LedgerError(f"cannot read the high-water mark {self.mark_path}: {e.strerror}") from None
         if raw is None:
-            with self._lock:
-                db = self._conn()
-                db.execute("BEGIN IMMEDIATE")  # no appender moves the head while the first mark is written
-                try:
-                    if self.mark_path.exists():
-                        # Another process wrote the first mark (and its 'marked' row) between our read and this lock:
-                        # read below. Checking the row first took that mark for a removed one.
-                        pass
-                    elif db.execute("SELECT 1 FROM meta WHERE name = 'marked'").fetchone():  # it had a mark: removed
-                        self._mark_problem = (f"the high-water mark {self.mark_path} is missing: "
-                                              "truncation can no longer be ruled out")
-                    else:
-                        # A new ledger, or one from before marks existed: the mark starts here; the first check walks it all.
-                        self._write_mark(Mark(format=_MARK_FORMAT, ledger_id=self.ledger_id, chain=self.chain,
-                                              high_water=self._head_position(), verified=Position(0, GENESIS)))
+            # A shared store's mark is this machine's (others append too): a new machine starts its own mark, so only
+            # a file's mark can be known to have existed.
+            shared = self.store.shared
+            with self._lock, self.store.write() as db:  # no appender moves the head while the first mark is written
+                if self.mark_path.exists():
+                    # Another process wrote the first mark (and its 'marked' row) between our read and this lock:
+                    # read below. Checking the row first took that mark for a removed one.
+                    pass
+                elif not shared and db.execute("SELECT 1 FROM meta WHERE name = 'marked'").fetchone():  # had one: removed
+                    self._mark_problem = (f"the high-water mark {self.mark_path} is missing: "
+                                          "truncation can no longer be ruled out")
+                else:
+                    # A new ledger, or one from before marks existed: the mark starts here; the first check walks it all.
+                    self._write_mark(Mark(format=_MARK_FORMAT, ledger_id=self.ledger_id, chain=self.chain,
+                                          high_water=_head_in(db), verified=Position(0, GENESIS)))
+                    if not shared:
                         db.execute("INSERT INTO meta (name, value) VALUES ('marked', '1')")
-                    db.execute("COMMIT")
-                except BaseException:
-                    db.execute("ROLLBACK")
-                    raise
             if self._mark is None and not self._mark_problem:
                 self._reload_mark()  # another process wrote the first mark meanwhile
             return
@@ -457,15 +458,29 @@ class Ledger:
         except msgspec.MsgspecError as e:
             self._mark_problem = f"the high-water mark {self.mark_path} is unreadable ({_one_line(e)})"
             return
+        if mark.ledger_id != self.ledger_id and self.store.shared and self._seals(mark.ledger_id):
+            # Another machine sealed the shared ledger this mark is of: the mark is kept, as that chain's, and this
+            # machine starts one of the new chain (a file's seal moves its own mark; a database's cannot reach ours).
+            assert self.mark_path is not None
+            os.replace(self.mark_path, self.mark_path.with_name(f"{self.mark_path.name}.sealed-{mark.ledger_id[:12]}"))
+            self._open_mark()
+            return
         self._mark = mark
         if mark.ledger_id != self.ledger_id:
-            self._mark_problem = (f"the file holds ledger {self.ledger_id[:12]} with {head.seq} records, but its high-water "
+            what = "the file" if self.path is not None else "the database"
+            self._mark_problem = (f"{what} holds ledger {self.ledger_id[:12]} with {head.seq} records, but its high-water "
                                   f"mark is ledger {mark.ledger_id[:12]} at record {mark.high_water.seq}: "
-                                  "the file was truncated or replaced")
+                                  f"{what} was truncated or replaced")
+
+    def _seals(self, ledger_id: str) -> bool:
+        """Whether this chain starts with a sound seal record of the ledger ``ledger_id`` (made with the key)."""
+        first = self.get(1)
+        return (first is not None and first.kind == "seal" and first.prev == GENESIS
+                and first.outcome.get("sealed_ledger_id") == ledger_id and _same(self._digest(_canonical(first)), first.hash))
 
     def _head_position(self) -> Position:
         rows = self._query("SELECT seq, hash FROM records ORDER BY seq DESC LIMIT 1")
-        return Position(rows[0][0], str(rows[0][1])) if rows else Position(0, GENESIS)
+        return Position(int(rows[0][0]), str(rows[0][1])) if rows else Position(0, GENESIS)
 
     def _write_mark(self, mark: Mark) -> None:
         """Atomically (write, then rename); owner-only, like the ledger."""
@@ -513,7 +528,9 @@ class Ledger:
             missing = f"record {hw.seq} is" if head.seq + 1 == hw.seq else f"records {head.seq + 1}..{hw.seq} are"
             return head.seq + 1, (f"record {head.seq + 1}: {missing} missing from the end (the high-water mark outside the "
                                   f"file says {hw.seq} were written)")
-        if head.seq > hw.seq:  # every Proximo append moves the mark under the write lock: this row came another way
+        # Every Proximo append moves the mark under the write lock: this row came another way. (A shared store's
+        # mark is one machine's: the others append beyond it, so there it only rules out what is below it.)
+        if head.seq > hw.seq and not self.store.shared:
             return hw.seq + 1, (f"record {hw.seq + 1}: not written by Proximo (the high-water mark outside the file stops "
                                 f"at {hw.seq})")
         if hw.seq > 0:
@@ -527,28 +544,22 @@ class Ledger:
         mark = self._reload_mark()
         if mark is None or mark.broken is not None:
             return
-        with self._lock:
-            db = self._conn()
-            db.execute("BEGIN IMMEDIATE")  # serialised with appenders, who rewrite the mark
-            try:
-                current = self._reload_mark()
-                if current is not None and current.broken is None:
-                    self._write_mark(msgspec.structs.replace(current, broken=Breakage(seq, reason, _now())))
-            finally:
-                db.execute("COMMIT")
+        with self._lock, self._conn().write():  # serialised with appenders, who rewrite the mark
+            current = self._reload_mark()
+            if current is not None and current.broken is None:
+                self._write_mark(msgspec.structs.replace(current, broken=Breakage(seq, reason, _now())))
 
     def _key_check(self) -> str:
         assert self._key is not None
         return hmac.new(self._key, _KEY_CHECK_MESSAGE, hashlib.sha256).hexdigest()
 
-    def _conn(self) -> sqlite3.Connection:
-        if self._db is None:
+    def _conn(self) -> Store:
+        if self._store is None:
             raise LedgerError("the ledger is closed")
         if os.getpid() != self._pid:
             raise LedgerError("this ledger was opened in another process: open it again after fork")
-        if not self._db.in_transaction:
-            self._follow_replacement()
-        return self._db
+        self._follow_replacement()
+        return self.store
 
     @property
     def key(self) -> bytes | None:
@@ -591,22 +602,20 @@ class Ledger:
             if not isinstance(text, str):
                 raise LedgerError(f"{name} must be a string, not {type(text).__name__}")
         if not self._key_matches:
-            raise LedgerError(f"the ledger key is not the one ledger {self.path} was created with")
+            raise LedgerError(f"the ledger key is not the one ledger {self.where} was created with")
         clean_params = redact(_json_object(params or {}, "params"))
         clean_outcome = redact(_json_object(outcome or {}, "outcome"))
         clean_impacts = [redact(_json_object(i, "each impact")) for i in impacts]
+        written: Mark | None = None  # the mark as it was, while ours for this record is written but not committed
         with self._lock:
-            db = self._conn()
+            store = self._conn()
             try:
-                # IMMEDIATE takes the write lock before reading the head, so concurrent appenders queue up.
-                db.execute("BEGIN IMMEDIATE")
-                try:
+                with store.write() as db:  # the head is read and the record added under the one write lock
                     if once and db.execute("SELECT 1 FROM records WHERE plan_id = ? AND kind = ? LIMIT 1",
                                            (plan_id, kind)).fetchone():
-                        db.execute("ROLLBACK")
                         return None
-                    row = db.execute("SELECT seq, hash FROM records ORDER BY seq DESC LIMIT 1").fetchone()
-                    seq, prev = (row[0] + 1, row[1]) if row else (1, GENESIS)
+                    head = _head_in(db)
+                    seq, prev = head.seq + 1, head.hash
                     unsigned = LedgerRecord(
                         seq=seq,
                         time=_now(),
@@ -623,8 +632,8 @@ class Ledger:
                     )
                     record = msgspec.structs.replace(unsigned, hash=self._digest(_canonical(unsigned)))
                     db.execute(f"INSERT INTO records ({_COLUMNS}) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)", _row(record))
-                    # Under the write lock, so marks from concurrent appenders land in seq order. Written before the
-                    # commit: a mark ahead of the file (a crash in between) is a false alarm, never a missed truncation.
+                    # Under the write lock, so marks from concurrent appenders land in seq order. Written last, before
+                    # the commit: a mark ahead of the store (a crash in between) is a false alarm, never a missed truncation.
                     previous = self._reload_mark()
                     if previous is not None:
                         moved = msgspec.structs.replace(previous, high_water=Position(seq, record.hash))
@@ -633,18 +642,13 @@ class Ledger:
                             # The head is not where Proximo left it: appending on must not paper over that.
                             moved = msgspec.structs.replace(moved, broken=Breakage(found[0], found[1], _now()))
                         self._write_mark(moved)
-                    try:
-                        db.execute("COMMIT")
-                    except BaseException:
-                        if previous is not None:
-                            self._write_mark(previous)
-                        raise
-                except BaseException:
-                    if db.in_transaction:
-                        db.execute("ROLLBACK")
-                    raise
-            except sqlite3.Error as e:
-                raise LedgerError(f"cannot append to ledger {self.path}: {_one_line(e)}") from None
+                        written = previous
+            except BaseException as e:
+                if written is not None:  # the commit failed: the record is not there, so the mark must not say it is
+                    self._write_mark(written)
+                if isinstance(e, store.errors):
+                    raise LedgerError(f"cannot append to ledger {self.where}: {_one_line(e)}") from None
+                raise
         return record
 
     # --- reading --------------------------------------------------------------------------------------
@@ -748,10 +752,11 @@ class Ledger:
 
     def _query(self, sql: str, args: tuple[Any, ...] = ()) -> list[Any]:
         with self._lock:
+            store = self._conn()
             try:
-                return self._conn().execute(sql, args).fetchall()
-            except sqlite3.Error as e:
-                raise LedgerError(f"cannot read ledger {self.path}: {_one_line(e)}") from None
+                return store.query(sql, args)
+            except store.errors as e:
+                raise LedgerError(f"cannot read ledger {self.where}: {_one_line(e)}") from None
 
     def _empty_head(self) -> LedgerHead:
         return LedgerHead(seq=0, hash=GENESIS, chain=self.chain)
@@ -769,12 +774,10 @@ class Ledger:
         witness: tuple[int, str] | None = None
         last_seq, last_hash = 0, GENESIS
         with self._lock:
-            db = self._conn()
+            store = self._conn()
             try:
-                db.execute("BEGIN")  # one snapshot: appends by others during the walk are not seen
-                try:
-                    cursor = db.execute(f"SELECT {_COLUMNS} FROM records ORDER BY seq")
-                    while rows := cursor.fetchmany(_BATCH):
+                with store.snapshot() as db:  # one snapshot: appends by others during the walk are not seen
+                    for rows in db.stream(f"SELECT {_COLUMNS} FROM records ORDER BY seq", (), _BATCH):
                         for row in rows:
                             count += 1
                             if broken is None:
@@ -783,10 +786,8 @@ class Ledger:
                     if expected_head is not None:
                         witness = self._check_witness(db, expected_head, last_seq)
                     marked = self._mark_findings(self._reload_mark(), Position(last_seq, last_hash), lambda seq: _hash_at(db, seq))
-                finally:
-                    db.execute("COMMIT")
-            except sqlite3.Error as e:
-                raise LedgerError(f"cannot read ledger {self.path}: {_one_line(e)}") from None
+            except store.errors as e:
+                raise LedgerError(f"cannot read ledger {self.where}: {_one_line(e)}") from None
         if broken is not None:  # the chain itself is broken: kept in the mark (a client's head is not: anyone can claim one)
             self._note_broken(*broken)
         for found in (witness, marked):
@@ -818,26 +819,24 @@ class Ledger:
         broken: tuple[int, str] | None = None
         last_seq, last_hash = start.seq, start.hash
         with self._lock:
-            db = self._conn()
+            store = self._conn()
             try:
-                db.execute("BEGIN")
-                try:
+                with store.snapshot() as db:
                     if start.seq > 0 and not _same(str(_hash_at(db, start.seq) or ""), start.hash):
                         broken = (start.seq, f"record {start.seq}: changed since it was verified ({start.hash[:12]}...)")
-                    cursor = db.execute(f"SELECT {_COLUMNS} FROM records WHERE seq > ? ORDER BY seq", (start.seq,))
-                    while broken is None and (rows := cursor.fetchmany(_BATCH)):
+                    for rows in db.stream(f"SELECT {_COLUMNS} FROM records WHERE seq > ? ORDER BY seq", (start.seq,), _BATCH):
                         for row in rows:
                             count += 1
                             broken = self._check(row, last_seq, last_hash)
                             if broken is not None:
                                 break
                             last_seq, last_hash = row[0], str(row[11])
-                    head = self._head_position()
+                        if broken is not None:
+                            break
+                    head = _head_in(db)
                     marked = self._mark_findings(mark, head, lambda seq: _hash_at(db, seq))
-                finally:
-                    db.execute("COMMIT")
-            except sqlite3.Error as e:
-                raise LedgerError(f"cannot read ledger {self.path}: {_one_line(e)}") from None
+            except store.errors as e:
+                raise LedgerError(f"cannot read ledger {self.where}: {_one_line(e)}") from None
         if marked is not None and (broken is None or marked[0] <= broken[0]):
             broken = marked
         result_head = LedgerHead(seq=head.seq, hash=head.hash, chain=self.chain)
@@ -851,16 +850,17 @@ class Ledger:
                             reason=f"chain intact from record {start.seq + 1} to {last_seq} ({count} checked)", head=result_head)
 
     def _move_checkpoint(self, to: Position, *, full_walk: bool = False) -> None:
-        with self._lock:
-            db = self._conn()
-            db.execute("BEGIN IMMEDIATE")
-            try:
+        store = self._conn()
+        try:
+            with self._lock, store.write():
                 current = self._reload_mark()
                 if current is not None and current.broken is None and (full_walk or current.verified.seq < to.seq):
                     moved = msgspec.structs.replace(current, verified=max(to, current.verified, key=lambda p: p.seq))
+                    if store.shared and to.seq > moved.high_water.seq:  # this machine has seen the chain this far now
+                        moved = msgspec.structs.replace(moved, high_water=to)
                     self._write_mark(msgspec.structs.replace(moved, full_walk=_now()) if full_walk else moved)
-            finally:
-                db.execute("COMMIT")
+        except store.errors as e:
+            raise LedgerError(f"cannot write to ledger {self.where}: {_one_line(e)}") from None
 
     def check_record(self, record: LedgerRecord) -> str | None:
         """Why one record is not evidence (its own hash, or its links to the records beside it), or None.
@@ -901,7 +901,7 @@ class Ledger:
             return seq, f"record {seq}: prev does not match the hash of record {last_seq}"
         return None
 
-    def _check_witness(self, db: sqlite3.Connection, head: LedgerHead, last_seq: int) -> tuple[int, str] | None:
+    def _check_witness(self, db: Tx, head: LedgerHead, last_seq: int) -> tuple[int, str] | None:
         """A head handed out earlier must still be in the chain, with the same hash."""
         if head.chain != self.chain:
             return max(head.seq, 1), f"the head a client saw is {head.chain}-chained, this ledger is {self.chain}"
@@ -922,10 +922,10 @@ class Ledger:
 
     def close(self) -> None:
         with self._lock:
-            if self._db is not None:
+            if self._store is not None:
                 if os.getpid() == self._pid:
-                    self._db.close()
-                self._db = None
+                    self._store.close()
+                self._store = None
 
     def __enter__(self) -> Ledger:
         return self
@@ -936,7 +936,7 @@ class Ledger:
         self.close()
 
     def __repr__(self) -> str:
-        return f"Ledger({str(self.path)!r}, chain={getattr(self, 'chain', '?')!r})"
+        return f"Ledger({self.where!r}, chain={getattr(self, 'chain', '?')!r})"
 
 
 def _older_than(stamp: str, seconds: float) -> bool:
@@ -949,46 +949,62 @@ def _older_than(stamp: str, seconds: float) -> bool:
     return (datetime.now(UTC) - then).total_seconds() > seconds
 
 
-def _hash_at(db: sqlite3.Connection, seq: int) -> str | None:
+def _hash_at(db: Tx, seq: int) -> str | None:
     row = db.execute("SELECT hash FROM records WHERE seq = ?", (seq,)).fetchone()
     return None if row is None else str(row[0])
 
 
-def seal(path: str | os.PathLike[str], key: bytes | None, *, actor: Actor, reason: str) -> LedgerRecord:
+def _head_in(db: Tx) -> Position:
+    row = db.execute("SELECT seq, hash FROM records ORDER BY seq DESC LIMIT 1").fetchone()
+    return Position(int(row[0]), str(row[1])) if row else Position(0, GENESIS)
+
+
+def seal(where: str | os.PathLike[str] | Store, key: bytes | None, *, actor: Actor, reason: str,
+         mark_path: str | os.PathLike[str] | None = None) -> LedgerRecord:
     """Set a broken ledger aside and start a new chain whose first record names it (kind ``seal``).
 
-    The broken file (with its -wal/-shm and its mark) is renamed, never deleted: it is the evidence. Only a
-    ledger that is broken can be sealed. Plans recorded in the old chain cannot be applied from the new one.
+    The broken ledger is kept, never deleted: it is the evidence (a file is renamed with its -wal/-shm and its
+    mark; a database's tables are renamed). Only a ledger that is broken can be sealed. Plans recorded in the old
+    chain cannot be applied from the new one.
     """
-    path = Path(path)
+    name = str(where) if isinstance(where, str | os.PathLike) else where.where
+    old: Ledger | None
     try:
-        old = Ledger(path, key=key)
+        old = Ledger(where, key=key, mark_path=mark_path)
     except LedgerError as e:  # not even a ledger any more: seal it all the same, saying so
-        result, old_id, opened = None, "", str(e)
+        if not isinstance(where, str | os.PathLike):
+            raise  # a database that cannot be opened is unreachable more likely than broken: nothing is set aside
+        old, result, old_id, opened = None, None, "", str(e)
     else:
-        with old:
-            result, old_id, opened = old.verify(), old.ledger_id, ""
+        result, old_id, opened = old.verify(), old.ledger_id, ""
         if result.ok:
-            raise LedgerError(f"ledger {path} is intact ({result.records} records): there is nothing to seal")
+            old.close()
+            raise LedgerError(f"ledger {name} is intact ({result.records} records): there is nothing to seal")
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
-    sealed = path.with_name(f"{path.name}.sealed-{stamp}")
-    digest = hashlib.sha256(path.read_bytes()).hexdigest() if path.exists() else ""
     try:
-        for suffix in ("", "-wal", "-shm"):
-            if Path(f"{path}{suffix}").exists():
-                os.replace(f"{path}{suffix}", f"{sealed}{suffix}")
-        mark = path.with_name(path.name + ".hwm")
-        if mark.exists():
-            os.replace(mark, sealed.with_name(sealed.name + ".hwm"))
+        if old is not None:
+            with old:
+                sealed, digest = old.store.set_aside(stamp)
+                mark = old.mark_path
+        else:
+            sealed, digest = set_aside_file(Path(name), stamp)
+            mark = Path(name).with_name(Path(name).name + ".hwm")
+        if mark is not None and mark.exists():
+            file_based = isinstance(where, str | os.PathLike)
+            os.replace(mark, Path(sealed + ".hwm") if file_based else mark.with_name(f"{mark.name}.sealed-{stamp}"))
     except OSError as e:
-        raise LedgerError(f"cannot set {path} aside: {e.strerror}") from None
+        raise LedgerError(f"cannot set {name} aside: {e.strerror}") from None
+    except LedgerError:
+        raise
+    except Exception as e:  # the store's driver: one line
+        raise LedgerError(f"cannot set {name} aside: {_one_line(e)}") from None
     outcome: dict[str, Any] = {
-        "reason": reason, "sealed_file": str(sealed), "sealed_sha256": digest, "sealed_ledger_id": old_id,
+        "reason": reason, "sealed_file": sealed, "sealed_sha256": digest, "sealed_ledger_id": old_id,
         "first_broken": result.first_broken if result else None,
         "broken_because": result.reason if result else opened,
         "sealed_head": msgspec.to_builtins(result.head) if result else None,
     }
-    with Ledger(path, key=key) as fresh:
+    with Ledger(where, key=key, mark_path=mark_path) as fresh:
         record = fresh.append("seal", actor=actor, outcome=outcome)
     assert record is not None
     return record

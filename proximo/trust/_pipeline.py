@@ -22,7 +22,7 @@ import msgspec
 from ._approvers import ApproverStore
 from ..pve._calls import check_api_path
 from ._executor import Executor, StepResult
-from ._ledger import REDACTED, Actor, Ledger, LedgerHead, LedgerRecord, ledger_time, seal
+from ._ledger import REDACTED, Actor, Ledger, LedgerError, LedgerHead, LedgerRecord, LedgerUnreachable, ledger_time, seal
 from ._planstore import PlanStore, check_plan_id, new_plan_id
 from .._guard import pack_code
 from .._progress import Checking, OnEvent, ReadingBack, StepDone, StepStarted, TaskPolled
@@ -120,7 +120,12 @@ class Host:
         return self.packs.tools
 
     def head(self) -> LedgerRef:
-        h: LedgerHead = self.ledger.head()
+        """The ledger head a client keeps as a witness; while a shared ledger's database is down, a read still answers,
+        with chain "unreachable" and no head instead."""
+        try:
+            h: LedgerHead = self.ledger.head()
+        except LedgerUnreachable:
+            return UNREACHABLE
         return LedgerRef(seq=h.seq, head=h.hash, chain=h.chain)
 
     def _append(self, kind: str, actor: Actor, **fields: Any) -> LedgerRecord:
@@ -133,8 +138,9 @@ class Host:
         return self._write(kind, actor, **fields)
 
     def _write(self, kind: str, actor: Actor, **fields: Any) -> LedgerRecord | None:
-        if self.settings.token_secret:  # redaction goes by key; this catches the token secret pasted as any value
-            fields = self.settings.token_secret.scrub(fields)
+        for secret in (self.settings.token_secret, self.settings.db_password):
+            if secret:  # redaction goes by key; this catches the token secret (or PROXIMO_DB's password) pasted as any value
+                fields = secret.scrub(fields)
         record = self.ledger.append(kind, actor=actor, **fields)  # type: ignore[arg-type]
         if record is not None:
             self.packs.prove(record, ledger_id=self.ledger.ledger_id)
@@ -154,21 +160,34 @@ class Host:
         assert record is not None
         self._repeats = _Repeats(key=key, seq=record.seq, actor=actor, fields=fields)
 
+<<<<<<< HEAD
     def record_refusal(self, actor: Actor, what: str, params: Any, reason: str, *, plan_id: str = "") -> None:
         """A request a face refused before it reached a tool (an account that may not approve, a stale plan someone
         tried to approve): a deny record, about ``plan_id`` where there is one (it does not decline the plan)."""
         self._deny(actor, what, params, reason, plan_id=plan_id)
+=======
+    def _deny_read(self, actor: Actor, tool: Any, params: Any, reason: str) -> None:
+        """A refused read, in the ledger if it can be reached: a read does not need the ledger to answer."""
+        try:
+            self._deny(actor, tool, params, reason)
+        except LedgerUnreachable:
+            pass
+
+    def record_refusal(self, actor: Actor, what: str, params: Any, reason: str) -> None:
+        """A request a face refused before it reached a tool (an account that may not approve, say): a deny record."""
+        self._deny(actor, what, params, reason)
+>>>>>>> pg21
 
     def seal_ledger(self, actor: Actor, reason: str, *, approver: str) -> LedgerRecord:
         """Set the broken ledger aside and start a new chain that names it (a person decided; see proximo._ledger.seal)."""
         self.flush_repeats()
-        path = self.ledger.path
-        key = self.ledger.key
+        where = self.ledger.path or self.ledger.store
+        key, mark_path = self.ledger.key, self.ledger.mark_path
         self.ledger.close()
         try:
-            record = seal(path, key, actor=actor, reason=f"{reason} (sealed by {approver})")
+            record = seal(where, key, actor=actor, reason=f"{reason} (sealed by {approver})", mark_path=mark_path)
         finally:
-            self.ledger = Ledger(path, key=key)
+            self.ledger = Ledger(where, key=key, mark_path=mark_path)
         self.packs.prove(record, ledger_id=self.ledger.ledger_id)
         return record
 
@@ -205,7 +224,7 @@ class Host:
             if tool.mutating:
                 raise BadInput(f"{tool.id} changes the cluster: make a plan with it (`proximo plan {tool.id} ...`)")
         except BadInput as exc:
-            self._deny(actor, tool_id, raw, str(exc))
+            self._deny_read(actor, tool_id, raw, str(exc))
             raise
         state = await self.state()
         view = state.model  # the source reads a model of its own for each call
@@ -219,7 +238,7 @@ class Host:
             with pack_code(tool.owner, tool.id):
                 data = self.packs.read(tool, params, view, self.operator())
         except BadInput as exc:
-            self._deny(actor, tool.id, raw, str(exc))
+            self._deny_read(actor, tool.id, raw, str(exc))
             raise
         return Answer(tool=tool.id, data=data, ledger=self.head())
 
@@ -647,6 +666,8 @@ class Host:
         ``events`` hears where the apply is (``proximo._progress``): checking, each step and its task, reading back.
         """
         emit = events or (lambda event: None)
+        if self._executor is not None and any(ledger_id == self.ledger.ledger_id for ledger_id, _ in _ABANDONED):
+            await self.reconcile(actor)  # an apply this process gave up on while the ledger was away: closed first
         try:
             self.check_ledger()
             self._check_not_frozen()
@@ -683,7 +704,6 @@ class Host:
         if not self.needs_person(plan) and self.approval(plan) is None:  # only a fresh plan is auto-approved
             self._append("approve", actor, tool=plan.tool, plan_id=plan.plan_id, plan_hash=plan.hash,
                          outcome={"risk": plan.risk.value, "by": "auto", "auto_approve": self.settings.auto_approve.value})
-        expected = judged.after.fingerprint()
         # What the cluster should look like after each step, so an apply cut short can be told apart afterwards.
         milestones = judged.milestones(plan.fingerprint)
         started = self._append_once("apply-start", actor, tool=plan.tool, plan_id=plan.plan_id, plan_hash=plan.hash, once=True,
@@ -692,6 +712,19 @@ class Host:
                                         "milestones": milestones})
         if started is None:  # another process started it between our checks and now (the ledger decides, atomically)
             raise AlreadyApplied(f"plan {plan.plan_id} is already being applied or was applied; plans run once")
+        try:
+            return await self._run_started(plan, judged, started, actor, progress, emit)
+        except LedgerError as exc:
+            # The ledger went away after the apply-start (a shared database stopped, a full disk): this process lives
+            # on, so reconcile must not wait for it to end; it closes the start like a crash's when the ledger is back.
+            _ABANDONED.add((self.ledger.ledger_id, started.seq))
+            raise type(exc)(f"plan {plan.plan_id}: started (ledger #{started.seq}) but its result could not be recorded "
+                              f"({exc}); it is reconciled like a crash when the ledger is back") from None
+
+    async def _run_started(self, plan: Plan, judged: Assessment, started: LedgerRecord, actor: Actor,
+                           progress: Callable[[str], Awaitable[None] | None] | None, emit: OnEvent) -> ApplyResult:
+        assert self._executor is not None
+        expected = judged.after.fingerprint()
         results: list[StepResult] = []
         self.source.forget()  # a read remembered for plans is from before this change
         for index, step in enumerate(plan.steps, 1):
@@ -733,7 +766,8 @@ class Host:
         closed: list[LedgerRecord] = []
         for start in self.ledger.open_applies():
             info = start.outcome
-            if not _apply_is_dead(info, self._clock()):
+            abandoned = (self.ledger.ledger_id, start.seq) in _ABANDONED
+            if not abandoned and not _apply_is_dead(info, self._clock()):
                 continue
             tasks: list[Any] = []
             try:
@@ -745,7 +779,10 @@ class Host:
             closed.append(self._append("apply-result", actor, tool=start.tool, plan_id=start.plan_id, plan_hash=start.plan_hash,
                                        outcome={"ok": False, "interrupted": True, "tasks_since_start": tasks,
                                                 "landed_steps": landed, "evidence": evidence,
-                                                "reason": "the applying process ended before the apply finished; check these tasks"}))
+                                                "reason": ("the ledger could not be reached to record this apply's result"
+                                                           if abandoned else "the applying process ended before the apply "
+                                                           "finished") + "; check these tasks"}))
+            _ABANDONED.discard((self.ledger.ledger_id, start.seq))  # closed: once its record is in
         return closed
 
     async def _what_landed(self, start: LedgerRecord) -> tuple[int | None, str]:
@@ -932,6 +969,12 @@ def bounded_params(params: Any) -> dict[str, Any]:
         return msgspec.json.decode(encoded)
     keys = [_bounded_text(str(k), 40) for k in list(params)[:20]]
     return {"truncated": {"bytes": len(encoded), "sha256": hashlib.sha256(encoded).hexdigest(), "keys": keys}}
+
+
+_ABANDONED: set[tuple[str, int]] = set()
+"""(ledger id, seq) of the apply-starts this process gave up on (their result could not be recorded): dead though it lives."""
+
+UNREACHABLE = LedgerRef(seq=0, head="", chain="unreachable")
 
 
 def _apply_is_dead(info: dict[str, Any], now: float) -> bool:

@@ -1,17 +1,22 @@
-"""Stored plans, by id. The ledger holds each plan's hash, so an edited plan here is caught at apply."""
+"""Stored plans, by id. The ledger holds each plan's hash, so an edited plan here is caught at apply.
+
+Kept beside the ledger: an SQLite file in the state directory, or the shared PostgreSQL store (``PROXIMO_DB``),
+where every Proximo sees every plan.
+"""
 
 from __future__ import annotations
 
 import os
 import re
 import secrets
-import sqlite3
 from pathlib import Path
 
 import msgspec
 
 from .._types import Plan
 from ..errors import BadInput, Refused
+from ._ledger import LedgerError
+from ._store import SqliteStore, Store
 
 PLAN_ID = re.compile(r"p-[0-9a-f]{12}")  # fullmatch: "$" would let a trailing newline through
 
@@ -27,25 +32,35 @@ def check_plan_id(plan_id: object) -> str:
 
 
 class PlanStore:
-    def __init__(self, path: Path) -> None:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        # Stored steps keep the params apply must send, storage passwords included: owner-only, from the first
-        # byte (SQLite gives its -wal and -shm files the database file's mode).
-        os.close(os.open(path, os.O_CREAT | os.O_RDWR, 0o600))
-        os.chmod(path, 0o600)
-        self._db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute("PRAGMA busy_timeout=5000")
-        self._db.execute("CREATE TABLE IF NOT EXISTS plans (plan_id TEXT PRIMARY KEY, body BLOB NOT NULL)")
+    def __init__(self, where: Path | Store) -> None:
+        if isinstance(where, Path):
+            where.parent.mkdir(parents=True, exist_ok=True)
+            # Stored steps keep the params apply must send, storage passwords included: owner-only, from the first
+            # byte (SQLite gives its -wal and -shm files the database file's mode).
+            os.close(os.open(where, os.O_CREAT | os.O_RDWR, 0o600))
+            os.chmod(where, 0o600)
+            where = SqliteStore(where)
+        self._store: Store = where
+        self._run("CREATE TABLE IF NOT EXISTS plans (plan_id TEXT PRIMARY KEY, body " + where.bytes_type + " NOT NULL)")
+
+    def _run(self, sql: str, args: tuple[object, ...] = ()) -> None:
+        try:
+            with self._store.write() as tx:
+                tx.execute(sql, args)
+        except self._store.errors as e:
+            raise LedgerError(f"the plan store {self._store.where}: {' '.join(str(e).split())}") from None
 
     def put(self, plan: Plan) -> None:
-        self._db.execute("INSERT INTO plans (plan_id, body) VALUES (?, ?)", (plan.plan_id, msgspec.json.encode(plan)))
+        self._run("INSERT INTO plans (plan_id, body) VALUES (?, ?)", (plan.plan_id, msgspec.json.encode(plan)))
 
     def get(self, plan_id: str) -> Plan:
-        row = self._db.execute("SELECT body FROM plans WHERE plan_id = ?", (check_plan_id(plan_id),)).fetchone()
-        if row is None:
+        try:
+            rows = self._store.query("SELECT body FROM plans WHERE plan_id = ?", (check_plan_id(plan_id),))
+        except self._store.errors as e:
+            raise LedgerError(f"the plan store {self._store.where}: {' '.join(str(e).split())}") from None
+        if not rows:
             raise Refused(f"no plan {plan_id} (plans live where they were made; see `proximo ledger show`)")
-        return msgspec.json.decode(row[0], type=Plan)
+        return msgspec.json.decode(bytes(rows[0][0]), type=Plan)
 
     def close(self) -> None:
-        self._db.close()
+        self._store.close()
