@@ -160,12 +160,6 @@ class Host:
         assert record is not None
         self._repeats = _Repeats(key=key, seq=record.seq, actor=actor, fields=fields)
 
-<<<<<<< HEAD
-    def record_refusal(self, actor: Actor, what: str, params: Any, reason: str, *, plan_id: str = "") -> None:
-        """A request a face refused before it reached a tool (an account that may not approve, a stale plan someone
-        tried to approve): a deny record, about ``plan_id`` where there is one (it does not decline the plan)."""
-        self._deny(actor, what, params, reason, plan_id=plan_id)
-=======
     def _deny_read(self, actor: Actor, tool: Any, params: Any, reason: str) -> None:
         """A refused read, in the ledger if it can be reached: a read does not need the ledger to answer."""
         try:
@@ -173,10 +167,10 @@ class Host:
         except LedgerUnreachable:
             pass
 
-    def record_refusal(self, actor: Actor, what: str, params: Any, reason: str) -> None:
-        """A request a face refused before it reached a tool (an account that may not approve, say): a deny record."""
-        self._deny(actor, what, params, reason)
->>>>>>> pg21
+    def record_refusal(self, actor: Actor, what: str, params: Any, reason: str, *, plan_id: str = "") -> None:
+        """A request a face refused before it reached a tool (an account that may not approve, a stale plan someone
+        tried to approve): a deny record, about ``plan_id`` where there is one (it does not decline the plan)."""
+        self._deny(actor, what, params, reason, plan_id=plan_id)
 
     def seal_ledger(self, actor: Actor, reason: str, *, approver: str) -> LedgerRecord:
         """Set the broken ledger aside and start a new chain that names it (a person decided; see proximo._ledger.seal)."""
