@@ -423,7 +423,9 @@ def _finish_new(model: ClusterModel, g: Guest, call: Call) -> None:
 def create_qemu(model: ClusterModel, call: Call) -> str:
     p = call.params
     if p.get("archive"):
-        raise NotModelled("restoring a VM from a backup archive is not modelled")
+        from ._restore import restore  # the restore path of create_vm (qemu-server API2/Qemu.pm)
+
+        return restore(model, call, "qemu")
     # Qemu.pm create_vm: create_and_lock_config (check_vmid_unused) fails under "unable to create VM <vmid> -"
     g = _new_guest(model, call.path_params["node"], "qemu", as_int(p["vmid"]), f"unable to create VM {p['vmid']} - {{why}}")
     for key, value in sorted(p.items()):
@@ -445,7 +447,9 @@ def create_qemu(model: ClusterModel, call: Call) -> str:
 def create_lxc(model: ClusterModel, call: Call) -> str:
     p = call.params
     if as_int(p.get("restore")):
-        raise NotModelled("restoring a container from a backup is not modelled")
+        from ._restore import restore  # the restore path of create_vm (pve-container API2/LXC.pm)
+
+        return restore(model, call, "lxc")
     node = call.path_params["node"]
     g = _new_guest(model, node, "lxc", as_int(p["vmid"]))  # LXC.pm create_vm: check_vmid_unused first, as it words it
     template = str(p["ostemplate"])
