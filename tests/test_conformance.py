@@ -284,6 +284,21 @@ PLANS: list[tuple[str, dict[str, Any]]] = [
     ("replication.update", {"id": "104-0", "schedule": "*/5", "comment": "every five minutes"}),
     ("replication.delete", {"id": "104-0", "force": 1}),
     ("replication.schedule_now", {"id": "104-0"}),
+    # the backup pack (plugins/backup), on the demo cluster's backups and vzdump jobs; a volume id's slash is %2F
+    ("backup.now", {"node": "pve1", "vmid": "104,105", "storage": "nfs-backup", "mode": "snapshot", "compress": "zstd"}),
+    ("backup.restore", {"archive": "nfs-backup:backup/vzdump-qemu-104-2026_11_27-21_00_02.vma.zst", "vmid": 140, "unique": True}),
+    ("backup.restore", {"archive": "local:backup/vzdump-lxc-201-2026_11_28-02_09_51.tar.zst", "vmid": 240, "storage": "local-zfs"}),
+    ("backup.delete", {"volume": "nfs-backup:backup/vzdump-lxc-202-2026_11_22-01_00_51.tar.zst"}),
+    ("backup.protect", {"volume": "local:backup/vzdump-qemu-105-2026_11_28-02_00_03.vma.zst", "notes": "before the upgrade"}),
+    ("backup.protect", {"volume": "nfs-backup:backup/vzdump-qemu-104-2026_11_22-01_00_04.vma.zst", "protected": False}),
+    ("backup.prune", {"storage": "nfs-backup", "prune-backups": "keep-last=2,keep-weekly=1", "type": "qemu"}),
+    ("backup.job.create", {"id": "nightly-web", "schedule": "02:30", "vmid": "104,106", "storage": "nfs-backup",
+                           "prune-backups": "keep-daily=3", "mode": "snapshot"}),
+    ("backup.job.update", {"id": "backup-db", "prune-backups": "keep-last=2", "enabled": False}),
+    ("backup.job.update", {"id": "backup-daily", "exclude": "9000,203", "comment": "all but the template and media"}),
+    ("backup.job.delete", {"id": "backup-pool"}),
+    ("api.call", {"method": "PUT", "path": "/nodes/pve1/storage/local/content/local:backup%2Fvzdump-lxc-201-2026_11_28-02_09_51.tar.zst",
+                  "params": {"protected": 1}}),
 ]
 
 

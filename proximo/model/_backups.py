@@ -133,6 +133,34 @@ def parse_keep(value: Any) -> dict[str, int]:
     return {k: as_int(v) for k, v in parse_property_string(str(value or ""), None).items()} if value else {}
 
 
+def check_keep(value: Any) -> dict[str, int]:
+    """A ``prune-backups`` value as PVE verifies it (pve-storage Storage/Plugin.pm $prune_backups_format and
+    validate_prune_backups): keep-* counts of 0 or more, keep-all a boolean that no other positive option may
+    accompany; the options, or keep-all=1 when none is positive. ValueError with PVE's text otherwise."""
+    try:
+        raw = parse_property_string(str(value), None)
+    except ValueError as exc:
+        raise ValueError(f"invalid format - {exc}") from None
+    keep: dict[str, int] = {}
+    for key, text in raw.items():
+        if key != "keep-all" and key not in KEEP_OPTIONS:
+            raise ValueError(f"invalid format - format error\n{key}: property is not defined in schema and the schema does not allow additional properties")
+        if key == "keep-all":
+            if text not in ("0", "1", "yes", "no", "true", "false", "on", "off"):
+                raise ValueError(f"invalid format - format error\nkeep-all: type check ('boolean') failed - got '{text}'")
+            keep[key] = 1 if text in ("1", "yes", "true", "on") else 0
+        elif not text.isdigit():
+            raise ValueError(f"invalid format - format error\n{key}: type check ('integer') failed - got '{text}'")
+        else:
+            keep[key] = int(text)
+    keep_all = keep.pop("keep-all", 0)
+    if not any(v > 0 for v in keep.values()):
+        return {"keep-all": 1}
+    if keep_all:
+        raise ValueError("invalid format - keep-all cannot be set together with other options.")
+    return keep
+
+
 def job_retention(model: ClusterModel, job: dict[str, Any]) -> dict[str, int]:
     """What a job's run prunes with (PVE/VZDump.pm new): the job's ``prune-backups``, else its storage's, else
     vzdump's default ``keep-all=1`` (/etc/vzdump.conf is not read: a node-wide default there is not seen)."""

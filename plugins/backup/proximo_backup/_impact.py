@@ -15,6 +15,8 @@ from proximo.model import ClusterModel, RecoveryPoints, as_int, job_guests, job_
 from proximo.model._backups import when
 from proximo.model._drives import parse_property_string
 
+from ._semantics import usable_for_backup
+
 
 def _label(model: ClusterModel, vmid: int) -> str:
     g = model.guests.get(vmid)
@@ -87,6 +89,26 @@ def retention_changes(before: ClusterModel, after: ClusterModel) -> Iterator[Imp
                      f"backup job {jid}'s next run prunes {len(removes)} backup{'s' if len(removes) > 1 else ''} the job "
                      f"{'as it was would have kept' if was else 'did not exist to remove'}: {', '.join(sorted(removes))}",
                      risk=Risk.MEDIUM)
+
+
+def job_targets(before: ClusterModel, after: ClusterModel) -> Iterator[Impact]:
+    """A job created, or pointed at another storage, that cannot write there for some of its guests (vzdump's
+    storage_info and activate_storage fail the run). An existing job's storage breaking is the storage pack's."""
+    old_jobs = {str(j.get("id")): j for j in before.backup_jobs}
+    for job in after.backup_jobs:
+        jid, sid = str(job.get("id")), str(job.get("storage") or "local")
+        was = old_jobs.get(jid)
+        if not as_int(job.get("enabled", 1)) or (was is not None and str(was.get("storage") or "local") == sid
+                                                 and as_int(was.get("enabled", 1))):
+            continue
+        failing: dict[str, list[str]] = {}
+        for g in job_guests(after, job):
+            problem = usable_for_backup(after, sid, g.node)
+            if problem:
+                failing.setdefault(problem, []).append(g.sid)
+        for problem, sids in sorted(failing.items()):
+            yield Impact(f"backup/{jid}", "backup-fails", f"backup job {jid} writes to {sid}: {problem}; "
+                         f"{', '.join(sids)} will not be backed up")
 
 
 def _calls(steps: list[Any]) -> Iterator[ApiCall]:
@@ -195,6 +217,7 @@ def backup_impacts(change: Any, before: ClusterModel, after: ClusterModel) -> li
     impacts = list(recovery_point_losses(before, after, old, new))
     impacts += coverage_losses(before, after, old, new)
     impacts += retention_changes(before, after)
+    impacts += job_targets(before, after)
     steps = list(getattr(change, "steps", []) or [])
     impacts += backup_runs(steps, before)
     impacts += restores(steps, before, after)

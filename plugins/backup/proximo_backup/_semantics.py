@@ -23,6 +23,7 @@ from typing import Any
 
 from proximo import ApiCall, Irreversible, NotModelled, PveApiError, Step
 from proximo.model import Call, ClusterModel, Guest, as_int, job_guests, job_retention, parse_keep, prune_list, split_list
+from proximo.model._backups import check_keep
 from proximo.model._permissions import Caller
 
 _COMPRESS_EXT = {"0": "", "gzip": ".gz", "1": ".lzo", "lzo": ".lzo", "zstd": ".zst"}
@@ -93,10 +94,23 @@ def _drop_backup(model: ClusterModel, volid: str) -> None:
     model.backup_configs.pop(volid, None)
 
 
+def verified_keep(call: Call) -> dict[str, int] | None:
+    """The call's ``prune-backups``, checked as PVE's parameter verification checks its format (None: not given)."""
+    value = call.params.get("prune-backups")
+    if value is None:
+        return None
+    try:
+        return check_keep(value)
+    except ValueError as exc:
+        raise PveApiError(400, "Parameter verification failed.", {"prune-backups": str(exc)}) from None
+
+
 def vzdump(model: ClusterModel, call: Call) -> str:
     p = call.params
+    given = verified_keep(call)
     node = call.path_params["node"]
     model.node(node)
+    _check_selection(p)  # API2/VZDump.pm vzdump: verify_vzdump_parameters($param, 1)
     if p.get("stdout") or p.get("dumpdir"):
         raise NotModelled("vzdump to stdout or a dumpdir is not modelled: give a storage")
     chosen = job_guests(model, p)
@@ -108,7 +122,7 @@ def vzdump(model: ClusterModel, call: Call) -> str:
         raise PveApiError(500, f"unable to find VM '{missing[0]}'")  # PVE/VZDump.pm exec_backup_task, for each one
     sid = str(p.get("storage") or "local")
     if sid not in model.storages:
-        raise PveApiError(500, f"could not get storage information for 'storage': storage '{sid}' does not exist")
+        raise PveApiError(500, f"could not get storage information for '{sid}': storage '{sid}' does not exist")
     problem = usable_for_backup(model, sid, node)
     if problem:
         raise PveApiError(500, f"could not get storage information for '{sid}': {problem}")
@@ -118,7 +132,7 @@ def vzdump(model: ClusterModel, call: Call) -> str:
         if mode == "stop" and ha is not None and ha.get("state", "started") == "started":
             raise PveApiError(500, "Cannot execute a backup with stop mode on a HA managed and enabled Service. "
                                    "Use snapshot mode or disable the Service.")
-    keep = parse_keep(p["prune-backups"]) if p.get("prune-backups") else job_retention(model, {"storage": sid})
+    keep = given if given is not None else job_retention(model, {"storage": sid})
     at = int(time.time())
     log = [f"INFO: starting new backup job: vzdump {' '.join(str(g.vmid) for g in local)} --storage {sid} --mode {mode}"]
     for g in local:
@@ -159,6 +173,7 @@ def _check_selection(job: dict[str, Any]) -> None:
 
 
 def job_create(model: ClusterModel, call: Call) -> None:
+    verified_keep(call)
     p = dict(call.params)
     if p.get("starttime") or p.get("dow"):
         raise NotModelled("legacy starttime/dow jobs are not modelled: give a schedule")
@@ -175,6 +190,7 @@ def job_create(model: ClusterModel, call: Call) -> None:
 
 
 def job_update(model: ClusterModel, call: Call) -> None:
+    verified_keep(call)
     p = {k: v for k, v in call.params.items() if k not in ("id", "delete")}
     deleted = split_list(call.params.get("delete"))
     if not p and not deleted:
@@ -309,8 +325,9 @@ def prune(model: ClusterModel, call: Call) -> str:
     problem = model.storage_problem(sid, node)
     if problem:
         raise PveApiError(500, problem)
-    keep = parse_keep(call.params.get("prune-backups") or cfg.get("prune-backups"))
-    if not call.params.get("prune-backups") and not cfg.get("prune-backups"):
+    given = verified_keep(call)
+    keep = given if given is not None else parse_keep(cfg.get("prune-backups"))
+    if given is None and not cfg.get("prune-backups"):
         raise PveApiError(500, f"no prune-backups options configured for storage '{sid}'")
     vmid = as_int(call.params["vmid"]) if call.params.get("vmid") is not None else None
     marks = prune_list(list(model.volumes_on(sid, node).values()), keep, vmid=vmid, kind=call.params.get("type"))
@@ -326,14 +343,15 @@ def _irreversible(reason: str) -> Callable[[ClusterModel, Call], Irreversible]:
 
 
 def register_all(register: Callable[..., None]) -> None:
-    register("POST", "/nodes/{node}/vzdump", vzdump,
+    keep = ("prune-backups",)  # its format is checked here, as PVE's parameter verification checks it
+    register("POST", "/nodes/{node}/vzdump", vzdump, verifies=keep,
              inverse=_irreversible("a backup run cannot be undone as one step: delete the backups it made "
                                    "(backup.delete), and those it pruned are gone"))
-    register("POST", "/cluster/backup", job_create, inverse=_job_create_inverse)
-    register("PUT", "/cluster/backup/{id}", job_update, inverse=_job_update_inverse)
+    register("POST", "/cluster/backup", job_create, inverse=_job_create_inverse, verifies=keep)
+    register("PUT", "/cluster/backup/{id}", job_update, inverse=_job_update_inverse, verifies=keep)
     register("DELETE", "/cluster/backup/{id}", job_delete, inverse=_job_delete_inverse)
     register("DELETE", "/nodes/{node}/storage/{storage}/content/{volume}", content_delete,
              inverse=_irreversible("a deleted backup is gone: Proxmox keeps no copy of it"))
     register("PUT", "/nodes/{node}/storage/{storage}/content/{volume}", content_update, inverse=_content_update_inverse)
-    register("DELETE", "/nodes/{node}/storage/{storage}/prunebackups", prune,
+    register("DELETE", "/nodes/{node}/storage/{storage}/prunebackups", prune, verifies=keep,
              inverse=_irreversible("pruned backups are gone: Proxmox keeps no copy of them"))

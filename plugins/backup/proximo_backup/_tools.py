@@ -7,11 +7,11 @@ from typing import Annotated, Any, Literal
 import msgspec
 
 from proximo import ApiCall, BadInput, Draft, plan_tool, read_tool, tool_table
-from proximo.model import ClusterModel, as_int, backups, job_guests, job_retention, parse_keep, prune_list, recovery_points
-from proximo.model._backups import storage_backup_rows, when
+from proximo.model import ClusterModel, as_int, backups, job_guests, job_retention, prune_list, recovery_points
+from proximo.model._backups import check_keep, storage_backup_rows, when
 from proximo.params import NodeName, StorageId, VmId, api_params, described, struct_from_schema
 
-from ._semantics import usable_for_backup, volume_path
+from ._semantics import volume_path
 
 VolumeId = Annotated[str, msgspec.Meta(pattern=r"^[A-Za-z][A-Za-z0-9_.-]*[A-Za-z0-9]:[A-Za-z0-9_.:+=@/-]+$", max_length=255,
                                        description="backup volume id, e.g. nfs-bak:backup/vzdump-qemu-101-2026_11_28-02_00_03.vma.zst")]
@@ -51,7 +51,6 @@ class PruneParams(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
     vmid: VmId | None = None
     type: Literal["qemu", "lxc"] | None = None
     node: NodeName | None = None
-    dry_run: bool = msgspec.field(default=False, name="dry-run")
 
 
 class RestoreParams(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
@@ -75,8 +74,7 @@ described(VolumeRef, fields={"volume": "The backup's volume id", "node": "A node
 described(ProtectParams, pve=(("PUT", "/nodes/{node}/storage/{storage}/content/{volume}"),),
           fields={"volume": "The backup's volume id", "node": "A node that sees the storage (default: one that does)"})
 described(PruneParams, pve=(("DELETE", "/nodes/{node}/storage/{storage}/prunebackups"),),
-          fields={"dry-run": "Only say what would be removed (GET .../prunebackups): no plan",
-                  "node": "A node that sees the storage (default: one that does)"})
+          fields={"node": "A node that sees the storage (default: one that does)"})
 described(RestoreParams, pve=(("POST", "/nodes/{node}/qemu"),),
           fields={"archive": "The backup to restore", "node": "Where the restored guest lives (default: the guest's node, "
                   "else a node that sees the backup's storage)"})
@@ -94,8 +92,6 @@ def _find(view: ClusterModel, volid: str) -> tuple[str, dict[str, Any]]:
 
 def _node_for(view: ClusterModel, sid: str, node: str | None, found: str = "") -> str:
     if node is not None:
-        if node not in view.nodes:
-            raise BadInput(f"node '{node}' does not exist (see `proximo read node.list`)")
         return node
     if found:
         return found
@@ -149,19 +145,9 @@ def read_not_covered(p: NoParams, view: ClusterModel) -> list[dict[str, Any]]:
 def plan_now(p: Any, view: ClusterModel) -> Draft:
     params = api_params(p)
     node = str(params.pop("node"))
-    if node not in view.nodes:
-        raise BadInput(f"node '{node}' does not exist (see `proximo read node.list`)")
-    if not any(params.get(k) for k in ("vmid", "all", "pool")):
-        raise BadInput("backup.now: say what to back up: vmid=..., all=1 or pool=...")
     local = [g for g in job_guests(view, params) if g.node == node]
-    if not local:
+    if any(params.get(k) for k in ("vmid", "all", "pool")) and not local and node in view.nodes:
         raise BadInput(f"backup.now: none of the selected guests is on node {node} (vzdump backs up the guests of the node it runs on)")
-    sid = str(params.get("storage") or "local")
-    if sid not in view.storages:
-        raise BadInput(f"storage '{sid}' does not exist (see `proximo read storage.list`)")
-    problem = usable_for_backup(view, sid, node)
-    if problem:
-        raise BadInput(f"backup.now: {problem}")
     return Draft(steps=[ApiCall("POST", f"/nodes/{node}/vzdump", params)], target=",".join(str(g.vmid) for g in local))
 
 
@@ -183,7 +169,7 @@ def plan_restore(p: RestoreParams, view: ClusterModel) -> Draft:
     else:
         params.update(ostemplate=p.archive, restore=1)
         if p.live_restore:
-            raise BadInput("live-restore is for VMs only")
+            params["live-restore"] = 1  # not a container option: Proxmox's parameter check refuses it
     for key, value in (("storage", p.storage), ("bwlimit", p.bwlimit)):
         if value is not None:
             params[key] = value
@@ -225,14 +211,15 @@ def _prune_call(p: PruneParams, view: ClusterModel) -> tuple[str, dict[str, Any]
 def read_prune(p: PruneParams, view: ClusterModel) -> list[dict[str, Any]]:
     """GET /nodes/{node}/storage/{storage}/prunebackups: what a prune would keep and remove (the dry run)."""
     node, params = _prune_call(p, view)
-    keep = parse_keep(params.get("prune-backups") or view.storages[p.storage].get("prune-backups"))
+    try:
+        keep = check_keep(params.get("prune-backups") or view.storages[p.storage].get("prune-backups"))
+    except ValueError as exc:
+        raise BadInput(f"prune-backups: {exc}") from None
     return sorted(prune_list(storage_backup_rows(view, p.storage, node), keep, vmid=p.vmid, kind=p.type),
                   key=lambda e: (e.get("vmid") or 0, -e["ctime"]))
 
 
 def plan_prune(p: PruneParams, view: ClusterModel) -> Draft:
-    if p.dry_run:
-        raise BadInput("backup.prune: dry-run=true is the read `proximo read backup.prune_preview` (no plan to approve)")
     node, params = _prune_call(p, view)
     return Draft(steps=[ApiCall("DELETE", f"/nodes/{node}/storage/{p.storage}/prunebackups", params)], target=p.storage)
 
@@ -248,13 +235,6 @@ def plan_job_create(p: Any, view: ClusterModel) -> Draft:
     params = api_params(p)
     if any(str(j.get("id")) == str(params["id"]) for j in view.backup_jobs):
         raise BadInput(f"backup job '{params['id']}' already exists")
-    if not any(params.get(k) for k in ("vmid", "all", "pool")):
-        raise BadInput("backup.job.create: say what it backs up: vmid=..., all=1 or pool=...")
-    sid = str(params.get("storage") or "local")
-    if sid not in view.storages:
-        raise BadInput(f"storage '{sid}' does not exist (see `proximo read storage.list`)")
-    if "backup" not in view.storage_content(sid):
-        raise BadInput(f"can't use storage '{sid}' for backups - wrong content type")
     return Draft(steps=[ApiCall("POST", "/cluster/backup", params)], target=str(params["id"]))
 
 
@@ -263,10 +243,7 @@ def plan_job_update(p: Any, view: ClusterModel) -> Draft:
     jid = str(params.pop("id"))
     _existing_job(view, jid)
     if not params:
-        raise BadInput("backup.job.update: nothing to change")
-    sid = params.get("storage")
-    if sid is not None and sid not in view.storages:
-        raise BadInput(f"storage '{sid}' does not exist (see `proximo read storage.list`)")
+        raise BadInput("backup.job.update: nothing to change: no options specified")
     return Draft(steps=[ApiCall("PUT", f"/cluster/backup/{jid}", params)], target=jid)
 
 

@@ -201,9 +201,9 @@ async def test_stop_mode_is_downtime_for_running_guests_and_a_backup_storage_is_
     assert set(down) == {"qemu/104", "qemu/105"} and "stopped for the backup" in down["qemu/104"].reason
     snap = await plan(world, "backup.now", {"node": "pve1", "vmid": "104", "storage": "nfs-backup"})
     assert not impacts(snap, "downtime")
-    # local-zfs takes images only: vzdump's storage_info refuses it
-    with pytest.raises(BadInput, match="can't use storage 'local-zfs' for backups - wrong content type"):
-        await plan(world, "backup.now", {"node": "pve1", "vmid": "104", "storage": "local-zfs"})
+    # local-zfs takes images only: vzdump's storage_info refuses it, whichever tool made the call
+    named = await plan(world, "backup.now", {"node": "pve1", "vmid": "104", "storage": "local-zfs"})
+    assert named.blocked and "can't use storage 'local-zfs' for backups - wrong content type" in " ".join(named.blockers)
     raw = await plan(world, "api.call", {"method": "POST", "path": "/nodes/pve1/vzdump", "params": {"vmid": "104", "storage": "local-zfs"}})
     assert raw.blocked and "wrong content type" in " ".join(raw.blockers)
 
@@ -268,8 +268,29 @@ async def test_restore_to_a_new_vmid_reports_mac_conflicts_unless_unique_and_the
 
 
 async def test_a_backup_whose_config_was_not_read_is_not_restored_by_guess(world: World) -> None:
+    world.model.backup_configs.pop(LAST_203)  # GET .../vzdump/extractconfig failed for it when the state was read
     with pytest.raises(NotModelled, match="configuration inside backup .* was not read"):
         await plan(world, "backup.restore", {"archive": LAST_203, "vmid": 260})
     with pytest.raises(NotModelled, match="configuration inside backup .* was not read"):
         await plan(world, "api.call", {"method": "POST", "path": "/nodes/pve3/lxc",
                                        "params": {"vmid": 260, "ostemplate": LAST_203, "restore": 1}})
+
+
+async def test_a_retention_pve_would_not_parse_is_refused_with_its_answer(world: World) -> None:
+    # pve-storage Storage/Plugin.pm validate_prune_backups: keep-all beside a positive option
+    with pytest.raises(BadInput, match="keep-all cannot be set together with other options"):
+        await plan(world, "backup.job.update", {"id": "backup-db", "prune-backups": "keep-all=1,keep-last=2"})
+    with pytest.raises(BadInput, match="keep-forever: property is not defined in schema"):
+        await plan(world, "api.call", {"method": "DELETE", "path": "/nodes/pve1/storage/nfs-backup/prunebackups",
+                                       "params": {"prune-backups": "keep-forever=1"}})
+    # every option 0 is keep-all: nothing is pruned
+    p = await plan(world, "backup.prune", {"storage": "nfs-backup", "prune-backups": "keep-last=0,keep-daily=0"})
+    assert not p.impacts
+
+
+async def test_a_container_is_restored_from_the_config_inside_its_backup(world: World) -> None:
+    p = await apply(world, "backup.restore", {"archive": LAST_203, "vmid": 260, "storage": "local-zfs", "node": "pve3"})
+    assert p.steps == [ApiCall("POST", "/nodes/pve3/lxc", {"vmid": 260, "ostemplate": LAST_203, "restore": 1, "storage": "local-zfs"})]
+    ct = world.model.guests[260]
+    assert ct.kind == "lxc" and ct.config["hostname"] == "media-01"
+    assert ct.config["rootfs"].startswith("local-zfs:subvol-260-disk-")  # allocated anew on the storage asked for
