@@ -22,6 +22,8 @@ from ._drives import parse_property_string
 # PVE::Storage::archive_info's standard name: vzdump-<type>-<vmid>-<YYYY_MM_DD-hh_mm_ss>.<ext>
 _STD_NAME = re.compile(r"vzdump-(lxc|openvz|qemu)-([1-9][0-9]{2,8})-(\d{4})_(\d{2})_(\d{2})-(\d{2})_(\d{2})_(\d{2})\.(tgz|(?:tar|vma)(?:\.(?:gz|lzo|zst|bz2))?)")
 _ANY_NAME = re.compile(r"vzdump-(lxc|openvz|qemu)-.+\.(tgz|(?:tar|vma)(?:\.(?:gz|lzo|zst|bz2))?)")
+# a PBS snapshot: backup/<vm|ct>/<id>/<time> (pve-storage PBSPlugin.pm parse_volname)
+_PBS_NAME = re.compile(r"backup/(vm|ct)/([1-9][0-9]{2,8})/(\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}Z)")
 # the prune-backups property string (pve-common PVE/JSONSchema.pm $prune_backups_format)
 KEEP_OPTIONS = ("keep-last", "keep-hourly", "keep-daily", "keep-weekly", "keep-monthly", "keep-yearly")
 
@@ -248,6 +250,19 @@ def prune_list(rows: Iterable[dict[str, Any]], keep: dict[str, int], *, vmid: in
         if row.get("content", "backup") != "backup" or (vmid is not None and as_int(row.get("vmid"), -1) != vmid):
             continue
         volid = str(row["volid"])
+        if pbs := _PBS_NAME.fullmatch(volid.partition(":")[2]):
+            # PBS prunes on the server, group by group (PBSPlugin.pm prune_backups runs 'proxmox-backup-client prune'
+            # per <type>/<id>); its options are the same and are taken here to mark the same way (not checked
+            # against proxmox-backup's own source)
+            btype = "qemu" if pbs.group(1) == "vm" else "lxc"
+            if kind is not None and kind != btype:
+                continue
+            entry = {"ctime": as_int(row.get("ctime")), "type": btype, "volid": volid, "vmid": int(pbs.group(2))}
+            groups.setdefault(f"{btype}/{pbs.group(2)}", []).append(entry)
+            if as_int(row.get("protected")):
+                entry["mark"] = "protected"
+            out.append(entry)
+            continue
         name = volid.rpartition("/")[2]
         named = _ANY_NAME.fullmatch(name)
         btype = named.group(1) if named else "unknown"

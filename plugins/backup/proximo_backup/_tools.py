@@ -16,13 +16,14 @@ from ._semantics import volume_path
 VolumeId = Annotated[str, msgspec.Meta(pattern=r"^[A-Za-z][A-Za-z0-9_.-]*[A-Za-z0-9]:[A-Za-z0-9_.:+=@/-]+$", max_length=255,
                                        description="backup volume id, e.g. nfs-bak:backup/vzdump-qemu-101-2026_11_28-02_00_03.vma.zst")]
 
-VzdumpParams = struct_from_schema("VzdumpParams", "POST", "/nodes/{node}/vzdump",
+# vzdump's node is where it runs: required here (PVE takes it from the path)
+VzdumpParams = struct_from_schema("VzdumpParams", "POST", "/nodes/{node}/vzdump", require=("node",),
                                   exclude=("stdout", "dumpdir", "tmpdir", "script", "mailto", "mailnotification", "maxfiles",
-                                           "quiet", "stop", "lockwait", "job-id"))
+                                           "quiet", "stop", "lockwait", "job-id", "exclude-path"))
 JobCreateParams = struct_from_schema("JobCreateParams", "POST", "/cluster/backup", require=("id",),
-                                     exclude=("dumpdir", "tmpdir", "script", "starttime", "dow", "maxfiles", "quiet", "stop"))
+                                     exclude=("dumpdir", "tmpdir", "script", "starttime", "dow", "maxfiles", "quiet", "stop", "exclude-path"))
 JobUpdateParams = struct_from_schema("JobUpdateParams", "PUT", "/cluster/backup/{id}",
-                                     exclude=("dumpdir", "tmpdir", "script", "starttime", "dow", "maxfiles", "quiet", "stop"))
+                                     exclude=("dumpdir", "tmpdir", "script", "starttime", "dow", "maxfiles", "quiet", "stop", "exclude-path"))
 
 
 class ListParams(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
@@ -70,6 +71,7 @@ class JobRef(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
 
 
 described(ListParams, fields={"vmid": "Only this guest's recovery points"})
+described(JobRef, pve=(("DELETE", "/cluster/backup/{id}"),))
 described(VolumeRef, fields={"volume": "The backup's volume id", "node": "A node that sees the storage (default: one that does)"})
 described(ProtectParams, pve=(("PUT", "/nodes/{node}/storage/{storage}/content/{volume}"),),
           fields={"volume": "The backup's volume id", "node": "A node that sees the storage (default: one that does)"})
