@@ -134,6 +134,16 @@ def test_rendered_detail_routes_are_pve_endpoints(index: dict[tuple[str, str], E
         render(m, urllib.parse.unquote(path))  # and the model answers it
 
 
+def test_a_backup_volume_route_is_a_pve_endpoint_with_its_slash_encoded(index: dict[tuple[str, str], Endpoint]) -> None:
+    m = load_snapshot(demo_snapshot())
+    path = "/nodes/pve1/storage/local/content/local:backup%2Fvzdump-qemu-105-2026_11_28-02_00_03.vma.zst"
+    assert _check_call(index, "GET", path) == []
+    assert render(m, path)["format"] == "vma.zst"  # the model answers the segment as the simulator passes it on
+    config = "/nodes/pve1/vzdump/extractconfig?volume=" + urllib.parse.quote("local:backup/vzdump-lxc-201-2026_11_28-02_09_51.tar.zst", safe="")
+    assert _check_call(index, "GET", urllib.parse.unquote(config)) == []
+    assert "hostname: files-01" in render(m, config)
+
+
 # --- semantics and tool parameters ------------------------------------------------------------------------
 
 

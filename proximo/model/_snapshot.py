@@ -643,6 +643,8 @@ def _render_nodes(m: ClusterModel, parts: list[str], args: dict[str, str], base:
         if rest[2:] == ["status"]:
             row = next(r for r in _render_nodes(m, ["nodes", name, "storage"], {}, base) if r["storage"] == sid)
             return row
+        if len(rest) == 4 and rest[2] == "content":
+            return _volume_attributes(m, sid, name, rest[3])
         raise _not_found(base)
     if len(rest) >= 2 and rest[0] == "tasks":
         task = m.tasks.get(rest[1])
@@ -663,6 +665,26 @@ def _render_nodes(m: ClusterModel, parts: list[str], args: dict[str, str], base:
     if rest == ["tasks"]:
         return [_task_row(t) for t in sorted(m.tasks.values(), key=lambda t: -t.starttime) if t.node == name]
     raise _not_found(base)
+
+
+def _volume_attributes(m: ClusterModel, sid: str, node: str, volume: str) -> dict[str, Any]:
+    """GET /nodes/{node}/storage/{storage}/content/{volume} (pve-storage API2/Storage/Content.pm info): the volume's
+    size, used, format, and a backup's notes and protection; ``path`` where the storage has one (a file storage)."""
+    volid = volume.replace("%2F", "/")
+    volid = volid if ":" in volid else f"{sid}:{volid}"
+    row = m.volumes.get(sid, {}).get("" if m.storage_shared(sid) else node, {}).get(volid)
+    if row is None:
+        raise PveApiError(500, f"volume '{volid}' does not exist")
+    info: dict[str, Any] = {"size": as_int(row.get("size")), "used": as_int(row.get("used", row.get("size"))),
+                            "format": row.get("format")}
+    cfg = m.storages.get(sid, {})
+    if cfg.get("path") and row.get("content") == "backup":
+        info["path"] = f"{cfg['path']}/dump/{volid.partition(':')[2].rpartition('/')[2]}"
+    if row.get("notes"):
+        info["notes"] = row["notes"]
+    if as_int(row.get("protected")):
+        info["protected"] = 1
+    return info
 
 
 def render_snapshots(g: Guest) -> list[dict[str, Any]]:

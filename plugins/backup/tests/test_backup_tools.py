@@ -294,3 +294,12 @@ async def test_a_container_is_restored_from_the_config_inside_its_backup(world: 
     ct = world.model.guests[260]
     assert ct.kind == "lxc" and ct.config["hostname"] == "media-01"
     assert ct.config["rootfs"].startswith("local-zfs:subvol-260-disk-")  # allocated anew on the storage asked for
+
+
+async def test_the_simulator_serves_a_backups_attributes_at_its_encoded_path(world: World) -> None:
+    await apply(world, "backup.protect", {"volume": LOCAL_105, "notes": "keep me"})
+    async with world.host() as host:
+        source = host.source
+        info = await source.get("/nodes/pve1/storage/local/content/local:backup%2Fvzdump-qemu-105-2026_11_28-02_00_03.vma.zst")
+    assert info == {"size": 61899112448, "used": 61899112448, "format": "vma.zst", "notes": "keep me", "protected": 1,
+                    "path": "/var/lib/vz/dump/vzdump-qemu-105-2026_11_28-02_00_03.vma.zst"}
