@@ -11,11 +11,15 @@ from collections.abc import Iterator
 from typing import Any
 
 from proximo import ApiCall, Impact, Risk
-from proximo.model import ClusterModel, RecoveryPoints, as_int, job_guests, job_prune_preview, recovery_points
+from proximo.model import ClusterModel, RecoveryPoints, as_int, backups, job_guests, job_prune_preview, recovery_points
 from proximo.model._backups import when
 from proximo.model._drives import parse_property_string
 
 from ._semantics import usable_for_backup
+
+
+def _gib(size: int) -> str:
+    return f"{size / 1024**3:.1f} GiB"
 
 
 def _label(model: ClusterModel, vmid: int) -> str:
@@ -136,8 +140,8 @@ def backup_runs(steps: list[Any], before: ClusterModel) -> Iterator[Impact]:
         need = sum(v.size or 0 for g in guests for v in g.volumes() if v.role not in ("cdrom", "cloudinit"))
         if "avail" in status and need and as_int(status["avail"]) < need:
             yield Impact(f"storage/{sid}", "backup-fails",
-                         f"the backup of {', '.join(g.sid for g in guests)} needs up to {need} bytes before compression; "
-                         f"{sid} has {as_int(status['avail'])} free on {node}: it may not fit", risk=Risk.MEDIUM)
+                         f"the backup of {', '.join(g.sid for g in guests)} needs up to {_gib(need)} before compression; "
+                         f"{sid} has {_gib(as_int(status['avail']))} free on {node}: it may not fit", risk=Risk.MEDIUM)
 
 
 def _macs(config: dict[str, Any]) -> set[str]:
@@ -184,8 +188,8 @@ def restores(steps: list[Any], before: ClusterModel, after: ClusterModel) -> Ite
             added[vol.storage] = added.get(vol.storage, 0) + (vol.size or 0)
         for sid, size in sorted(added.items()):
             status = after.storage_status.get(sid, {}).get(new.node, {})
-            free = f"; {as_int(status['avail'])} bytes free after it" if "avail" in status else ""
-            yield Impact(f"storage/{sid}", "degraded", f"the restore of {new.sid} fills {size} bytes on {sid}{free}",
+            free = f"; {_gib(as_int(status['avail']))} free there after it" if "avail" in status else ""
+            yield Impact(f"storage/{sid}", "degraded", f"the restore of {new.sid} fills {_gib(size)} on {sid} ({new.node}){free}",
                          risk=Risk.MEDIUM)
         mine = _macs(new.config)
         for other_id, other in sorted(after.guests.items()):
@@ -197,19 +201,11 @@ def restores(steps: list[Any], before: ClusterModel, after: ClusterModel) -> Ite
                              f"{new.sid} is restored with the MAC{'s' if len(shared) > 1 else ''} {', '.join(sorted(shared))} "
                              f"of {other.sid} ({other.name}) (unique=1 gives it new ones)"
                              + ("; it starts next to it: both on the same network conflict" if new.running and other.running else ""))
-        origin = _origin_vmid(str(archive))
+        origin = next((b.vmid for b in backups(before) if b.volid == archive), None)
         if new.running and origin is not None and origin in after.guests and after.guests[origin].running and not mine & _macs(after.guests[origin].config):
             yield Impact(new.sid, "degraded",
                          f"{new.sid} starts next to {after.guests[origin].sid}, the guest its backup was taken from: the same "
                          "hostname and addresses inside the guest may conflict", risk=Risk.MEDIUM)
-
-
-def _origin_vmid(volid: str) -> int | None:
-    name = volid.rpartition(":")[2]
-    for part in name.replace("/", "-").split("-"):
-        if part.isdigit() and len(part) >= 3:
-            return int(part)
-    return None
 
 
 def backup_impacts(change: Any, before: ClusterModel, after: ClusterModel) -> list[Impact]:

@@ -303,3 +303,19 @@ async def test_the_simulator_serves_a_backups_attributes_at_its_encoded_path(wor
         info = await source.get("/nodes/pve1/storage/local/content/local:backup%2Fvzdump-qemu-105-2026_11_28-02_00_03.vma.zst")
     assert info == {"size": 61899112448, "used": 61899112448, "format": "vma.zst", "notes": "keep me", "protected": 1,
                     "path": "/var/lib/vz/dump/vzdump-qemu-105-2026_11_28-02_00_03.vma.zst"}
+
+
+async def test_a_backup_that_may_not_fit_its_storage_is_said_so(world: World) -> None:
+    world.model.storage_status["nfs-backup"]["pve1"]["avail"] = 1024**3  # 1 GiB left; db-01's disks are far bigger
+    p = await plan(world, "backup.now", {"node": "pve1", "vmid": "105", "storage": "nfs-backup"})
+    fit = impacts(p, "backup-fails")["storage/nfs-backup"]
+    assert fit.risk is Risk.MEDIUM and "1.0 GiB free on pve1: it may not fit" in fit.reason
+
+
+async def test_a_job_pointed_at_a_storage_that_takes_no_backups_fails_for_its_guests(world: World) -> None:
+    # Proxmox accepts the job (its check_config does not look at the storage); every run then fails in storage_info
+    p = await plan(world, "backup.job.create", {"id": "to-zfs", "schedule": "03:00", "vmid": "104,202", "storage": "local-zfs"})
+    fails = impacts(p, "backup-fails")["backup/to-zfs"]
+    assert "wrong content type" in fails.reason and "qemu/104, lxc/202" in fails.reason
+    raw = await plan(world, "api.call", {"method": "PUT", "path": "/cluster/backup/backup-db", "params": {"storage": "local-zfs"}})
+    assert "qemu/105, lxc/201 will not be backed up" in impacts(raw, "backup-fails")["backup/backup-db"].reason
