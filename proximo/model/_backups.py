@@ -99,6 +99,19 @@ def enabled_jobs(model: ClusterModel) -> list[dict[str, Any]]:
     return [j for j in model.backup_jobs if as_int(j.get("enabled", 1)) and j.get("type", "vzdump") == "vzdump"]
 
 
+def not_backed_up(model: ClusterModel) -> list[dict[str, Any]]:
+    """GET /cluster/backup-info/not-backed-up (pve-manager PVE/API2/Cluster/BackupInfo.pm get_guests_not_in_backup):
+    guests no vzdump job includes, enabled or not (get_included_vmids reads every job)."""
+    included = {g.vmid for job in model.backup_jobs if job.get("type", "vzdump") == "vzdump" for g in job_guests(model, job)}
+    rows = []
+    for vmid, g in sorted(model.guests.items()):
+        if vmid in included:
+            continue
+        name = g.config.get("name") if g.kind == "qemu" else g.config.get("hostname")
+        rows.append({"vmid": vmid, "type": g.kind, **({"name": name} if name is not None else {})})
+    return rows
+
+
 def recovery_points(model: ClusterModel) -> dict[int, RecoveryPoints]:
     """Every guest's recovery points, and those of backups whose guest no longer exists (keyed by the VMID they name)."""
     by_vmid: dict[int, list[Backup]] = {}

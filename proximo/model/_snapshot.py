@@ -500,6 +500,10 @@ def _guest_resource(g: Guest) -> dict[str, Any]:
 
 def _render_cluster(m: ClusterModel, parts: list[str], args: dict[str, str], base: str) -> Any:
     rest = parts[1:]
+    if rest == ["backup-info", "not-backed-up"]:
+        from ._backups import not_backed_up
+
+        return not_backed_up(m)
     if rest == ["status"]:
         return m.cluster_status
     if rest == ["resources"]:

@@ -7,7 +7,7 @@ from typing import Annotated, Any, Literal
 import msgspec
 
 from proximo import ApiCall, BadInput, Draft, plan_tool, read_tool, tool_table
-from proximo.model import ClusterModel, as_int, backups, job_guests, job_retention, prune_list, recovery_points
+from proximo.model import ClusterModel, as_int, backups, job_guests, job_retention, not_backed_up, prune_list, recovery_points
 from proximo.model._backups import check_keep, storage_backup_rows, when
 from proximo.params import NodeName, StorageId, VmId, api_params, described, struct_from_schema
 
@@ -128,17 +128,13 @@ def read_jobs(p: NoParams, view: ClusterModel) -> list[dict[str, Any]]:
 
 
 def read_not_covered(p: NoParams, view: ClusterModel) -> list[dict[str, Any]]:
-    """GET /cluster/backup-info/not-backed-up's rows (guests no vzdump job selects, enabled or not: PVE's view), with
-    the guests whose only jobs are disabled added (``disabled_only``)."""
-    every = {g.vmid for job in view.backup_jobs if job.get("type", "vzdump") == "vzdump" for g in job_guests(view, job)}
+    """Guests no enabled vzdump job selects: PVE's not-backed-up rows (jobs enabled or not), and the guests whose only
+    jobs are disabled (``disabled_only``), each with its newest backup."""
     points = recovery_points(view)
-    rows = []
-    for vmid, g in sorted(view.guests.items()):
-        if points[vmid].jobs:
-            continue
-        rows.append({"vmid": vmid, "type": g.kind, "name": g.name, "disabled_only": vmid in every,
-                     "newest": points[vmid].newest.volid if points[vmid].newest else None})
-    return rows
+    pve = {row["vmid"] for row in not_backed_up(view)}
+    return [{"vmid": vmid, "type": g.kind, "name": g.name, "disabled_only": vmid not in pve,
+             "newest": points[vmid].newest.volid if points[vmid].newest else None}
+            for vmid, g in sorted(view.guests.items()) if not points[vmid].jobs]
 
 
 # --- plans --------------------------------------------------------------------------------------------------------

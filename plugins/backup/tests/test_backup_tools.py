@@ -73,6 +73,9 @@ async def test_not_covered_lists_the_guests_no_enabled_job_selects(world: World)
     rows = {r["vmid"]: r for r in await read(world, "backup.not_covered", {})}
     assert rows[203]["disabled_only"] is True and rows[203]["newest"] == LAST_203
     assert 105 not in rows  # backup-db and backup-pool still cover it
+    async with world.host() as host:  # the simulator's own answer, as pve-manager's BackupInfo.pm gives it
+        pve = await host.source.get("/cluster/backup-info/not-backed-up")
+    assert pve == [{"vmid": 9000, "type": "qemu", "name": world.model.guests[9000].name}]
 
 
 # --- deleting and pruning -----------------------------------------------------------------------------------------
