@@ -338,20 +338,94 @@ def prune(model: ClusterModel, call: Call) -> str:
                             log=[f"removing backup '{v}'" for v in gone])
 
 
+# --- the handlers' own permission checks (beyond the schema's ``user => 'all'``) ------------------------------
+
+
+def _check_common(call: Call, caller: Caller) -> None:
+    """pve-manager API2/Backup.pm assert_param_permission_common (root@pam passes everything)."""
+    if caller.is_root:
+        return
+    for key in ("tmpdir", "dumpdir", "script", "job-id"):
+        if key in call.params:
+            raise PveApiError(400, "Parameter verification failed.", {key: "Only root may set this option."})
+    if any(call.params.get(k) is not None for k in ("bwlimit", "ionice", "performance")):
+        caller.check("/", ["Sys.Modify"])
+
+
+def check_vzdump(model: ClusterModel, call: Call, caller: Caller) -> None:
+    """API2/VZDump.pm: assert_param_permission_vzdump, Datastore.AllocateSpace on the storage; then VM.Backup on each
+    guest it backs up (PVE/VZDump.pm exec_backup checks each one)."""
+    _check_common(call, caller)
+    sid = str(call.params.get("storage") or "local")
+    if call.params.get("prune-backups") is not None:
+        caller.check(f"/storage/{sid}", ["Datastore.Allocate"])
+    caller.check(f"/storage/{sid}", ["Datastore.AllocateSpace"])
+    for g in job_guests(model, call.params):
+        if g.node == call.path_params["node"]:
+            caller.check(f"/vms/{g.vmid}", ["VM.Backup"])
+
+
+def check_job_create(model: ClusterModel, call: Call, caller: Caller) -> None:
+    """API2/Backup.pm create_job: the pool's VM.Backup, assert_param_permission_create (Datastore.Allocate)."""
+    _check_common(call, caller)
+    if call.params.get("pool"):
+        caller.check(f"/pool/{call.params['pool']}", ["VM.Backup"])
+    caller.check(f"/storage/{call.params.get('storage') or 'local'}", ["Datastore.Allocate"])
+
+
+def check_job_update(model: ClusterModel, call: Call, caller: Caller) -> None:
+    """API2/Backup.pm update_job: assert_param_permission_update (a new or removed storage: Datastore.Allocate)."""
+    _check_common(call, caller)
+    if call.params.get("storage"):
+        caller.check(f"/storage/{call.params['storage']}", ["Datastore.Allocate"])
+
+
+def _owner(model: ClusterModel, call: Call) -> int | None:
+    row = model.volumes_on(call.path_params["storage"], call.path_params["node"]).get(
+        decode_volume(call) if ":" in decode_volume(call) else f"{call.path_params['storage']}:{decode_volume(call)}")
+    return as_int(row["vmid"]) if row is not None and row.get("vmid") is not None else None
+
+
+def check_content(model: ClusterModel, call: Call, caller: Caller) -> None:
+    """pve-storage API2/Storage/Content.pm delete (and check_volume_access for an update): a guest's backup needs
+    Datastore.AllocateSpace on the storage and VM.Backup on the guest; anything else Datastore.Allocate."""
+    sid = call.path_params["storage"]
+    owner = _owner(model, call)
+    if call.method == "PUT" and caller.check(f"/storage/{sid}", ["Datastore.Allocate"], noerr=True):
+        return
+    if owner is not None:
+        caller.check(f"/storage/{sid}", ["Datastore.AllocateSpace"])
+        caller.check(f"/vms/{owner}", ["VM.Backup"])
+    else:
+        caller.check(f"/storage/{sid}", ["Datastore.Allocate"])
+
+
+def check_prune(model: ClusterModel, call: Call, caller: Caller) -> None:
+    """API2/Storage/PruneBackups.pm delete: one guest's backups need Datastore.AllocateSpace and VM.Backup; the whole
+    storage's, Datastore.Allocate."""
+    sid = call.path_params["storage"]
+    if call.params.get("vmid") is not None:
+        caller.check(f"/storage/{sid}", ["Datastore.AllocateSpace"])
+        caller.check(f"/vms/{call.params['vmid']}", ["VM.Backup"])
+    else:
+        caller.check(f"/storage/{sid}", ["Datastore.Allocate"])
+
+
 def _irreversible(reason: str) -> Callable[[ClusterModel, Call], Irreversible]:
     return lambda before, call: Irreversible(reason)
 
 
 def register_all(register: Callable[..., None]) -> None:
     keep = ("prune-backups",)  # its format is checked here, as PVE's parameter verification checks it
-    register("POST", "/nodes/{node}/vzdump", vzdump, verifies=keep,
+    register("POST", "/nodes/{node}/vzdump", vzdump, verifies=keep, check=check_vzdump,
              inverse=_irreversible("a backup run cannot be undone as one step: delete the backups it made "
                                    "(backup.delete), and those it pruned are gone"))
-    register("POST", "/cluster/backup", job_create, inverse=_job_create_inverse, verifies=keep)
-    register("PUT", "/cluster/backup/{id}", job_update, inverse=_job_update_inverse, verifies=keep)
+    register("POST", "/cluster/backup", job_create, inverse=_job_create_inverse, verifies=keep, check=check_job_create)
+    register("PUT", "/cluster/backup/{id}", job_update, inverse=_job_update_inverse, verifies=keep, check=check_job_update)
     register("DELETE", "/cluster/backup/{id}", job_delete, inverse=_job_delete_inverse)
-    register("DELETE", "/nodes/{node}/storage/{storage}/content/{volume}", content_delete,
+    register("DELETE", "/nodes/{node}/storage/{storage}/content/{volume}", content_delete, check=check_content,
              inverse=_irreversible("a deleted backup is gone: Proxmox keeps no copy of it"))
-    register("PUT", "/nodes/{node}/storage/{storage}/content/{volume}", content_update, inverse=_content_update_inverse)
-    register("DELETE", "/nodes/{node}/storage/{storage}/prunebackups", prune, verifies=keep,
+    register("PUT", "/nodes/{node}/storage/{storage}/content/{volume}", content_update, inverse=_content_update_inverse,
+             check=check_content)
+    register("DELETE", "/nodes/{node}/storage/{storage}/prunebackups", prune, verifies=keep, check=check_prune,
              inverse=_irreversible("pruned backups are gone: Proxmox keeps no copy of them"))

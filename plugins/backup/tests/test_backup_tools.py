@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from proximo import ApiCall, BadInput, NotModelled, Risk
+from proximo import ApiCall, BadInput, NotModelled, PveApiError, Risk
 from proximo.testing import World
 from proximo.trust._ledger import Actor
 
@@ -322,3 +322,19 @@ async def test_a_job_pointed_at_a_storage_that_takes_no_backups_fails_for_its_gu
     assert "wrong content type" in fails.reason and "qemu/104, lxc/202" in fails.reason
     raw = await plan(world, "api.call", {"method": "PUT", "path": "/cluster/backup/backup-db", "params": {"storage": "local-zfs"}})
     assert "qemu/105, lxc/201 will not be backed up" in impacts(raw, "backup-fails")["backup/backup-db"].reason
+
+
+def test_proxmoxs_own_permission_checks_on_a_backup(world: World) -> None:
+    """bob@pve (group operators: BackupOperator on /storage/nfs-backup, VMOperator on /pool/prod) may allocate space on
+    nfs-backup but holds VM.Backup on no guest: Content.pm delete and PruneBackups.pm refuse him, as Proxmox does."""
+    semantics, model = world.packs.semantics, world.model
+    path = "/nodes/pve1/storage/nfs-backup/content/nfs-backup:backup%2Fvzdump-lxc-203-2026_11_27-21_03_15.tar.zst"
+    with pytest.raises(PveApiError, match=r"Permission check failed \(/vms/203, VM.Backup\)"):
+        semantics.execute(model, "DELETE", path, user="bob@pve")
+    with pytest.raises(PveApiError, match=r"Permission check failed \(/storage/nfs-backup, Datastore.Allocate\)"):
+        semantics.execute(model, "DELETE", "/nodes/pve1/storage/nfs-backup/prunebackups", {"prune-backups": "keep-last=1"}, user="bob@pve")
+    with pytest.raises(PveApiError, match=r"Permission check failed \(/vms/104, VM.Backup\)"):
+        semantics.execute(model, "POST", "/nodes/pve1/vzdump", {"vmid": "104", "storage": "nfs-backup"}, user="bob@pve")
+    assert LAST_203 in model.volumes["nfs-backup"][""]  # nothing happened
+    semantics.execute(model, "DELETE", path, user="alice@pve")  # an administrator may
+    assert LAST_203 not in model.volumes["nfs-backup"][""]
