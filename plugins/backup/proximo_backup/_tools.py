@@ -273,7 +273,7 @@ TOOLS = tool_table(
               "recovery points are reported. Irreversible.", VolumeRef, plan_delete),
     plan_tool("backup.protect", "Plan: protect a backup", "Plan setting (or clearing) a backup's protection and notes "
               "(PUT .../content/{volume}); a protected backup is never pruned or deleted.", ProtectParams, plan_protect),
-    plan_tool("backup.prune", "Plan: prune backups", "Plan a prune of a storage's backups (DELETE .../prunebackups) with "
+    plan_tool("backup.prune", "Plan: prune backups", "Plan a prune of the backups on one storage (.../prunebackups) with "
               "its retention or the one given; names every backup removed and each guest's newest remaining. "
               "The dry run is backup.prune_preview.", PruneParams, plan_prune),
     plan_tool("backup.job.create", "Plan: create a backup job", "Plan a vzdump job (POST /cluster/backup).",
