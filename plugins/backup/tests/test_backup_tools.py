@@ -338,3 +338,12 @@ def test_proxmoxs_own_permission_checks_on_a_backup(world: World) -> None:
     assert LAST_203 in model.volumes["nfs-backup"][""]  # nothing happened
     semantics.execute(model, "DELETE", path, user="alice@pve")  # an administrator may
     assert LAST_203 not in model.volumes["nfs-backup"][""]
+
+
+async def test_a_storages_retention_change_names_what_its_jobs_next_runs_prune(world: World) -> None:
+    # backup-daily and backup-pool write to nfs-backup without retention of their own: the storage's is theirs
+    p = await plan(world, "storage.update", {"storage": "nfs-backup", "prune-backups": "keep-last=1"})
+    pruned = impacts(p, "recovery-point-lost")
+    assert set(pruned) == {"backup/backup-daily", "backup/backup-pool"}
+    assert "nfs-backup:backup/vzdump-lxc-202-2026_11_27-21_00_40.tar.zst" in pruned["backup/backup-daily"].reason
+    assert "nfs-backup:backup/vzdump-qemu-104-2026_11_22-01_00_04.vma.zst" not in pruned["backup/backup-daily"].reason  # protected
