@@ -329,6 +329,8 @@ _EXAMPLE_VALUES: dict[str, tuple[Any, ...]] = {
     "type": ("dir",), "disk": ("scsi0",), "size": ("+1G",), "action": ("ACCEPT",), "group": ("webservers",),
     "level": ("cluster",), "sid": ("vm:104",), "iface": ("vmbr0",), "argv": (["df", "-h"],),
     "id": ("104-0",),  # a replication job (<guest>-<n>); taken only where a field's pattern allows it
+    "volume": ("nfs-backup:backup/vzdump-qemu-104-2026_11_27-21_00_02.vma.zst",),  # a backup of the demo cluster
+    "archive": ("nfs-backup:backup/vzdump-qemu-104-2026_11_27-21_00_02.vma.zst",),
 }
 
 

@@ -94,6 +94,7 @@ Effect = Literal[
     "privilege-gain",
     "privilege-loss",
     "backup-fails",
+    "recovery-point-lost",
     "replication-fails",
     "ha-error",
     "quorum-risk",

@@ -32,7 +32,8 @@ VmId = Annotated[int, msgspec.Meta(ge=100, le=999_999_999, description="guest id
 Upid = Annotated[str, msgspec.Meta(pattern=r"^UPID:[A-Za-z0-9-]+:[0-9A-F]{8}:[0-9A-F]{8,9}:[0-9A-F]{8}:[A-Za-z0-9_-]+:[^:\s]*:[^:\s]+:[^\s]*$",
                                    max_length=256, description="a task id (UPID)")]
 # no "." or ".." segment: a path means what it says (the client refuses them too, before sending)
-ApiPath = Annotated[str, msgspec.Meta(pattern=r"^(/(?!\.\.?(?:/|$))[A-Za-z0-9_.@!:=+-]+)+$", max_length=512,
+# a segment may carry %2F (a volume id's or a CIDR's slash, as Proxmox clients send it): check_api_path judges it
+ApiPath = Annotated[str, msgspec.Meta(pattern=r"^(/(?!\.\.?(?:/|$))(?:[A-Za-z0-9_.@!:=+-]|%2F)+)+$", max_length=512,
                                       description="API path relative to /api2/json, e.g. /storage/local-zfs")]
 GuestKind = Literal["qemu", "lxc"]
 

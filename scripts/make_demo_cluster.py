@@ -22,6 +22,7 @@ import hashlib
 import json
 import pathlib
 import sys
+import urllib.parse
 from typing import Any
 
 REPO = pathlib.Path(__file__).resolve().parent.parent
@@ -841,6 +842,15 @@ def build() -> dict[str, Any]:
         members.append(storage_row(sid, LOCAL_NODE if LOCAL_NODE in allowed else min(allowed)))
     api[f"/pools?poolid={POOL['poolid']}"] = [{"poolid": POOL["poolid"], "comment": POOL["comment"],
                                                "members": members}]
+
+    # --- the config inside each backup (GET /nodes/{node}/vzdump/extractconfig): the guest's config as vzdump
+    #     stores it (its main section, no snapshots), read on the first node that sees the storage
+    for sid, node, kind, vmid, stamp, _, _ in BACKUPS:
+        g = GUEST_BY_ID[vmid]
+        fn, _ = backup_name(kind, vmid, stamp)
+        reader = node or min(storage_nodes(sid))
+        text = Guest(vmid=vmid, kind=kind, node=g["node"], resource={}, config=config_for(g)).file_text()
+        api[f"/nodes/{reader}/vzdump/extractconfig?" + urllib.parse.urlencode({"volume": f"{sid}:backup/{fn}"})] = text
 
     # --- jobs, HA, replication ---------------------------------------------------------------------------
     api["/cluster/backup"] = [dict(j) for j in BACKUP_JOBS]

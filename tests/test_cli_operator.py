@@ -167,7 +167,8 @@ def _install_example_pack(where: Path) -> dict[str, str]:
     info.mkdir()
     (info / "METADATA").write_text("Metadata-Version: 2.1\nName: proximo-backupjobs\nVersion: 0.1.0\n")
     (info / "entry_points.txt").write_text("[proximo]\nbackupjobs = proximo_backupjobs\n")
-    return {"PYTHONPATH": os.pathsep.join([str(where), os.environ.get("PYTHONPATH", "")])}
+    # the built-in backup pack models the same endpoint: the example stands in for it, as the doc says
+    return {"PYTHONPATH": os.pathsep.join([str(where), os.environ.get("PYTHONPATH", "")]), "PROXIMO_DISABLED_PACKS": "backup"}
 
 
 def test_a_pack_exception_is_one_line_naming_pack_and_tool(proximo: Proximo, tmp_path: Path) -> None:
@@ -205,7 +206,7 @@ async def test_the_host_guards_pack_code_for_every_face(tmp_path: Path) -> None:
     source = next(b for b in re.findall(r"```python\n(.*?)```", DOC.read_text(), re.S) if "proximo_register_semantics" in b)
     module = types.ModuleType("proximo_backupjobs")
     exec(compile(source, str(DOC), "exec"), module.__dict__)
-    world = World(tmp_path, extra_packs=[("backupjobs", module)])
+    world = World(tmp_path, extra_packs=[("backupjobs", module)], env={"PROXIMO_DISABLED_PACKS": "backup"})
     async with world.host() as host:
         with pytest.raises(PackError, match=r"^pack 'backupjobs' failed in backup.job.disable: StopIteration"):
             await host.plan("backup.job.disable", {"id": "no-such-job"}, world.actor)

@@ -368,7 +368,34 @@ HOSTILE_PATHS = [
     "/nodes/{node}/qemu",
     "/nodes/pvé",
     "/nodes\\..\\x",
+    # a volume id's or a CIDR's own slash is accepted as %2F, nothing around it (issue 22)
+    "/nodes/n/storage/nfs-bak/content/nfs-bak:backup%2F..%2F..%2Fetc%2Fshadow",
+    "/nodes/n/storage/nfs-bak/content/nfs-bak:backup%2F.",
+    "/nodes/n/storage/nfs-bak/content/nfs-bak:backup%2F",
+    "/nodes/n/storage/nfs-bak/content/nfs-bak:backup%2F%2Fx",
+    "/nodes/n/storage/nfs-bak/content/nfs-bak:backup%2F%2e%2e",
+    "/nodes/n/storage/nfs-bak/content/nfs-bak:backup%2fvzdump-qemu-101.vma.zst",
+    "/nodes/n/storage/nfs-bak/content/nfs-bak:backup%252Fvzdump-qemu-101.vma.zst",
+    "/nodes/n/storage/nfs-bak/content/nfs-bak:%2Fetc%2Fshadow",
+    "/nodes/n/storage/nfs-bak/content/..%2Fx",
+    "/cluster/firewall/ipset/m/10.0.0.0%2F24%2F..",
 ]
+
+ENCODED_SLASH_PATHS = [
+    "/nodes/n/storage/nfs-bak/content/nfs-bak:backup%2Fvzdump-qemu-101-2026_11_28-02_00_03.vma.zst",
+    "/nodes/pve/storage/pbs/content/pbs:backup%2Fvm%2F101%2F2026-11-28T02:00:03Z",
+    "/cluster/firewall/ipset/management/10.0.0.0%2F24",
+    "/cluster/firewall/ipset/v6/fd00::%2F64",
+]
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("path", ENCODED_SLASH_PATHS)
+async def test_a_volume_ids_encoded_slash_goes_out_exactly_as_given(path: str) -> None:
+    rec = Recorder(envelope(None))
+    async with make_client(rec) as c:
+        await c.get(path)
+    assert rec.requests[0].url.raw_path == f"/api2/json{path}".encode()
 
 
 @pytest.mark.anyio

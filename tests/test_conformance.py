@@ -134,6 +134,16 @@ def test_rendered_detail_routes_are_pve_endpoints(index: dict[tuple[str, str], E
         render(m, urllib.parse.unquote(path))  # and the model answers it
 
 
+def test_a_backup_volume_route_is_a_pve_endpoint_with_its_slash_encoded(index: dict[tuple[str, str], Endpoint]) -> None:
+    m = load_snapshot(demo_snapshot())
+    path = "/nodes/pve1/storage/local/content/local:backup%2Fvzdump-qemu-105-2026_11_28-02_00_03.vma.zst"
+    assert _check_call(index, "GET", path) == []
+    assert render(m, path)["format"] == "vma.zst"  # the model answers the segment as the simulator passes it on
+    config = "/nodes/pve1/vzdump/extractconfig?volume=" + urllib.parse.quote("local:backup/vzdump-lxc-201-2026_11_28-02_09_51.tar.zst", safe="")
+    assert _check_call(index, "GET", urllib.parse.unquote(config)) == []
+    assert "hostname: files-01" in render(m, config)
+
+
 # --- semantics and tool parameters ------------------------------------------------------------------------
 
 
@@ -284,6 +294,21 @@ PLANS: list[tuple[str, dict[str, Any]]] = [
     ("replication.update", {"id": "104-0", "schedule": "*/5", "comment": "every five minutes"}),
     ("replication.delete", {"id": "104-0", "force": 1}),
     ("replication.schedule_now", {"id": "104-0"}),
+    # the backup pack (plugins/backup), on the demo cluster's backups and vzdump jobs; a volume id's slash is %2F
+    ("backup.now", {"node": "pve1", "vmid": "104,105", "storage": "nfs-backup", "mode": "snapshot", "compress": "zstd"}),
+    ("backup.restore", {"archive": "nfs-backup:backup/vzdump-qemu-104-2026_11_27-21_00_02.vma.zst", "vmid": 140, "unique": True}),
+    ("backup.restore", {"archive": "local:backup/vzdump-lxc-201-2026_11_28-02_09_51.tar.zst", "vmid": 240, "storage": "local-zfs"}),
+    ("backup.delete", {"volume": "nfs-backup:backup/vzdump-lxc-202-2026_11_22-01_00_51.tar.zst"}),
+    ("backup.protect", {"volume": "local:backup/vzdump-qemu-105-2026_11_28-02_00_03.vma.zst", "notes": "before the upgrade"}),
+    ("backup.protect", {"volume": "nfs-backup:backup/vzdump-qemu-104-2026_11_22-01_00_04.vma.zst", "protected": False}),
+    ("backup.prune", {"storage": "nfs-backup", "prune-backups": "keep-last=2,keep-weekly=1", "type": "qemu"}),
+    ("backup.job.create", {"id": "nightly-web", "schedule": "02:30", "vmid": "104,106", "storage": "nfs-backup",
+                           "prune-backups": "keep-daily=3", "mode": "snapshot"}),
+    ("backup.job.update", {"id": "backup-db", "prune-backups": "keep-last=2", "enabled": False}),
+    ("backup.job.update", {"id": "backup-daily", "exclude": "9000,203", "comment": "all but the template and media"}),
+    ("backup.job.delete", {"id": "backup-pool"}),
+    ("api.call", {"method": "PUT", "path": "/nodes/pve1/storage/local/content/local:backup%2Fvzdump-lxc-201-2026_11_28-02_09_51.tar.zst",
+                  "params": {"protected": 1}}),
 ]
 
 

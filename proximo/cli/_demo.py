@@ -3,8 +3,8 @@
 Plan a storage delete that boot disks live on, approve it with the credential of an approver the demo makes
 for itself in its temporary state (a real person uses `proximo approve` and their own passphrase), apply,
 verify the ledger, undo, and show every guest can start again. Then what Proximo refuses or stops for: a template
-destroy, a firewall lockout, and a node's management address moved to another bridge; and a node evacuated for
-maintenance.
+destroy, a firewall lockout, and a node's management address moved to another bridge; a node evacuated for
+maintenance; and a tighter backup retention, with every recovery point it costs named before anything runs.
 """
 
 from __future__ import annotations
@@ -161,6 +161,36 @@ async def _evacuate_chapter(console: Console, host: Host, world: World, actor: A
     return True
 
 
+DEMO_BACKUP_STORAGE = "nfs-backup"
+DEMO_LAST_BACKUP = "nfs-backup:backup/vzdump-lxc-203-2026_11_27-21_03_15.tar.zst"  # lxc/203's only backup
+
+
+async def _retention_chapter(console: Console, host: Host, world: World, actor: Actor) -> None:
+    """10. A tighter retention: what the next backup run and a prune remove, guest by guest, before anything runs;
+    and the change that leaves a guest with no recovery point at all."""
+    console.print(Rule(f"10. RETENTION: keep-last=1 on {DEMO_BACKUP_STORAGE}, before anything is removed"))
+    before = sorted(v for by_node in world.model.volumes.get(DEMO_BACKUP_STORAGE, {}).values() for v in by_node)
+    console.print("$ proximo plan backup.job.update id=backup-daily prune-backups=keep-last=1")
+    job = await host.plan("backup.job.update", {"id": "backup-daily", "prune-backups": "keep-last=1"}, actor)
+    print_plan(console, job)
+    console.print(f"$ proximo plan backup.prune storage={DEMO_BACKUP_STORAGE} prune-backups=keep-last=1")
+    prune = await host.plan("backup.prune", {"storage": DEMO_BACKUP_STORAGE, "prune-backups": "keep-last=1"}, actor)
+    print_plan(console, prune)
+    console.print("Proxmox's retention keeps each guest's newest backup (and every protected one). A retention that "
+                  "went further, deleting the last one, is named before it happens:")
+    console.print(f"$ proximo plan backup.delete volume={DEMO_LAST_BACKUP}")
+    last = await host.plan("backup.delete", {"volume": DEMO_LAST_BACKUP}, actor)
+    print_plan(console, last)
+    after = sorted(v for by_node in world.model.volumes.get(DEMO_BACKUP_STORAGE, {}).values() for v in by_node)
+    none_left = [i.target for i in last.impacts if i.effect == "recovery-point-lost" and "no backup of it remains" in i.reason]
+    pruned = [i.target for i in prune.impacts if i.effect == "recovery-point-lost"]
+    if not pruned or not none_left or before != after or last.undo:
+        raise ProximoError("the retention chapter did not end where it should: see above")
+    console.print(f"Nothing was removed: {len(after)} backups still on {DEMO_BACKUP_STORAGE}. The prune would cost "
+                  f"{', '.join(sorted(pruned))} older recovery points; the delete would leave {', '.join(none_left)} "
+                  "with none (HIGH, and no undo).")
+
+
 async def run_demo(console: Console, ask: Ask | None = None) -> None:
     """``ask``: the person at a terminal, who confirms each approval; None: the demo approves on its own."""
     started = time.monotonic()
@@ -218,4 +248,5 @@ async def run_demo(console: Console, ask: Ask | None = None) -> None:
             await _network_lockout_chapter(console, host, world, actor)
             if not await _evacuate_chapter(console, host, world, actor, passphrase, ask):
                 return
+            await _retention_chapter(console, host, world, actor)
         console.print(Rule(f"done in {time.monotonic() - started:.1f}s"))

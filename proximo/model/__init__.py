@@ -16,12 +16,42 @@ from ._cluster import (
     split_list,
     unread_in,
 )
+from ._backups import (
+    Backup,
+    RecoveryPoints,
+    backups,
+    enabled_jobs,
+    job_guests,
+    job_prune_preview,
+    job_retention,
+    not_backed_up,
+    parse_keep,
+    prune_list,
+    prune_mark_backup_group,
+    recovery_point_note,
+    recovery_points,
+    storage_backup_rows,
+)
 from ._drives import GuestVolume, guest_volumes, remember_volumes
 from ._firewall import Firewall, FirewallGroup, FirewallIpset, FirewallLevel, current_digest, fw_digest, options_digest
 from ._semantics import Call, Semantics, SemanticsRegistry
 from ._snapshot import LEAN_READ, READ_PARTS, SNAPSHOT_FORMAT, check_nothing_unread_asked, collect, dump_snapshot, from_api, load_snapshot, missing_reads, render, render_members, snapshot_paths
 
 __all__ = [
+    "Backup",
+    "RecoveryPoints",
+    "backups",
+    "enabled_jobs",
+    "job_guests",
+    "job_prune_preview",
+    "job_retention",
+    "not_backed_up",
+    "parse_keep",
+    "prune_list",
+    "prune_mark_backup_group",
+    "recovery_point_note",
+    "recovery_points",
+    "storage_backup_rows",
     "CREDENTIAL_STORAGE_TYPES",
     "LEAN_READ",
     "READ_PARTS",

@@ -271,6 +271,9 @@ class ClusterModel(msgspec.Struct):
     corosync_nodes: list[dict[str, Any]] = []
     tasks: dict[str, Task] = {}
     firewall: Firewall = msgspec.field(default_factory=Firewall)  # cluster, node and guest firewall config (_firewall.py)
+    # volid -> the guest config inside a backup, as GET /nodes/{node}/vzdump/extractconfig?volume=VOLID answers it
+    # (the file's text): what a restore creates
+    backup_configs: dict[str, str] = {}
     other: dict[str, Any] = {}  # GET paths the model does not interpret yet, served verbatim
     extra: dict[str, dict[str, Any]] = {}  # members beside `data` for paths in `other`
 

@@ -108,6 +108,8 @@ async def collect(get: Callable[[str], Awaitable[Any]], *, limit: int = 8, guest
             except PveApiError as exc:
                 if exc.status == 403:  # permission check failed; 401 (bad token) is an error, below
                     unseen.append(path)
+                elif "/vzdump/extractconfig?" in path and exc.status != 401:
+                    pass  # a backup whose config cannot be read: a restore from it is refused as not modelled
                 elif exc.status not in (404, 501) and not (exc.status == 500 and "not implemented" in exc.message.lower()):
                     failures.append(exc)
             except Exception as exc:  # connection errors: the state is unknown, so no plan from it
@@ -160,6 +162,15 @@ async def collect(get: Callable[[str], Awaitable[Any]], *, limit: int = 8, guest
                 if snap.get("name") and snap["name"] != "current":
                     third.append(f"{base}/config?" + urllib.parse.urlencode({"snapshot": snap["name"]}))
     await fetch_all(third)
+    # the config inside every backup: what a restore from it creates (one read a backup; a shared storage's once)
+    fourth: dict[str, str] = {}
+    for path, rows in api.items():
+        if (match := _CONTENT.match(path)) is not None:
+            for row in rows or []:
+                if row.get("content") == "backup" and row.get("vmid") is not None:
+                    fourth.setdefault(str(row["volid"]), f"/nodes/{match.group(1)}/vzdump/extractconfig?"
+                                      + urllib.parse.urlencode({"volume": row["volid"]}))
+    await fetch_all(sorted(fourth.values()))
     return dict(sorted(api.items())), sorted(set(unseen) | set(missing_reads(api)))
 
 
@@ -187,6 +198,7 @@ _NODE_STORAGE = re.compile(r"^/nodes/([^/]+)/storage$")
 _NODE_GUESTS = re.compile(r"^/nodes/([^/]+)/(qemu|lxc)$")
 _NODE_NETWORK = re.compile(r"^/nodes/([^/]+)/network$")
 _NODE_STATUS = re.compile(r"^/nodes/([^/]+)/status$")
+_EXTRACTCONFIG = re.compile(r"^/nodes/([^/]+)/vzdump/extractconfig\?volume=(.+)$")
 _GUEST_EXTRA = re.compile(r"^/nodes/([^/]+)/(qemu|lxc)/(\d+)/(snapshot|pending|config\?snapshot=.+)$")
 
 # Paths the model interprets; every other path lands in ``other`` and is served verbatim.
@@ -276,6 +288,9 @@ def from_api(api: dict[str, Any], extra: dict[str, dict[str, Any]] | None = None
         if firewall_path(path):  # typed in m.firewall
             continue
         if _GUEST_EXTRA.match(path) or _NODE_STATUS.match(path):
+            continue
+        if (match := _EXTRACTCONFIG.match(path)) and isinstance(data, str):
+            m.backup_configs[urllib.parse.unquote(match.group(2))] = data
             continue
         if match := _CONTENT.match(path):
             node, sid = match.groups()
@@ -368,9 +383,21 @@ def snapshot_paths(m: ClusterModel) -> list[str]:
         paths.append(f"/nodes/{node}/status")
     for pool in sorted(m.pools):
         paths.append("/pools?" + urllib.parse.urlencode({"poolid": pool}))
+    paths += [extractconfig_path(m, volid) for volid in sorted(m.backup_configs) if extractconfig_path(m, volid)]
     paths += firewall_paths(m.firewall, {vmid: (g.node, g.kind) for vmid, g in m.guests.items()})
     paths += list(m.other)
     return sorted(set(paths))
+
+
+def extractconfig_path(m: ClusterModel, volid: str) -> str:
+    """Where a backup's config is read: GET /nodes/{node}/vzdump/extractconfig on a node that lists the backup
+    ("" when no node does)."""
+    for sid, by_node in m.volumes.items():
+        for node, vols in sorted(by_node.items()):
+            if volid in vols:
+                node = node or next((n for n in sorted(m.storage_nodes(sid)) if m.storage_problem(sid, n) is None), "")
+                return f"/nodes/{node}/vzdump/extractconfig?" + urllib.parse.urlencode({"volume": volid}) if node else ""
+    return ""
 
 
 def dump_snapshot(m: ClusterModel, *, captured_at: str | None = None) -> dict[str, Any]:
@@ -473,6 +500,10 @@ def _guest_resource(g: Guest) -> dict[str, Any]:
 
 def _render_cluster(m: ClusterModel, parts: list[str], args: dict[str, str], base: str) -> Any:
     rest = parts[1:]
+    if rest == ["backup-info", "not-backed-up"]:
+        from ._backups import not_backed_up
+
+        return not_backed_up(m)
     if rest == ["status"]:
         return m.cluster_status
     if rest == ["resources"]:
@@ -582,6 +613,13 @@ def _render_nodes(m: ClusterModel, parts: list[str], args: dict[str, str], base:
         raise _not_found(base)
     if rest == ["status"]:
         return _node_status(node)
+    if rest == ["vzdump", "extractconfig"] and "volume" in args:
+        # pve-manager PVE/API2/VZDump.pm extractconfig -> PVE::Storage::extract_vzdump_config: the file's text
+        if args["volume"] not in m.backup_configs:
+            raise PveApiError(500, f"volume '{args['volume']}' does not exist" if not any(
+                args["volume"] in vols for by_node in m.volumes.values() for vols in by_node.values())
+                else f"the configuration inside backup '{args['volume']}' was not read")
+        return m.backup_configs[args["volume"]]
     if rest[:1] == ["network"] and node.network is not None:
         return _render_network(node.network, rest[1:], args, base)
     if rest == ["storage"]:
@@ -609,6 +647,8 @@ def _render_nodes(m: ClusterModel, parts: list[str], args: dict[str, str], base:
         if rest[2:] == ["status"]:
             row = next(r for r in _render_nodes(m, ["nodes", name, "storage"], {}, base) if r["storage"] == sid)
             return row
+        if len(rest) == 4 and rest[2] == "content":
+            return _volume_attributes(m, sid, name, rest[3])
         raise _not_found(base)
     if len(rest) >= 2 and rest[0] == "tasks":
         task = m.tasks.get(rest[1])
@@ -629,6 +669,26 @@ def _render_nodes(m: ClusterModel, parts: list[str], args: dict[str, str], base:
     if rest == ["tasks"]:
         return [_task_row(t) for t in sorted(m.tasks.values(), key=lambda t: -t.starttime) if t.node == name]
     raise _not_found(base)
+
+
+def _volume_attributes(m: ClusterModel, sid: str, node: str, volume: str) -> dict[str, Any]:
+    """GET /nodes/{node}/storage/{storage}/content/{volume} (pve-storage API2/Storage/Content.pm info): the volume's
+    size, used, format, and a backup's notes and protection; ``path`` where the storage has one (a file storage)."""
+    volid = volume.replace("%2F", "/")
+    volid = volid if ":" in volid else f"{sid}:{volid}"
+    row = m.volumes.get(sid, {}).get("" if m.storage_shared(sid) else node, {}).get(volid)
+    if row is None:
+        raise PveApiError(500, f"volume '{volid}' does not exist")
+    info: dict[str, Any] = {"size": as_int(row.get("size")), "used": as_int(row.get("used", row.get("size"))),
+                            "format": row.get("format")}
+    cfg = m.storages.get(sid, {})
+    if cfg.get("path") and row.get("content") == "backup":
+        info["path"] = f"{cfg['path']}/dump/{volid.partition(':')[2].rpartition('/')[2]}"
+    if row.get("notes"):
+        info["notes"] = row["notes"]
+    if as_int(row.get("protected")):
+        info["protected"] = 1
+    return info
 
 
 def render_snapshots(g: Guest) -> list[dict[str, Any]]:

@@ -30,6 +30,12 @@ _PCT_RE = re.compile(r"%(.{0,2})")
 # Bytes that must not arrive percent-encoded: '.', '/', '\', '%', '?', '#' and control characters.
 _FORBIDDEN_ENCODED = {ord(c) for c in "./\\%?#"} | set(range(0x20)) | {0x7F}
 
+# The segments that may carry an encoded slash, exactly as Proxmox clients send them (uppercase %2F, nothing else
+# encoded): a volume id (``nfs-bak:backup%2Fvzdump-qemu-101-...vma.zst``; pve-storage's storage id, then ':') and an
+# ipset CIDR (``10.0.0.0%2F24``).
+_ENCODED_SLASH_SEGMENT_RE = re.compile(r"[A-Za-z][A-Za-z0-9\-_.]*[A-Za-z0-9]:[A-Za-z0-9\-._~+=@:]+(?:%2F[A-Za-z0-9\-._~+=@:]+)+"
+                                       r"|[0-9A-Fa-f:.]+%2F[0-9]{1,3}")
+
 # UPID:node:pid:pstart:starttime:type:id:user:  (PVE::Tools::upid_decode; pstart may have 9 digits)
 _UPID_RE = re.compile(
     r"UPID:(?P<node>[a-zA-Z0-9](?:[a-zA-Z0-9\-]*[a-zA-Z0-9])?):(?P<pid>[0-9A-Fa-f]{8}):"
@@ -127,9 +133,16 @@ def check_api_path(path: str) -> None:
     segments = path.split("/")
     if any(seg in (".", "..") for seg in segments):
         raise ValueError("API path must not contain '.' or '..' segments")
-    for m in _PCT_RE.finditer(path):
-        digits = m.group(1)
-        if len(digits) != 2 or not all(c in "0123456789abcdefABCDEF" for c in digits):
-            raise ValueError("API path has a malformed percent-escape")
-        if int(digits, 16) in _FORBIDDEN_ENCODED:
-            raise ValueError("API path must not percent-encode dots, slashes, '%', '?', '#' or control characters")
+    for segment in segments:
+        slashed = _ENCODED_SLASH_SEGMENT_RE.fullmatch(segment) is not None
+        if slashed and any(part in ("", ".", "..") for part in segment.split("%2F")[1:]):
+            raise ValueError("API path has an encoded slash that leads out of its segment ('', '.' or '..' after it)")
+        for m in _PCT_RE.finditer(segment):
+            digits = m.group(1)
+            if len(digits) != 2 or not all(c in "0123456789abcdefABCDEF" for c in digits):
+                raise ValueError("API path has a malformed percent-escape")
+            if slashed and digits == "2F":
+                continue  # a volume id's or a CIDR's own slash, encoded as Proxmox clients send it
+            if int(digits, 16) in _FORBIDDEN_ENCODED:
+                raise ValueError("API path must not percent-encode dots, slashes, '%', '?', '#' or control characters "
+                                 "(a volume id or CIDR segment may carry its slash as %2F)")

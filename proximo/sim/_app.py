@@ -168,7 +168,9 @@ class Simulator:
         token = self._authorised(headers)
         if token is None:
             return 401, _NO_BODY
-        path = urllib.parse.unquote(raw_path[len(_PREFIX):])
+        # each segment decoded on its own: a slash a segment carries (a volume id's, a CIDR's) stays %2F, as the
+        # path template matches it and as plans write it
+        path = "/".join(urllib.parse.unquote(seg).replace("/", "%2F") for seg in raw_path[len(_PREFIX):].split("/"))
         self.requests.append((method, path))
         fault = self._fault(method, path)
         if fault is not None:

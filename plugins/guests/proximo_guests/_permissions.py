@@ -348,9 +348,11 @@ def _config_settings(params: Mapping[str, Any], extracted: frozenset[str]) -> di
     return settings
 
 
-def _check_allocate(caller: Caller, vmid: Any, pool: Any) -> None:
-    """create_vm (both): VM.Allocate on the new guest or on its pool, else a bare raise_perm_exc(). (Restoring
-    over an existing guest with VM.Backup is the third way; restore is not modelled.)"""
+def _check_allocate(caller: Caller, vmid: Any, pool: Any, restore_over: bool = False) -> None:
+    """create_vm (both): VM.Allocate on the new guest or on its pool, else a bare raise_perm_exc(); restoring over
+    an existing guest (archive/restore with force) is enough with VM.Backup on it."""
+    if restore_over and caller.check(f"/vms/{vmid}", ["VM.Backup"], noerr=True):
+        return
     if not (caller.check(f"/vms/{vmid}", ["VM.Allocate"], noerr=True)
             or pool and caller.check(f"/pool/{pool}", ["VM.Allocate"], noerr=True)):
         raise permission_error()
@@ -368,7 +370,7 @@ def check_qemu_create(model: ClusterModel, call: Call, caller: Caller) -> None:
         caller.check("/", ["Sys.Console"])
     if _perl_true(p.get("start")):  # the create worker starts it directly: VM.PowerMgmt up front
         caller.check_vm_perm(vmid, pool, ["VM.PowerMgmt"])
-    _check_allocate(caller, vmid, pool)
+    _check_allocate(caller, vmid, pool, _perl_true(p.get("archive")) and _perl_true(p.get("force")) and as_int(vmid) in model.guests)
     if _perl_true(p.get("archive")):
         return
     settings = _config_settings(p, _QEMU_CREATE_PARAMS)
@@ -622,7 +624,7 @@ def check_lxc_create(model: ClusterModel, call: Call, caller: Caller) -> None:
         caller.check("/", ["Sys.Console"])
     if pool is not None:
         caller.check_pool_exist(str(pool))
-    _check_allocate(caller, vmid, pool)
+    _check_allocate(caller, vmid, pool, restore and _perl_true(p.get("force")) and as_int(vmid) in model.guests)
     settings = {k: v for k, v in p.items() if k not in _LXC_CREATE_PARAMS}
     check_ct_modify_config_perm(model, caller, vmid, pool, None, settings, [], _perl_true(unprivileged))
     check_volume_access(model, caller, vmid, str(p["ostemplate"]), "backup" if restore else "vztmpl")

@@ -9,12 +9,12 @@ read, the storage's ``/cluster/resources`` row (``disk``/``maxdisk``), which Pro
 
 from __future__ import annotations
 
-import datetime as dt
 import re
 from typing import Any
 
 from proximo import NotModelled, PveApiError
-from proximo.model import ClusterModel, as_int
+from proximo.model import ClusterModel, as_int, recovery_point_note, recovery_points
+from proximo.model._backups import when
 from proximo.model._volumes import FILE_STORAGE_TYPES, VolumeError, parse_volname_for, parse_volume_id
 
 # Storages on which PVE makes snapshots of raw volumes (PVE::Storage::<Plugin>->volume_has_feature snapshot).
@@ -192,24 +192,11 @@ def resize(model: ClusterModel, volid: str, node: str, size: int) -> None:
         row["size"] = size
 
 
-def when(ts: Any) -> str:
-    return dt.datetime.fromtimestamp(as_int(ts), dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
-
-
 def backups_of(model: ClusterModel, vmid: int) -> list[dict[str, Any]]:
-    """Every backup of the guest on every storage the model has read, newest first."""
-    seen: dict[str, dict[str, Any]] = {}
-    for sid, by_node in model.volumes.items():
-        for node, vols in by_node.items():
-            for volid, row in vols.items():
-                if row.get("content") == "backup" and as_int(row.get("vmid"), -1) == vmid:
-                    seen.setdefault(volid, {**row, "storage": sid, "node": node or None})
-    return sorted(seen.values(), key=lambda r: (-as_int(r.get("ctime")), r["volid"]))
+    """Every backup of the guest on every storage the model has read, newest first (the model's recovery points)."""
+    points = recovery_points(model).get(vmid)
+    return [{**b.row, "storage": b.storage, "node": b.node or None} for b in points.backups] if points else []
 
 
 def recovery_point(model: ClusterModel, vmid: int) -> str:
-    backups = backups_of(model, vmid)
-    if not backups:
-        return "no backup of it exists on any storage Proximo can see: nothing to recover from"
-    newest = backups[0]
-    return f"recovery point: newest backup {newest['volid']} ({when(newest.get('ctime'))})"
+    return recovery_point_note(model, vmid)

@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from proximo import Impact, Risk
-from proximo.model import ClusterModel, Guest, GuestVolume, as_int, moved_volumes, split_list
+from proximo.model import ClusterModel, GuestVolume, as_int, job_guests, moved_volumes, split_list
 
 _ROLE_NAMES = {
     "disk": "disk", "efidisk": "EFI disk", "tpmstate": "TPM state", "cdrom": "ISO", "cloudinit": "cloud-init drive",
@@ -52,25 +52,6 @@ def bootability(before: ClusterModel, after: ClusterModel) -> Iterator[Impact]:
         yield Impact(new.sid, "wont-boot", f"{detail}{where}; {when}")
 
 
-def _backup_guests(model: ClusterModel, job: dict[str, object]) -> list[Guest]:
-    """The guests a vzdump job backs up, as PVE::VZDump::get_included_guests picks them: ``pool`` first, then
-    ``vmid``, then ``all`` minus ``exclude``; ``node`` narrows. Templates are backed up like any guest."""
-    if job.get("pool"):
-        members = model.pools.get(str(job["pool"]), {}).get("members", [])
-        ids = {as_int(m.get("vmid")) for m in members if m.get("type") in ("qemu", "lxc")}
-        chosen = [g for vmid, g in sorted(model.guests.items()) if vmid in ids]
-    elif job.get("vmid"):
-        ids = {as_int(v) for v in split_list(job.get("vmid"))}
-        chosen = [g for vmid, g in sorted(model.guests.items()) if vmid in ids]
-    elif as_int(job.get("all")):
-        excluded = {as_int(v) for v in split_list(job.get("exclude"))}
-        chosen = [g for vmid, g in sorted(model.guests.items()) if vmid not in excluded]
-    else:
-        chosen = []
-    node = job.get("node")
-    return [g for g in chosen if not node or g.node == node]
-
-
 def backup_jobs(before: ClusterModel, after: ClusterModel) -> Iterator[Impact]:
     """Backup jobs whose target storage stops being usable for backups on a node they back up."""
     old_jobs = {str(j.get("id")): j for j in before.backup_jobs}
@@ -83,7 +64,7 @@ def backup_jobs(before: ClusterModel, after: ClusterModel) -> Iterator[Impact]:
         if before.storages.get(sid) == after.storages.get(sid) and before.nodes.keys() == after.nodes.keys():
             continue  # what is asked below of the storage, on any node, answers the same before and after
         failing: dict[str, list[int]] = {}
-        for guest in _backup_guests(after, job):
+        for guest in job_guests(after, job):
             now = after.storage_problem(sid, guest.node) or (None if "backup" in after.storage_content(sid) else f"storage '{sid}' does not allow backups")
             was = before.storage_problem(sid, guest.node) or (None if "backup" in before.storage_content(sid) else "no backups")
             if now and not was:
@@ -131,13 +112,16 @@ def ha_resources(before: ClusterModel, after: ClusterModel, wont_boot: set[str])
 def lost_volumes(before: ClusterModel, after: ClusterModel) -> Iterator[Impact]:
     """Volumes that exist before and not after: data destroyed, not recoverable from Proxmox itself.
 
-    A volume whose data moved to a new volume (a disk move with delete=1, a template conversion) is not lost.
+    A volume whose data moved to a new volume (a disk move with delete=1, a template conversion) is not lost. A
+    backup volume is a copy: its loss is the backup pack's recovery-point-lost, judged on every guest's backups.
     """
     moved = moved_volumes(before, after)
     for sid, by_node in sorted(before.volumes.items()):
         for node, vols in sorted(by_node.items()):
             gone = sorted(set(vols) - set(after.volumes.get(sid, {}).get(node, {})) - set(moved))
             for volid in gone:
+                if vols[volid].get("content") == "backup":
+                    continue  # a backup is a recovery point, not a guest's data: the backup pack judges its loss
                 where = f" on {node}" if node else ""
                 yield Impact(f"volume/{volid}", "data-loss", f"volume {volid}{where} is destroyed")
 
