@@ -30,12 +30,15 @@ EFFECT_COLOURS: dict[str, tuple[str, str]] = {
     "downtime": ("#b45309", "#ffffff"),
     "ha-error": ("#f5b301", "#1a1a1a"),
     "backup-fails": ("#f5b301", "#1a1a1a"),
+    "recovery-point-lost": ("#f5b301", "#1a1a1a"),
     "replication-fails": ("#f5b301", "#1a1a1a"),
     "degraded": ("#1d5fa8", "#ffffff"),
     "traffic-blocked": ("#6d28d9", "#ffffff"),
     "traffic-opened": ("#6d28d9", "#ffffff"),
     "privilege-gain": ("#86198f", "#ffffff"),
     "privilege-loss": ("#86198f", "#ffffff"),
+    "quorum-risk": ("#9b1c1c", "#ffffff"),
+    "unpredictable": ("#374151", "#ffffff"),
 }
 OTHER_EFFECT = ("#374151", "#ffffff")
 UNAFFECTED = ("#f3f4f6", "#1f2937")

@@ -361,6 +361,16 @@ def test_the_pictures_text_has_at_least_4_5_to_1_contrast_on_every_effects_colou
         assert (light + 0.05) / (dark + 0.05) >= 4.5, (fill, ink)
 
 
+def test_every_effect_has_its_colour_in_the_picture() -> None:
+    """A new effect (a pack's, like the backup pack's recovery-point-lost) must be given a colour, not fall to grey."""
+    import typing
+
+    from proximo._types import Effect
+    from proximo.console._picture import EFFECT_COLOURS
+
+    assert set(typing.get_args(Effect)) == set(EFFECT_COLOURS)
+
+
 def test_parallel_guesses_cannot_outrun_the_rate_limit(tmp_path: Path) -> None:
     """Guesses sent at once are checked one at a time, each against the limit as it stands after the previous one."""
     import httpx
