@@ -291,3 +291,28 @@ async def test_no_password_in_records_marks_or_errors(pg_server: PgServer, pg_ds
         assert shown.returncode == 1 and shown.stdout == "" and len(shown.stderr.splitlines()) == 1, shown.stderr
         assert REDACTED in shown.stderr and "unreachable" in shown.stderr and why in shown.stderr  # libpq's reason
         assert "wrong-password-123" not in shown.stderr and pg_server.password not in shown.stderr
+
+
+# --- through a face -----------------------------------------------------------------------------------
+
+
+async def test_an_mcp_server_on_an_unreachable_store_answers_reads_and_refuses_plans_in_one_line(tmp_path: Path) -> None:
+    """A server started while the database is down (nothing listens on port 1): reads through MCP answer, unwitnessed;
+    a plan is refused, one line, no password."""
+    from mcp import Client
+
+    from proximo.mcp import McpSettings, build_server
+
+    dsn = "postgresql://proximo:not-this-password-42@127.0.0.1:1/ledger"
+    world = World(tmp_path / "home", env={"PROXIMO_DB": dsn, "PROXIMO_LEDGER_KEY": KEY, "PROXIMO_DB_TIMEOUT": "0.5"})
+    server = build_server(world.host, McpSettings(), tools=world.packs.tools)
+    async with Client(server) as client:
+        read = await client.call_tool("proximo_read", {"tool": "guest.list", "params": {}})
+        planned = await client.call_tool("proximo_plan", {"tool": "guest.config.set",
+                                                          "params": {"vmid": 104, "description": "x"}})
+    assert not read.is_error and read.structured_content["data"]
+    assert read.structured_content["ledger"]["chain"] == "unreachable"
+    said = "\n".join(getattr(c, "text", "") for c in planned.content)
+    assert planned.is_error and "unreachable" in said and "\n" not in said.strip()
+    assert "not-this-password-42" not in said and REDACTED in said
+    assert world.sim.model.guests[104].config.get("description") != "x"

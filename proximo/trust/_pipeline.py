@@ -698,6 +698,7 @@ class Host:
         if not self.needs_person(plan) and self.approval(plan) is None:  # only a fresh plan is auto-approved
             self._append("approve", actor, tool=plan.tool, plan_id=plan.plan_id, plan_hash=plan.hash,
                          outcome={"risk": plan.risk.value, "by": "auto", "auto_approve": self.settings.auto_approve.value})
+        expected = judged.after.fingerprint()
         # What the cluster should look like after each step, so an apply cut short can be told apart afterwards.
         milestones = judged.milestones(plan.fingerprint)
         started = self._append_once("apply-start", actor, tool=plan.tool, plan_id=plan.plan_id, plan_hash=plan.hash, once=True,
@@ -707,7 +708,7 @@ class Host:
         if started is None:  # another process started it between our checks and now (the ledger decides, atomically)
             raise AlreadyApplied(f"plan {plan.plan_id} is already being applied or was applied; plans run once")
         try:
-            return await self._run_started(plan, judged, started, actor, progress, emit)
+            return await self._run_started(plan, expected, actor, progress, emit)
         except LedgerError as exc:
             # The ledger went away after the apply-start (a shared database stopped, a full disk): this process lives
             # on, so reconcile must not wait for it to end; it closes the start like a crash's when the ledger is back.
@@ -715,10 +716,10 @@ class Host:
             raise type(exc)(f"plan {plan.plan_id}: started (ledger #{started.seq}) but its result could not be recorded "
                               f"({exc}); it is reconciled like a crash when the ledger is back") from None
 
-    async def _run_started(self, plan: Plan, judged: Assessment, started: LedgerRecord, actor: Actor,
+    async def _run_started(self, plan: Plan, expected: dict[str, str], actor: Actor,
                            progress: Callable[[str], Awaitable[None] | None] | None, emit: OnEvent) -> ApplyResult:
+        """The steps of a plan whose apply-start is in the ledger, the read-back, and the apply-result."""
         assert self._executor is not None
-        expected = judged.after.fingerprint()
         results: list[StepResult] = []
         self.source.forget()  # a read remembered for plans is from before this change
         for index, step in enumerate(plan.steps, 1):
