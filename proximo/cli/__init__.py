@@ -226,10 +226,10 @@ def _add_commands(cli: click.Group) -> None:
                 from .._world import sim_world
 
                 async with sim_world(ctx.settings).host() as host:
-                    approve_at_terminal(host, plan_id, ctx.actor("terminal"), approver=approver)
+                    await approve_at_terminal(host, plan_id, ctx.actor("terminal"), approver=approver)
                 return
-            async with open_host(ctx.settings, snapshot=_NO_SOURCE) as host:
-                approve_at_terminal(host, plan_id, ctx.actor("terminal"), approver=approver)
+            async with open_host(ctx.settings) as host:  # live: the plan's freshness is read before anyone is asked
+                await approve_at_terminal(host, plan_id, ctx.actor("terminal"), approver=approver)
 
         run(go)
 
