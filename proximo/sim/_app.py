@@ -26,7 +26,7 @@ import msgspec
 from ..pve._apischema import RELEASES, release_of
 from ..errors import BadInput, NotModelled, PveApiError, UnknownRelease
 from ..model import ClusterModel, SemanticsRegistry, render, render_members
-from ..model._access import acl_answer, permissions_answer
+from ..model._access import AuditView, acl_answer, permissions_answer
 from ._faults import NODE_UNREACHABLE, AnswerTimedOut, ConnectionDropped, Fault, Faults
 
 log = logging.getLogger("proximo.sim")
@@ -85,6 +85,7 @@ class Simulator:
         self.task_polls = task_polls  # each status read of an async task counts this down; "running" while above 0
         self.faults = faults if faults is not None else Faults()  # failures to inject (``_faults``)
         self.requests: list[tuple[str, str]] = []  # (method, path) of every authenticated request
+        self._views: dict[str, tuple[int, AuditView]] = {}  # token -> (generation, what its reads show)
 
     @property
     def model(self) -> ClusterModel:
@@ -186,9 +187,12 @@ class Simulator:
                     return 200, {"data": permissions_answer(self._model, token, args.get("userid"), args.get("path"))}
                 if path == "/access/acl":  # so does this list (Sys.Audit on /access, else what the token may modify)
                     return 200, {"data": acl_answer(self._model, token)}
-                if self.faults.offline_nodes() and path in ("/cluster/resources", "/cluster/status", "/nodes"):
+                view = self._view(token)
+                view.check(path)
+                if not view.full or (self.faults.offline_nodes() and path in ("/cluster/resources", "/cluster/status", "/nodes")):
                     data = render(self._model, path + (f"?{query}" if query else ""))
-                    return 200, {"data": self.faults.show_offline(path, data)}
+                    return 200, {"data": self.faults.show_offline(path, view.shown(path, data)),
+                                 **render_members(self._model, path + (f"?{query}" if query else ""))}
                 return 200, self._answer(path, query)
             params = _params(method, query, headers, body)
             self._generation += 1  # even a refused write may have changed something before it failed
@@ -203,6 +207,14 @@ class Simulator:
         except Exception:
             log.exception("simulator failed on %s %s", method, path)
             return 500, _error_body(PveApiError(500, "internal simulator error"))
+
+    def _view(self, token: str) -> AuditView:
+        """What this token's reads show (PVE filters lists by what it may audit), for the model's current generation."""
+        kept = self._views.get(token)
+        if kept is None or kept[0] != self._generation:
+            kept = (self._generation, AuditView(self._model, token))
+            self._views[token] = kept
+        return kept[1]
 
     def _fail_task(self, upid: Any, fault: Fault) -> None:
         """The task a write started fails with the fault's message, or never ends (``task-hang``)."""
