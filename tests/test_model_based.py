@@ -70,6 +70,7 @@ class Pipeline(RuleBasedStateMachine):
         self._open()
         self.writes_expected = 0
         self.sealed = False
+        self.faults = 0
         FIGURES["sequences"] += 1
 
     def _open(self) -> None:
@@ -115,6 +116,14 @@ class Pipeline(RuleBasedStateMachine):
             return None
         results = self._apply(plan, 1)
         return results[0] if results else None
+
+    @rule(target=applied, change=st.sampled_from(CHANGES), person=st.booleans())
+    def plan_and_apply(self, change: Any, person: bool) -> Any:
+        """The common path, so that sequences get deep: plan, a person approves (or not), apply."""
+        plan = self.plan(change)
+        if plan is not None and person:
+            self.approve(plan)
+        return self.apply(plan)
 
     @rule(plan=plans)
     def apply_twice_at_once(self, plan: Any) -> None:
@@ -179,13 +188,15 @@ class Pipeline(RuleBasedStateMachine):
         self._host_cm.__exit__(None, None, None)
         self._open()
 
+    @precondition(lambda self: self.faults < 3)
     @rule(fault=st.sampled_from(FAULTS))
     def fault(self, fault: dict[str, Any]) -> None:
         FIGURES["steps"] += 1
         FIGURES["faults"] += 1
+        self.faults += 1
         self.world.sim.inject_fault(**fault)
 
-    @precondition(lambda self: self.host.ledger.head().seq > 0)
+    @precondition(lambda self: not self.sealed and self.host.ledger.head().seq > 0)
     @rule(plan=plans, newest=st.booleans())
     def tamper(self, plan: Any, newest: bool) -> None:
         """Someone with a shell edits a ledger row (drops the append-only trigger first). Verification finds it, the
@@ -212,6 +223,7 @@ class Pipeline(RuleBasedStateMachine):
                 raise AssertionError(f"plan {plan.plan_id} was applied on a tampered ledger")
             assert self.writes() == before
         self.host.seal_ledger(self.world.actor, "tampered in the model-based test", approver="tester")
+        self.sealed = True  # once a sequence: what follows runs on the new chain
 
     # --- invariants ----------------------------------------------------------------------------------------
 
