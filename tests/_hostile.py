@@ -11,6 +11,8 @@ from typing import Any
 
 from hypothesis import strategies as st
 
+# the profile's examples a generated test (tests/conftest.py); tests that need more or fewer scale from it
+EXAMPLES = int(os.environ.get("PROXIMO_HYPOTHESIS_EXAMPLES", "40"))
 FIGURES: Counter[str] = Counter()  # cases, refusals, sequences, steps, faults, writes_without_approval, ...
 
 # traversal and its encodings, separators, NUL and other controls, unicode digits and confusables, bidi, shell,

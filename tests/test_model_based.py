@@ -145,7 +145,7 @@ class Pipeline(RuleBasedStateMachine):
             try:
                 results.append(await self.host.apply(plan.plan_id, self.world.actor))
             except ProximoError:
-                FIGURES["refusals"] += 1
+                FIGURES["sequence_refusals"] += 1
 
         async def all_of_them() -> None:
             async with anyio.create_task_group() as tg:
@@ -218,7 +218,7 @@ class Pipeline(RuleBasedStateMachine):
             try:
                 self.portal.call(self.host.apply, plan.plan_id, self.world.actor)
             except ProximoError:
-                FIGURES["refusals"] += 1
+                FIGURES["sequence_refusals"] += 1
             else:
                 raise AssertionError(f"plan {plan.plan_id} was applied on a tampered ledger")
             assert self.writes() == before

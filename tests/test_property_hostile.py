@@ -34,7 +34,7 @@ from proximo.errors import ProximoError
 from proximo.pve._calls import check_api_path
 from proximo.testing import TOKEN_ID, World
 
-from _hostile import FIGURES, HOSTILE_TEXT, hostile_marker, hostile_values, plausible, plausible_value
+from _hostile import EXAMPLES, FIGURES, HOSTILE_TEXT, hostile_marker, hostile_values, plausible, plausible_value
 
 # --- the world every example of a test shares (one host, one simulator: an example costs a plan, not a start-up)
 
@@ -154,7 +154,7 @@ def test_every_tool_of_the_registry_refuses_hostile_input_cleanly(tmp_path: Path
     with hosted(tmp_path) as (world, host, portal):
         ids = tool_ids(world)
 
-        @settings(max_examples=100)
+        @settings(max_examples=EXAMPLES * 5 // 2)  # the registry has 104 tools: more draws
         @given(call=tool_call(ids, world))
         def every_tool(call: tuple[str, dict[str, Any]]) -> None:
             note(repr(call))
@@ -206,7 +206,7 @@ def test_the_cli_refuses_hostile_input_in_one_line(tmp_path: Path, kind: str) ->
         env = {"PROXIMO_URL": url, "PROXIMO_TOKEN_ID": TOKEN_ID, "PROXIMO_TOKEN_SECRET": world.secret,
                "PROXIMO_HOME": str(tmp_path / "home"), "PROXIMO_PLAN_READ_AGE": "300"}
 
-        @settings(max_examples=15)  # a process start-up and a cluster read each: fewer, the same checks
+        @settings(max_examples=max(5, EXAMPLES * 3 // 8))  # a CLI run and a cluster read each: fewer, the same checks
         @given(call=tool_call(ids, world))
         def through_the_cli(call: tuple[str, dict[str, Any]]) -> None:
             tool_id, raw = call
