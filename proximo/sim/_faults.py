@@ -70,7 +70,6 @@ class Fault(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     landed: bool = False
     times: int | None = None
     probability: float = 1.0
-    hits: int = 0  # how many requests it hit so far
 
     def __post_init__(self) -> None:
         self.method = self.method.upper()
@@ -100,10 +99,6 @@ class Fault(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
             return found is not None and found["node"] == self.node
         return self.method in ("*", method) and _compiled(self.path).search(path) is not None
 
-    @property
-    def spent(self) -> bool:
-        return self.times is not None and self.hits >= self.times
-
 
 @functools.lru_cache(maxsize=256)
 def _compiled(pattern: str) -> re.Pattern[str]:
@@ -127,6 +122,10 @@ class Faults:
         self.seed = seed
         self._random = random.Random(seed)
         self.injected: Counter[str] = Counter()
+        self._hits: dict[int, int] = {}  # id(rule) -> how many requests it hit
+
+    def _spent(self, rule: Fault) -> bool:
+        return rule.times is not None and self._hits.get(id(rule), 0) >= rule.times
 
     def add(self, fault: Fault) -> Fault:
         self.rules.append(fault)
@@ -134,22 +133,23 @@ class Faults:
 
     def clear(self) -> None:
         self.rules.clear()
+        self._hits.clear()
 
     def hit(self, method: str, path: str) -> Fault | None:
         """The first rule this request meets (counted), if any. Node-offline rules are answered first: a node that
         is down answers nothing else."""
         for rule in sorted(self.rules, key=lambda r: r.kind != "node-offline"):
-            if rule.spent or not rule.matches(method, path):
+            if self._spent(rule) or not rule.matches(method, path):
                 continue
             if rule.probability < 1.0 and self._random.random() >= rule.probability:
                 continue
-            rule.hits += 1
+            self._hits[id(rule)] = self._hits.get(id(rule), 0) + 1
             self.injected[rule.kind] += 1
             return rule
         return None
 
     def offline_nodes(self) -> set[str]:
-        return {r.node for r in self.rules if r.kind == "node-offline" and not r.spent}
+        return {r.node for r in self.rules if r.kind == "node-offline" and not self._spent(r)}
 
     def show_offline(self, path: str, data: Any) -> Any:
         """``/cluster/resources``, ``/cluster/status`` and ``/nodes`` as PVE shows them with these nodes down."""
