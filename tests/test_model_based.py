@@ -1,5 +1,6 @@
 """A model-based test of the trust pipeline (hypothesis stateful): random sequences of plan, approve, deny, apply, undo,
-restart, tamper, fault and concurrent applies against the simulator, in process; after every step:
+restart, tamper, fault and concurrent applies against the simulator, in process and through the MCP face (an MCP
+session on a host of its own over the same state, whose person accepts the approval form); after every step:
 
 - no write reached the simulator but a step of an apply the host started: the simulator's writes are exactly the
   steps of the applies that returned (never a write twice, never one for a refused apply);
@@ -25,6 +26,7 @@ from typing import Any
 
 import anyio
 import anyio.from_thread
+import msgspec
 from hypothesis import settings
 from hypothesis import strategies as st
 from hypothesis.stateful import Bundle, RuleBasedStateMachine, invariant, precondition, rule
@@ -56,6 +58,24 @@ FAULTS = [
 ]
 
 
+async def _accepts(context: Any, params: Any) -> Any:
+    """The person at the MCP client: approves what the form shows (typing the target's name for a CRITICAL plan)."""
+    from mcp_types import ElicitResult
+
+    wanted = params.requested_schema.get("properties", {})
+    target = params.message.rsplit("type the target's name: ", 1)[-1].strip() if "target" in wanted else ""
+    return ElicitResult(action="accept", content={"target": target} if "target" in wanted else {"approve": True})
+
+
+def _client(machine: Any) -> Any:
+    from mcp import Client
+
+    from proximo.mcp import McpSettings, build_server
+
+    server = build_server(machine.world.host, McpSettings(toolset="full"), tools=machine.world.packs.tools)
+    return Client(server, elicitation_callback=_accepts)
+
+
 class Pipeline(RuleBasedStateMachine):
     plans = Bundle("plans")
     applied = Bundle("applied")
@@ -74,11 +94,18 @@ class Pipeline(RuleBasedStateMachine):
         FIGURES["sequences"] += 1
 
     def _open(self) -> None:
+        """The host, and an MCP session on its own host over the same state (as a second process would be)."""
         self._host_cm = self.portal.wrap_async_context_manager(self.world.host())
         self.host = self._host_cm.__enter__()
+        self._mcp_cm = self.portal.wrap_async_context_manager(_client(self))
+        self.mcp = self._mcp_cm.__enter__()
+
+    def _close(self) -> None:
+        self._mcp_cm.__exit__(None, None, None)
+        self._host_cm.__exit__(None, None, None)
 
     def teardown(self) -> None:
-        self._host_cm.__exit__(None, None, None)
+        self._close()
         self._stack.close()
 
     def writes(self) -> int:
@@ -125,13 +152,22 @@ class Pipeline(RuleBasedStateMachine):
             self.approve(plan)
         return self.apply(plan)
 
-    @rule(plan=plans)
-    def apply_twice_at_once(self, plan: Any) -> None:
+    @rule(plan=plans, mcp=st.booleans())
+    def apply_twice_at_once(self, plan: Any, mcp: bool) -> None:
+        """Two applies of one plan at once: both in process, or one of them through the MCP face."""
         FIGURES["steps"] += 1
         if plan is not None:
-            assert len(self._apply(plan, 2)) <= 1, "two concurrent applies of one plan both ran"
+            assert len(self._apply(plan, 2, mcp=mcp)) <= 1, "two concurrent applies of one plan both ran"
 
-    def _apply(self, plan: Any, calls: int) -> list[ApplyResult]:
+    @rule(target=applied, plan=plans)
+    def apply_through_mcp(self, plan: Any) -> Any:
+        FIGURES["steps"] += 1
+        if plan is None:
+            return None
+        results = self._apply(plan, 1, mcp=True)
+        return results[0] if results else None
+
+    def _apply(self, plan: Any, calls: int, *, mcp: bool = False) -> list[ApplyResult]:
         before = self.writes()
         try:
             # the cluster as apply reads it for this plan (the parts its plan left unread left out too)
@@ -147,10 +183,20 @@ class Pipeline(RuleBasedStateMachine):
             except ProximoError:
                 FIGURES["sequence_refusals"] += 1
 
+        async def through_mcp() -> None:
+            """proximo_apply in the MCP session: a person accepts the client's form where the plan needs one."""
+            answer = await self.mcp.call_tool("proximo_apply", {"plan_id": plan.plan_id})
+            data = answer.structured_content or {}
+            if isinstance(data.get("steps"), list):
+                results.append(msgspec.convert(data, ApplyResult))
+                FIGURES["mcp_applies"] += 1
+            else:
+                FIGURES["sequence_refusals"] += 1
+
         async def all_of_them() -> None:
             async with anyio.create_task_group() as tg:
-                for _ in range(calls):
-                    tg.start_soon(one)
+                for index in range(calls):
+                    tg.start_soon(through_mcp if mcp and index == 0 else one)
 
         self.portal.call(all_of_them)
         FIGURES["applies"] += len(results)
@@ -185,7 +231,7 @@ class Pipeline(RuleBasedStateMachine):
     def restart(self) -> None:
         """The host closes and opens again on the same state folder (a new process would see the same)."""
         FIGURES["steps"] += 1
-        self._host_cm.__exit__(None, None, None)
+        self._close()
         self._open()
 
     @precondition(lambda self: self.faults < 3)
@@ -223,6 +269,9 @@ class Pipeline(RuleBasedStateMachine):
                 raise AssertionError(f"plan {plan.plan_id} was applied on a tampered ledger")
             assert self.writes() == before
         self.host.seal_ledger(self.world.actor, "tampered in the model-based test", approver="tester")
+        self._mcp_cm.__exit__(None, None, None)  # the MCP session's host reopens on the new chain, as a restart would
+        self._mcp_cm = self.portal.wrap_async_context_manager(_client(self))
+        self.mcp = self._mcp_cm.__enter__()
         self.sealed = True  # once a sequence: what follows runs on the new chain
 
     # --- invariants ----------------------------------------------------------------------------------------
