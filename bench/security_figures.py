@@ -56,6 +56,7 @@ def main() -> int:
         ("model-based sequences run", figures["sequences"]),
         ("... steps in them", figures["steps"]),
         ("... applies that ran, and the writes they sent", f"{figures['applies']} / {figures['writes']}"),
+        ("... of those applies, through the MCP face", figures["mcp_applies"]),
         ("... applies refused in them (stale, unapproved, declined, applied, faulty reads, tampered ledger)",
          figures["sequence_refusals"]),
         ("... faults injected in them", figures["faults"]),
