@@ -76,3 +76,20 @@ def _answers_as_the_sim(proc: Any, port: int, secret: str) -> bool:
         time.sleep(0.05)
     raise RuntimeError(f"proximo sim did not answer on port {port}")
 
+
+
+def _hypothesis_profile() -> None:
+    """Generated tests (hypothesis): moderate, deterministic example counts, so the suite stays fast and repeatable;
+    PROXIMO_HYPOTHESIS_EXAMPLES raises them for a long run (bench/security_figures.py)."""
+    import os
+
+    from hypothesis import HealthCheck, settings
+
+    settings.register_profile("proximo", max_examples=int(os.environ.get("PROXIMO_HYPOTHESIS_EXAMPLES", "40")),
+                              deadline=None, derandomize=True, database=None, print_blob=True,
+                              suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large,
+                                                     HealthCheck.function_scoped_fixture, HealthCheck.filter_too_much])
+    settings.load_profile("proximo")
+
+
+_hypothesis_profile()

@@ -150,6 +150,19 @@ async def test_approve_high_plan_at_a_terminal(session: Session) -> None:
     assert result.ok and "local-zfs" not in session.world.model.storages
 
 
+async def test_a_stale_plan_is_refused_before_the_person_is_asked(session: Session) -> None:
+    """approve reads the cluster first (issue 20): a plan the cluster no longer matches is worth no one's approval."""
+    plan = await session.plan("storage.delete", {"storage": "local-zfs"})
+    other = await session.plan("storage.update", {"storage": "local", "prune-backups": "keep-last=2"})  # MEDIUM: auto
+    async with session.world.host(url=session.url) as host:
+        assert (await host.apply(other.plan_id, session.world.actor)).ok
+    code, screen = session.at_terminal(plan.plan_id, [("type 'yes'", "yes"), ("Passphrase", session.world.person.passphrase)])
+    assert code == 3, screen
+    assert f"plan {plan.plan_id} is stale" in screen and "type 'yes'" not in screen and "Passphrase" not in screen
+    assert "RISK_HIGH" not in screen, "the stale plan was not shown either"
+    assert _kinds(session.world, plan.plan_id) == [("plan", "test")]
+
+
 async def test_declining_at_a_terminal_records_a_deny(session: Session) -> None:
     plan = await session.plan("storage.delete", {"storage": "local-zfs"})
     code, screen = session.at_terminal(plan.plan_id, [("type 'yes'", "no")])

@@ -113,15 +113,15 @@ async def test_the_approval_desk_answers_bad_requests_in_one_line_and_changes_no
                         {"op": "approve", "plan_id": ["p-0"]}, {"op": "approve", "plan_id": "p-0123456789ab\n"},
                         {"op": "approve", "plan_id": "p-０１２３４５６７８９ab"}, {"op": "seal"}, {"op": "seal", "reason": " "},
                         {"op": "format-disk"}, {"op": "show", "plan_id": "p-" + "a" * 5000}):
-            answer = desk.answer(approver, request)
+            answer = await desk.answer(approver, request)
             assert answer["ok"] is False and "\n" not in answer["error"] and len(answer["error"]) < 300, (request, answer)
-        refused = desk.answer(stranger, {"op": "approve", "plan_id": plan.plan_id, "junk": "x" * 100_000})
+        refused = await desk.answer(stranger, {"op": "approve", "plan_id": plan.plan_id, "junk": "x" * 100_000})
         assert refused["ok"] is False and "is not an approver" in refused["error"]
         kinds = [r.kind for r in host.ledger.records(since=before + 1)]
         assert "approve" not in kinds and len(msgspec_bytes(host.ledger.tail(1)[0])) < 4096
         with pytest.raises(Exception):
             await host.apply(plan.plan_id, world.actor)
-        ping = desk.answer(stranger, {"op": "ping"})
+        ping = await desk.answer(stranger, {"op": "ping"})
         assert ping["ok"] and ping["service"]["you"] == {"uid": 4343, "user": "4343", "approver": False}
 
 

@@ -226,10 +226,10 @@ def _add_commands(cli: click.Group) -> None:
                 from .._world import sim_world
 
                 async with sim_world(ctx.settings).host() as host:
-                    approve_at_terminal(host, plan_id, ctx.actor("terminal"), approver=approver)
+                    await approve_at_terminal(host, plan_id, ctx.actor("terminal"), approver=approver)
                 return
-            async with open_host(ctx.settings, snapshot=_NO_SOURCE) as host:
-                approve_at_terminal(host, plan_id, ctx.actor("terminal"), approver=approver)
+            async with open_host(ctx.settings) as host:  # live: the plan's freshness is read before anyone is asked
+                await approve_at_terminal(host, plan_id, ctx.actor("terminal"), approver=approver)
 
         run(go)
 
@@ -364,27 +364,34 @@ def _add_commands(cli: click.Group) -> None:
     @click.option("--pve-version", "pve_version", metavar="RELEASE",
                   help="The PVE release to simulate (8.4 or 9.1, or a version such as 8.4.1): its /version and its API. "
                        "Default: the snapshot's own, 9.1 for the demo cluster.")
+    @click.option("--faults", "faults_file", type=click.Path(dir_okay=False, exists=True),
+                  help="Inject the failures this TOML file describes (errors, timeouts, resets, slow answers, failing "
+                       "or hanging tasks, an offline node): docs/quickstart.md, \"Rehearse a failure\".")
     @click.pass_obj
-    def sim(ctx: Context, snapshot: str | None, host: str, port: int, latency: float, pve_version: str | None) -> None:
+    def sim(ctx: Context, snapshot: str | None, host: str, port: int, latency: float, pve_version: str | None,
+            faults_file: str | None) -> None:
         """Serve a simulated Proxmox VE API (plain http on loopback) from a snapshot or the demo cluster."""
         import secrets
 
         import uvicorn
 
-        from ..sim import Simulator, demo_snapshot, serve_config
+        from ..sim import Simulator, demo_snapshot, load_faults, serve_config
         from ..model import load_snapshot
 
         doc = json.loads(Path(snapshot).read_text()) if snapshot else demo_snapshot()
         token_id = ctx.settings.token_id or "proximo@pve!agent"
         secret = os.environ.get("PROXIMO_SIM_SECRET") or secrets.token_hex(16)
         try:
+            faults = load_faults(faults_file) if faults_file else None
             simulator = Simulator(load_snapshot(doc), _packs(ctx).semantics, tokens={token_id: secret}, latency=latency,
-                                  pve_version=pve_version)
+                                  pve_version=pve_version, faults=faults)
         except ProximoError as exc:
             click.echo(f"proximo: {exc}", err=True)
             sys.exit(exc.exit_code)
         release = simulator.model.version.get("version") or simulator.model.release
         click.echo(f"simulated PVE {release} at http://{host}:{port}/api2/json ({'snapshot ' + snapshot if snapshot else 'demo cluster'})", err=True)
+        if faults is not None:
+            click.echo(f"  injecting {len(faults.rules)} fault rule(s) from {faults_file} (seed {faults.seed})", err=True)
         exports = {"PROXIMO_URL": f"http://{host}:{port}", "PROXIMO_TOKEN_ID": token_id, "PROXIMO_TOKEN_SECRET": secret}
         click.echo("  export " + " ".join(f"{k}={shlex.quote(v)}" for k, v in exports.items()), err=True)
         uvicorn.Server(serve_config(simulator.app, host=host, port=port, log_level="warning")).run()

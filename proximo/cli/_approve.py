@@ -50,14 +50,17 @@ def confirm(plan: Plan, ask: Ask, echo: Callable[[str], None]) -> tuple[bool, st
     return False, None
 
 
-def approve_at_terminal(host: Host, plan_id: str, actor: Actor, *, approver: str | None = None, ask: Ask | None = None) -> None:
+async def approve_at_terminal(host: Host, plan_id: str, actor: Actor, *, approver: str | None = None,
+                              ask: Ask | None = None) -> None:
     """Show the plan, ask the person to confirm it, then for their approver credential.
 
     A terminal alone proves nothing (an agent can drive a pseudo-terminal): the credential is what counts, and the
     host checks it. ``ask`` stands in for the terminal in tests.
     """
     plan = host.get_plan(plan_id)
-    host.refuse_closed(plan)  # nobody is asked about a plan that is applied, declined, blocked or expired
+    # nobody is asked about a plan that is applied, declined, blocked, expired, or stale: the host reads the cluster
+    # (as apply does) before the person reads a plan the cluster no longer matches
+    await host.check_open(plan)
     print_plan(console(), plan)
     if ask is None:
         if not sys.stdin.isatty():

@@ -64,9 +64,11 @@ class CriticalApproval(BaseModel):
 
 @dataclass(frozen=True)
 class NoQuestion:
-    """The resolver's answer when nobody is asked: ``go`` (the host decides) or ``no-form`` (wait for a terminal)."""
+    """The resolver's answer when nobody is asked: ``go`` (the host decides), ``no-form`` (wait for a terminal), or
+    ``busy`` (another call is asking the person about this plan right now: ``reason`` says so)."""
 
-    kind: Literal["go", "no-form"]
+    kind: Literal["go", "no-form", "busy"]
+    reason: str = ""
 
 
 class ApplyParams(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
@@ -117,6 +119,13 @@ async def ask_person(plan_id: str, ctx: Context[Any, Any]) -> Elicit[Any] | NoQu
         return NoQuestion("go")
     if not _can_elicit(ctx) or host.policy.person_channel_required(plan.risk):
         return NoQuestion("no-form")  # the policy wants a person's own credential: no client form can carry it
+    # One question per plan at a time. On 2026-07-28 connections the SDK runs this resolver again in the round
+    # that brings the person's answer (``request_state`` set): that is the same call asking on, not a second one.
+    if ctx.request_state is None:
+        try:
+            host.open_question(plan)
+        except ProximoError as exc:
+            return NoQuestion("busy", str(exc))
     return Elicit(question(host, plan), CriticalApproval if plan.risk is Risk.CRITICAL else Approval)
 
 
@@ -157,7 +166,11 @@ async def proximo_apply(plan_id: str, ctx: Context[Any, Any],
     host = state.host
     agent = actor(ctx)
     try:
+        if not isinstance(person, AcceptedElicitation) or not isinstance(person.data, NoQuestion):
+            host.close_question(plan_id)  # this call asked the person, and has their answer
         match person:
+            case AcceptedElicitation(data=NoQuestion(kind="busy", reason=reason)):
+                return failure(host, f"{reason}: nothing was applied by this call")
             case AcceptedElicitation(data=NoQuestion(kind="no-form")):
                 plan = host.get_plan(plan_id)
                 if host.approval(plan) is None:  # a person may have approved at a terminal meanwhile

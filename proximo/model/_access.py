@@ -337,3 +337,56 @@ def permissions_answer(model: ClusterModel, authid: str, userid: str | None = No
     if path:
         return {path: dict(sorted(access.privileges_of(target, path).items()))}
     return access.effective_permissions(target)
+
+
+_GUEST_PATH = re.compile(r"^/nodes/[^/]+/(?:qemu|lxc)/(?P<vmid>\d+)(?:/|$)")
+_GUEST_INDEX = re.compile(r"^/nodes/[^/]+/(?:qemu|lxc)$")
+_STORAGE_AUDIT = frozenset({"Datastore.Audit", "Datastore.AllocateSpace"})
+
+
+class AuditView:
+    """What ``authid``'s reads show: PVE leaves out of its lists each guest, storage and pool it may not audit, and
+    refuses a guest's own reads (PVE/API2/Cluster.pm ``resources``, Qemu.pm and LXC.pm ``vmlist`` and ``vmdiridx``,
+    Storage/Config.pm and Pool.pm ``index``). ``full`` when it may audit them all (nothing to filter), or when the
+    model cannot say who the token is (a snapshot without it: served as recorded)."""
+
+    def __init__(self, model: ClusterModel, authid: str) -> None:
+        self.access = Access(model)
+        self.authid = authid
+        unknown = not model.users or self.access.stands_for(authid) is None
+        self.full = unknown or all(privs & set(self.access.privileges_of(authid, root))
+                                   for root, privs in (("/vms", {"VM.Audit"}), ("/storage", _STORAGE_AUDIT), ("/pool", {"Pool.Audit"})))
+
+    def _vm(self, vmid: Any) -> bool:
+        return "VM.Audit" in self.access.privileges_of(self.authid, f"/vms/{as_int(vmid, -1)}")
+
+    def _storage(self, sid: Any) -> bool:
+        return bool(_STORAGE_AUDIT & set(self.access.privileges_of(self.authid, f"/storage/{sid}")))
+
+    def _pool(self, poolid: Any) -> bool:
+        return "Pool.Audit" in self.access.privileges_of(self.authid, f"/pool/{poolid}")
+
+    def _row(self, row: Any) -> bool:
+        if not isinstance(row, dict):
+            return True
+        kind = row.get("type")
+        if kind in ("qemu", "lxc") or (kind is None and "vmid" in row):
+            return self._vm(row.get("vmid"))
+        if kind == "storage" or (kind is None and "storage" in row):
+            return self._storage(row.get("storage"))
+        if kind == "pool" or (kind is None and "poolid" in row):
+            return self._pool(row.get("poolid") or row.get("pool"))
+        return True
+
+    def check(self, path: str) -> None:
+        """PveApiError 403 for a guest's own read the token may not audit."""
+        if not self.full and (found := _GUEST_PATH.match(path)) and not self._vm(found["vmid"]):
+            raise PveApiError(403, f"Permission check failed (/vms/{found['vmid']}, VM.Audit)")
+
+    def shown(self, path: str, data: Any) -> Any:
+        """``data`` as this token is shown it at ``path``."""
+        listed = path in ("/cluster/resources", "/storage", "/pools") or _GUEST_INDEX.match(path) \
+            or (path.startswith("/nodes/") and path.endswith("/storage") and path.count("/") == 3)
+        if self.full or not listed or not isinstance(data, list):
+            return data
+        return [row for row in data if self._row(row)]

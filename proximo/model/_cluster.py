@@ -57,6 +57,26 @@ def partial_access_reads(own_permissions: dict[str, dict[str, int]] | None) -> l
     return partial + ([] if "Sys.Audit" in groups or "User.Modify" in groups else ["/access/users?full=1"])
 
 
+# What a token must hold on each root for PVE to list every object of that kind to it, and how a plan names what it
+# could not see otherwise. PVE filters these lists silently, object by object (PVE/API2/Cluster.pm ``resources``:
+# VM.Audit on /vms/{vmid}, Datastore.Audit or Datastore.AllocateSpace on /storage/{sid}, Pool.Audit on /pool/{id};
+# the same checks in the node's qemu and lxc indexes, Storage/Config.pm and Pool.pm ``index``).
+LISTED_WITH: tuple[tuple[str, frozenset[str], str], ...] = (
+    ("/vms", frozenset({"VM.Audit"}), "guests it may not audit (no VM.Audit on /vms)"),
+    ("/storage", frozenset({"Datastore.Audit", "Datastore.AllocateSpace"}), "storages it may not audit (no Datastore.Audit on /storage)"),
+    ("/pool", frozenset({"Pool.Audit"}), "pools it may not audit (no Pool.Audit on /pool)"),
+)
+
+
+def partial_cluster_reads(own_permissions: dict[str, dict[str, int]] | None) -> list[str]:
+    """What a token with these privileges (its GET /access/permissions) is not shown: PVE leaves out of its lists every
+    guest, storage or pool it may not audit, without a 403, so only its privileges on the roots tell. Nothing when
+    the token's privileges were not read."""
+    if own_permissions is None:
+        return []
+    return [what for root, privs, what in LISTED_WITH if not privs & set(own_permissions.get(root, {}))]
+
+
 def file_digest(text: str) -> str:
     """Digest::SHA::sha1_hex of a config file's bytes, as PVE computes every config ``digest``."""
     return hashlib.sha1(text.encode("utf-8")).hexdigest()

@@ -17,7 +17,7 @@ import anyio
 
 from ..errors import NotRead, PveApiError
 from ..pve._apischema import schema
-from ._cluster import ClusterModel, Guest, Node, Task, as_int, partial_access_reads, split_list
+from ._cluster import ClusterModel, Guest, Node, Task, as_int, partial_access_reads, partial_cluster_reads, split_list
 from ._migration import lxc_precondition, qemu_precondition
 from ._access import split_tokenid
 from ._firewall import firewall_from_api, firewall_path, firewall_paths, render_firewall
@@ -88,7 +88,8 @@ async def collect(get: Callable[[str], Awaitable[Any]], *, limit: int = 8, guest
     A 403 means the token cannot see that part of the cluster: the path goes to ``unseen`` and every plan
     made from this state says it is incomplete. A 404/501 means "not on this version": silently none.
     PVE never refuses the /access lists; it shortens them for a token that may not audit /access, so that
-    case goes to ``unseen`` too (``partial_access_reads``).
+    case goes to ``unseen`` too (``partial_access_reads``); so are the guests, storages and pools it leaves out of
+    every list for a token that may not audit them all (``partial_cluster_reads``: a token limited to a pool).
     """
     api: dict[str, Any] = {}
     unseen: list[str] = []
@@ -125,6 +126,7 @@ async def collect(get: Callable[[str], Awaitable[Any]], *, limit: int = 8, guest
     await fetch_all(CLUSTER_PATHS)
     own = api.get("/access/permissions")
     unseen += partial_access_reads(own if isinstance(own, dict) else None)
+    unseen += partial_cluster_reads(own if isinstance(own, dict) else None)  # guests, storages, pools left out of lists
     resources = api.get("/cluster/resources") or []
     nodes = sorted({r["node"] for r in api.get("/nodes") or []} | {r["node"] for r in resources if r.get("type") == "node"})
     second: list[str] = []

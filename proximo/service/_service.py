@@ -135,7 +135,7 @@ class ApprovalDesk:
         self.rules = rules
         self.settings = settings
 
-    def answer(self, peer: Peer, request: Any) -> dict[str, Any]:
+    async def answer(self, peer: Peer, request: Any) -> dict[str, Any]:
         if not isinstance(request, dict) or not isinstance(request.get("op"), str):
             return _error("a request is a JSON object with an \"op\"")
         op = request["op"]
@@ -149,6 +149,7 @@ class ApprovalDesk:
         try:
             if op == "show":
                 plan = self.host.get_plan(request.get("plan_id"))
+                await self.host.check_open(plan)  # no person reads a plan that is closed or stale (the cluster is read)
                 return {"ok": True, "plan": plan_document(plan), "needs_person": self.host.needs_person(plan)}
             if op == "approve":
                 typed = request.get("typed_target")
@@ -198,7 +199,7 @@ async def _serve_approvals(desk: ApprovalDesk, stream: SocketStream) -> None:
             except ValueError:
                 answer = _error("not JSON")
             else:
-                answer = desk.answer(peer, request)
+                answer = await desk.answer(peer, request)
             await stream.send(json.dumps(answer).encode() + b"\n")
 
 

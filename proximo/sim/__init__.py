@@ -6,9 +6,10 @@ import json
 from importlib import resources
 from typing import Any
 
-from ._app import RELEASE_VERSIONS, Fault, Simulator, simulate_release
+from ._app import RELEASE_VERSIONS, Simulator, simulate_release
+from ._faults import Fault, Faults, load_faults
 
-__all__ = ["RELEASE_VERSIONS", "Fault", "Simulator", "demo_snapshot", "serve_config", "simulate_release"]
+__all__ = ["RELEASE_VERSIONS", "Fault", "Faults", "Simulator", "demo_snapshot", "load_faults", "serve_config", "simulate_release"]
 
 
 def demo_snapshot() -> dict[str, Any]:

@@ -26,7 +26,8 @@ import msgspec
 from ..pve._apischema import RELEASES, release_of
 from ..errors import BadInput, NotModelled, PveApiError, UnknownRelease
 from ..model import ClusterModel, SemanticsRegistry, render, render_members
-from ..model._access import acl_answer, permissions_answer
+from ..model._access import AuditView, acl_answer, permissions_answer
+from ._faults import NODE_UNREACHABLE, AnswerTimedOut, ConnectionDropped, Fault, Faults
 
 log = logging.getLogger("proximo.sim")
 
@@ -36,16 +37,6 @@ Send = Callable[[MutableMapping[str, Any]], Awaitable[None]]
 
 _AUTH = re.compile(r"^PVEAPIToken=(?P<token>[^=\s]+)=(?P<secret>\S+)$")
 _PREFIX = "/api2/json"
-
-
-class Fault(msgspec.Struct):
-    """An injected failure: the next ``times`` matching requests get this status and message."""
-
-    method: str
-    path: re.Pattern[str]
-    status: int
-    message: str
-    times: int = 1
 
 
 # What ``GET /version`` answers on a simulated release when the model's own ``/version`` names another one
@@ -78,7 +69,8 @@ class Simulator:
     """A simulated Proxmox VE cluster. ``app`` is the ASGI application; ``model`` is its live state."""
 
     def __init__(self, model: ClusterModel, semantics: SemanticsRegistry, *, tokens: dict[str, str] | None = None,
-                 latency: float = 0.0, task_polls: int = 0, pve_version: str | None = None) -> None:
+                 latency: float = 0.0, task_polls: int = 0, pve_version: str | None = None,
+                 faults: Faults | None = None) -> None:
         simulate_release(model, pve_version)
         self._model = model
         # GET answers, encoded, for one generation of the model: a write, or anyone taking the model (who may
@@ -91,8 +83,9 @@ class Simulator:
         self.tokens = dict(tokens) if tokens is not None else {"proximo@pve!agent": secrets.token_hex(16)}
         self.latency = latency
         self.task_polls = task_polls  # each status read of an async task counts this down; "running" while above 0
-        self.faults: list[Fault] = []
+        self.faults = faults if faults is not None else Faults()  # failures to inject (``_faults``)
         self.requests: list[tuple[str, str]] = []  # (method, path) of every authenticated request
+        self._views: dict[str, tuple[int, AuditView]] = {}  # token -> (generation, what its reads show)
 
     @property
     def model(self) -> ClusterModel:
@@ -100,15 +93,11 @@ class Simulator:
         self._generation += 1
         return self._model
 
-    def inject_fault(self, method: str, path_regex: str, status: int, message: str, *, times: int = 1) -> None:
-        self.faults.append(Fault(method.upper(), re.compile(path_regex), status, message, times))
-
-    def _fault(self, method: str, path: str) -> Fault | None:
-        for fault in self.faults:
-            if fault.times > 0 and fault.method in (method, "*") and fault.path.search(path):
-                fault.times -= 1
-                return fault
-        return None
+    def inject_fault(self, method: str = "*", path_regex: str = "", status: int = 500, message: str = "", *,
+                     times: int | None = 1, kind: str = "error", **more: Any) -> Fault:
+        """Add a fault rule (``_faults.Fault``): by default the next matching request answers ``status``."""
+        return self.faults.add(msgspec.convert({"kind": kind, "method": method, "path": path_regex, "status": status,
+                                                "message": message, "times": times, **more}, Fault))
 
     def _authorised(self, headers: dict[str, str]) -> str | None:
         match = _AUTH.match(headers.get("authorization", "").strip())
@@ -172,9 +161,24 @@ class Simulator:
         # path template matches it and as plans write it
         path = "/".join(urllib.parse.unquote(seg).replace("/", "%2F") for seg in raw_path[len(_PREFIX):].split("/"))
         self.requests.append((method, path))
-        fault = self._fault(method, path)
+        fault = self.faults.hit(method, path)
         if fault is not None:
-            return fault.status, _error_body(PveApiError(fault.status, fault.message))
+            if fault.kind == "node-offline":
+                return NODE_UNREACHABLE[0], _error_body(PveApiError(NODE_UNREACHABLE[0], NODE_UNREACHABLE[1]))
+            if fault.kind == "error":
+                return fault.status, _error_body(PveApiError(fault.status, fault.message))
+            if fault.kind == "slow":
+                await anyio.sleep(fault.delay)
+            if fault.kind in ("timeout", "reset") and not (fault.landed and method != "GET"):
+                raise _lost(fault)
+        status, payload = self._carry_out(method, path, query, token, headers, body)
+        if fault is not None and fault.kind in ("timeout", "reset"):  # landed: done, and then the answer is lost
+            raise _lost(fault)
+        if fault is not None and fault.kind in ("task-fail", "task-hang") and status == 200:
+            self._fail_task(payload.get("data"), fault)
+        return status, payload
+
+    def _carry_out(self, method: str, path: str, query: str, token: str, headers: dict[str, str], body: bytes) -> tuple[int, Any]:
         try:
             if method == "GET":
                 _check_get(self._model, path, query)
@@ -185,6 +189,12 @@ class Simulator:
                     return 200, {"data": permissions_answer(self._model, token, args.get("userid"), args.get("path"))}
                 if path == "/access/acl":  # so does this list (Sys.Audit on /access, else what the token may modify)
                     return 200, {"data": acl_answer(self._model, token)}
+                view = self._view(token)
+                view.check(path)
+                if not view.full or (self.faults.offline_nodes() and path in ("/cluster/resources", "/cluster/status", "/nodes")):
+                    data = render(self._model, path + (f"?{query}" if query else ""))
+                    return 200, {"data": self.faults.show_offline(path, view.shown(path, data)),
+                                 **render_members(self._model, path + (f"?{query}" if query else ""))}
                 return 200, self._answer(path, query)
             params = _params(method, query, headers, body)
             self._generation += 1  # even a refused write may have changed something before it failed
@@ -199,6 +209,25 @@ class Simulator:
         except Exception:
             log.exception("simulator failed on %s %s", method, path)
             return 500, _error_body(PveApiError(500, "internal simulator error"))
+
+    def _view(self, token: str) -> AuditView:
+        """What this token's reads show (PVE filters lists by what it may audit), for the model's current generation."""
+        kept = self._views.get(token)
+        if kept is None or kept[0] != self._generation:
+            kept = (self._generation, AuditView(self._model, token))
+            self._views[token] = kept
+        return kept[1]
+
+    def _fail_task(self, upid: Any, fault: Fault) -> None:
+        """The task a write started fails with the fault's message, or never ends (``task-hang``)."""
+        task = self._model.tasks.get(upid) if isinstance(upid, str) else None
+        if task is None:
+            return
+        if fault.kind == "task-hang":
+            task.polls_left = 2**31
+            return
+        task.exitstatus = fault.message
+        task.log = [line for line in task.log if not line.startswith("TASK ")] + [f"TASK ERROR: {fault.message}"]
 
     def _answer(self, path: str, query: str) -> _Encoded:
         if self._answers_generation != self._generation:
@@ -224,6 +253,13 @@ class Simulator:
     def _slow_tasks(self, data: Any) -> None:
         if isinstance(data, str) and data in self._model.tasks:
             self._model.tasks[data].polls_left = self.task_polls
+
+
+def _lost(fault: Fault) -> Exception:
+    """The answer that never comes (``timeout``) or the connection torn down (``reset``)."""
+    if fault.kind == "timeout":
+        return AnswerTimedOut("simulated timeout: the simulator never answered")
+    return ConnectionDropped("[Errno 104] Connection reset by peer (simulated)")
 
 
 def _check_get(model: ClusterModel, path: str, query: str) -> None:

@@ -11,14 +11,17 @@ from __future__ import annotations
 
 import asyncio
 import socket
+import struct
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
 
+import anyio
 import h11
 import uvicorn
 from uvicorn.protocols.http.h11_impl import H11Protocol
 
 from ._app import REASON_KEY
+from ._faults import AnswerTimedOut, ConnectionDropped
 
 Message = MutableMapping[str, Any]
 Send = Callable[[Message], Awaitable[None]]
@@ -59,9 +62,35 @@ def _with_reasons(app: Any) -> Any:
             finally:
                 cycle.conn = conn
 
-        return await app(scope, receive, send_with_reason if scope.get("type") == "http" else send)
+        try:
+            return await app(scope, receive, send_with_reason if scope.get("type") == "http" else send)
+        except AnswerTimedOut:  # no answer: the connection stays silent until the client gives up on it
+            with anyio.move_on_after(_SILENCE):
+                while (await receive()).get("type") != "http.disconnect":
+                    pass
+            _reset(cycle)
+        except ConnectionDropped:
+            _reset(cycle)
 
     return reasoned
+
+
+_SILENCE = 600.0  # the longest a timed-out answer keeps its connection open when the client never gives up
+
+
+def _reset(cycle: Any) -> None:
+    """Tear the request's connection down with a TCP reset (SO_LINGER 0, then close), as a dying proxy would."""
+    transport = getattr(cycle, "transport", None)
+    if transport is None:
+        return
+    cycle.disconnected = True  # uvicorn then sends nothing more on it (no 500 for "returned without a response")
+    sock = transport.get_extra_info("socket")
+    if sock is not None:
+        try:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        except OSError:  # already closed by the client
+            pass
+    transport.abort()
 
 
 class PveStatusLineProtocol(H11Protocol):

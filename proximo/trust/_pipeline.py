@@ -107,6 +107,7 @@ class Host:
         self._executor = executor
         self._clock = clock
         self._repeats: _Repeats | None = None  # identical denials in a row: counted, written once
+        self._asking: dict[str, float] = {}  # plan id -> until when a person is being asked about it (open_question)
 
     def operator(self) -> Operator:
         """The operator identity lockout analysers check against (settings, else what the source saw)."""
@@ -583,10 +584,18 @@ class Host:
         return self._append("deny", actor, tool=plan.tool, plan_id=plan.plan_id, plan_hash=plan.hash,
                             outcome={"reason": _bounded_text(reason, MAX_REASON), "declined": True, **who})
 
-    def refuse_closed(self, plan: Plan) -> None:
-        """Refuse, before anyone is asked, a plan that can no longer be approved: applied, declined, blocked or
-        expired (``check_open`` also reads the cluster for staleness, where a source is open)."""
-        self._check_open(plan)
+    def open_question(self, plan: Plan) -> None:
+        """Note that a person is being asked about ``plan`` now; Refused if someone already is. Two calls that would
+        each ask (two proximo_apply calls at once, say) ask once: the second is refused, and the person answers one
+        question. The question closes with ``close_question``, or when the plan expires (a client that never answers)."""
+        now = self._clock()
+        until = self._asking.get(plan.plan_id)
+        if until is not None and now <= until:
+            raise Refused(f"a person is already being asked about plan {plan.plan_id}; wait for their answer")
+        self._asking[plan.plan_id] = _parse_iso(plan.expires_at)
+
+    def close_question(self, plan_id: str) -> None:
+        self._asking.pop(plan_id, None)
 
     # --- FREEZE: the emergency stop ----------------------------------------------------------------------
 

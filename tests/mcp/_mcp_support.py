@@ -91,8 +91,8 @@ class Face:
         async with self.world.host() as host:
             person = self.world.person
             answers = {"Approve": answer, "Passphrase": person.passphrase}
-            approve_at_terminal(host, plan_id, Actor(token_id=TOKEN_ID, face="terminal", client="pytest"),
-                                ask=lambda prompt, hidden: next(v for k, v in answers.items() if prompt.startswith(k)))
+            await approve_at_terminal(host, plan_id, Actor(token_id=TOKEN_ID, face="terminal", client="pytest"),
+                                      ask=lambda prompt, hidden: next(v for k, v in answers.items() if prompt.startswith(k)))
 
     def ledger(self) -> list[LedgerRecord]:
         with self.world.ledger() as book:
