@@ -539,6 +539,17 @@ class Ledger:
                 return hw.seq, f"record {hw.seq}: differs from the high-water mark's hash ({hw.hash[:12]}...)"
         return None
 
+    def _settled(self, found: tuple[int, str]) -> tuple[int, str] | None:
+        """``found`` as it stands with no appender in the middle of an append.
+
+        An appender moves the mark before it commits (see :meth:`append`), so a reader in another process can read a
+        mark one record ahead of the head its snapshot shows, or snapshot before a commit and read the mark after it:
+        a truncation that is not there. Under the write lock no append is half done, so the mark and the head are
+        read again there and only what still holds is reported.
+        """
+        with self._conn().write() as db:
+            return self._mark_findings(self._reload_mark(), _head_in(db), lambda seq: _hash_at(db, seq))
+
     def _note_broken(self, seq: int, reason: str) -> None:
         """Keep a break in the mark, so every apply stops until a person seals the ledger."""
         mark = self._reload_mark()
@@ -786,6 +797,8 @@ class Ledger:
                     if expected_head is not None:
                         witness = self._check_witness(db, expected_head, last_seq)
                     marked = self._mark_findings(self._reload_mark(), Position(last_seq, last_hash), lambda seq: _hash_at(db, seq))
+                if marked is not None:
+                    marked = self._settled(marked)
             except store.errors as e:
                 raise LedgerError(f"cannot read ledger {self.where}: {_one_line(e)}") from None
         if broken is not None:  # the chain itself is broken: kept in the mark (a client's head is not: anyone can claim one)
@@ -835,6 +848,8 @@ class Ledger:
                             break
                     head = _head_in(db)
                     marked = self._mark_findings(mark, head, lambda seq: _hash_at(db, seq))
+                if marked is not None:
+                    marked = self._settled(marked)
             except store.errors as e:
                 raise LedgerError(f"cannot read ledger {self.where}: {_one_line(e)}") from None
         if marked is not None and (broken is None or marked[0] <= broken[0]):

@@ -466,6 +466,11 @@ class Host:
         if self._clock() > _parse_iso(plan.expires_at):
             raise StalePlan(f"plan {plan.plan_id} expired at {plan.expires_at}; make a new plan")
 
+    def refuse_closed(self, plan: Plan) -> None:
+        """Refuse a plan that can no longer be decided (applied, declined, blocked, expired), without reading the
+        cluster: a denial needs no freshness (the console's Deny)."""
+        self._check_open(plan)
+
     async def check_open(self, plan: Plan) -> State | None:
         """Refuse a plan that can no longer be applied (applied, blocked, expired, stale): before anyone is asked.
         Returns the cluster as just read for the freshness check (None where the plan's cluster is not open here)."""
