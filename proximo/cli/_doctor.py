@@ -16,7 +16,7 @@ import msgspec
 
 from ..trust._approvers import ApproverStore
 from ..trust._ledger import LedgerError
-from ..trust._policy import load_policy
+from .._host import policy_of
 from ..service import APPROVE_SOCKET, ServiceUnavailable, ask_service
 from .._settings import Settings
 from ..trust._state import KEY_FILE, open_ledger
@@ -177,7 +177,7 @@ def _local_findings(settings: Settings) -> list[Finding]:
                        f"PROXIMO_LEDGER_ANCHOR: {settings.ledger_anchor}" if settings.ledger_anchor
                        else "none: nothing outside this machine witnesses the ledger (PROXIMO_LEDGER_ANCHOR)"))
     try:
-        policy = load_policy(settings.policy_path)
+        policy = policy_of(settings)
         out.append(Finding("ok" if policy.approval == "person" else "warn", "policy",
                            "approval = \"person\": HIGH and CRITICAL need a person's own credential" if policy.approval == "person"
                            else "MCP elicitation may approve HIGH and CRITICAL plans (as far as the client is trusted)"))

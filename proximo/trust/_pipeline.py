@@ -31,7 +31,8 @@ from ._policy import Policy, scope_of
 from .._settings import Settings
 from .._sources import Source, State
 from .._tools import ToolSpec, check_strings
-from .._types import ApiCall, Change, Draft, Impact, Irreversible, LedgerRef, Operator, Plan, Risk, SshExec, Step
+from .._clusters import cluster_identity
+from .._types import ApiCall, Change, ClusterRef, Draft, Impact, Irreversible, LedgerRef, Operator, Plan, Risk, SshExec, Step
 from ._ssh import exec_refusal
 from ..errors import (
     AlreadyApplied,
@@ -40,6 +41,7 @@ from ..errors import (
     NotModelled,
     NotRead,
     OfflinePlan,
+    OtherCluster,
     PackError,
     PolicyDenied,
     ProximoError,
@@ -133,6 +135,8 @@ class Host:
         return self._write(kind, actor, **fields)
 
     def _write(self, kind: str, actor: Actor, **fields: Any) -> LedgerRecord | None:
+        if self.settings.cluster and kind not in _PROXIMO_WIDE:  # every record of this host's work names its cluster
+            fields["outcome"] = {**(fields.get("outcome") or {}), "cluster": self.settings.cluster}
         if self.settings.token_secret:  # redaction goes by key; this catches the token secret pasted as any value
             fields = self.settings.token_secret.scrub(fields)
         record = self.ledger.append(kind, actor=actor, **fields)  # type: ignore[arg-type]
@@ -153,6 +157,10 @@ class Host:
         record = self._write("deny", actor, **fields)
         assert record is not None
         self._repeats = _Repeats(key=key, seq=record.seq, actor=actor, fields=fields)
+
+    def _ours(self, record: LedgerRecord) -> bool:
+        """Whether a record is about this host's cluster (one from before records named clusters counts for each)."""
+        return record.outcome.get("cluster", self.settings.cluster) == self.settings.cluster
 
     def record_refusal(self, actor: Actor, what: str, params: Any, reason: str) -> None:
         """A request a face refused before it reached a tool (an account that may not approve, say): a deny record."""
@@ -371,7 +379,7 @@ class Host:
             notes=judged.notes + ([f"planned on the cluster as read {state.age:.1f} s ago (PROXIMO_PLAN_READ_AGE): apply reads it "
                                    "afresh and refuses the plan if anything it rests on changed since"] if state.age else []),
             target=draft.target, created_at=_iso(now), expires_at=_iso(now + self.settings.plan_ttl),
-            source=self.source.name, fingerprint=state.model.fingerprint(), undo_of=undo_of,
+            source=self.source.name, fingerprint=state.model.fingerprint(), undo_of=undo_of, cluster=self.cluster_ref(state.model),
         )
         plan = msgspec.structs.replace(plan, hash=plan_hash(plan))
         self.plans.put(plan)
@@ -439,6 +447,29 @@ class Host:
             raise Refused(f"plan {plan_id}: its plan record is not sound ({problem}): the ledger was altered")
         return msgspec.structs.replace(plan, ledger=LedgerRef(seq=made[0].seq, head=made[0].hash, chain=self.ledger.head().chain))
 
+    def cluster_ref(self, model: ClusterModel) -> ClusterRef:
+        """This host's cluster as a plan names it: its name, its URL (live), and what it says it is in ``model``."""
+        return ClusterRef(name=self.settings.cluster, url=self.settings.url if self.source.writable else "",
+                          id=cluster_identity(model))
+
+    def _check_cluster(self, plan: Plan, model: ClusterModel | None = None) -> None:
+        """OtherCluster unless ``plan`` was made on this host's cluster: the same name, at the same URL, and (given the
+        cluster as read now) the same cluster answering there. A plan from before clusters were named has only its
+        ``source`` (the URL), which apply checks."""
+        made = plan.cluster
+        if made is None:
+            return
+        if made.name != self.settings.cluster:
+            raise OtherCluster(f"plan {plan.plan_id} was made on cluster {made.name!r}, not {self.settings.cluster!r}: "
+                               "a plan applies only to the cluster it was made on")
+        if self.source.writable and made.url != self.settings.url:
+            raise OtherCluster(f"plan {plan.plan_id} was made on cluster {made.name!r} at {made.url}, and {made.name!r} "
+                               f"is now {self.settings.url}: plan again on the cluster there")
+        if model is not None and (now := cluster_identity(model)) != made.id:
+            raise OtherCluster(f"plan {plan.plan_id} was made on {made.id or 'a cluster that named itself nothing'} "
+                               f"(cluster {made.name!r}), and {self.settings.url} now answers as {now or 'nothing'}: "
+                               "plan again")
+
     def _check_open(self, plan: Plan) -> None:
         if self.ledger.find(plan_id=plan.plan_id, kind="apply-start"):
             raise AlreadyApplied(f"plan {plan.plan_id} was already applied; make a new plan")
@@ -452,14 +483,17 @@ class Host:
             raise StalePlan(f"plan {plan.plan_id} expired at {plan.expires_at}; make a new plan")
 
     async def check_open(self, plan: Plan) -> None:
-        """Refuse a plan that can no longer be applied (applied, blocked, expired, stale): before anyone is asked."""
+        """Refuse a plan that can no longer be applied (applied, blocked, expired, stale, another cluster's): before
+        anyone is asked."""
         self._check_open(plan)
+        self._check_cluster(plan)
         if self.source.writable and plan.source == self.source.name:
             await self._fresh_state(plan)
 
     async def _fresh_state(self, plan: Plan) -> State:
         """The cluster now, if it still has the configuration the plan was made from; else StalePlan."""
         state = await self.state(unread=unread_in(plan.fingerprint))
+        self._check_cluster(plan, state.model)  # before staleness: another cluster is not "changed since"
         now = state.model.fingerprint()
         changed = sorted(k for k in set(now) | set(plan.fingerprint) if now.get(k) != plan.fingerprint.get(k))
         if changed:
@@ -529,6 +563,11 @@ class Host:
         plan = self.get_plan(plan_id)
         self._check_open(plan)
         try:
+            self._check_cluster(plan)
+        except OtherCluster as exc:
+            self._deny(actor, plan.tool, {}, str(exc), plan_id=plan.plan_id)
+            raise
+        try:
             channel, approver, extra = self._person(proof, plan)
         except NotApproved as exc:
             self._deny(actor, plan.tool, {}, str(exc), plan_id=plan.plan_id)
@@ -546,9 +585,10 @@ class Host:
                             outcome={"reason": _bounded_text(reason, MAX_REASON), "declined": True})
 
     def refuse_closed(self, plan: Plan) -> None:
-        """Refuse, before anyone is asked, a plan that can no longer be approved: applied, declined, blocked or
-        expired (``check_open`` also reads the cluster for staleness, where a source is open)."""
+        """Refuse, before anyone is asked, a plan that can no longer be approved: applied, declined, blocked,
+        expired or another cluster's (``check_open`` also reads the cluster for staleness, where a source is open)."""
         self._check_open(plan)
+        self._check_cluster(plan)
 
     # --- FREEZE: the emergency stop ----------------------------------------------------------------------
 
@@ -590,7 +630,8 @@ class Host:
         overall, by_risk = self.policy.max_applies_per_hour, self.policy.max_applies_per_hour_by_risk.get(plan.risk.value)
         if overall is None and by_risk is None:
             return None
-        started = self.ledger.since("apply-start", ledger_time(dt.datetime.now(dt.UTC) - dt.timedelta(hours=1)))
+        started = [r for r in self.ledger.since("apply-start", ledger_time(dt.datetime.now(dt.UTC) - dt.timedelta(hours=1)))
+                   if self._ours(r)]  # each cluster's policy caps that cluster's applies
         if overall is not None and len(started) >= overall:
             return f"the policy allows {overall} applies an hour, and {len(started)} started in the last hour"
         same = sum(1 for r in started if r.outcome.get("risk") == plan.risk.value)
@@ -634,6 +675,7 @@ class Host:
             raise
         try:
             self._check_open(plan)
+            self._check_cluster(plan)
             if not self.source.writable or self._executor is None:
                 raise OfflinePlan(f"{self.source.name} is a snapshot: there is nothing to apply a plan to")
             if plan.source != self.source.name:
@@ -710,6 +752,8 @@ class Host:
         closed: list[LedgerRecord] = []
         for start in self.ledger.open_applies():
             info = start.outcome
+            if not self._ours(start):  # another cluster's apply: its own host reads that cluster's tasks
+                continue
             if not _apply_is_dead(info, self._clock()):
                 continue
             tasks: list[Any] = []
@@ -769,6 +813,9 @@ class Host:
         with pack_code(self._owner_of(plan.tool), f"the undo of {plan.tool}"):  # semantics and analysers judge it
             return self._finish(None, {"seq": seq}, draft, state, actor, undo_of=seq)
 
+
+_PROXIMO_WIDE = frozenset({"freeze", "unfreeze", "seal", "approver"})
+"""Ledger records about Proximo as a whole, not one cluster: a freeze stops the applies on every cluster."""
 
 # --- approvals -----------------------------------------------------------------------------------------
 
