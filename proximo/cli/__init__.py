@@ -562,7 +562,7 @@ def serve_command() -> click.Command:
 
         try:
             settings = Settings.from_env()
-            if not sim and not settings.url:  # serve's own options: it has no --snapshot
+            if not sim and not settings.url and not settings.clusters:  # serve's own options: it has no --snapshot
                 raise BadInput("no cluster configured: set PROXIMO_URL, PROXIMO_TOKEN_ID and PROXIMO_TOKEN_SECRET "
                                "(or `proximo serve --sim` for the simulated cluster)")
             mcp_settings = McpSettings.from_env()

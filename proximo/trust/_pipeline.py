@@ -462,7 +462,7 @@ class Host:
         if made.name != self.settings.cluster:
             raise OtherCluster(f"plan {plan.plan_id} was made on cluster {made.name!r}, not {self.settings.cluster!r}: "
                                "a plan applies only to the cluster it was made on")
-        if self.source.writable and made.url != self.settings.url:
+        if self.source.writable and made.url and made.url != self.settings.url:  # offline plans: the source says it
             raise OtherCluster(f"plan {plan.plan_id} was made on cluster {made.name!r} at {made.url}, and {made.name!r} "
                                f"is now {self.settings.url}: plan again on the cluster there")
         if model is not None and (now := cluster_identity(model)) != made.id:
