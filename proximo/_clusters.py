@@ -149,6 +149,12 @@ def _cluster(entry: dict[str, Any], where: str, base: Path) -> ClusterConfig:
                          tls_fingerprint=fingerprint, policy_path=policy_path, policy_table=policy_table)
 
 
+def approve_line(command: str, settings: Any, plan_id: str) -> str:
+    """What a person types to approve a plan (``command``: ``proximo approve``): with several clusters configured, on
+    the cluster of ``settings`` (the host's that made it)."""
+    return f"{command} --cluster {settings.cluster} {plan_id}" if settings.clusters else f"{command} {plan_id}"
+
+
 def cluster_identity(model: ClusterModel) -> str:
     """What a cluster says it is: ``cluster:<name>`` from its /cluster/status row (corosync's cluster name), or
     ``node:<name>`` for a node on its own (PVE lists no cluster row then), or "" when neither is known."""
