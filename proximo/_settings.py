@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
 import msgspec
 import platformdirs
@@ -84,6 +85,14 @@ class Settings(msgspec.Struct, kw_only=True):
                                        token_secret=config.token_secret, ca_file=config.ca_file,
                                        tls_fingerprint=config.tls_fingerprint, policy_path=config.policy_path,
                                        policy_table=config.policy_table)
+
+    def scrub(self, value: Any) -> Any:
+        """``value`` without any token secret these settings hold (this cluster's, and every other's in
+        PROXIMO_CLUSTERS), wherever it occurs: what Proximo says or records may echo input that carried one."""
+        secrets = [self.token_secret, *(c.token_secret for c in self.clusters.values())]
+        for secret in dict.fromkeys(s for s in secrets if s):  # the chosen cluster's is also in clusters
+            value = secret.scrub(value)
+        return value
 
     def exec_allows(self, ctid: int) -> bool:
         """Whether PROXIMO_EXEC_ALLOW lets a command run in this container (fail closed: nothing when empty)."""

@@ -156,6 +156,19 @@ async def test_a_plan_for_one_cluster_is_refused_on_the_other(tmp_path: Path) ->
     assert east.ledger().verify().ok
 
 
+async def test_the_undo_of_a_change_is_planned_only_on_the_cluster_it_changed(tmp_path: Path) -> None:
+    fleet = SimClusters(tmp_path)
+    east, west = fleet["east"], fleet["west"]
+    async with east.host() as on_east, west.host() as on_west:
+        plan = await on_east.plan(*MEDIUM, east.actor)
+        done = await on_east.apply(plan.plan_id, east.actor)
+        with pytest.raises(OtherCluster, match=rf"ledger record {done.ledger.seq}: plan {plan.plan_id} changed cluster "
+                                               r"'east', not 'west'"):
+            await on_west.undo(done.ledger.seq, west.actor)
+        undo = await on_east.undo(done.ledger.seq, east.actor)
+        assert undo.cluster is not None and undo.cluster.name == "east"
+
+
 async def test_a_plan_made_with_api_call_is_bound_the_same_way(tmp_path: Path) -> None:
     """The binding is the host's: a plan of the generic api.call tool is refused on the other cluster too."""
     fleet = SimClusters(tmp_path)
@@ -202,3 +215,14 @@ def test_a_plan_from_before_clusters_were_named_hashes_as_it_did() -> None:
 
     assert plan_hash(plan) == hashlib.sha256(msgspec.json.encode(
         {k: v for k, v in msgspec.to_builtins(plan).items() if k not in ("hash", "ledger", "cluster")}, order="sorted")).hexdigest()
+
+
+async def test_no_clusters_token_secret_reaches_the_ledger_whichever_host_records_it(tmp_path: Path) -> None:
+    """A secret of one cluster pasted into a request on another is scrubbed too: the settings hold every cluster's."""
+    fleet = SimClusters(tmp_path)
+    east, west = fleet["east"], fleet["west"]
+    async with west.host() as on_west:
+        with pytest.raises(BadInput):
+            await on_west.plan("storage.update", {"storage": east.secret, "comment": f"x{east.secret}"}, west.actor)
+    tail = str([msgspec.to_builtins(r) for r in east.ledger().tail(5)])
+    assert east.secret not in tail and west.secret not in tail and "***redacted***" in tail

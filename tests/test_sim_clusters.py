@@ -85,6 +85,9 @@ def test_sim_serves_two_clusters_with_distinct_names_and_the_same_node_names(sim
 
 def test_the_cli_takes_the_cluster_and_refuses_a_plan_on_the_other(sims: Path, tmp_path: Path) -> None:
     home = tmp_path / "home"
+    listed = json.loads(proximo(sims, home, "clusters", "--json").stdout)
+    assert [(c["name"], c["chosen"]) for c in listed] == [("sim1", False), ("sim2", False)]
+    assert json.loads(proximo(sims, home, "--cluster", "sim2", "clusters", "--json").stdout)[1]["chosen"] is True
     unnamed = proximo(sims, home, "plan", *STORAGE, "--json")
     assert unnamed.exit_code == 2 and unnamed.stderr.strip().count("\n") == 0
     assert "several clusters are configured (sim1, sim2): name one" in unnamed.stderr

@@ -80,8 +80,7 @@ class FaceState:
 def _outgoing(hosts: Any, value: Any) -> Any:
     """``value`` without any served cluster's token secret (bad input may echo one back)."""
     for host in hosts:
-        if host.settings.token_secret:
-            value = host.settings.token_secret.scrub(value)
+        value = host.settings.scrub(value)
     return value
 
 

@@ -320,6 +320,24 @@ def _add_commands(cli: click.Group) -> None:
             sys.exit(2)
         emit(ctx, [tool_row(t) for t in found], lambda c: print_tools(c, found))
 
+    @cli.command("clusters")
+    @json_option
+    @click.pass_obj
+    def clusters_command(ctx: Context, as_json: bool) -> None:
+        """List the clusters configured: PROXIMO_CLUSTERS's, or PROXIMO_URL's (named default). Reaches none of them."""
+        ctx.as_json = as_json
+        s = ctx.settings
+        rows = [{"name": name, "url": s.clusters[name].url if s.clusters else s.url, "chosen": name == s.cluster}
+                for name in s.cluster_names()]
+
+        def human(c: Console) -> None:
+            for row in rows:
+                c.print(f"{row['name']:<16} {row['url'] or '(no URL)'}{'  (chosen)' if row['chosen'] else ''}", markup=False)
+            if s.clusters and not s.cluster:
+                c.print("none is chosen: name one with --cluster (or set default in PROXIMO_CLUSTERS)", markup=False)
+
+        emit(ctx, rows, human)
+
     @cli.command()
     @json_option
     @click.pass_obj

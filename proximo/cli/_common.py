@@ -96,7 +96,7 @@ def scrubbed(message: str) -> str:
     """An error line without the token secret, even when the input that is echoed back was the secret."""
     ctx = click.get_current_context(silent=True)
     settings = getattr(ctx.find_object(Context), "settings", None) if ctx else None
-    return settings.token_secret.scrub(message) if settings and settings.token_secret else message
+    return str(settings.scrub(message)) if settings else message
 
 
 def overrides(settings: Settings, token_id: str | None, admin_sources: tuple[str, ...]) -> Settings:

@@ -97,8 +97,9 @@ def one_line(text: str) -> str:
 
 
 def outgoing(host: Host, value: Any) -> Any:
-    """What leaves the face: Proximo's own token secret scrubbed from it, wherever it is (bad input echoes values)."""
-    return host.settings.token_secret.scrub(value) if host.settings.token_secret else value
+    """What leaves the face: Proximo's own token secrets (every cluster's) scrubbed from it, wherever they are (bad
+    input echoes values)."""
+    return host.settings.scrub(value)
 
 
 def structured(host: Host, payload: Any, *, summary: str = "", error: str = "") -> CallToolResult:

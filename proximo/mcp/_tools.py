@@ -59,7 +59,8 @@ def plan_summary(host: Host, plan: Plan) -> str:
     if not plan.complete:
         flags.append("INCOMPLETE (the token cannot see everything)")
     flags.append("reversible" if plan.reversible else "no undo")
-    head = f"Plan {plan.plan_id}: {plan.tool}, {', '.join(flags)}, {len(plan.impacts)} impacts. Nothing has changed."
+    on = f" on cluster {plan.cluster.name}" if plan.cluster is not None and host.settings.clusters else ""
+    head = f"Plan {plan.plan_id}{on}: {plan.tool}, {', '.join(flags)}, {len(plan.impacts)} impacts. Nothing has changed."
     if plan.blocked:
         return f"{head} It is BLOCKED and cannot be applied: {'; '.join(plan.blockers)}"
     auto = host.settings.auto_approve.value

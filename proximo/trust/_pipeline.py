@@ -137,8 +137,7 @@ class Host:
     def _write(self, kind: str, actor: Actor, **fields: Any) -> LedgerRecord | None:
         if self.settings.cluster and kind not in _PROXIMO_WIDE:  # every record of this host's work names its cluster
             fields["outcome"] = {**(fields.get("outcome") or {}), "cluster": self.settings.cluster}
-        if self.settings.token_secret:  # redaction goes by key; this catches the token secret pasted as any value
-            fields = self.settings.token_secret.scrub(fields)
+        fields = self.settings.scrub(fields)  # redaction goes by key; this catches a token secret pasted as any value
         record = self.ledger.append(kind, actor=actor, **fields)  # type: ignore[arg-type]
         if record is not None:
             self.packs.prove(record, ledger_id=self.ledger.ledger_id)
@@ -791,6 +790,9 @@ class Host:
             if record is None or not record.plan_id:
                 raise BadInput(f"ledger record {seq} does not exist or is not about a plan")
             plan = self.get_plan(record.plan_id)
+            if plan.cluster is not None and plan.cluster.name != self.settings.cluster:  # its inverse is that cluster's
+                raise OtherCluster(f"ledger record {seq}: plan {plan.plan_id} changed cluster {plan.cluster.name!r}, not "
+                                   f"{self.settings.cluster!r}: plan its undo on {plan.cluster.name!r}")
             results = self.ledger.find(plan_id=plan.plan_id, kind="apply-result")
             if not results or not results[-1].outcome.get("ok"):
                 raise Refused(f"ledger record {seq}: plan {plan.plan_id} was not applied successfully, so there is nothing to undo")
