@@ -68,8 +68,8 @@ class FaceState:
         """The host of ``cluster`` (None: the default's); a one-line BadInput naming the clusters otherwise."""
         assert self.hosts, "the A2A face runs only inside its server's lifespan"
         if cluster is None:
-            if self.default:
-                return self.hosts[self.default]
+            if self.default or len(self.hosts) == 1:
+                return self.hosts[self.default] if self.default else next(iter(self.hosts.values()))
             raise BadInput(f"several clusters are served ({', '.join(self.hosts)}): name one (\"cluster\": NAME, or "
                            "text starting --cluster NAME)")
         if cluster not in self.hosts:

@@ -119,6 +119,9 @@ def _me() -> str:
 def _cluster_findings(settings: Settings) -> list[Finding]:
     """Which cluster this account's Proximo talks to; with none, the commands that set one up (a token id holds
     a `!`, which bash expands unless quoted: shlex quotes it)."""
+    if settings.clusters:  # PROXIMO_CLUSTERS: checked strictly when read, so each has its URL and token
+        return [Finding("ok", "cluster", f"{name}: {c.url} as {c.token_id}" + (" (chosen)" if name == settings.cluster else ""))
+                for name, c in settings.clusters.items()]
     if settings.url and settings.token_id:
         return [Finding("ok", "cluster", f"{settings.url} as {settings.token_id}")]
     token = settings.token_id or "proximo@pve!agent"

@@ -53,8 +53,8 @@ class FaceState:
     def choose(self, cluster: object) -> Host:
         """The host of ``cluster`` (None: the default one); a one-line BadInput naming the clusters otherwise."""
         if cluster is None:
-            if self.default:
-                return self.hosts[self.default]
+            if self.default or len(self.hosts) == 1:
+                return self.hosts[self.default] if self.default else next(iter(self.hosts.values()))
             raise BadInput(f"several clusters are served ({', '.join(self.hosts)}): name one with the cluster parameter "
                            "(proximo_clusters lists them)")
         host = self.hosts.get(cluster) if isinstance(cluster, str) else None
