@@ -14,7 +14,7 @@ import pytest
 from proximo._host import open_host
 from proximo._settings import Settings
 from proximo._types import Plan
-from proximo.errors import BadInput, OtherCluster
+from proximo.errors import BadInput, OtherCluster, PolicyDenied
 from proximo.testing import SimClusters
 from proximo.trust._pipeline import ClientForm, plan_hash
 
@@ -226,3 +226,49 @@ async def test_no_clusters_token_secret_reaches_the_ledger_whichever_host_record
             await on_west.plan("storage.update", {"storage": east.secret, "comment": f"x{east.secret}"}, west.actor)
     tail = str([msgspec.to_builtins(r) for r in east.ledger().tail(5)])
     assert east.secret not in tail and west.secret not in tail and "***redacted***" in tail
+
+
+async def test_a_renamed_cluster_refuses_the_plans_made_under_its_old_name(tmp_path: Path) -> None:
+    """The operator renames "east" to "east-1" in the clusters file (same URL, same cluster): its old plans name
+    another cluster, and are refused rather than guessed to be the same."""
+    fleet = SimClusters(tmp_path)
+    east = fleet["east"]
+    async with east.host() as on_east:
+        plan = await on_east.plan(*MEDIUM, east.actor)
+    renamed = msgspec.structs.replace(east.settings, cluster="east-1")
+    async with open_host(renamed, transport=east.transport(), packs=fleet.packs) as host:
+        with pytest.raises(OtherCluster, match="made on cluster 'east', not 'east-1'"):
+            await host.apply(plan.plan_id, east.actor)
+    assert [m for m, _ in east.sim.requests if m != "GET"] == []
+
+
+async def test_each_cluster_has_its_own_policy(tmp_path: Path) -> None:
+    fleet = SimClusters(tmp_path)
+    text = fleet.file.read_text().replace('name = "west"', 'name = "west"\npolicy = { deny_tools = ["storage.*"] }')
+    fleet.file.write_text(text)
+    settings = Settings.from_env({"PROXIMO_HOME": str(tmp_path), "PROXIMO_CLUSTERS": str(fleet.file)})
+    east, west = fleet["east"], fleet["west"]
+    async with open_host(settings, cluster="west", transport=west.transport(), packs=fleet.packs) as on_west:
+        with pytest.raises(PolicyDenied, match=r"storage.update: the policy file denies this tool \(deny_tools 'storage\.\*'\)"):
+            await on_west.plan(*MEDIUM, west.actor)
+    async with open_host(settings, cluster="east", transport=east.transport(), packs=fleet.packs) as on_east:
+        assert not (await on_east.plan(*MEDIUM, east.actor)).blocked
+
+
+async def test_a_plan_stored_before_clusters_were_named_still_verifies_and_applies(tmp_path: Path,
+                                                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    """An older Proximo made plans without ``cluster``: their ledger records and hashes stand, and such a plan applies
+    where its ``source`` (the URL) says, as it did."""
+    from proximo.trust._pipeline import Host
+
+    fleet = SimClusters(tmp_path)
+    east = fleet["east"]
+    with monkeypatch.context() as patch:
+        patch.setattr(Host, "cluster_ref", lambda self, model: None)  # what a plan of an older Proximo looks like
+        async with east.host() as old:
+            plan = await old.plan(*MEDIUM, east.actor)
+    assert plan.cluster is None and "cluster" not in plan.content_hash_fields()
+    async with east.host() as host:
+        assert host.get_plan(plan.plan_id).hash == plan.hash
+        assert (await host.apply(plan.plan_id, east.actor)).ok
+    assert east.ledger().verify().ok

@@ -99,3 +99,15 @@ async def test_nobody_is_asked_to_approve_a_plan_on_the_wrong_cluster(tmp_path: 
         assert not (await client.call_tool("proximo_apply", {"plan_id": made["plan_id"], "cluster": "east"})).is_error
         assert len(person.asked) == 1
     assert writes(fleet, "west") == [] and writes(fleet, "east") == ["POST"]
+
+
+async def test_a_plan_of_api_call_is_refused_on_the_other_cluster_too(tmp_path: Path) -> None:
+    """The binding is the host's, not a named tool's: the generic api.call tool's plans are bound the same way."""
+    fleet, server = serve(tmp_path)
+    async with Client(server) as client:
+        made = (await client.call_tool("pve_api_call", {"method": "PUT", "path": "/storage/nfs-backup", "cluster": "west",
+                                                         "params": {"prune-backups": "keep-last=3"}})).structured_content
+        assert made["cluster"]["name"] == "west" and not made["blocked"]
+        wrong = await client.call_tool("proximo_apply", {"plan_id": made["plan_id"], "cluster": "east"})
+        assert wrong.is_error and "made on cluster 'west', not 'east'" in text(wrong)
+    assert writes(fleet, "east") == writes(fleet, "west") == []
