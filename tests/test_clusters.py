@@ -272,3 +272,18 @@ async def test_a_plan_stored_before_clusters_were_named_still_verifies_and_appli
         assert host.get_plan(plan.plan_id).hash == plan.hash
         assert (await host.apply(plan.plan_id, east.actor)).ok
     assert east.ledger().verify().ok
+
+
+async def test_the_hourly_cap_counts_each_clusters_applies(tmp_path: Path) -> None:
+    """PROXIMO_POLICY's max_applies_per_hour = 1 holds on each cluster that has it: east's apply does not use west's."""
+    (tmp_path / "policy.toml").write_text("max_applies_per_hour = 1\n")
+    fleet = SimClusters(tmp_path / "fleet", env={"PROXIMO_POLICY": str(tmp_path / "policy.toml")})
+    east, west = fleet["east"], fleet["west"]
+    async with east.host() as on_east, west.host() as on_west:
+        first = await on_east.plan(*MEDIUM, east.actor)
+        again = await on_east.plan("storage.update", {"storage": "nfs-backup", "prune-backups": "keep-last=5"}, east.actor)
+        theirs = await on_west.plan(*MEDIUM, west.actor)
+        assert (await on_east.apply(first.plan_id, east.actor)).ok
+        assert (await on_west.apply(theirs.plan_id, west.actor)).ok  # west's first apply this hour
+        with pytest.raises(PolicyDenied, match="the policy allows 1 applies an hour, and 1 started in the last hour"):
+            await on_east.apply(again.plan_id, east.actor)
