@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import functools
 import logging
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Callable
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -101,3 +101,21 @@ async def open_host(settings: Settings, *, snapshot: str | Path | None = None, t
             await client.aclose()
 
 
+
+
+HostFactory = Callable[[], AbstractAsyncContextManager[Host]]
+
+
+async def served_clusters(settings: Settings, packs: PackManager) -> tuple[HostFactory | dict[str, HostFactory], str, str]:
+    """What a long-running face (MCP, A2A) serves: a host factory for the one cluster, or one per cluster of
+    PROXIMO_CLUSTERS by name; the default cluster ("" where several have none); where, for its start-up line.
+    Each cluster's client is made first, so what is missing is said before anyone connects."""
+    if not settings.clusters:
+        await make_client(settings).aclose()
+        return functools.partial(open_host, settings, packs=packs), "", settings.url
+    for cluster in settings.clusters:
+        await make_client(settings.for_cluster(cluster)).aclose()
+    factories: dict[str, HostFactory] = {cluster: functools.partial(open_host, settings, packs=packs, cluster=cluster)
+                                         for cluster in settings.clusters}
+    # the chosen one (PROXIMO_CLUSTER), the file's default, the only one, or ""
+    return factories, settings.cluster, f"{len(factories)} clusters ({', '.join(factories)})"

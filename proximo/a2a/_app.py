@@ -7,8 +7,8 @@ import os
 import shlex
 import sys
 import uuid
-from collections.abc import AsyncIterator, Callable, Mapping
-from contextlib import AbstractAsyncContextManager, AsyncExitStack, asynccontextmanager
+from collections.abc import AsyncIterator, Mapping
+from contextlib import AsyncExitStack, asynccontextmanager
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -26,6 +26,7 @@ from .._secret import Secret
 from .._settings import Settings
 from .._tools import ToolRegistry
 from ..errors import BadInput
+from .._host import HostFactory
 from ..trust._pipeline import Host
 from ._card import JSONRPC_PATH, REST_PREFIX, agent_card
 from ._executor import CLUSTER_KEY, PARKED_KEY, PLAN_KEY, FaceState, ProximoExecutor, decided
@@ -34,7 +35,6 @@ from ._store import SqliteTaskStore
 
 log = logging.getLogger("proximo.a2a")
 WATCH_INTERVAL = 0.2  # how often a parked task looks at the ledger for a person's decision (server side)
-HostFactory = Callable[[], AbstractAsyncContextManager[Host]]
 
 
 def build_app(host_factory: HostFactory | Mapping[str, HostFactory], *, tools: ToolRegistry, home: Path, base_url: str,
@@ -140,18 +140,11 @@ async def serve_a2a(settings: Settings, *, host: str = "127.0.0.1", port: int = 
         prefix = f"PROXIMO_HOME={shlex.quote(env['PROXIMO_HOME'])} " if env.get("PROXIMO_HOME") else ""
         approve = prefix + "proximo approve --sim"
     else:
-        from .._host import make_client, make_packs, open_host
+        from .._host import make_packs, served_clusters
 
         packs = make_packs(settings)
         registry, home, approve = packs.tools, Path(settings.home), "proximo approve"
-        if settings.clusters:  # PROXIMO_CLUSTERS: every cluster, each request naming its own (or the default)
-            for cluster in settings.clusters:
-                await make_client(settings.for_cluster(cluster)).aclose()
-            factory = {c: partial(open_host, settings, packs=packs, cluster=c) for c in settings.clusters}
-            default, where = settings.cluster, f"{len(settings.clusters)} clusters ({', '.join(settings.clusters)})"
-        else:
-            await make_client(settings).aclose()  # names what is missing before anyone connects
-            factory, where = partial(open_host, settings, packs=packs), settings.url
+        factory, default, where = await served_clusters(settings, packs)
     sock = listen(host, port)
     shown = f"[{host}]" if ":" in host else host
     base = f"http://{shown}:{sock.getsockname()[1]}"

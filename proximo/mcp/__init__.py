@@ -17,8 +17,8 @@ import logging
 import os
 import shlex
 import sys
-from collections.abc import AsyncIterator, Callable, Mapping
-from contextlib import AbstractAsyncContextManager, AsyncExitStack, asynccontextmanager
+from collections.abc import AsyncIterator, Mapping
+from contextlib import AsyncExitStack, asynccontextmanager
 from functools import partial
 from typing import Any, Literal
 
@@ -26,6 +26,7 @@ import anyio
 import msgspec
 from mcp.server.mcpserver import MCPServer
 
+from .._host import HostFactory
 from ..trust._pipeline import Host
 from .._settings import Settings
 from .._tools import ToolRegistry
@@ -46,7 +47,6 @@ __all__ = ["BearerAuth", "FaceState", "McpSettings", "build_server", "http_app",
 
 log = logging.getLogger("proximo.mcp")
 
-HostFactory = Callable[[], AbstractAsyncContextManager[Host]]
 
 INSTRUCTIONS = """\
 Proximo manages a Proxmox VE cluster; every change goes PLAN -> APPROVE -> APPLY -> PROVE -> UNDO.
@@ -175,13 +175,6 @@ def sim_approve_command() -> str:
     return (f"PROXIMO_HOME={shlex.quote(home)} " if home else "") + "proximo approve --sim"
 
 
-async def _check_live(settings: Settings) -> None:
-    from .._host import make_client
-
-    client = make_client(settings)  # raises BadInput naming what is missing, before any client connects
-    await client.aclose()
-
-
 async def serve_async(settings: Settings, mcp_settings: McpSettings, *, transport: Literal["stdio", "http"] = "stdio",
                       host: str = "127.0.0.1", port: int = 8765, sim: bool = False) -> None:
     _stderr_logging()
@@ -195,20 +188,11 @@ async def serve_async(settings: Settings, mcp_settings: McpSettings, *, transpor
         mcp_settings = msgspec.structs.replace(mcp_settings, approve_command=sim_approve_command())
         where = f"the built-in simulated cluster (ledger and plans in {world.home})"
     else:
-        from .._host import make_packs, open_host
+        from .._host import make_packs, served_clusters
 
         packs = make_packs(settings)
         registry = packs.tools
-        if settings.clusters:  # PROXIMO_CLUSTERS: every cluster, each named in every call (or the default)
-            for cluster in settings.clusters:
-                await _check_live(settings.for_cluster(cluster))
-            factory = {cluster: partial(open_host, settings, packs=packs, cluster=cluster) for cluster in settings.clusters}
-            default = settings.cluster  # the chosen one (PROXIMO_CLUSTER), the file's default, the only one, or ""
-            where = f"{len(settings.clusters)} clusters ({', '.join(settings.clusters)})"
-        else:
-            await _check_live(settings)
-            factory = partial(open_host, settings, packs=packs)
-            where = settings.url
+        factory, default, where = await served_clusters(settings, packs)
     server = build_server(factory, mcp_settings, tools=registry, default_cluster=default)
     count = len(await server.list_tools())
     if transport == "stdio":
