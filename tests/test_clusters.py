@@ -287,3 +287,15 @@ async def test_the_hourly_cap_counts_each_clusters_applies(tmp_path: Path) -> No
         assert (await on_west.apply(theirs.plan_id, west.actor)).ok  # west's first apply this hour
         with pytest.raises(PolicyDenied, match="the policy allows 1 applies an hour, and 1 started in the last hour"):
             await on_east.apply(again.plan_id, east.actor)
+
+
+async def test_a_face_serves_every_cluster_of_the_file(tmp_path: Path) -> None:
+    """What `proximo serve` and `proximo-a2a` serve (_host.served_clusters): a host factory per cluster, by name."""
+    from proximo._host import served_clusters
+
+    fleet = SimClusters(tmp_path)
+    factories, default, where = await served_clusters(fleet.settings, fleet.packs)
+    assert isinstance(factories, dict) and list(factories) == ["east", "west"]
+    assert default == "" and where == "2 clusters (east, west)"
+    chosen = Settings.from_env({"PROXIMO_HOME": str(tmp_path), "PROXIMO_CLUSTERS": str(fleet.file), "PROXIMO_CLUSTER": "west"})
+    assert (await served_clusters(chosen, fleet.packs))[1] == "west"
