@@ -292,10 +292,15 @@ async def test_the_hourly_cap_counts_each_clusters_applies(tmp_path: Path) -> No
 async def test_a_face_serves_every_cluster_of_the_file(tmp_path: Path) -> None:
     """What `proximo serve` and `proximo-a2a` serve (_host.served_clusters): a host factory per cluster, by name."""
     from proximo._host import served_clusters
+    from proximo._plugins import make_packs
+    from proximo._world import clusters_file
 
-    fleet = SimClusters(tmp_path)
-    factories, default, where = await served_clusters(fleet.settings, fleet.packs)
+    path = clusters_file(tmp_path / "c", [(name, f"http://127.0.0.1:{port}", "proximo@pve!agent", "s" * 32)
+                                          for name, port in (("east", 18006), ("west", 18007))])
+    env = {"PROXIMO_HOME": str(tmp_path), "PROXIMO_CLUSTERS": str(path)}
+    settings = Settings.from_env(env)
+    factories, default, where = await served_clusters(settings, make_packs(settings))  # makes clients, connects none
     assert isinstance(factories, dict) and list(factories) == ["east", "west"]
     assert default == "" and where == "2 clusters (east, west)"
-    chosen = Settings.from_env({"PROXIMO_HOME": str(tmp_path), "PROXIMO_CLUSTERS": str(fleet.file), "PROXIMO_CLUSTER": "west"})
-    assert (await served_clusters(chosen, fleet.packs))[1] == "west"
+    chosen = Settings.from_env({**env, "PROXIMO_CLUSTER": "west"})
+    assert (await served_clusters(chosen, make_packs(chosen)))[1] == "west"
