@@ -304,3 +304,27 @@ async def test_a_face_serves_every_cluster_of_the_file(tmp_path: Path) -> None:
     assert default == "" and where == "2 clusters (east, west)"
     chosen = Settings.from_env({**env, "PROXIMO_CLUSTER": "west"})
     assert (await served_clusters(chosen, make_packs(chosen)))[1] == "west"
+
+
+async def test_the_service_desk_decides_each_plan_on_its_own_cluster(tmp_path: Path) -> None:
+    """Service mode on several clusters: approve.sock's desk approves a plan with its own cluster's host (where the
+    approval is checked and recorded), whichever cluster the service's first host is on."""
+    import os
+
+    from proximo.service._service import AccessRules, ApprovalDesk, Peer
+
+    approver = os.getuid() + 4242  # an account that is not Proximo's own (the kernel names it on the socket)
+    fleet = SimClusters(tmp_path, env={"PROXIMO_APPROVERS": str(approver)})
+    east, west = fleet["east"], fleet["west"]
+    rules = AccessRules(service_uid=os.getuid(), approvers=frozenset({approver}), agents=frozenset())
+    async with east.host() as on_east, west.host() as on_west:
+        plan = await on_west.plan(*HIGH, west.actor)
+        only_east = ApprovalDesk(on_east, rules, fleet.settings)  # a desk that knows one cluster refuses the other's
+        refused = only_east.answer(Peer(pid=1, uid=approver, gid=approver), {"op": "approve", "plan_id": plan.plan_id})
+        assert refused["ok"] is False and "made on cluster 'west', not 'east'" in refused["error"]
+        desk = ApprovalDesk(on_east, rules, fleet.settings, {"east": on_east, "west": on_west})
+        answer = desk.answer(Peer(pid=1, uid=approver, gid=approver), {"op": "approve", "plan_id": plan.plan_id})
+        assert answer["ok"] is True, answer
+        assert (await on_west.apply(plan.plan_id, west.actor)).ok
+    approval = west.ledger().find(plan_id=plan.plan_id, kind="approve")[-1]
+    assert approval.outcome["cluster"] == "west" and approval.outcome["channel"] == "unix-socket"
