@@ -4,15 +4,15 @@ from __future__ import annotations
 
 import functools
 import logging
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Callable
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from .trust._executor import Executor
 from .trust._ledger import Actor, LedgerUnreachable
 from .trust._pipeline import Host
-from .trust._policy import load_policy
+from .trust._policy import Policy, load_policy, policy_from_table
 from ._plugins import PackManager, make_packs
 from ._settings import Settings
 from ._parsed_cache import ParsedSnapshotCache
@@ -39,8 +39,10 @@ def make_client(settings: Settings, *, transport: httpx.AsyncBaseTransport | Non
     from .pve._client import PveClient
     from .pve._tls import TlsSettings, make_transport
 
+    if not settings.url and settings.clusters:  # several, none chosen: say which there are
+        settings = settings.for_cluster(None)
     if not settings.url:
-        raise BadInput("no cluster configured: set PROXIMO_URL (or use --snapshot FILE, or `proximo demo`)")
+        raise BadInput("no cluster configured: set PROXIMO_URL or PROXIMO_CLUSTERS (or use --snapshot FILE, or `proximo demo`)")
     if not settings.token_id or not settings.token_secret:
         raise BadInput("set PROXIMO_TOKEN_ID and PROXIMO_TOKEN_SECRET (or PROXIMO_TOKEN_FILE)")
     if transport is None and settings.url.startswith("https://"):
@@ -51,14 +53,24 @@ def make_client(settings: Settings, *, transport: httpx.AsyncBaseTransport | Non
         raise BadInput(str(exc)) from None
 
 
+def policy_of(settings: Settings) -> Policy:
+    """The policy of the cluster ``settings`` reach: its inline table (PROXIMO_CLUSTERS), else its policy file."""
+    if settings.policy_table is not None:
+        return policy_from_table(settings.policy_table, f"PROXIMO_CLUSTERS: cluster {settings.cluster!r}: policy")
+    return load_policy(settings.policy_path)
+
+
 @asynccontextmanager
 async def open_host(settings: Settings, *, snapshot: str | Path | None = None, transport: httpx.AsyncBaseTransport | None = None,
-                    packs: PackManager | None = None) -> AsyncIterator[Host]:
-    """A host on a live cluster (``PROXIMO_URL``) or, with ``snapshot``, offline on a snapshot file."""
+                    packs: PackManager | None = None, cluster: str | None = None) -> AsyncIterator[Host]:
+    """A host on a live cluster (``PROXIMO_URL``, or ``cluster`` of PROXIMO_CLUSTERS; none named: the one chosen,
+    the default, or the only one) or, with ``snapshot``, offline on a snapshot file."""
+    if cluster is not None:
+        settings = settings.for_cluster(cluster)
     packs = packs or make_packs(settings)
     if settings.exec_enabled and "*" in settings.exec_allow:
         _warn_exec_everywhere(str(settings.home))
-    policy = load_policy(settings.policy_path)  # a broken policy file stops the host here, before any read
+    policy = policy_of(settings)  # a broken policy stops the host here, before any read
     client: PveClient | None = None
     source: Source
     executor: Executor | None = None
@@ -93,3 +105,19 @@ async def open_host(settings: Settings, *, snapshot: str | Path | None = None, t
             await client.aclose()
 
 
+HostFactory = Callable[[], AbstractAsyncContextManager[Host]]
+
+
+async def served_clusters(settings: Settings, packs: PackManager) -> tuple[HostFactory | dict[str, HostFactory], str, str]:
+    """What a long-running face (MCP, A2A) serves: a host factory for the one cluster, or one per cluster of
+    PROXIMO_CLUSTERS by name; the default cluster ("" where several have none); where, for its start-up line.
+    Each cluster's client is made first, so what is missing is said before anyone connects."""
+    if not settings.clusters:
+        await make_client(settings).aclose()
+        return functools.partial(open_host, settings, packs=packs), "", settings.url
+    for cluster in settings.clusters:
+        await make_client(settings.for_cluster(cluster)).aclose()
+    factories: dict[str, HostFactory] = {cluster: functools.partial(open_host, settings, packs=packs, cluster=cluster)
+                                         for cluster in settings.clusters}
+    # the chosen one (PROXIMO_CLUSTER), the file's default, the only one, or ""
+    return factories, settings.cluster, f"{len(factories)} clusters ({', '.join(factories)})"

@@ -9,6 +9,7 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
+from ._clusters import SINGLE
 from .trust._ledger import LedgerRecord, VerifyResult, redact
 from ._types import Plan, Risk
 
@@ -52,6 +53,9 @@ def plan_document(plan: Plan) -> dict[str, Any]:
 
 def print_plan(console: Console, plan: Plan) -> None:
     console.print(Text(plan_headline(plan), style=RISK_STYLE[plan.risk]))
+    if plan.cluster is not None and plan.cluster.name != SINGLE:  # one of several clusters: say which
+        where = ", ".join(part for part in (plan.cluster.url, plan.cluster.id) if part)
+        console.print(f"on cluster {plan.cluster.name}" + (f" ({where})" if where else ""), markup=False)
     if plan.impacts:
         console.print(f"affected (cluster-wide): {len(plan.impacts)}")
         table = Table(show_header=False, box=None, padding=(0, 1))

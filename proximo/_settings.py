@@ -5,10 +5,12 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
 import msgspec
 import platformdirs
 
+from ._clusters import SINGLE, ClusterConfig, load_clusters
 from ._secret import Secret
 from ._types import Risk
 from .errors import BadInput
@@ -17,7 +19,18 @@ from .pve._fingerprint import normalize_fingerprint
 MAX_PLAN_TTL = 7 * 24 * 3600
 
 
+# the single-cluster variables: a clusters file says all of this per cluster, so they may not be set beside it
+_SINGLE_VARIABLES = ("PROXIMO_URL", "PROXIMO_TOKEN_ID", "PROXIMO_TOKEN_SECRET", "PROXIMO_TOKEN_FILE", "PROXIMO_CA_FILE",
+                     "PROXIMO_TLS_FINGERPRINT")
+
+
 class Settings(msgspec.Struct, kw_only=True):
+    # The cluster these settings reach (url, token, TLS and policy are its own): "default" for the single-cluster
+    # variables; with PROXIMO_CLUSTERS, the one chosen (--cluster, PROXIMO_CLUSTER, the file's default, the only one),
+    # or "" while none is (then nothing reaches a cluster: see ``for_cluster``).
+    cluster: str = SINGLE
+    clusters: dict[str, ClusterConfig] = {}  # PROXIMO_CLUSTERS, by name in file order; empty: the single variables
+    default_cluster: str = ""  # the clusters file's ``default`` key
     url: str = ""
     token_id: str = ""
     token_secret: Secret | None = None
@@ -41,6 +54,7 @@ class Settings(msgspec.Struct, kw_only=True):
     disabled_packs: list[str] = []
     admin_sources: list[str] = []
     policy_path: Path | None = None  # PROXIMO_POLICY: the operator's limits (see proximo/trust/_policy.py)
+    policy_table: dict[str, object] | None = None  # a cluster's inline policy table (PROXIMO_CLUSTERS)
     approvers: list[str] = []  # PROXIMO_APPROVERS: unix accounts (names or uids) that may approve over the service socket
     agents: list[str] = []  # PROXIMO_AGENTS: unix accounts that may connect to the service as agents (empty: any)
     service_dir: Path = Path("/run/proximo")  # PROXIMO_SERVICE_DIR: where the service's sockets are
@@ -52,6 +66,39 @@ class Settings(msgspec.Struct, kw_only=True):
     ssh_known_hosts: Path | None = None  # PROXIMO_SSH_KNOWN_HOSTS (default $PROXIMO_HOME/known_hosts)
     ssh_port: int = 22  # PROXIMO_SSH_PORT
 
+    def cluster_names(self) -> list[str]:
+        """Every cluster configured, in the clusters file's order (the single-cluster variables: one)."""
+        return list(self.clusters) or [self.cluster]
+
+    def for_cluster(self, name: str | None) -> Settings:
+        """These settings on cluster ``name`` (None: the one already chosen, the default, or the only one); a name
+        that is not configured, or none where several are and none is the default, is a one-line BadInput."""
+        if not self.clusters:
+            if name is None or name == self.cluster:
+                return self
+            raise BadInput(f"no cluster {name[:80]!r}: one cluster is configured, {self.cluster!r} (PROXIMO_URL); "
+                           "PROXIMO_CLUSTERS configures several")
+        if name is None:
+            if self.cluster:
+                return self
+            raise BadInput(f"several clusters are configured ({', '.join(self.clusters)}): name one (--cluster NAME, "
+                           "or the cluster parameter), or set default in PROXIMO_CLUSTERS")
+        config = self.clusters.get(name)
+        if config is None:
+            raise BadInput(f"no cluster {name[:80]!r}: the clusters are {', '.join(self.clusters)}")
+        return msgspec.structs.replace(self, cluster=name, url=config.url, token_id=config.token_id,
+                                       token_secret=config.token_secret, ca_file=config.ca_file,
+                                       tls_fingerprint=config.tls_fingerprint, policy_path=config.policy_path,
+                                       policy_table=config.policy_table)
+
+    def scrub(self, value: Any) -> Any:
+        """``value`` without any secret these settings hold (this cluster's token secret, every other's in
+        PROXIMO_CLUSTERS, and PROXIMO_DB's password), wherever it occurs: what Proximo says or records may echo input that carried one."""
+        secrets = [self.token_secret, *(c.token_secret for c in self.clusters.values()), self.db_password]
+        for secret in dict.fromkeys(s for s in secrets if s):  # the chosen cluster's is also in clusters
+            value = secret.scrub(value)
+        return value
+
     def exec_allows(self, ctid: int) -> bool:
         """Whether PROXIMO_EXEC_ALLOW lets a command run in this container (fail closed: nothing when empty)."""
         return "*" in self.exec_allow or str(ctid) in self.exec_allow
@@ -60,6 +107,13 @@ class Settings(msgspec.Struct, kw_only=True):
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
         env = os.environ if env is None else env
         home = Path(env.get("PROXIMO_HOME") or platformdirs.user_data_dir("proximo"))
+        clusters: dict[str, ClusterConfig] = {}
+        default_cluster = ""
+        if env.get("PROXIMO_CLUSTERS"):
+            if both := [name for name in _SINGLE_VARIABLES if env.get(name)]:
+                raise BadInput(f"PROXIMO_CLUSTERS and {', '.join(both)} are both set: the clusters file names each "
+                               "cluster's URL, token and TLS; unset the single-cluster variables")
+            clusters, default_cluster = load_clusters(env["PROXIMO_CLUSTERS"])
         secret = env.get("PROXIMO_TOKEN_SECRET")
         if not secret and env.get("PROXIMO_TOKEN_FILE"):
             try:
@@ -119,7 +173,14 @@ class Settings(msgspec.Struct, kw_only=True):
             ssh_port = 0
         if not 0 < ssh_port < 65536:
             raise BadInput("PROXIMO_SSH_PORT must be a port number")
-        return cls(
+        policy_path = Path(env["PROXIMO_POLICY"]) if env.get("PROXIMO_POLICY") else None
+        # a cluster with no policy of its own has PROXIMO_POLICY's
+        clusters = {name: msgspec.structs.replace(c, policy_path=policy_path)
+                    if c.policy_path is None and c.policy_table is None else c for name, c in clusters.items()}
+        settings = cls(
+            cluster="" if clusters else SINGLE,
+            clusters=clusters,
+            default_cluster=default_cluster,
             url=env.get("PROXIMO_URL", "").rstrip("/"),
             token_id=env.get("PROXIMO_TOKEN_ID", ""),
             token_secret=Secret(secret) if secret else None,
@@ -138,7 +199,7 @@ class Settings(msgspec.Struct, kw_only=True):
             ledger_anchor_token=anchor_token,
             disabled_packs=[p for p in env.get("PROXIMO_DISABLED_PACKS", "").split(",") if p.strip()],
             admin_sources=[s for s in env.get("PROXIMO_ADMIN_SOURCES", "").split(",") if s.strip()],
-            policy_path=Path(env["PROXIMO_POLICY"]) if env.get("PROXIMO_POLICY") else None,
+            policy_path=policy_path,
             approvers=_names(env.get("PROXIMO_APPROVERS", "")),
             agents=_names(env.get("PROXIMO_AGENTS", "")),
             service_dir=Path(env.get("PROXIMO_SERVICE_DIR") or "/run/proximo"),
@@ -149,6 +210,11 @@ class Settings(msgspec.Struct, kw_only=True):
             ssh_known_hosts=Path(env.get("PROXIMO_SSH_KNOWN_HOSTS") or home / "known_hosts"),
             ssh_port=ssh_port,
         )
+        chosen = env.get("PROXIMO_CLUSTER") or None  # the cluster a process works on, where it is not named per call
+        if not clusters:
+            return settings.for_cluster(chosen)
+        chosen = chosen or default_cluster or (next(iter(clusters)) if len(clusters) == 1 else None)
+        return settings.for_cluster(chosen) if chosen else settings
 
 
 def _names(value: str) -> list[str]:

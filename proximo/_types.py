@@ -143,6 +143,18 @@ class LedgerRef(msgspec.Struct, frozen=True):
     chain: str  # "sha256" | "hmac-sha256"; "unreachable" (seq 0, no head): a read answered while the shared ledger was down
 
 
+class ClusterRef(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    """The cluster a plan was made on: a plan applies there and nowhere else (docs/configuration.md, "Several clusters").
+
+    ``name`` is the operator's (PROXIMO_CLUSTERS; ``default`` for PROXIMO_URL), ``url`` where its API was reached
+    ("" offline), ``id`` what the cluster says it is (``cluster:<corosync name>`` or ``node:<name>``, from
+    /cluster/status): a name re-pointed at another URL, or a URL that now answers as another cluster, refuses it."""
+
+    name: str
+    url: str
+    id: str
+
+
 class Plan(msgspec.Struct, frozen=True, kw_only=True):
     """A dry run: exactly the steps that apply will run, and what they will do to the cluster."""
 
@@ -168,12 +180,15 @@ class Plan(msgspec.Struct, frozen=True, kw_only=True):
     hash: str = ""
     ledger: LedgerRef | None = None
     undo_of: int | None = None  # the ledger seq whose change this plan undoes
+    cluster: ClusterRef | None = None  # None: a plan made before Proximo named clusters (its ``source`` binds it)
 
     def content_hash_fields(self) -> dict[str, Any]:
         """What the plan hash covers: everything that decides what runs and what was shown."""
         data = msgspec.to_builtins(self)
         for key in ("hash", "ledger"):
             data.pop(key, None)
+        if data.get("cluster") is None:  # a plan stored before clusters were named hashes as it did then
+            data.pop("cluster", None)
         return data
 
 

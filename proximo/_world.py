@@ -8,6 +8,7 @@ pytest fixtures live in :mod:`proximo.testing`.
 from __future__ import annotations
 
 import copy
+import json
 import secrets
 from collections.abc import AsyncIterator, Iterable
 from contextlib import asynccontextmanager
@@ -54,14 +55,17 @@ class World:
     """A simulated cluster plus everything a host needs, in a temporary folder."""
 
     def __init__(self, home: Path, snapshot: dict[str, Any] | None = None, *, extra_packs: Iterable[tuple[str, object]] = (),
-                 env: dict[str, str] | None = None, pve_version: str | None = None) -> None:
+                 env: dict[str, str] | None = None, pve_version: str | None = None, settings: Settings | None = None,
+                 secret: str | None = None, packs: PackManager | None = None) -> None:
         """``pve_version``: the PVE release the simulated cluster runs (``8.4``, ``9.1``, or a version such as
-        ``8.4.1``); by default the snapshot's own ``/version``, and 9.1 for the demo cluster or a snapshot without one."""
+        ``8.4.1``); by default the snapshot's own ``/version``, and 9.1 for the demo cluster or a snapshot without one.
+        ``settings``, ``secret`` and ``packs``: one of several clusters (:class:`SimClusters`) gives its own."""
         self.home = home
-        self.secret = secrets.token_hex(16)
-        self.settings = Settings.from_env({"PROXIMO_HOME": str(home), "PROXIMO_URL": "http://pve.sim:8006",
-                                           "PROXIMO_TOKEN_ID": TOKEN_ID, "PROXIMO_TOKEN_SECRET": self.secret, **(env or {})})
-        self.packs: PackManager = make_packs(self.settings, extra=extra_packs)
+        self.secret = secret or secrets.token_hex(16)
+        self.settings = settings or Settings.from_env({
+            "PROXIMO_HOME": str(home), "PROXIMO_URL": "http://pve.sim:8006", "PROXIMO_TOKEN_ID": TOKEN_ID,
+            "PROXIMO_TOKEN_SECRET": self.secret, **(env or {})})
+        self.packs: PackManager = packs or make_packs(self.settings, extra=extra_packs)
         # the caller's document is copied (the simulator changes what it serves); the demo's is parsed afresh each time
         self.snapshot = copy.deepcopy(snapshot) if snapshot else demo_snapshot()
         self.sim = Simulator(load_snapshot(self.snapshot), self.packs.semantics, tokens={TOKEN_ID: self.secret},
@@ -122,6 +126,48 @@ async def demo_plans(world: World) -> list[Plan]:
     async with world.host(admin_sources=[DEMO_OPERATOR]) as host:
         firewall = await host.plan("firewall.options.set", {"level": "cluster", "enable": 1, "policy_in": "DROP"}, world.actor)
     return [storage, firewall]
+
+
+def clusters_file(folder: Path, clusters: Iterable[tuple[str, str, str, str]], *, default: str = "") -> Path:
+    """A clusters file (PROXIMO_CLUSTERS) in ``folder`` for each (name, URL, token id, secret), each secret in a token
+    file of its own beside it (mode 0600); ``default``: the file's default cluster."""
+    folder.mkdir(parents=True, exist_ok=True)
+    lines = [f"default = {json.dumps(default)}", ""] if default else []
+    for name, url, token_id, secret in clusters:
+        token = folder / f"{name}.token"
+        token.touch(mode=0o600)
+        token.write_text(secret + "\n")
+        lines += ["[[cluster]]", f"name = {json.dumps(name)}", f"url = {json.dumps(url)}", f"token_id = {json.dumps(token_id)}",
+                  f"token_file = {json.dumps(token.name)}", ""]
+    path = folder / "clusters.toml"
+    path.write_text("\n".join(lines))
+    return path
+
+
+class SimClusters:
+    """Several simulated clusters and one Proximo on them all: one home (one ledger, one plan store), a clusters file,
+    and a :class:`World` per cluster: the demo cluster (or ``snapshot``) under the cluster's name, its nodes keeping
+    theirs (clusters often share node names). Each serves in-process at ``http://NAME.sim:8006``."""
+
+    def __init__(self, home: Path, names: Iterable[str] = ("east", "west"), *, snapshot: dict[str, Any] | None = None,
+                 env: dict[str, str] | None = None) -> None:
+        from .sim import named_cluster
+
+        self.home = home
+        keys = {name: secrets.token_hex(16) for name in names}
+        self.file = clusters_file(home / "clusters", [(n, f"http://{n}.sim:8006", TOKEN_ID, k) for n, k in keys.items()])
+        self.settings = Settings.from_env({"PROXIMO_HOME": str(home), "PROXIMO_CLUSTERS": str(self.file), **(env or {})})
+        self.packs: PackManager = make_packs(self.settings)
+        self.worlds = {name: World(home, named_cluster(copy.deepcopy(snapshot) if snapshot else demo_snapshot(), name),
+                                   settings=self.settings.for_cluster(name), secret=key, packs=self.packs)
+                       for name, key in keys.items()}
+
+    def __getitem__(self, name: str) -> World:
+        return self.worlds[name]
+
+    def factories(self) -> dict[str, Any]:
+        """Each cluster's host factory, by name: what a face serving all of them opens (``build_server``)."""
+        return {name: world.host for name, world in self.worlds.items()}
 
 
 def sim_world(settings: Settings) -> World:

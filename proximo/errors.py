@@ -11,6 +11,7 @@
     │   ├── NotApproved           above the auto-approve level and no person has approved it
     │   ├── AlreadyApplied        a plan runs at most once
     │   ├── OfflinePlan           a plan made from a snapshot cannot be applied
+    │   ├── OtherCluster          a plan made on one cluster is never approved or applied on another
     │   ├── PolicyDenied          the policy file forbids it
     │   └── UnknownRelease        the cluster runs a PVE release Proximo has no schema for: no plans, reads only
     ├── PackError                 a tool pack broke a contract (duplicate tool id, bad steps)
@@ -51,6 +52,10 @@ class Refused(ProximoError):
 
 class NotModelled(Refused):
     pass
+
+
+class OtherCluster(Refused):
+    """The plan was made on another cluster (another name, URL, or the cluster answering there is another one)."""
 
 
 class NotRead(Refused):

@@ -7,6 +7,7 @@
 ``World`` builds a simulator and hosts against it in-process (httpx ASGI transport) or over a real loopback
 socket; ``snapshot_from`` builds a model from API-shaped data you write in a test, and ``operator_access`` the
 access rows that let Proximo's token make the writes a test plans (Proxmox's permission checks are modelled).
+``SimClusters`` is several simulated clusters under one Proximo (one ledger, a clusters file), a ``World`` each.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from ._world import TOKEN_ID, World, operator_access, snapshot_from
+from ._world import TOKEN_ID, SimClusters, World, operator_access, snapshot_from
 
 
 @pytest.fixture
@@ -24,4 +25,4 @@ def proximo_world(tmp_path: Path) -> World:
     return World(tmp_path)
 
 
-__all__ = ["TOKEN_ID", "World", "operator_access", "proximo_world", "snapshot_from"]
+__all__ = ["TOKEN_ID", "SimClusters", "World", "operator_access", "proximo_world", "snapshot_from"]

@@ -152,7 +152,7 @@ def test_cli_snapshot_writes_what_the_simulator_serves(tmp_path: Path, monkeypat
 
 # --- (c) plans made offline equal plans made live ----------------------------------------------------------
 
-DIFFER = {"plan_id", "created_at", "expires_at", "source", "hash", "ledger", "fingerprint"}
+DIFFER = {"plan_id", "created_at", "expires_at", "source", "hash", "ledger", "fingerprint", "cluster"}
 
 
 def _same_read(live: dict[str, str], offline: dict[str, str]) -> None:
@@ -186,6 +186,10 @@ async def test_offline_plan_equals_live_plan(tmp_path: Path, tool: str, params: 
     assert live.impacts, "these cases all have a blast radius"
     assert live.source.startswith("live:") and offline.source.startswith("snapshot:")
     assert live.plan_id != offline.plan_id and live.hash != offline.hash
+    # the same cluster, as it names itself; only the live plan has the URL it reaches it at
+    assert live.cluster is not None and offline.cluster is not None
+    assert (live.cluster.name, live.cluster.id) == (offline.cluster.name, offline.cluster.id) == ("default", "cluster:demo")
+    assert live.cluster.url == "http://pve.sim:8006" and offline.cluster.url == ""
 
 
 @pytest.mark.anyio

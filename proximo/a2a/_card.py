@@ -1,8 +1,10 @@
-"""The agent card, generated from the tool registry: five skills (inspect, plan, apply, undo, audit), nothing per tool."""
+"""The agent card, generated from the tool registry: five skills (inspect, plan, apply, undo, audit), nothing per tool;
+a sixth, clusters, where several clusters are served (their names, and how a request names one)."""
 
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 
 from a2a.types import AgentCapabilities, AgentCard, AgentInterface, AgentSkill
 
@@ -18,7 +20,7 @@ def _example(spec: ToolSpec) -> str:
     return json.dumps({"tool": spec.id, "params": {name: "..." for name in required}})
 
 
-def skills(specs: list[ToolSpec], *, read_only: bool) -> list[AgentSkill]:
+def skills(specs: list[ToolSpec], *, read_only: bool, clusters: Sequence[str] = (), default_cluster: str = "") -> list[AgentSkill]:
     reads = [s for s in specs if not s.mutating]
     plans = [s for s in specs if s.mutating]
     out = [AgentSkill(
@@ -50,6 +52,16 @@ def skills(specs: list[ToolSpec], *, read_only: bool) -> list[AgentSkill]:
                 tags=["proxmox", "undo"], examples=['{"undo": 42}', "undo 42"],
                 input_modes=["application/json", "text/plain"], output_modes=["application/json"]),
         ]
+    if clusters:
+        default = f" The default is {default_cluster}." if default_cluster else " There is no default: name one in each request."
+        out.append(AgentSkill(
+            id="clusters", name="Choose the cluster",
+            description=f"This agent manages {len(clusters)} clusters: {', '.join(clusters)}.{default} Add \"cluster\": "
+                        "NAME to a request (or start its text with --cluster NAME). A plan applies only on the cluster "
+                        "it was made on.",
+            tags=["proxmox", "clusters"], examples=[f'{{"tool": "guest.list", "cluster": "{clusters[0]}"}}',
+                                                   f"--cluster {clusters[0]} guest.list"],
+            input_modes=["application/json", "text/plain"], output_modes=["application/json"]))
     out.append(AgentSkill(
         id="audit", name="Audit the ledger",
         description="Verify the hash-chained ledger ({\"audit\": \"verify\"}) or read its newest records "
@@ -59,7 +71,8 @@ def skills(specs: list[ToolSpec], *, read_only: bool) -> list[AgentSkill]:
     return out
 
 
-def agent_card(base_url: str, specs: list[ToolSpec], *, read_only: bool = False, version: str = "") -> AgentCard:
+def agent_card(base_url: str, specs: list[ToolSpec], *, read_only: bool = False, version: str = "",
+               clusters: Sequence[str] = (), default_cluster: str = "") -> AgentCard:
     base = base_url.rstrip("/")
     return AgentCard(
         name="Proximo",
@@ -73,5 +86,5 @@ def agent_card(base_url: str, specs: list[ToolSpec], *, read_only: bool = False,
         capabilities=AgentCapabilities(streaming=True, push_notifications=False),
         default_input_modes=["application/json", "text/plain"],
         default_output_modes=["application/json", "text/plain"],
-        skills=skills(specs, read_only=read_only),
+        skills=skills(specs, read_only=read_only, clusters=list(clusters), default_cluster=default_cluster),
     )

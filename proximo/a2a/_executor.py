@@ -27,6 +27,7 @@ from a2a.server.tasks import TaskUpdater
 from a2a.types import Message, TaskState
 from google.protobuf.json_format import MessageToDict
 
+from .._clusters import approve_line
 from .._render import plan_document
 from .._tools import ToolSpec
 from .._types import Plan
@@ -39,22 +40,48 @@ log = logging.getLogger("proximo.a2a")
 
 PLAN_KEY = "proximo/plan_id"
 PARKED_KEY = "proximo/parked_at"  # the ledger seq when the task parked: a deny after it is the person's answer
+CLUSTER_KEY = "proximo/cluster"  # the cluster a parked apply is on
 
 
 @dataclass
 class FaceState:
-    """What the executor needs; ``host`` is set by the server's lifespan (one host per server lifetime)."""
+    """What the executor needs; ``hosts`` (one per cluster, by name) are set by the server's lifespan, for its lifetime.
+
+    ``host`` is the default cluster's (or the first's): for what needs no cluster (the ledger, refusals of requests
+    that name none); ``choose`` gives the cluster a request names."""
 
     specs: dict[str, ToolSpec]
     approve_command: str = "proximo approve"
-    host: Host | None = None
+    hosts: dict[str, Host] | None = None
+    default: str = ""  # "" when several clusters are served and none is the default
     applying: set[str] = field(default_factory=set)
     # start watching the ledger for a person's decision on a parked task (set by the server's lifespan)
-    watch: Callable[[str, str, str, int], None] | None = None
+    watch: Callable[[str, str, str, int, str], None] | None = None
+
+    @property
+    def host(self) -> Host | None:
+        if not self.hosts:
+            return None
+        return self.hosts[self.default] if self.default else next(iter(self.hosts.values()))
+
+    def choose(self, cluster: str | None) -> Host:
+        """The host of ``cluster`` (None: the default's); a one-line BadInput naming the clusters otherwise."""
+        assert self.hosts, "the A2A face runs only inside its server's lifespan"
+        if cluster is None:
+            if self.default or len(self.hosts) == 1:
+                return self.hosts[self.default] if self.default else next(iter(self.hosts.values()))
+            raise BadInput(f"several clusters are served ({', '.join(self.hosts)}): name one (\"cluster\": NAME, or "
+                           "text starting --cluster NAME)")
+        if cluster not in self.hosts:
+            raise BadInput(f"no cluster {cluster[:80]!r}: the clusters are {', '.join(self.hosts)}")
+        return self.hosts[cluster]
 
 
-def _outgoing(host: Host, value: Any) -> Any:
-    return host.settings.token_secret.scrub(value) if host.settings.token_secret else value
+def _outgoing(hosts: Any, value: Any) -> Any:
+    """``value`` without any served cluster's token secret (bad input may echo one back)."""
+    for host in hosts:
+        value = host.settings.scrub(value)
+    return value
 
 
 def read_call(message: Message | None, specs: dict[str, ToolSpec]) -> Call:
@@ -75,20 +102,24 @@ class ProximoExecutor(AgentExecutor):
 
     @property
     def host(self) -> Host:
+        """The default cluster's host: for refusals and what every cluster shares (the ledger)."""
         assert self.state.host is not None, "the A2A face runs only inside its server's lifespan"
         return self.state.host
 
-    def _actor(self, context: RequestContext) -> Actor:
+    def _hosts(self) -> list[Host]:
+        return list((self.state.hosts or {}).values())
+
+    def _actor(self, context: RequestContext, host: Host | None = None) -> Actor:
         user = context.call_context.user if context.call_context else None
         who = getattr(user, "user_name", "") or "a2a client"
-        return Actor(token_id=self.host.settings.token_id or "-", face="a2a", client=str(who)[:200])
+        return Actor(token_id=(host or self.host).settings.token_id or "-", face="a2a", client=str(who)[:200])
 
     def _text(self, updater: TaskUpdater, text: str) -> Message:
-        return updater.new_agent_message([new_text_part(_outgoing(self.host, text))])
+        return updater.new_agent_message([new_text_part(_outgoing(self._hosts(), text))])
 
     async def _artifact(self, updater: TaskUpdater, name: str, data: Any, summary: str) -> None:
-        data = _outgoing(self.host, msgspec.to_builtins(data))
-        await updater.add_artifact([new_text_part(_outgoing(self.host, summary)), new_data_part(data)], name=name)
+        data = _outgoing(self._hosts(), msgspec.to_builtins(data))
+        await updater.add_artifact([new_text_part(_outgoing(self._hosts(), summary)), new_data_part(data)], name=name)
 
     async def execute(self, context: RequestContext, event_queue: EventQueue) -> None:
         task = context.current_task
@@ -101,27 +132,32 @@ class ProximoExecutor(AgentExecutor):
         elif task.status.state == TaskState.TASK_STATE_INPUT_REQUIRED and PLAN_KEY in task.metadata:
             # a message to a parked apply (after a restart, say) only resumes the watch: it cannot approve
             parked = int(task.metadata[PARKED_KEY]) if PARKED_KEY in task.metadata else 0
-            await self._apply(updater, str(task.metadata[PLAN_KEY]), self._actor(context), parked=parked)
+            try:
+                host = self.state.choose(str(task.metadata[CLUSTER_KEY]) if CLUSTER_KEY in task.metadata else None)
+            except BadInput as exc:  # the cluster it parked on is no longer served
+                await updater.failed(self._text(updater, f"{exc}: nothing was applied"))
+                return
+            await self._apply(updater, host, str(task.metadata[PLAN_KEY]), self._actor(context, host), parked=parked)
             return
         try:
             call = read_call(context.message, self.state.specs)
+            host = self.state.choose(call.cluster)
         except ProximoError as exc:
             self.host.record_refusal(self._actor(context), "a2a", {}, str(exc))
             await updater.update_status(TaskState.TASK_STATE_REJECTED, self._text(updater, f"refused: {exc}"))
             return
         try:
-            await self._run(call, updater, self._actor(context))
+            await self._run(call, host, updater, self._actor(context, host))
         except BadInput as exc:  # an unknown tool or parameter: refused (the host wrote the deny record)
             await updater.update_status(TaskState.TASK_STATE_REJECTED, self._text(updater, f"refused: {exc}"))
         except ProximoError as exc:
             await updater.failed(self._text(updater, str(exc)))
 
-    async def _run(self, call: Call, updater: TaskUpdater, actor: Actor) -> None:
-        host = self.host
+    async def _run(self, call: Call, host: Host, updater: TaskUpdater, actor: Actor) -> None:
         if call.kind == "tool":
             spec = self.state.specs.get(call.tool)
             if spec is not None and spec.mutating:
-                await self._plan(updater, await host.plan(spec.id, call.params, actor))
+                await self._plan(updater, host, await host.plan(spec.id, call.params, actor))
             else:  # an unknown or unselected id goes to the host, which refuses it (with a suggestion) and records it
                 if spec is None and call.tool in {t.id for t in host.tools}:
                     host.record_refusal(actor, call.tool, call.params, "not served by this A2A face")
@@ -130,7 +166,7 @@ class ProximoExecutor(AgentExecutor):
                 await self._artifact(updater, "answer", answer, f"{call.tool}: answered; nothing changed.")
                 await updater.complete()
         elif call.kind == "undo":
-            await self._plan(updater, await host.undo(call.seq, actor))
+            await self._plan(updater, host, await host.undo(call.seq, actor))
         elif call.kind == "audit":
             if call.audit == "verify":
                 result = host.ledger.verify()
@@ -142,10 +178,9 @@ class ProximoExecutor(AgentExecutor):
                                      f"The newest {call.n} ledger records, oldest first.")
             await updater.complete()
         else:
-            await self._apply(updater, call.plan_id, actor)
+            await self._apply(updater, host, call.plan_id, actor)
 
-    async def _plan(self, updater: TaskUpdater, plan: Plan) -> None:
-        host = self.host
+    async def _plan(self, updater: TaskUpdater, host: Host, plan: Plan) -> None:
         if plan.blocked:
             after = f" It is BLOCKED: {'; '.join(plan.blockers)}"
         elif host.needs_person(plan):
@@ -157,9 +192,9 @@ class ProximoExecutor(AgentExecutor):
         await self._artifact(updater, "plan", plan_document(plan), summary)
         await updater.complete()
 
-    async def _apply(self, updater: TaskUpdater, plan_id: str, actor: Actor, *, parked: int | None = None) -> None:
-        """Apply a plan; above auto-approval, park the task in input-required (``parked``: resumed from there)."""
-        host = self.host
+    async def _apply(self, updater: TaskUpdater, host: Host, plan_id: str, actor: Actor, *, parked: int | None = None) -> None:
+        """Apply a plan on ``host``'s cluster; above auto-approval, park the task in input-required (``parked``:
+        resumed from there)."""
         try:
             plan = host.get_plan(plan_id)
             await host.check_open(plan)
@@ -175,12 +210,12 @@ class ProximoExecutor(AgentExecutor):
             at = host.head().seq if parked is None else parked
             ask = (f"plan {plan.plan_id} is {plan.risk.value}, above auto-approval "
                    f"({host.settings.auto_approve.value}): it waits for a person to run "
-                   f"`{self.state.approve_command} {plan.plan_id}` with their approver credential. No message from "
-                   "an agent can approve it; this task continues by itself once they decide.")
+                   f"`{approve_line(self.state.approve_command, host.settings, plan.plan_id)}` with their approver credential. "
+                   "No message from an agent can approve it; this task continues by itself once they decide.")
             await updater.update_status(TaskState.TASK_STATE_INPUT_REQUIRED, self._text(updater, ask),
-                                        metadata={PLAN_KEY: plan.plan_id, PARKED_KEY: at})
+                                        metadata={PLAN_KEY: plan.plan_id, PARKED_KEY: at, CLUSTER_KEY: host.settings.cluster})
             if self.state.watch is not None:
-                self.state.watch(updater.task_id, updater.context_id, plan.plan_id, at)
+                self.state.watch(updater.task_id, updater.context_id, plan.plan_id, at, host.settings.cluster)
             return
         await updater.start_work(self._text(updater, f"applying plan {plan.plan_id}: checking it is still fresh"))
         if plan.plan_id in self.state.applying:

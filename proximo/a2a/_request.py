@@ -6,6 +6,9 @@
     {"audit": "verify"} / {"audit": "tail", "n": 20}          the ledger's chain, or its newest records
     storage.delete storage=X   /   apply PLAN_ID   /   undo SEQ   /   audit verify   /   audit tail 20
 
+With several clusters (PROXIMO_CLUSTERS) each request names one: ``"cluster": NAME`` beside the other keys, or
+text that starts ``--cluster NAME``; the default cluster (or the only one) may go unnamed.
+
 Any other key is refused (one line), as unknown parameters are everywhere: no key approves anything.
 """
 
@@ -29,6 +32,7 @@ class Call(msgspec.Struct, frozen=True):
     seq: int = 0
     audit: str = ""
     n: int = 20
+    cluster: str | None = None  # None: the default cluster (the face refuses where several have no default)
 
 
 SHAPES: dict[str, set[str]] = {"tool": {"tool", "params"}, "apply": {"apply"}, "undo": {"undo"}, "audit": {"audit", "n"}}
@@ -51,6 +55,13 @@ def from_data(data: Any) -> Call:
         raise BadInput("a DataPart must be an object: {\"tool\": ID, \"params\": {...}}, {\"apply\": PLAN_ID}, "
                        "{\"undo\": SEQ} or {\"audit\": \"verify\" | \"tail\"}")
     data = _ints(data)
+    cluster = data.pop("cluster", None)
+    if cluster is not None and not isinstance(cluster, str):
+        raise BadInput("cluster must be a cluster's name")
+    return msgspec.structs.replace(_from_data(data), cluster=cluster)
+
+
+def _from_data(data: dict[str, Any]) -> Call:
     kind = next((k for k in SHAPES if k in data), None)
     if kind is None:
         raise BadInput(f"unknown request {sorted(data)[:5]}: expected one of tool, apply, undo, audit")
@@ -80,8 +91,17 @@ def from_text(text: str, tools: ToolRegistry) -> Call:
         words = shlex.split(text)
     except ValueError as exc:
         raise BadInput(f"cannot read the request: {exc}") from None
+    cluster = None
+    if words[:1] == ["--cluster"]:
+        if len(words) < 2:
+            raise BadInput("--cluster needs a cluster's name")
+        cluster, words = words[1], words[2:]
     if not words:
         raise BadInput("empty request")
+    return msgspec.structs.replace(_from_words(words, tools), cluster=cluster)
+
+
+def _from_words(words: list[str], tools: ToolRegistry) -> Call:
     head, rest = words[0], words[1:]
     if head == "apply" and len(rest) == 1:
         return Call("apply", plan_id=rest[0])

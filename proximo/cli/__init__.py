@@ -110,8 +110,10 @@ def _root() -> _Root:
     @click.group(cls=_Root, context_settings={"help_option_names": ["-h", "--help"]})
     @click.version_option(package_name="proximo-proxmox", prog_name="proximo", message="%(prog)s %(version)s")
     @click.option("--debug", is_flag=True, help="Log to stderr, tracebacks included (a pack's failure, for one).")
+    @click.option("--cluster", metavar="NAME", help="The cluster every command works on (a name in PROXIMO_CLUSTERS; "
+                  "also PROXIMO_CLUSTER). Commands that reach a cluster take --cluster too.")
     @click.pass_context
-    def cli(click_ctx: click.Context, debug: bool) -> None:
+    def cli(click_ctx: click.Context, debug: bool, cluster: str | None) -> None:
         """Proximo: plan, approve, apply, prove and undo changes to a Proxmox VE cluster."""
         from .._settings import Settings
         from ..errors import BadInput
@@ -120,7 +122,8 @@ def _root() -> _Root:
         if debug or click_ctx.invoked_subcommand not in ("serve", "service"):  # those log as servers do
             setup_logging(debug)
         try:
-            click_ctx.obj = Context(settings=Settings.from_env())
+            settings = Settings.from_env()
+            click_ctx.obj = Context(settings=settings.for_cluster(cluster) if cluster else settings)
         except BadInput as exc:
             click.echo(f"proximo: {exc}", err=True)
             sys.exit(exc.exit_code)
@@ -145,7 +148,7 @@ def _add_commands(cli: click.Group) -> None:
     from ..trust._ledger import LedgerError
     from ..trust._state import open_ledger
     from ._approve import approve_at_terminal, approve_over_socket, service_socket
-    from ._common import Context, ask_terminal, console, emit, guarded, json_option, parse_head, run, scrubbed
+    from ._common import Context, ask_terminal, cluster_option, console, emit, guarded, json_option, parse_head, run, scrubbed
     from ._live import live_apply
     from ._toolhelp import matching, print_tool, print_tools, tool_detail, tool_row
 
@@ -154,6 +157,7 @@ def _add_commands(cli: click.Group) -> None:
 
     @cli.command()
     @click.argument("plan_id")
+    @cluster_option
     @json_option
     @click.pass_obj
     def apply(ctx: Context, plan_id: str, as_json: bool) -> None:
@@ -211,6 +215,7 @@ def _add_commands(cli: click.Group) -> None:
     @click.argument("plan_id")
     @click.option("--sim", is_flag=True, help="A plan made through `proximo serve --sim` (the simulated cluster's ledger).")
     @click.option("--as", "approver", metavar="NAME", help="The approver to approve as (asked when there are several).")
+    @cluster_option
     @click.pass_obj
     def approve(ctx: Context, plan_id: str, sim: bool, approver: str | None) -> None:
         """Approve a plan as a person: confirm it, then give your approver passphrase (and TOTP code)."""
@@ -235,6 +240,7 @@ def _add_commands(cli: click.Group) -> None:
 
     @cli.command()
     @click.argument("seq", type=int)
+    @cluster_option
     @json_option
     @click.pass_obj
     def undo(ctx: Context, seq: int, as_json: bool) -> None:
@@ -318,6 +324,24 @@ def _add_commands(cli: click.Group) -> None:
             sys.exit(2)
         emit(ctx, [tool_row(t) for t in found], lambda c: print_tools(c, found))
 
+    @cli.command("clusters")
+    @json_option
+    @click.pass_obj
+    def clusters_command(ctx: Context, as_json: bool) -> None:
+        """List the clusters configured: PROXIMO_CLUSTERS's, or PROXIMO_URL's (named default). Reaches none of them."""
+        ctx.as_json = as_json
+        s = ctx.settings
+        rows = [{"name": name, "url": s.clusters[name].url if s.clusters else s.url, "chosen": name == s.cluster}
+                for name in s.cluster_names()]
+
+        def human(c: Console) -> None:
+            for row in rows:
+                c.print(f"{row['name']:<16} {row['url'] or '(no URL)'}{'  (chosen)' if row['chosen'] else ''}", markup=False)
+            if s.clusters and not s.cluster:
+                c.print("none is chosen: name one with --cluster (or set default in PROXIMO_CLUSTERS)", markup=False)
+
+        emit(ctx, rows, human)
+
     @cli.command()
     @json_option
     @click.pass_obj
@@ -336,6 +360,7 @@ def _add_commands(cli: click.Group) -> None:
 
     @cli.command()
     @click.option("-o", "--output", required=True, type=click.Path(dir_okay=False), help="Where to write the snapshot.")
+    @cluster_option
     @click.pass_obj
     def snapshot(ctx: Context, output: str) -> None:
         """Save the cluster's GET responses to a snapshot file (for offline plans and the simulator)."""
@@ -366,10 +391,14 @@ def _add_commands(cli: click.Group) -> None:
                        "Default: the snapshot's own, 9.1 for the demo cluster.")
     @click.option("--faults", "faults_file", type=click.Path(dir_okay=False, exists=True),
                   help="Inject the failures this TOML file describes (errors, timeouts, resets, slow answers, failing "
-                       "or hanging tasks, an offline node): docs/quickstart.md, \"Rehearse a failure\".")
+                       "or hanging tasks, an offline node): docs/quickstart.md, \"Rehearse a failure\"; with "
+                       "--clusters, into every cluster.")
+    @click.option("--clusters", "count", type=click.IntRange(1, 32), default=None, metavar="N",
+                  help="Serve N clusters (sim1 ... simN) on PORT, PORT+1, ... (0: free ports) and write a clusters file "
+                       "for them (PROXIMO_CLUSTERS) in PROXIMO_HOME/sim-clusters.")
     @click.pass_obj
     def sim(ctx: Context, snapshot: str | None, host: str, port: int, latency: float, pve_version: str | None,
-            faults_file: str | None) -> None:
+            faults_file: str | None, count: int | None) -> None:
         """Serve a simulated Proxmox VE API (plain http on loopback) from a snapshot or the demo cluster."""
         import secrets
 
@@ -380,6 +409,14 @@ def _add_commands(cli: click.Group) -> None:
 
         doc = json.loads(Path(snapshot).read_text()) if snapshot else demo_snapshot()
         token_id = ctx.settings.token_id or "proximo@pve!agent"
+        if count is not None:
+            from ._sims import serve_clusters
+
+            shown = "snapshot " + snapshot if snapshot else "demo cluster"
+            guarded(lambda: serve_clusters(doc, count, semantics=_packs(ctx).semantics, token_id=token_id, host=host,
+                                           port=port, latency=latency, pve_version=pve_version, shown=shown,
+                                           folder=Path(ctx.settings.home) / "sim-clusters", faults_file=faults_file))
+            return
         secret = os.environ.get("PROXIMO_SIM_SECRET") or secrets.token_hex(16)
         try:
             faults = load_faults(faults_file) if faults_file else None
@@ -485,12 +522,13 @@ def _tool_lookup(host: Host, tool_id: str) -> ToolSpec | None:
 
 def _plan_command(cli: click.Group) -> None:
     from .._render import print_next, print_plan
-    from ._common import emit, identity, json_option, overrides, parse_assignments, run, snapshot_option
+    from ._common import cluster_option, emit, identity, json_option, overrides, parse_assignments, run, snapshot_option
 
     @cli.command("plan", cls=_ToolCommand)
     @click.argument("tool")
     @click.argument("assignments", nargs=-1)
     @snapshot_option
+    @cluster_option
     @identity
     @json_option
     @click.pass_obj
@@ -519,12 +557,13 @@ def _plan_command(cli: click.Group) -> None:
 
 def _read_command(cli: click.Group) -> None:
     from .._render import print_answer
-    from ._common import emit, identity, json_option, overrides, parse_assignments, run, snapshot_option
+    from ._common import cluster_option, emit, identity, json_option, overrides, parse_assignments, run, snapshot_option
 
     @cli.command("read", cls=_ToolCommand)
     @click.argument("tool")
     @click.argument("assignments", nargs=-1)
     @snapshot_option
+    @cluster_option
     @identity
     @json_option
     @click.option("--text", "as_text", is_flag=True, help="A table even when stdout is not a terminal.")
@@ -598,7 +637,7 @@ def serve_command() -> click.Command:
 
         try:
             settings = Settings.from_env()
-            if not sim and not settings.url:  # serve's own options: it has no --snapshot
+            if not sim and not settings.url and not settings.clusters:  # serve's own options: it has no --snapshot
                 raise BadInput("no cluster configured: set PROXIMO_URL, PROXIMO_TOKEN_ID and PROXIMO_TOKEN_SECRET "
                                "(or `proximo serve --sim` for the simulated cluster)")
             mcp_settings = McpSettings.from_env()

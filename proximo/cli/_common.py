@@ -96,9 +96,7 @@ def scrubbed(message: str) -> str:
     """An error line without the token secret, even when the input that is echoed back was the secret."""
     ctx = click.get_current_context(silent=True)
     settings = getattr(ctx.find_object(Context), "settings", None) if ctx else None
-    if settings and settings.db_password:  # PROXIMO_DB's password, wherever a driver's message might carry it
-        message = settings.db_password.scrub(message)
-    return settings.token_secret.scrub(message) if settings and settings.token_secret else message
+    return str(settings.scrub(message)) if settings else message
 
 
 def overrides(settings: Settings, token_id: str | None, admin_sources: tuple[str, ...]) -> Settings:
@@ -109,6 +107,21 @@ def overrides(settings: Settings, token_id: str | None, admin_sources: tuple[str
     return settings
 
 
+def _choose_cluster(click_ctx: click.Context, _: click.Parameter, name: str | None) -> None:
+    """``--cluster NAME``: the context's settings on that cluster (PROXIMO_CLUSTERS; ``default`` is PROXIMO_URL's)."""
+    obj = click_ctx.find_object(Context)
+    if name is None or obj is None:
+        return
+    try:
+        obj.settings = obj.settings.for_cluster(name)
+    except BadInput as exc:  # one line, as every other error (click's own would add the usage)
+        click.echo(f"proximo: --cluster: {exc}", err=True)
+        sys.exit(exc.exit_code)
+
+
+cluster_option = click.option(
+    "--cluster", metavar="NAME", expose_value=False, callback=_choose_cluster,
+    help="The cluster (a name in PROXIMO_CLUSTERS): needed when several are configured and none is the default.")
 json_option = click.option("--json", "as_json", is_flag=True, help="Machine output (JSON) instead of text.")
 snapshot_option = click.option("--snapshot", type=click.Path(dir_okay=False), help="Work offline on a snapshot file.")
 identity_options = [

@@ -16,7 +16,7 @@ import msgspec
 
 from ..trust._approvers import ApproverStore
 from ..trust._ledger import LedgerError
-from ..trust._policy import load_policy
+from .._host import policy_of
 from ..service import APPROVE_SOCKET, ServiceUnavailable, ask_service
 from .._settings import Settings
 from ..trust._state import KEY_FILE, open_ledger
@@ -119,6 +119,9 @@ def _me() -> str:
 def _cluster_findings(settings: Settings) -> list[Finding]:
     """Which cluster this account's Proximo talks to; with none, the commands that set one up (a token id holds
     a `!`, which bash expands unless quoted: shlex quotes it)."""
+    if settings.clusters:  # PROXIMO_CLUSTERS: checked strictly when read, so each has its URL and token
+        return [Finding("ok", "cluster", f"{name}: {c.url} as {c.token_id}" + (" (chosen)" if name == settings.cluster else ""))
+                for name, c in settings.clusters.items()]
     if settings.url and settings.token_id:
         return [Finding("ok", "cluster", f"{settings.url} as {settings.token_id}")]
     token = settings.token_id or "proximo@pve!agent"
@@ -179,7 +182,7 @@ def _local_findings(settings: Settings) -> list[Finding]:
                             "database could rewrite it (PROXIMO_LEDGER_ANCHOR)" if settings.db
                        else "none: nothing outside this machine witnesses the ledger (PROXIMO_LEDGER_ANCHOR)"))
     try:
-        policy = load_policy(settings.policy_path)
+        policy = policy_of(settings)
         out.append(Finding("ok" if policy.approval == "person" else "warn", "policy",
                            "approval = \"person\": HIGH and CRITICAL need a person's own credential" if policy.approval == "person"
                            else "MCP elicitation may approve HIGH and CRITICAL plans (as far as the client is trusted)"))

@@ -17,8 +17,8 @@ import logging
 import os
 import shlex
 import sys
-from collections.abc import AsyncIterator, Callable
-from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from collections.abc import AsyncIterator, Mapping
+from contextlib import AsyncExitStack, asynccontextmanager
 from functools import partial
 from typing import Any, Literal
 
@@ -26,19 +26,20 @@ import anyio
 import msgspec
 from mcp.server.mcpserver import MCPServer
 
+from .._host import HostFactory
 from ..trust._pipeline import Host
 from .._settings import Settings
 from .._tools import ToolRegistry
 from .._world import sim_world
-from ..errors import ProximoError
+from ..errors import BadInput, ProximoError
 from ._compact import compact_tools
-from ._face import face_tools
+from ._face import clusters_tool, face_tools
 from .._listening import is_loopback, listen
 from ._http import BearerAuth, check_bind, http_app, transport_security
 from ._resources import add_resources
 from ._results import FaceState
 from ._settings import McpSettings
-from ._tools import HostTool, select_specs
+from ._tools import HostTool, add_cluster_parameter, cluster_bytes, select_specs
 
 
 __all__ = ["BearerAuth", "FaceState", "McpSettings", "build_server", "http_app", "is_loopback", "serve_async",
@@ -46,7 +47,6 @@ __all__ = ["BearerAuth", "FaceState", "McpSettings", "build_server", "http_app",
 
 log = logging.getLogger("proximo.mcp")
 
-HostFactory = Callable[[], AbstractAsyncContextManager[Host]]
 
 INSTRUCTIONS = """\
 Proximo manages a Proxmox VE cluster; every change goes PLAN -> APPROVE -> APPLY -> PROVE -> UNDO.
@@ -79,6 +79,11 @@ proximo_describe and run it with proximo_read(tool, params); proximo_ledger_veri
 hash-chained record of what was planned, approved and applied. Nothing here plans or changes anything. Every answer
 carries the ledger head (seq and hash)."""
 
+CLUSTERS_NOTE = """
+
+This server manages several clusters ({names}{default}): every tool takes cluster=NAME, and proximo_clusters lists
+them. A plan applies only on the cluster it was made on."""
+
 NOTHING_SELECTED = ("PROXIMO_TOOLS{ro} selects no tool: this server serves only the ledger tools{apply}. "
                     "See `proximo tools` for the ids.")
 
@@ -97,34 +102,56 @@ def nothing_selected(settings: McpSettings) -> str:
                                    apply="" if settings.read_only else " (and apply and undo, for plans made before)")
 
 
-def build_server(host_factory: HostFactory, settings: McpSettings | None = None, *, tools: ToolRegistry,
-                 name: str = "proximo") -> MCPServer[FaceState]:
+def build_server(host_factory: HostFactory | Mapping[str, HostFactory], settings: McpSettings | None = None, *,
+                 tools: ToolRegistry, default_cluster: str = "", name: str = "proximo") -> MCPServer[FaceState]:
     """An MCP server whose tools are generated from ``tools``, the registry of the hosts ``host_factory`` opens.
 
-    The host is opened in the server's lifespan (once per stdio process, once per HTTP server, once per
-    in-memory connection) and is the only thing the handlers call.
+    ``host_factory``: one cluster's, or each cluster's by name (PROXIMO_CLUSTERS); with several, every tool takes
+    ``cluster`` (one of the names; required where ``default_cluster`` is "" and the tool works on one cluster) and
+    ``proximo_clusters`` lists them. The hosts are opened in the server's lifespan (once per stdio process, once per
+    HTTP server, once per in-memory connection) and are the only thing the handlers call.
     """
     from .. import __version__
 
     settings = settings or McpSettings()
+    factories = dict(host_factory) if isinstance(host_factory, Mapping) else {"": host_factory}
+    several = len(factories) > 1
+    if default_cluster and default_cluster not in factories:
+        raise BadInput(f"the default cluster {default_cluster!r} is not served ({', '.join(factories)})")
 
     @asynccontextmanager
     async def lifespan(_: MCPServer[FaceState]) -> AsyncIterator[FaceState]:
-        async with host_factory() as host:
-            if host.tools is not tools:
-                raise RuntimeError("build_server: the host's tool registry is not the one the tools were generated from")
-            yield FaceState(host=host, settings=settings)
+        async with AsyncExitStack() as stack:
+            hosts: dict[str, Host] = {}
+            for cluster, factory in factories.items():
+                host = await stack.enter_async_context(factory())
+                if host.tools is not tools:
+                    raise RuntimeError("build_server: the host's tool registry is not the one the tools were generated from")
+                if cluster and host.settings.cluster != cluster:
+                    raise RuntimeError(f"build_server: the host for {cluster!r} is on cluster {host.settings.cluster!r}")
+                hosts[host.settings.cluster] = host
+            only = next(iter(hosts)) if len(hosts) == 1 else ""
+            yield FaceState(hosts=hosts, settings=settings, default=default_cluster or only)
 
     specs = select_specs(tools, settings)
     if not specs:  # said at startup (stderr) and in the instructions the client reads
         log.warning("%s", nothing_selected(settings))
+    names = list(factories) if several else []
     if settings.toolset == "compact":
         served: list[Any] = compact_tools(specs, read_only=settings.read_only, registered={t.id for t in tools})
     else:
-        served = [HostTool.from_spec(spec) for spec in specs]
+        reserve = cluster_bytes(names) if several else 0
+        served = [HostTool.from_spec(spec, reserve=reserve) for spec in specs]
+    own = face_tools(read_only=settings.read_only)
+    text = instructions(settings, len(specs))
+    if several:
+        own.append(clusters_tool())
+        add_cluster_parameter([*served, *own], names, required=not default_cluster)
+        text += CLUSTERS_NOTE.format(names=", ".join(names), default=f"; the default is {default_cluster}"
+                                     if default_cluster else "; name one in every call that reads, plans or applies")
     server: MCPServer[FaceState] = MCPServer(
-        name, title="Proximo", version=__version__, lifespan=lifespan, instructions=instructions(settings, len(specs)),
-        tools=[*served, *face_tools(read_only=settings.read_only)], log_level="WARNING",
+        name, title="Proximo", version=__version__, lifespan=lifespan, instructions=text,
+        tools=[*served, *own], log_level="WARNING",
     )
     add_resources(server)
     return server
@@ -148,32 +175,25 @@ def sim_approve_command() -> str:
     return (f"PROXIMO_HOME={shlex.quote(home)} " if home else "") + "proximo approve --sim"
 
 
-async def _check_live(settings: Settings) -> None:
-    from .._host import make_client
-
-    client = make_client(settings)  # raises BadInput naming what is missing, before any client connects
-    await client.aclose()
-
-
 async def serve_async(settings: Settings, mcp_settings: McpSettings, *, transport: Literal["stdio", "http"] = "stdio",
                       host: str = "127.0.0.1", port: int = 8765, sim: bool = False) -> None:
     _stderr_logging()
     token = check_bind(host, mcp_settings.http_token) if transport == "http" else None
+    factory: HostFactory | dict[str, HostFactory]
+    default = ""
     if sim:
         world = sim_world(settings)
-        factory: HostFactory = world.host
+        factory = world.host
         registry = world.packs.tools
         mcp_settings = msgspec.structs.replace(mcp_settings, approve_command=sim_approve_command())
         where = f"the built-in simulated cluster (ledger and plans in {world.home})"
     else:
-        from .._host import make_packs, open_host
+        from .._host import make_packs, served_clusters
 
-        await _check_live(settings)
         packs = make_packs(settings)
-        factory = partial(open_host, settings, packs=packs)
         registry = packs.tools
-        where = settings.url
-    server = build_server(factory, mcp_settings, tools=registry)
+        factory, default, where = await served_clusters(settings, packs)
+    server = build_server(factory, mcp_settings, tools=registry, default_cluster=default)
     count = len(await server.list_tools())
     if transport == "stdio":
         _say(f"MCP server on stdio: {count} tools ({mcp_settings.toolset} toolset) on {where}")

@@ -38,6 +38,7 @@ from mcp_types import CallToolResult, ToolAnnotations
 from pydantic import BaseModel, Field
 
 from ..trust._ledger import Actor, redact
+from .._clusters import approve_line
 from ..trust._pipeline import ApplyResult, ClientForm, Host
 from .._types import Plan, Risk
 from ..errors import ProximoError
@@ -133,9 +134,9 @@ def waiting(host: Host, plan: Plan, approve_command: str) -> str:
     why = ("the policy needs a person's own credential for it, which no client form carries"
            if host.policy.person_channel_required(plan.risk) else "this MCP client cannot show an approval form")
     return (f"plan {plan.plan_id} is {plan.risk.value}, above auto-approval ({host.settings.auto_approve.value}), and {why}: "
-            f"it waits for a person to run `{approve_command} {plan.plan_id}` with their approver credential (or to "
-            f"approve it in the approval console, `proximo console`); call proximo_apply again after that. "
-            f"Nothing was applied")
+            f"it waits for a person to run `{approve_line(approve_command, host.settings, plan.plan_id)}` with their approver "
+            f"credential (or to approve it in the approval console, `proximo console`); call proximo_apply again after "
+            f"that. Nothing was applied")
 
 
 def apply_summary(result: ApplyResult) -> tuple[str, str]:

@@ -159,10 +159,10 @@ def compact_tools(specs: list[ToolSpec], *, read_only: bool, registered: set[str
     tools = [
         FaceTool.build(proximo_search, name="proximo_search", title="Find tools",
                        description=f"Find tools (of {len(specs)}) by words in ids, titles, PVE API paths: one line each.",
-                       params=SearchParams, hints=ToolAnnotations(**lookup)),
+                       params=SearchParams, hints=ToolAnnotations(**lookup), needs_cluster=False),
         FaceTool.build(proximo_describe, name="proximo_describe", title="Describe a tool",
                        description="A tool's parameters (JSON schema) and an example call.",
-                       params=DescribeParams, hints=ToolAnnotations(**lookup)),
+                       params=DescribeParams, hints=ToolAnnotations(**lookup), needs_cluster=False),
     ]
     if count["read"]:
         tools.append(FaceTool.build(

@@ -10,7 +10,7 @@ from mcp_types import CallToolResult, ToolAnnotations
 
 from ..trust._ledger import LedgerHead
 from ..errors import ProximoError
-from ._results import TailAnswer, VerifyAnswer, actor, face, failure, structured
+from ._results import ClustersAnswer, TailAnswer, VerifyAnswer, actor, cluster_rows, face, failure, structured
 from ._tools import FaceTool, annotations, plan_result
 
 MAX_TAIL = 200
@@ -69,6 +69,28 @@ async def proximo_ledger_tail(ctx: Context[Any, Any], n: int = 20) -> CallToolRe
     return structured(host, TailAnswer(records=records, ledger=host.head()))
 
 
+class ClustersParams(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
+    pass
+
+
+async def proximo_clusters(ctx: Context[Any, Any]) -> CallToolResult:
+    state = face(ctx)
+    answer = ClustersAnswer(clusters=cluster_rows(state), ledger=state.host.head())
+    return structured(state.host, answer, summary=f"{len(answer.clusters)} clusters: "
+                      + ", ".join(c.name + (" (default)" if c.default else "") for c in answer.clusters)
+                      + ". Every tool takes cluster=NAME; a plan applies only on the cluster it was made on.")
+
+
+def clusters_tool() -> FaceTool:
+    """``proximo_clusters``: served when several clusters are (one cluster needs no name)."""
+    return FaceTool.build(
+        proximo_clusters, name="proximo_clusters", title="List the clusters",
+        description="The clusters this server manages: name, API URL, default. Every tool takes cluster=NAME.",
+        params=ClustersParams, needs_cluster=False,
+        hints=ToolAnnotations(read_only_hint=True, destructive_hint=False, idempotent_hint=True, open_world_hint=False),
+    )
+
+
 def face_tools(*, read_only: bool) -> list[FaceTool]:
     from ._approval import apply_tool
 
@@ -77,12 +99,12 @@ def face_tools(*, read_only: bool) -> list[FaceTool]:
         FaceTool.build(
             proximo_ledger_verify, name="proximo_ledger_verify", title="Verify the ledger",
             description="Check the ledger's hash chain; names the first broken record. expected_head must be in it.",
-            params=VerifyParams, hints=ToolAnnotations(**ledger_hints),
+            params=VerifyParams, hints=ToolAnnotations(**ledger_hints), needs_cluster=False,
         ),
         FaceTool.build(
             proximo_ledger_tail, name="proximo_ledger_tail", title="Ledger tail",
             description="The newest n ledger records, oldest first.",
-            params=TailParams, hints=ToolAnnotations(**ledger_hints),
+            params=TailParams, hints=ToolAnnotations(**ledger_hints), needs_cluster=False,
         ),
     ]
     if read_only:

@@ -7,6 +7,9 @@ in the text (and in ``_meta``), so whatever the client keeps of the transcript w
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -17,18 +20,56 @@ from mcp_types import CallToolResult, TextContent
 from ..trust._ledger import Actor, LedgerRecord
 from ..trust._pipeline import Host
 from .._types import LedgerRef
+from ..errors import BadInput
 from ._settings import McpSettings
 
 LEDGER_META = "proximo/ledger"
 
 
+# the host of the cluster the tool call being run named (its ``cluster`` argument): set around each call
+_CALL_HOST: ContextVar[Host | None] = ContextVar("proximo_mcp_call_host", default=None)
+
+
 @dataclass(frozen=True)
 class FaceState:
-    """The server lifespan's state: one host for the server's lifetime, and the face's settings."""
+    """The server lifespan's state: a host per cluster served, for the server's lifetime, and the face's settings.
 
-    host: Host
+    The hosts share one ledger and one plan store; ``host`` is the one the current call named (``cluster``), else
+    the default cluster's (the only one, or the clusters file's default), else the first: for what needs no cluster
+    (the ledger, the plan resources)."""
+
+    hosts: dict[str, Host]
     settings: McpSettings
+    default: str = ""  # "" when several clusters are served and none is the default
     applying: set[str] = field(default_factory=set)  # plan ids being applied now: a second call is refused, not raced
+
+    @property
+    def host(self) -> Host:
+        chosen = _CALL_HOST.get()
+        if chosen is not None:
+            return chosen
+        return self.hosts[self.default] if self.default else next(iter(self.hosts.values()))
+
+    def choose(self, cluster: object) -> Host:
+        """The host of ``cluster`` (None: the default one); a one-line BadInput naming the clusters otherwise."""
+        if cluster is None:
+            if self.default or len(self.hosts) == 1:
+                return self.hosts[self.default] if self.default else next(iter(self.hosts.values()))
+            raise BadInput(f"several clusters are served ({', '.join(self.hosts)}): name one with the cluster parameter "
+                           "(proximo_clusters lists them)")
+        host = self.hosts.get(cluster) if isinstance(cluster, str) else None
+        if host is None:
+            raise BadInput(f"no cluster {str(cluster)[:80]!r}: the clusters are {', '.join(self.hosts)}")
+        return host
+
+    @contextmanager
+    def on(self, host: Host) -> Iterator[None]:
+        """Run a tool call on ``host``: everything it reaches through ``face(ctx).host`` is that cluster's."""
+        token = _CALL_HOST.set(host)
+        try:
+            yield
+        finally:
+            _CALL_HOST.reset(token)
 
 
 def face(ctx: Context[Any, Any]) -> FaceState:
@@ -56,8 +97,9 @@ def one_line(text: str) -> str:
 
 
 def outgoing(host: Host, value: Any) -> Any:
-    """What leaves the face: Proximo's own token secret scrubbed from it, wherever it is (bad input echoes values)."""
-    return host.settings.token_secret.scrub(value) if host.settings.token_secret else value
+    """What leaves the face: Proximo's own token secrets (every cluster's) scrubbed from it, wherever they are (bad
+    input echoes values)."""
+    return host.settings.scrub(value)
 
 
 def structured(host: Host, payload: Any, *, summary: str = "", error: str = "") -> CallToolResult:
@@ -91,3 +133,19 @@ class VerifyAnswer(msgspec.Struct, frozen=True):
 class TailAnswer(msgspec.Struct, frozen=True):
     records: list[LedgerRecord]
     ledger: LedgerRef
+
+
+class ClusterRow(msgspec.Struct, frozen=True):
+    name: str
+    url: str
+    default: bool
+
+
+class ClustersAnswer(msgspec.Struct, frozen=True):
+    clusters: list[ClusterRow]
+    ledger: LedgerRef
+
+
+def cluster_rows(state: FaceState) -> list[ClusterRow]:
+    """The clusters served, as ``proximo_clusters`` lists them."""
+    return [ClusterRow(name=name, url=host.settings.url, default=name == state.default) for name, host in state.hosts.items()]

@@ -41,7 +41,7 @@ from .._form import plain_error
 from .._schema import input_schema
 from .._tools import ToolRegistry, ToolSpec, check_strings
 from .._types import Plan
-from ..errors import BadInput, ProximoError
+from ..errors import BadInput, PackError, ProximoError
 from ._results import actor, face, failure, structured
 from ._settings import McpSettings
 
@@ -59,7 +59,8 @@ def plan_summary(host: Host, plan: Plan) -> str:
     if not plan.complete:
         flags.append("INCOMPLETE (the token cannot see everything)")
     flags.append("reversible" if plan.reversible else "no undo")
-    head = f"Plan {plan.plan_id}: {plan.tool}, {', '.join(flags)}, {len(plan.impacts)} impacts. Nothing has changed."
+    on = f" on cluster {plan.cluster.name}" if plan.cluster is not None and host.settings.clusters else ""
+    head = f"Plan {plan.plan_id}{on}: {plan.tool}, {', '.join(flags)}, {len(plan.impacts)} impacts. Nothing has changed."
     if plan.blocked:
         return f"{head} It is BLOCKED and cannot be applied: {'; '.join(plan.blockers)}"
     auto = host.settings.auto_approve.value
@@ -117,7 +118,8 @@ class HostTool(Tool):
     spec: Any = Field(default=None, exclude=True)
 
     @classmethod
-    def from_spec(cls, spec: ToolSpec) -> HostTool:
+    def from_spec(cls, spec: ToolSpec, *, reserve: int = 0) -> HostTool:
+        """``reserve``: bytes the schema leaves for what the face adds (the ``cluster`` parameter)."""
         if spec.mutating:
             title, description = plan_title(spec), spec.description + PLAN_NOTE
         else:
@@ -125,7 +127,7 @@ class HostTool(Tool):
         hints, meta = annotations(plans=spec.mutating), {"proximo/tool": spec.id, "proximo/pack": spec.owner}
         rest = {"name": spec.mcp_name, "title": title, "description": description, "inputSchema": {}, "_meta": meta,
                 "annotations": hints.model_dump(by_alias=True, exclude_none=True)}
-        budget = TOOL_BUDGET - len(json.dumps(rest, separators=(",", ":"), ensure_ascii=False).encode())
+        budget = TOOL_BUDGET - reserve - len(json.dumps(rest, separators=(",", ":"), ensure_ascii=False).encode())
         return cls(
             fn=_never_called, name=spec.mcp_name, title=title, description=description,
             # what ToolSpec.input_schema() gives, its descriptions cut to fit the budget in the few largest tools
@@ -135,7 +137,11 @@ class HostTool(Tool):
         )
 
     async def run(self, arguments: dict[str, Any], context: Context[Any, Any], convert_result: bool = False) -> Any:
-        return await dispatch(context, self.spec, arguments, self.name)
+        rest, host = on_cluster(context, arguments, needed=True)
+        if isinstance(host, CallToolResult):
+            return host
+        with face(context).on(host):
+            return await dispatch(context, self.spec, rest, self.name)
 
 
 class FaceTool(Tool):
@@ -145,10 +151,13 @@ class FaceTool(Tool):
     # arguments handed on to a pack's tool as they came (compact read/plan's ``params``): the host checks them, as it
     # checks a named tool's, and records what it refuses
     passthrough: tuple[str, ...] = Field(default=(), exclude=True)
+    # whether the tool works on one cluster (read, plan, apply, undo), or on what every cluster shares (the ledger,
+    # the tool catalogue): those take no cluster unless given one
+    needs_cluster: bool = Field(default=True, exclude=True)
 
     @classmethod
     def build(cls, fn: Callable[..., Any], *, name: str, title: str, description: str, params: type[msgspec.Struct],
-              hints: ToolAnnotations, passthrough: tuple[str, ...] = ()) -> FaceTool:
+              hints: ToolAnnotations, passthrough: tuple[str, ...] = (), needs_cluster: bool = True) -> FaceTool:
         base = Tool.from_function(fn, name=name, title=title, description=description, annotations=hints)
         return cls(
             fn=base.fn, name=base.name, title=base.title, description=base.description,
@@ -156,9 +165,17 @@ class FaceTool(Tool):
             fn_metadata=base.fn_metadata.model_copy(update={"output_schema": None}),
             is_async=base.is_async, context_kwarg=base.context_kwarg, resolved_params=base.resolved_params,
             resolver_plans=base.resolver_plans, annotations=base.annotations, params_struct=params, passthrough=passthrough,
+            needs_cluster=needs_cluster,
         )
 
     async def run(self, arguments: dict[str, Any], context: Context[Any, Any], convert_result: bool = False) -> Any:
+        arguments, host = on_cluster(context, arguments, needed=self.needs_cluster)
+        if isinstance(host, CallToolResult):
+            return host
+        with face(context).on(host):
+            return await self._checked(arguments, context, convert_result)
+
+    async def _checked(self, arguments: dict[str, Any], context: Context[Any, Any], convert_result: bool) -> Any:
         try:
             check_strings({k: v for k, v in arguments.items() if k not in self.passthrough})
             msgspec.convert(arguments, self.params_struct, strict=True)
@@ -167,6 +184,44 @@ class FaceTool(Tool):
         except msgspec.ValidationError as exc:  # in the words a tool's own parameters get (proximo._form)
             return failure(face(context).host, f"{self.name}: {plain_error(exc, arguments, self.params_struct)}")
         return await super().run(arguments, context, convert_result)
+
+
+CLUSTER = "cluster"  # the argument every tool takes when several clusters are served (no pack tool may have it)
+
+
+def on_cluster(context: Context[Any, Any], arguments: dict[str, Any], *, needed: bool) -> tuple[dict[str, Any], Host | CallToolResult]:
+    """The call's arguments without ``cluster``, and the host of the cluster it names (the default where none is; a
+    tool that ``needed`` none takes any); a one-line tool error for a cluster that is not served, or none where
+    several are and none is the default."""
+    state = face(context)
+    rest = {k: v for k, v in arguments.items() if k != CLUSTER}
+    named = arguments.get(CLUSTER)
+    try:
+        return rest, state.choose(named) if named is not None or needed else state.host
+    except BadInput as exc:
+        return rest, failure(state.host, str(exc))
+
+
+def add_cluster_parameter(tools: list[Tool], names: list[str], *, required: bool) -> None:
+    """Each tool's schema with the ``cluster`` parameter (several clusters are served): one of ``names``, and where
+    no cluster is the default, required by the tools that work on one."""
+    prop = cluster_property(names)
+    for tool in tools:
+        props = tool.parameters.setdefault("properties", {})
+        if CLUSTER in props:
+            raise PackError(f"{tool.name}: a tool parameter is named {CLUSTER!r}, which the face takes for the cluster")
+        props[CLUSTER] = prop
+        if required and getattr(tool, "needs_cluster", True):
+            tool.parameters["required"] = [*tool.parameters.get("required", []), CLUSTER]
+
+
+def cluster_property(names: list[str]) -> dict[str, Any]:
+    return {"type": "string", "enum": names, "description": "the cluster"}
+
+
+def cluster_bytes(names: list[str]) -> int:
+    """What :func:`add_cluster_parameter` adds to a tool at most: kept out of a full tool's schema budget."""
+    return len(json.dumps({CLUSTER: cluster_property(names)}, separators=(",", ":"))) + len(',"cluster"') + 1
 
 
 def select_specs(registry: ToolRegistry, settings: McpSettings) -> list[ToolSpec]:

@@ -32,6 +32,7 @@ import subprocess
 import sys
 import threading
 from collections.abc import Callable
+from contextlib import AsyncExitStack
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
@@ -130,10 +131,16 @@ class AccessRules(msgspec.Struct, frozen=True):
 class ApprovalDesk:
     """Answers one request on approve.sock. The host does the checking; this only knows who is asking."""
 
-    def __init__(self, host: Host, rules: AccessRules, settings: Settings) -> None:
+    def __init__(self, host: Host, rules: AccessRules, settings: Settings, hosts: dict[str, Host] | None = None) -> None:
         self.host = host
+        self.hosts = hosts or {host.settings.cluster: host}  # several clusters: each plan is decided on its own
         self.rules = rules
         self.settings = settings
+
+    def _for_plan(self, plan_id: Any) -> Host:
+        """The host of the plan's cluster, where it is approved or denied (and checked): one ledger holds them all."""
+        plan = self.host.get_plan(plan_id)
+        return (self.hosts.get(plan.cluster.name) if plan.cluster is not None else None) or self.host
 
     async def answer(self, peer: Peer, request: Any) -> dict[str, Any]:
         if not isinstance(request, dict) or not isinstance(request.get("op"), str):
@@ -148,19 +155,21 @@ class ApprovalDesk:
             return _error(reason)
         try:
             if op == "show":
-                plan = self.host.get_plan(request.get("plan_id"))
-                await self.host.check_open(plan)  # no person reads a plan that is closed or stale (the cluster is read)
-                return {"ok": True, "plan": plan_document(plan), "needs_person": self.host.needs_person(plan)}
+                host = self._for_plan(request.get("plan_id"))
+                plan = host.get_plan(request.get("plan_id"))
+                await host.check_open(plan)  # no person reads a plan that is closed or stale (the cluster is read)
+                return {"ok": True, "plan": plan_document(plan), "needs_person": host.needs_person(plan)}
             if op == "approve":
                 typed = request.get("typed_target")
                 from ..trust._pipeline import PeerAccount  # the pipeline (and the HTTP stack) only when a person approves
 
-                record = self.host.approve(request.get("plan_id"), actor, PeerAccount(peer.uid, peer.user),
-                                           typed_target=typed if isinstance(typed, str) else None)
+                record = self._for_plan(request.get("plan_id")).approve(
+                    request.get("plan_id"), actor, PeerAccount(peer.uid, peer.user), typed_target=typed if isinstance(typed, str) else None)
                 return {"ok": True, "seq": record.seq, "hash": record.hash}
             if op == "deny":
                 reason = request.get("reason")
-                record = self.host.deny(request.get("plan_id"), actor, reason if isinstance(reason, str) else "declined")
+                record = self._for_plan(request.get("plan_id")).deny(request.get("plan_id"), actor,
+                                                                    reason if isinstance(reason, str) else "declined")
                 return {"ok": True, "seq": record.seq, "hash": record.hash}
             if op == "seal":
                 reason = request.get("reason")
@@ -263,9 +272,14 @@ async def run_service(settings: Settings, *, sim: bool = False, ready: Callable[
         sim_env: dict[str, str] = {}
         if sim:
             settings, sim_env = await _start_simulator(settings, tg)
-        async with open_host(settings) as host:
+        async with AsyncExitStack() as stack:
+            hosts: dict[str, Host] = {}
+            for cluster in list(settings.clusters) or [None]:  # PROXIMO_CLUSTERS: a host per cluster, one ledger
+                opened = await stack.enter_async_context(open_host(settings, cluster=cluster))
+                hosts[opened.settings.cluster] = opened
+            host = hosts.get(settings.cluster) or next(iter(hosts.values()))
             tg.start_soon(_walk_the_ledger, host)
-            desk = ApprovalDesk(host, rules, settings)
+            desk = ApprovalDesk(host, rules, settings, hosts)
             agents, approvals = await _listen(agent_path), await _listen(approve_path)
             tg.start_soon(agents.serve, lambda s: _serve_agent(s, rules, host, sim_env))
             tg.start_soon(approvals.serve, lambda s: _serve_approvals(desk, s))

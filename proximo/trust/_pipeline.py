@@ -31,7 +31,8 @@ from ._policy import Policy, scope_of
 from .._settings import Settings
 from .._sources import Source, State
 from .._tools import ToolSpec, check_strings
-from .._types import ApiCall, Change, Draft, Impact, Irreversible, LedgerRef, Operator, Plan, Risk, SshExec, Step
+from .._clusters import cluster_identity
+from .._types import ApiCall, Change, ClusterRef, Draft, Impact, Irreversible, LedgerRef, Operator, Plan, Risk, SshExec, Step
 from ._ssh import exec_refusal
 from ..errors import (
     AlreadyApplied,
@@ -40,6 +41,7 @@ from ..errors import (
     NotModelled,
     NotRead,
     OfflinePlan,
+    OtherCluster,
     PackError,
     PolicyDenied,
     ProximoError,
@@ -139,9 +141,9 @@ class Host:
         return self._write(kind, actor, **fields)
 
     def _write(self, kind: str, actor: Actor, **fields: Any) -> LedgerRecord | None:
-        for secret in (self.settings.token_secret, self.settings.db_password):
-            if secret:  # redaction goes by key; this catches the token secret (or PROXIMO_DB's password) pasted as any value
-                fields = secret.scrub(fields)
+        if self.settings.cluster and kind not in _PROXIMO_WIDE:  # every record of this host's work names its cluster
+            fields["outcome"] = {**(fields.get("outcome") or {}), "cluster": self.settings.cluster}
+        fields = self.settings.scrub(fields)  # redaction goes by key; this catches a token secret pasted as any value
         record = self.ledger.append(kind, actor=actor, **fields)  # type: ignore[arg-type]
         if record is not None:
             self.packs.prove(record, ledger_id=self.ledger.ledger_id)
@@ -167,6 +169,10 @@ class Host:
             self._deny(actor, tool, params, reason)
         except LedgerUnreachable:
             pass
+
+    def _ours(self, record: LedgerRecord) -> bool:
+        """Whether a record is about this host's cluster (one from before records named clusters counts for each)."""
+        return record.outcome.get("cluster", self.settings.cluster) == self.settings.cluster
 
     def record_refusal(self, actor: Actor, what: str, params: Any, reason: str, *, plan_id: str = "") -> None:
         """A request a face refused before it reached a tool (an account that may not approve, a stale plan someone
@@ -386,7 +392,7 @@ class Host:
             notes=judged.notes + ([f"planned on the cluster as read {state.age:.1f} s ago (PROXIMO_PLAN_READ_AGE): apply reads it "
                                    "afresh and refuses the plan if anything it rests on changed since"] if state.age else []),
             target=draft.target, created_at=_iso(now), expires_at=_iso(now + self.settings.plan_ttl),
-            source=self.source.name, fingerprint=state.model.fingerprint(), undo_of=undo_of,
+            source=self.source.name, fingerprint=state.model.fingerprint(), undo_of=undo_of, cluster=self.cluster_ref(state.model),
         )
         plan = msgspec.structs.replace(plan, hash=plan_hash(plan))
         self.plans.put(plan)
@@ -454,6 +460,29 @@ class Host:
             raise Refused(f"plan {plan_id}: its plan record is not sound ({problem}): the ledger was altered")
         return msgspec.structs.replace(plan, ledger=LedgerRef(seq=made[0].seq, head=made[0].hash, chain=self.ledger.head().chain))
 
+    def cluster_ref(self, model: ClusterModel) -> ClusterRef:
+        """This host's cluster as a plan names it: its name, its URL (live), and what it says it is in ``model``."""
+        return ClusterRef(name=self.settings.cluster, url=self.settings.url if self.source.writable else "",
+                          id=cluster_identity(model))
+
+    def _check_cluster(self, plan: Plan, model: ClusterModel | None = None) -> None:
+        """OtherCluster unless ``plan`` was made on this host's cluster: the same name, at the same URL, and (given the
+        cluster as read now) the same cluster answering there. A plan from before clusters were named has only its
+        ``source`` (the URL), which apply checks."""
+        made = plan.cluster
+        if made is None:
+            return
+        if made.name != self.settings.cluster:
+            raise OtherCluster(f"plan {plan.plan_id} was made on cluster {made.name!r}, not {self.settings.cluster!r}: "
+                               "a plan applies only to the cluster it was made on")
+        if self.source.writable and made.url and made.url != self.settings.url:  # offline plans: the source says it
+            raise OtherCluster(f"plan {plan.plan_id} was made on cluster {made.name!r} at {made.url}, and {made.name!r} "
+                               f"is now {self.settings.url}: plan again on the cluster there")
+        if model is not None and (now := cluster_identity(model)) != made.id:
+            raise OtherCluster(f"plan {plan.plan_id} was made on {made.id or 'a cluster that named itself nothing'} "
+                               f"(cluster {made.name!r}), and {self.settings.url} now answers as {now or 'nothing'}: "
+                               "plan again")
+
     def _check_open(self, plan: Plan) -> None:
         if self.ledger.find(plan_id=plan.plan_id, kind="apply-start"):
             raise AlreadyApplied(f"plan {plan.plan_id} was already applied; make a new plan")
@@ -466,15 +495,11 @@ class Host:
         if self._clock() > _parse_iso(plan.expires_at):
             raise StalePlan(f"plan {plan.plan_id} expired at {plan.expires_at}; make a new plan")
 
-    def refuse_closed(self, plan: Plan) -> None:
-        """Refuse a plan that can no longer be decided (applied, declined, blocked, expired), without reading the
-        cluster: a denial needs no freshness (the console's Deny)."""
-        self._check_open(plan)
-
     async def check_open(self, plan: Plan) -> State | None:
-        """Refuse a plan that can no longer be applied (applied, blocked, expired, stale): before anyone is asked.
-        Returns the cluster as just read for the freshness check (None where the plan's cluster is not open here)."""
+        """Refuse a plan that can no longer be applied (applied, blocked, expired, stale, another cluster's): before
+        anyone is asked. Returns the cluster as just read for the freshness check (None where the plan's cluster is not open here)."""
         self._check_open(plan)
+        self._check_cluster(plan)
         if self.source.writable and plan.source == self.source.name:
             return await self._fresh_state(plan)
         return None
@@ -482,6 +507,7 @@ class Host:
     async def _fresh_state(self, plan: Plan) -> State:
         """The cluster now, if it still has the configuration the plan was made from; else StalePlan."""
         state = await self.state(unread=unread_in(plan.fingerprint))
+        self._check_cluster(plan, state.model)  # before staleness: another cluster is not "changed since"
         now = state.model.fingerprint()
         changed = sorted(k for k in set(now) | set(plan.fingerprint) if now.get(k) != plan.fingerprint.get(k))
         if changed:
@@ -571,6 +597,11 @@ class Host:
         plan = self.get_plan(plan_id)
         self._check_open(plan)
         try:
+            self._check_cluster(plan)
+        except OtherCluster as exc:
+            self._deny(actor, plan.tool, {}, str(exc), plan_id=plan.plan_id)
+            raise
+        try:
             channel, approver, extra = self._person(proof, plan)
         except NotApproved as exc:
             self._deny(actor, plan.tool, {}, str(exc), plan_id=plan.plan_id)
@@ -588,6 +619,12 @@ class Host:
         who = {"by": "person", "channel": "console", "approver": by.approver} if by is not None else {}
         return self._append("deny", actor, tool=plan.tool, plan_id=plan.plan_id, plan_hash=plan.hash,
                             outcome={"reason": _bounded_text(reason, MAX_REASON), "declined": True, **who})
+
+    def refuse_closed(self, plan: Plan) -> None:
+        """Refuse, before anyone is asked, a plan that can no longer be approved: applied, declined, blocked,
+        expired or another cluster's (``check_open`` also reads the cluster for staleness, where a source is open)."""
+        self._check_open(plan)
+        self._check_cluster(plan)
 
     def open_question(self, plan: Plan) -> None:
         """Note that a person is being asked about ``plan`` now; Refused if someone already is. Two calls that would
@@ -640,7 +677,8 @@ class Host:
         overall, by_risk = self.policy.max_applies_per_hour, self.policy.max_applies_per_hour_by_risk.get(plan.risk.value)
         if overall is None and by_risk is None:
             return None
-        started = self.ledger.since("apply-start", ledger_time(dt.datetime.now(dt.UTC) - dt.timedelta(hours=1)))
+        started = [r for r in self.ledger.since("apply-start", ledger_time(dt.datetime.now(dt.UTC) - dt.timedelta(hours=1)))
+                   if self._ours(r)]  # each cluster's policy caps that cluster's applies
         if overall is not None and len(started) >= overall:
             return f"the policy allows {overall} applies an hour, and {len(started)} started in the last hour"
         same = sum(1 for r in started if r.outcome.get("risk") == plan.risk.value)
@@ -686,6 +724,7 @@ class Host:
             raise
         try:
             self._check_open(plan)
+            self._check_cluster(plan)
             if not self.source.writable or self._executor is None:
                 raise OfflinePlan(f"{self.source.name} is a snapshot: there is nothing to apply a plan to")
             if plan.source != self.source.name:
@@ -775,6 +814,8 @@ class Host:
         closed: list[LedgerRecord] = []
         for start in self.ledger.open_applies():
             info = start.outcome
+            if not self._ours(start):  # another cluster's apply: its own host reads that cluster's tasks
+                continue
             abandoned = (self.ledger.ledger_id, start.seq) in _ABANDONED
             if not abandoned and not _apply_is_dead(info, self._clock()):
                 continue
@@ -816,6 +857,9 @@ class Host:
             if record is None or not record.plan_id:
                 raise BadInput(f"ledger record {seq} does not exist or is not about a plan")
             plan = self.get_plan(record.plan_id)
+            if plan.cluster is not None and plan.cluster.name != self.settings.cluster:  # its inverse is that cluster's
+                raise OtherCluster(f"ledger record {seq}: plan {plan.plan_id} changed cluster {plan.cluster.name!r}, not "
+                                   f"{self.settings.cluster!r}: plan its undo on {plan.cluster.name!r}")
             results = self.ledger.find(plan_id=plan.plan_id, kind="apply-result")
             if not results or not results[-1].outcome.get("ok"):
                 raise Refused(f"ledger record {seq}: plan {plan.plan_id} was not applied successfully, so there is nothing to undo")
@@ -838,6 +882,9 @@ class Host:
         with pack_code(self._owner_of(plan.tool), f"the undo of {plan.tool}"):  # semantics and analysers judge it
             return self._finish(None, {"seq": seq}, draft, state, actor, undo_of=seq)
 
+
+_PROXIMO_WIDE = frozenset({"freeze", "unfreeze", "seal", "approver"})
+"""Ledger records about Proximo as a whole, not one cluster: a freeze stops the applies on every cluster."""
 
 # --- approvals -----------------------------------------------------------------------------------------
 

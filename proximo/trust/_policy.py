@@ -120,12 +120,21 @@ def load_policy(path: str | Path | None) -> Policy:
         raise BadInput(f"PROXIMO_POLICY: cannot read {path}: {exc.strerror}") from None
     except tomllib.TOMLDecodeError as exc:
         raise BadInput(f"PROXIMO_POLICY: {path} is not valid TOML: {exc}") from None
+    return policy_from_table(raw, f"PROXIMO_POLICY: {path}")
+
+
+def policy_from_table(raw: object, where: str) -> Policy:
+    """A policy from its TOML table (a policy file's, or a cluster's inline ``policy`` in PROXIMO_CLUSTERS); any
+    problem is a BadInput that starts with ``where``."""
     try:
         policy = msgspec.convert(raw, Policy)
     except msgspec.ValidationError as exc:
-        raise BadInput(f"PROXIMO_POLICY: {path}: {exc}") from None
+        raise BadInput(f"{where}: {exc}") from None
     if policy.vmids is not None:
-        _vmid_ranges(policy.vmids)
+        try:
+            _vmid_ranges(policy.vmids)
+        except BadInput as exc:
+            raise BadInput(f"{where}: {str(exc).removeprefix('PROXIMO_POLICY: ')}") from None
     return policy
 
 
