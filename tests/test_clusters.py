@@ -320,10 +320,10 @@ async def test_the_service_desk_decides_each_plan_on_its_own_cluster(tmp_path: P
     async with east.host() as on_east, west.host() as on_west:
         plan = await on_west.plan(*HIGH, west.actor)
         only_east = ApprovalDesk(on_east, rules, fleet.settings)  # a desk that knows one cluster refuses the other's
-        refused = only_east.answer(Peer(pid=1, uid=approver, gid=approver), {"op": "approve", "plan_id": plan.plan_id})
+        refused = await only_east.answer(Peer(pid=1, uid=approver, gid=approver), {"op": "approve", "plan_id": plan.plan_id})
         assert refused["ok"] is False and "made on cluster 'west', not 'east'" in refused["error"]
         desk = ApprovalDesk(on_east, rules, fleet.settings, {"east": on_east, "west": on_west})
-        answer = desk.answer(Peer(pid=1, uid=approver, gid=approver), {"op": "approve", "plan_id": plan.plan_id})
+        answer = await desk.answer(Peer(pid=1, uid=approver, gid=approver), {"op": "approve", "plan_id": plan.plan_id})
         assert answer["ok"] is True, answer
         assert (await on_west.apply(plan.plan_id, west.actor)).ok
     approval = west.ledger().find(plan_id=plan.plan_id, kind="approve")[-1]

@@ -188,3 +188,18 @@ def test_get_network_filters_by_type_and_refuses_the_sdn_filters_it_cannot_answe
     assert render(model, "/nodes/pve1/network/vmbr1")["comments"] == "lab\n"
     with pytest.raises(Exception, match="SDN is not modelled"):
         render(model, "/nodes/pve1/network?type=vnet")
+
+
+def test_the_pending_diffs_header_times_are_not_part_of_the_fingerprint() -> None:
+    """diff -u heads each file with its mtime (INotify.pm runs `diff -b -N -u`): the same change staged a second later
+    is the same change, so a prediction made before the write still matches the cluster read after it; a different
+    change is not."""
+    from proximo.model._network import without_stamps
+
+    active = reread(_demo_rows())
+    staged = reread(EDITS["vlan awareness on"](copy.deepcopy(active)))
+    active, staged = write_config(active), write_config(staged)
+    early, late = config_diff(active, staged, when=1_000_000), config_diff(active, staged, when=1_000_001)
+    assert early != late and without_stamps(early) == without_stamps(late)
+    other = config_diff(active, staged.replace("bridge-vlan-aware yes", "bridge-vlan-aware yes\n\tmtu 9000"), when=1_000_000)
+    assert without_stamps(other) != without_stamps(early)

@@ -19,7 +19,7 @@ from ..errors import PveApiError
 from ..pve._apischema import ApiSchema, release_of, schema_for
 from ._drives import DriveError, GuestVolume, guest_volumes, write_guest_config_file, write_pct_config_file
 from ._firewall import Firewall
-from ._network import NetworkUnknown, active_rows
+from ._network import NetworkUnknown, active_rows, without_stamps
 from ._volumes import VolumeError, parse_volname_for, parse_volume_id
 
 GuestKind = Literal["qemu", "lxc"]
@@ -333,7 +333,8 @@ class ClusterModel(msgspec.Struct):
         sections: dict[str, Any] = {
             "storage": self.storages,
             # the release too: a plan judged against one release's API is not applied to another's
-            "nodes": [self.release, {n: [node.online, node.network, node.network_changes] for n, node in sorted(self.nodes.items())}],
+            "nodes": [self.release, {n: [node.online, node.network, without_stamps(node.network_changes)]
+                                     for n, node in sorted(self.nodes.items())}],
             "jobs": [self.backup_jobs, self.replication_jobs],
             "ha": [self.ha_resources, self.ha_groups, self.ha_rules],
             # pool members are /cluster/resources-like rows with live cpu/mem/uptime: only who is a member counts

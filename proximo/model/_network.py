@@ -510,6 +510,17 @@ def config_diff(active_text: str, staged_text: str, *, when: float | None = None
     return "\n".join(out) + "\n"
 
 
+def without_stamps(changes: str | None) -> str | None:
+    """The pending diff without its two header lines, whose times are the files' mtimes (``diff -u``): when a file
+    was written is nothing a plan rests on, and no prediction can know the second a write lands in."""
+    if changes is None:
+        return None
+    lines = changes.split("\n")
+    if len(lines) >= 2 and lines[0].startswith("--- ") and lines[1].startswith("+++ "):
+        lines = [lines[0].split("\t", 1)[0], lines[1].split("\t", 1)[0], *lines[2:]]
+    return "\n".join(lines)
+
+
 def _range(start: int, stop: int) -> str:
     length = stop - start
     first = start + 1 if length else start

@@ -188,7 +188,7 @@ def test_approving_writes_the_pipelines_approve_record_naming_the_approver_and_c
     assert done.status_code == 200 and "Approved: ledger record #" in done.text
     [approval] = records(world, plan.plan_id, "approve")
     assert approval.outcome == {"risk": "HIGH", "by": "person", "channel": "console", "approver": person.name,
-                                "totp": False, "signed_in": approval.outcome["signed_in"]}
+                                "totp": False, "signed_in": approval.outcome["signed_in"], "cluster": "default"}
     assert approval.actor.face == "console"
 
     async def apply() -> bool:
