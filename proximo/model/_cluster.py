@@ -211,16 +211,17 @@ class Guest(msgspec.Struct):
             section["delete"] = ",".join(("!" if force else "") + key for key, force in sorted(deletes.items()))
         return section
 
-    def file_text(self) -> str:
+    def file_text(self, *, times: bool = True) -> str:
         """The config file as write_vm_config (qemu-server src/PVE/QemuServer.pm) or write_pct_config
         (pve-container src/PVE/LXC/Config.pm) writes it: main section, pending section, snapshot sections.
 
         What the API does not show cannot be written: a [special:cloudinit] section (old cloud-init values
-        awaiting regeneration), a masked ``cipassword``, a snapshot whose config was not read.
+        awaiting regeneration), a masked ``cipassword``, a snapshot whose config was not read. Without ``times``,
+        the snapshot sections leave out ``snaptime``: the second PVE takes a snapshot in, which no prediction knows.
         """
         doc: dict[str, Any] = {k: v for k, v in self.current_config().items() if k != "digest"}
         doc["pending"] = self.pending_section()
-        doc["snapshots"] = {name: {k: v for k, v in conf.items() if k != "digest"}
+        doc["snapshots"] = {name: {k: v for k, v in conf.items() if k != "digest" and (times or k != "snaptime")}
                             for name, conf in self.snapshot_configs.items()}
         return write_guest_config_file(doc) if self.kind == "qemu" else write_pct_config_file(doc)
 
@@ -228,6 +229,16 @@ class Guest(msgspec.Struct):
     def digest(self) -> str:
         """PVE's digest of this guest's config: as read, else the SHA-1 of ``file_text``."""
         return str(self.config.get("digest") or file_digest(self.file_text()))
+
+    @property
+    def predictable_digest(self) -> str:
+        """The SHA-1 of the config file without its snapshot times: what an apply's prediction is compared on (a
+        snapshot taken a second later than predicted is the predicted snapshot); PVE's digest where no file text
+        can be written."""
+        try:
+            return file_digest(self.file_text(times=False))
+        except DriveError:
+            return self.digest
 
     def write_config(self) -> None:
         """A config write (PVE::AbstractConfig write_config): the file is written again, so the digest is the
@@ -324,8 +335,9 @@ class ClusterModel(msgspec.Struct):
         """Parts of the cluster this model was read without (``collect``): touching one raises NotRead."""
         return [] if self.firewall.guests_read else ["guest-firewall"]
 
-    def fingerprint(self) -> dict[str, str]:
-        """Hashes of the configuration a plan depends on, by section (no volatile metrics)."""
+    def fingerprint(self, *, predictable: bool = False) -> dict[str, str]:
+        """Hashes of the configuration a plan depends on, by section (no volatile metrics). ``predictable``: what an
+        apply compares its prediction with, where times PVE sets as it writes (a snapshot's) are left out."""
 
         def h(value: Any) -> str:
             return hashlib.sha256(msgspec.json.encode(value, order="sorted")).hexdigest()[:16]
@@ -348,7 +360,7 @@ class ClusterModel(msgspec.Struct):
             "other": self.other,
         }
         for vmid, g in sorted(self.guests.items()):
-            sections[g.sid] = [g.node, g.resource.get("status"), g.template, g.digest,
+            sections[g.sid] = [g.node, g.resource.get("status"), g.template, g.predictable_digest if predictable else g.digest,
                                sorted(str(r.get("name")) for r in g.snapshots or [] if r.get("name") != "current")]
         hashed = {name: h(value) for name, value in sections.items()}
         if self.unread:  # said, not hashed: apply and recovery read the same parts (unread_in)

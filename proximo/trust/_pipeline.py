@@ -751,7 +751,7 @@ class Host:
         if not self.needs_person(plan) and self.approval(plan) is None:  # only a fresh plan is auto-approved
             self._append("approve", actor, tool=plan.tool, plan_id=plan.plan_id, plan_hash=plan.hash,
                          outcome={"risk": plan.risk.value, "by": "auto", "auto_approve": self.settings.auto_approve.value})
-        expected = judged.after.fingerprint()
+        expected = judged.after.fingerprint(predictable=True)
         # What the cluster should look like after each step, so an apply cut short can be told apart afterwards.
         milestones = judged.milestones(plan.fingerprint)
         started = self._append_once("apply-start", actor, tool=plan.tool, plan_id=plan.plan_id, plan_hash=plan.hash, once=True,
@@ -790,7 +790,7 @@ class Host:
         mismatches: list[str] = []
         emit(ReadingBack())
         try:
-            actual = (await self.state(unread=unread_in(plan.fingerprint))).model.fingerprint()
+            actual = (await self.state(unread=unread_in(plan.fingerprint))).model.fingerprint(predictable=True)
             mismatches = sorted(k for k in set(actual) | set(expected) if actual.get(k) != expected.get(k)) if ok else []
         except ProximoError as exc:
             mismatches = [f"read back failed: {exc}"]

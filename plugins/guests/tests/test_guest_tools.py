@@ -239,3 +239,32 @@ async def test_bad_input_is_one_clear_error_and_nothing_is_planned(world: World,
     with sqlite3.connect(world.settings.ledger_path) as db:
         kinds = [row[0] for row in db.execute("SELECT kind FROM records")]
     assert kinds == ["deny"] and writes(world) == []
+
+
+async def test_a_snapshot_taken_seconds_after_its_prediction_still_matches_it(world: World, monkeypatch: pytest.MonkeyPatch) -> None:
+    """PVE stamps snaptime when the snapshot is taken (pve-guest-common AbstractConfig snapshot_prepare: time()), and
+    the config digest covers it: the prediction, made before, cannot know that second. Every call of the clock here
+    is a second later than the last, as on a cluster where the task runs a while after the plan."""
+    import itertools
+    import time
+
+    import proximo_guests._semantics as semantics
+
+    clock = itertools.count(1_800_000_000)
+
+    class OneSecondLaterEachCall:  # the guests pack's clock only: the ledger's and the plan's expiry keep the real one
+        def __getattr__(self, name: str) -> Any:
+            return getattr(time, name)
+
+        def time(self) -> float:
+            return float(next(clock))
+
+    monkeypatch.setattr(semantics, "time", OneSecondLaterEachCall())
+    async with world.host() as host:
+        plan = await host.plan("guest.snapshot.create", {"vmid": 100, "snapname": "later"}, world.actor)
+        if host.needs_person(plan):
+            host.approve(plan.plan_id, PERSON, world.person, typed_target=plan.target)
+        result = await host.apply(plan.plan_id, PERSON)
+    taken = next(r for r in world.sim.model.guests[100].snapshots or [] if r.get("name") == "later")
+    assert result.ok and result.matches_prediction, result.mismatches
+    assert taken["snaptime"] >= 1_800_000_001  # stamped by the simulator's run, after the prediction's
