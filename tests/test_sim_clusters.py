@@ -101,6 +101,13 @@ def test_the_cli_takes_the_cluster_and_refuses_a_plan_on_the_other(sims: Path, t
     assert wrong.exit_code == 3 and f"plan {plan['plan_id']} was made on cluster 'sim1', not 'sim2'" in wrong.stderr
     right = proximo(sims, home, "--cluster", "sim1", "apply", plan["plan_id"], "--json")
     assert right.exit_code == 0, right.output
+    # no cluster named: apply goes to the cluster the plan names (the same for approve)
+    second = json.loads(proximo(sims, home, "plan", "--cluster", "sim2", *STORAGE, "--json").stdout)
+    unnamed_apply = proximo(sims, home, "apply", second["plan_id"], "--json")
+    assert unnamed_apply.exit_code == 0, unnamed_apply.output
+    assert json.loads(unnamed_apply.stdout)["ok"] is True
+    missing = proximo(sims, home, "apply", "p-000000000000")
+    assert missing.exit_code == 3 and "no plan p-000000000000" in missing.stderr and missing.stderr.count("\n") == 1
     shown = proximo(sims, home, "ledger", "show", "-n", "10", "--json")  # the ledger needs no cluster: it is all of them
     records = json.loads(shown.stdout)
     named = {(r["kind"], r["outcome"].get("cluster")) for r in records if r["plan_id"] == plan["plan_id"]}

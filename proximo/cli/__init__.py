@@ -148,7 +148,8 @@ def _add_commands(cli: click.Group) -> None:
     from ..trust._ledger import LedgerError
     from ..trust._state import open_ledger
     from ._approve import approve_at_terminal, approve_over_socket, service_socket
-    from ._common import Context, ask_terminal, cluster_option, console, emit, guarded, json_option, parse_head, run, scrubbed
+    from ._common import (Context, ask_terminal, cluster_option, console, emit, guarded, json_option, on_plans_cluster, parse_head,
+                          run, scrubbed)
     from ._live import live_apply
     from ._toolhelp import matching, print_tool, print_tools, tool_detail, tool_row
 
@@ -165,7 +166,7 @@ def _add_commands(cli: click.Group) -> None:
         ctx.as_json = as_json
 
         async def go() -> None:
-            async with open_host(ctx.settings) as host:
+            async with open_host(on_plans_cluster(ctx.settings, plan_id)) as host:
                 if as_json:
                     result = await host.apply(plan_id, ctx.actor())
                 else:  # live on stderr: stdout keeps the result
@@ -233,7 +234,8 @@ def _add_commands(cli: click.Group) -> None:
                 async with sim_world(ctx.settings).host() as host:
                     await approve_at_terminal(host, plan_id, ctx.actor("terminal"), approver=approver)
                 return
-            async with open_host(ctx.settings) as host:  # live: the plan's freshness is read before anyone is asked
+            # live: the plan's freshness is read before anyone is asked, on the cluster it was made on
+            async with open_host(on_plans_cluster(ctx.settings, plan_id)) as host:
                 await approve_at_terminal(host, plan_id, ctx.actor("terminal"), approver=approver)
 
         run(go)

@@ -119,6 +119,22 @@ def _choose_cluster(click_ctx: click.Context, _: click.Parameter, name: str | No
         sys.exit(exc.exit_code)
 
 
+def on_plans_cluster(settings: Settings, plan_id: str) -> Settings:
+    """The settings to decide or apply ``plan_id`` with when several clusters are configured and none was named:
+    the plan's own cluster (a plan names the cluster it was made on). A cluster that was named is kept: the host
+    then refuses another cluster's plan, and says so."""
+    if settings.url or not settings.clusters:
+        return settings
+    from ..trust._state import open_plans
+
+    plans = open_plans(settings)
+    try:
+        plan = plans.get(plan_id)
+    finally:
+        plans.close()
+    return settings.for_cluster(plan.cluster.name) if plan.cluster is not None else settings
+
+
 cluster_option = click.option(
     "--cluster", metavar="NAME", expose_value=False, callback=_choose_cluster,
     help="The cluster (a name in PROXIMO_CLUSTERS): needed when several are configured and none is the default.")
