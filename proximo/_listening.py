@@ -8,11 +8,16 @@ import hashlib
 import hmac
 import ipaddress
 import socket
+from collections.abc import Callable
+from functools import partial
 from typing import TYPE_CHECKING
+
+import anyio
 
 from .errors import BadInput
 
 if TYPE_CHECKING:
+    import uvicorn
     from starlette.types import ASGIApp, Receive, Scope, Send
 
 
@@ -55,6 +60,28 @@ def listen(host: str, port: int) -> socket.socket:
         sock.close()
         raise BadInput(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from None
     return sock
+
+
+def url_host(host: str) -> str:
+    """``host`` as it stands in a URL (an IPv6 address in brackets)."""
+    return f"[{host}]" if ":" in host else host
+
+
+async def serve_on(sock: socket.socket, config: Callable[[], uvicorn.Config], announce: Callable[[], None]) -> None:
+    """Serve the app of ``config()`` on the bound ``sock`` until stopped; ``announce`` once it listens (not if it
+    never does). The socket is closed on the way out, whatever fails (making the app, too)."""
+    import uvicorn
+
+    try:
+        web = uvicorn.Server(config())
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(partial(web.serve, sockets=[sock]))
+            while not web.started and not web.should_exit:
+                await anyio.sleep(0.02)
+            if web.started:
+                announce()
+    finally:
+        sock.close()
 
 
 def token_digest(value: str) -> bytes:

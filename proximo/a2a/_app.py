@@ -9,7 +9,6 @@ import sys
 import uuid
 from collections.abc import AsyncIterator, Mapping
 from contextlib import AsyncExitStack, asynccontextmanager
-from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -21,7 +20,7 @@ from a2a.server.routes import create_agent_card_routes, create_jsonrpc_routes, c
 from a2a.types import ListTasksRequest, Message, Role, SendMessageRequest, TaskState
 from starlette.applications import Starlette
 
-from .._listening import allowed_names, listen
+from .._listening import allowed_names, listen, serve_on, url_host
 from .._secret import Secret
 from .._settings import Settings
 from .._tools import ToolRegistry
@@ -146,21 +145,15 @@ async def serve_a2a(settings: Settings, *, host: str = "127.0.0.1", port: int = 
         registry, home, approve = packs.tools, Path(settings.home), "proximo approve"
         factory, default, where = await served_clusters(settings, packs)
     sock = listen(host, port)
-    shown = f"[{host}]" if ":" in host else host
-    base = f"http://{shown}:{sock.getsockname()[1]}"
-    try:
+    base = f"http://{url_host(host)}:{sock.getsockname()[1]}"
+
+    def config() -> uvicorn.Config:
         app = build_app(factory, tools=registry, home=home, base_url=base, bind_host=host, token=token,
                         allowed_hosts=_list(env.get("PROXIMO_ALLOWED_HOSTS", "")),
                         tool_patterns=_list(env.get("PROXIMO_TOOLS", "")),
                         read_only=env.get("PROXIMO_READ_ONLY", "").strip().lower() in ("1", "true", "yes", "on"),
                         approve_command=approve, default_cluster=default)
-        web = uvicorn.Server(uvicorn.Config(app, log_level="warning", access_log=False, lifespan="on"))
-        async with anyio.create_task_group() as tg:
-            tg.start_soon(partial(web.serve, sockets=[sock]))
-            while not web.started and not web.should_exit:
-                await anyio.sleep(0.02)
-            if web.started:
-                _say(f"A2A server at {base} (card: {base}/.well-known/agent-card.json; "
-                     f"{'bearer token required' if token else 'loopback only, no token'}) on {where}")
-    finally:
-        sock.close()
+        return uvicorn.Config(app, log_level="warning", access_log=False, lifespan="on")
+
+    await serve_on(sock, config, lambda: _say(f"A2A server at {base} (card: {base}/.well-known/agent-card.json; "
+                                              f"{'bearer token required' if token else 'loopback only, no token'}) on {where}"))

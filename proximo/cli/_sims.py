@@ -10,7 +10,7 @@ from typing import Any
 import anyio
 import click
 
-from .._listening import listen
+from .._listening import listen, url_host
 from .._world import clusters_file
 from ..model import load_snapshot
 from ..sim import Simulator, load_faults, named_cluster, serve_config
@@ -33,8 +33,7 @@ def serve_clusters(doc: dict[str, Any], count: int, *, semantics: Any, token_id:
     try:
         for offset, name in enumerate(names):
             sockets[name] = listen(host, port + offset if port else 0)  # bound first: the file names the real ports
-        shown_host = f"[{host}]" if ":" in host else host
-        urls = {name: f"http://{shown_host}:{sock.getsockname()[1]}" for name, sock in sockets.items()}
+        urls = {name: f"http://{url_host(host)}:{sock.getsockname()[1]}" for name, sock in sockets.items()}
         path = clusters_file(folder, [(name, urls[name], token_id, keys[name]) for name in names])
         for name in names:
             release = sims[name].model.version.get("version") or sims[name].model.release

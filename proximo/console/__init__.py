@@ -15,13 +15,12 @@ from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-import anyio
-
-from .._listening import is_loopback, listen
+from .._listening import is_loopback, listen, serve_on, url_host
 from .._settings import Settings
 from ..errors import BadInput
 from ..trust._pipeline import Host
-from ._app import HostFactory, build_console
+from .._host import HostFactory
+from ._app import build_console
 
 if TYPE_CHECKING:
     from .._world import World
@@ -51,21 +50,14 @@ async def serve_console_app(factory: HostFactory, *, host: str, port: int, tls: 
 
     check_bind(host, tls)
     sock = listen(host, port)
-    shown = f"[{host}]" if ":" in host else host
-    base = f"{'https' if tls else 'http'}://{shown}:{sock.getsockname()[1]}/"
-    app = build_console(factory, bind_host=host, allowed_hosts=allowed_hosts, tls=tls is not None)
-    config = uvicorn.Config(app, log_level="warning", access_log=False, lifespan="on", timeout_graceful_shutdown=2,
-                            ssl_certfile=str(tls[0]) if tls else None, ssl_keyfile=str(tls[1]) if tls else None)
-    web = uvicorn.Server(config)
-    try:
-        async with anyio.create_task_group() as tg:
-            tg.start_soon(partial(web.serve, sockets=[sock]))
-            while not web.started and not web.should_exit:
-                await anyio.sleep(0.02)
-            if web.started:
-                _say(f"serving at {base}{' on ' + where if where else ''}")
-    finally:
-        sock.close()
+    base = f"{'https' if tls else 'http'}://{url_host(host)}:{sock.getsockname()[1]}/"
+
+    def config() -> uvicorn.Config:
+        app = build_console(factory, bind_host=host, allowed_hosts=allowed_hosts, tls=tls is not None)
+        return uvicorn.Config(app, log_level="warning", access_log=False, lifespan="on", timeout_graceful_shutdown=2,
+                              ssl_certfile=str(tls[0]) if tls else None, ssl_keyfile=str(tls[1]) if tls else None)
+
+    await serve_on(sock, config, lambda: _say(f"serving at {base}{' on ' + where if where else ''}"))
 
 
 def shared_host(host: Host) -> HostFactory:

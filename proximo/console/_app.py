@@ -11,7 +11,7 @@ import re
 import time
 import urllib.parse
 from collections.abc import AsyncIterator, Callable
-from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from importlib import resources
 from typing import Any
@@ -27,13 +27,12 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from .._listening import allowed_names, host_name, not_http
 from ..errors import BadInput, NotApproved, ProximoError
 from ..trust._anchors import check_anchors, read_anchors
+from .._host import HostFactory
 from ..trust._ledger import Actor
 from ..trust._pipeline import ConsoleSession, Credential, Host
 from ._auth import Session, Sessions, SignInLimit, same_token
 from ._pages import KINDS, ledger_page, message_page, plan_page, signin_page, waiting_page, waiting_rows
 from ._waiting import WaitingBoard
-
-HostFactory = Callable[[], AbstractAsyncContextManager[Host]]
 
 POLL = 0.5  # seconds between looks at the ledger's head for the live list (one indexed query when nothing changed)
 STREAM_FOR = 300.0  # an event stream ends after this long and the browser reconnects: no stream outlives its session

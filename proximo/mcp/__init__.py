@@ -34,7 +34,7 @@ from .._world import sim_world
 from ..errors import BadInput, ProximoError
 from ._compact import compact_tools
 from ._face import clusters_tool, face_tools
-from .._listening import is_loopback, listen
+from .._listening import is_loopback, listen, serve_on, url_host
 from ._http import BearerAuth, check_bind, http_app, transport_security
 from ._resources import add_resources
 from ._results import FaceState
@@ -203,21 +203,16 @@ async def serve_async(settings: Settings, mcp_settings: McpSettings, *, transpor
 
     assert token is not None
     sock = listen(host, port)  # bound here, so a busy port is one clear line and --port 0 shows the real port
-    try:
+
+    def config() -> uvicorn.Config:
         if not mcp_settings.http_token:
             _say(f"PROXIMO_HTTP_TOKEN is not set; this run's bearer token is: {token.reveal()}")
         app = http_app(server, token=token, bind_host=host, allowed_hosts=mcp_settings.allowed_hosts)
-        shown = f"[{host}]" if ":" in host else host
-        web = uvicorn.Server(uvicorn.Config(app, log_level="warning", access_log=False, lifespan="on"))
-        async with anyio.create_task_group() as tg:
-            tg.start_soon(partial(web.serve, sockets=[sock]))
-            while not web.started and not web.should_exit:  # say where it listens once it does
-                await anyio.sleep(0.02)
-            if web.started:
-                _say(f"MCP server at http://{shown}:{sock.getsockname()[1]}/mcp (bearer token required): "
-                     f"{count} tools ({mcp_settings.toolset} toolset) on {where}")
-    finally:
-        sock.close()
+        return uvicorn.Config(app, log_level="warning", access_log=False, lifespan="on")
+
+    await serve_on(sock, config, lambda: _say(f"MCP server at http://{url_host(host)}:{sock.getsockname()[1]}/mcp "
+                                              f"(bearer token required): {count} tools ({mcp_settings.toolset} toolset) "
+                                              f"on {where}"))
 
 
 def serve_mcp(settings: Settings, mcp_settings: McpSettings, **options: Any) -> None:
