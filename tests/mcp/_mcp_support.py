@@ -123,5 +123,20 @@ async def serve_http(server: Any, *, token: str = HTTP_TOKEN, allowed_hosts: tup
         yield base
 
 
+async def apply_twice_at_once(client: Client, plan_id: str) -> list[CallToolResult]:
+    """Two ``proximo_apply`` calls of one plan sent together on one session: what each answered."""
+    import anyio
+
+    results: list[CallToolResult] = []
+
+    async def apply() -> None:
+        results.append(await client.call_tool("proximo_apply", {"plan_id": plan_id}))
+
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(apply)
+        tg.start_soon(apply)
+    return results
+
+
 def text(result: CallToolResult) -> str:
     return "\n".join(getattr(c, "text", "") for c in result.content)

@@ -18,7 +18,7 @@ from mcp.server.mcpserver import AcceptedElicitation, Context, ElicitationResult
 from mcp_types import ElicitRequestParams, ElicitResult
 from pydantic import BaseModel
 
-from _mcp_support import MODES, Person, anyio_backend, open_face, text  # noqa: F401
+from _mcp_support import MODES, Person, anyio_backend, apply_twice_at_once, open_face, text  # noqa: F401
 
 pytestmark = pytest.mark.anyio
 
@@ -99,14 +99,7 @@ async def test_two_calls_sent_together_ask_once_and_apply_once(mode: str, tmp_pa
     person = Person("accept", {"approve": True})
     async with open_face("memory", mode, tmp_path) as face, face.client(person) as client:
         made = (await client.call_tool("pve_storage_delete", {"storage": "local-zfs"})).structured_content
-        results: list[Any] = []
-
-        async def apply() -> None:
-            results.append(await client.call_tool("proximo_apply", {"plan_id": made["plan_id"]}))
-
-        async with anyio.create_task_group() as tg:
-            tg.start_soon(apply)
-            tg.start_soon(apply)
+        results = await apply_twice_at_once(client, made["plan_id"])
     assert sorted(r.is_error for r in results) == [False, True]
     assert len(person.asked) == 1
     records = [r.kind for r in face.ledger() if r.plan_id == made["plan_id"]]

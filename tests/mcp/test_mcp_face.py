@@ -13,7 +13,7 @@ from mcp import Client
 from mcp.shared.exceptions import MCPError
 
 from _mcp_pack import make_world
-from _mcp_support import MODES, Person, anyio_backend, text  # noqa: F401
+from _mcp_support import MODES, Person, anyio_backend, apply_twice_at_once, text  # noqa: F401
 from proximo.mcp import McpSettings, build_server
 from proximo.errors import BadInput
 
@@ -237,19 +237,10 @@ async def test_no_sequence_of_mcp_calls_applies_without_a_person(mode: str, tmp_
 
 
 async def test_two_calls_cannot_both_apply_one_plan(tmp_path: Path) -> None:
-    import anyio
-
     world, server = server_for(tmp_path)
     async with Client(server) as client:
         made = (await client.call_tool("pve_storage_update", {"storage": "nfs-backup", "prune-backups": "keep-last=3"})).structured_content
-        results: list[Any] = []
-
-        async def apply() -> None:
-            results.append(await client.call_tool("proximo_apply", {"plan_id": made["plan_id"]}))
-
-        async with anyio.create_task_group() as tg:
-            tg.start_soon(apply)
-            tg.start_soon(apply)
+        results = await apply_twice_at_once(client, made["plan_id"])
     assert sorted(r.is_error for r in results) == [False, True]
     refused = next(r for r in results if r.is_error)
     assert "being applied right now" in text(refused) or "already applied" in text(refused)
