@@ -545,10 +545,15 @@ class Ledger:
         An appender moves the mark before it commits (see :meth:`append`), so a reader in another process can read a
         mark one record ahead of the head its snapshot shows, or snapshot before a commit and read the mark after it:
         a truncation that is not there. Under the write lock no append is half done, so the mark and the head are
-        read again there and only what still holds is reported.
+        read again there and only what still holds is reported. A reader that may not take the write lock (a
+        read-only copy, say) reports what it found.
         """
-        with self._conn().write() as db:
-            return self._mark_findings(self._reload_mark(), _head_in(db), lambda seq: _hash_at(db, seq))
+        store = self._conn()
+        try:
+            with store.write() as db:
+                return self._mark_findings(self._reload_mark(), _head_in(db), lambda seq: _hash_at(db, seq))
+        except store.errors:
+            return found
 
     def _note_broken(self, seq: int, reason: str) -> None:
         """Keep a break in the mark, so every apply stops until a person seals the ledger."""
